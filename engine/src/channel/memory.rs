@@ -1,0 +1,221 @@
+//! The in-memory channel: a hash map behind a mutex, with lazily checked expiry.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use rustc_hash::FxHashMap;
+use serde_json::Value;
+
+use super::{ChannelBackend, ChannelError};
+
+struct Entry {
+    value: Value,
+    expires: Option<Instant>,
+}
+
+impl Entry {
+    fn live(&self, now: &mut Option<Instant>) -> bool {
+        match self.expires {
+            None => true,
+            Some(deadline) => deadline > *now.get_or_insert_with(Instant::now),
+        }
+    }
+}
+
+/// A channel held in this process's memory. Safe under concurrent tasks: every operation
+/// holds the lock for its whole read-modify-write, so appends from parallel members accumulate.
+#[derive(Default)]
+pub struct MemoryChannel {
+    map: Mutex<FxHashMap<String, Entry>>,
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
+    }
+}
+
+impl MemoryChannel {
+    /// An empty channel.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The value under `key`.
+    pub fn get(&self, key: &str) -> Result<Option<Value>, ChannelError> {
+        let mut map = self.map.lock();
+        let mut now = None;
+        match map.get(key) {
+            Some(e) if e.live(&mut now) => Ok(Some(e.value.clone())),
+            Some(_) => {
+                map.remove(key);
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Store a value; `ttl` sets an expiry, `None` clears an earlier one.
+    pub fn set(&self, key: &str, value: Value, ttl: Option<Duration>) -> Result<(), ChannelError> {
+        let expires = ttl.map(|t| Instant::now() + t);
+        let mut map = self.map.lock();
+        match map.get_mut(key) {
+            Some(e) => {
+                e.value = value;
+                e.expires = expires;
+            }
+            None => {
+                map.insert(key.to_string(), Entry { value, expires });
+            }
+        }
+        Ok(())
+    }
+
+    /// Remove a key; true when it held a live value.
+    pub fn delete(&self, key: &str) -> Result<bool, ChannelError> {
+        let mut now = None;
+        Ok(self.map.lock().remove(key).is_some_and(|e| e.live(&mut now)))
+    }
+
+    /// Whether the key holds a live value.
+    pub fn exists(&self, key: &str) -> Result<bool, ChannelError> {
+        Ok(self.get(key)?.is_some())
+    }
+
+    /// Live keys, sorted.
+    pub fn keys(&self) -> Result<Vec<String>, ChannelError> {
+        let mut map = self.map.lock();
+        let mut now = None;
+        map.retain(|_, e| e.live(&mut now));
+        let mut keys: Vec<String> = map.keys().cloned().collect();
+        keys.sort_unstable();
+        Ok(keys)
+    }
+
+    fn push(&self, key: &str, value: Value, ttl: Option<Duration>, front: bool) -> Result<usize, ChannelError> {
+        let mut map = self.map.lock();
+        let mut now = None;
+        let entry = map.entry(key.to_string()).or_insert(Entry {
+            value: Value::Array(Vec::new()),
+            expires: None,
+        });
+        if !entry.live(&mut now) {
+            *entry = Entry {
+                value: Value::Array(Vec::new()),
+                expires: None,
+            };
+        }
+        let Value::Array(list) = &mut entry.value else {
+            return Err(ChannelError::NotAList(key.to_string()));
+        };
+        if front {
+            list.insert(0, value);
+        } else {
+            list.push(value);
+        }
+        let len = list.len();
+        if let Some(t) = ttl {
+            entry.expires = Some(Instant::now() + t);
+        }
+        Ok(len)
+    }
+
+    /// Push onto the end of a list.
+    pub fn append(&self, key: &str, value: Value, ttl: Option<Duration>) -> Result<usize, ChannelError> {
+        self.push(key, value, ttl, false)
+    }
+
+    /// Push onto the front of a list.
+    pub fn prepend(&self, key: &str, value: Value, ttl: Option<Duration>) -> Result<usize, ChannelError> {
+        self.push(key, value, ttl, true)
+    }
+
+    /// Add to a number; integers stay integers while the sum is integral.
+    pub fn atomic_add(&self, key: &str, amount: f64) -> Result<Value, ChannelError> {
+        let mut map = self.map.lock();
+        let mut now = None;
+        let entry = map.entry(key.to_string()).or_insert(Entry {
+            value: Value::from(0),
+            expires: None,
+        });
+        if !entry.live(&mut now) {
+            *entry = Entry {
+                value: Value::from(0),
+                expires: None,
+            };
+        }
+        let current = entry.value.as_f64().ok_or_else(|| ChannelError::NotANumber {
+            key: key.to_string(),
+            found: json_type(&entry.value),
+        })?;
+        let sum = current + amount;
+        let integral = entry.value.is_i64() && amount.fract() == 0.0 && sum.abs() < 9.0e15;
+        entry.value = if integral {
+            Value::from(sum as i64)
+        } else {
+            serde_json::Number::from_f64(sum).map(Value::Number).unwrap_or(Value::Null)
+        };
+        Ok(entry.value.clone())
+    }
+
+    /// Every live key with its value.
+    pub fn snapshot(&self) -> Result<BTreeMap<String, Value>, ChannelError> {
+        let map = self.map.lock();
+        let mut now = None;
+        Ok(map
+            .iter()
+            .filter(|(_, e)| e.live(&mut now))
+            .map(|(k, e)| (k.clone(), e.value.clone()))
+            .collect())
+    }
+
+    /// Remove every key.
+    pub fn clear(&self) -> Result<(), ChannelError> {
+        self.map.lock().clear();
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ChannelBackend for MemoryChannel {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+    async fn get(&self, key: &str) -> Result<Option<Value>, ChannelError> {
+        MemoryChannel::get(self, key)
+    }
+    async fn set(&self, key: &str, value: Value, ttl: Option<Duration>) -> Result<(), ChannelError> {
+        MemoryChannel::set(self, key, value, ttl)
+    }
+    async fn delete(&self, key: &str) -> Result<bool, ChannelError> {
+        MemoryChannel::delete(self, key)
+    }
+    async fn exists(&self, key: &str) -> Result<bool, ChannelError> {
+        MemoryChannel::exists(self, key)
+    }
+    async fn keys(&self) -> Result<Vec<String>, ChannelError> {
+        MemoryChannel::keys(self)
+    }
+    async fn append(&self, key: &str, value: Value, ttl: Option<Duration>) -> Result<usize, ChannelError> {
+        MemoryChannel::append(self, key, value, ttl)
+    }
+    async fn prepend(&self, key: &str, value: Value, ttl: Option<Duration>) -> Result<usize, ChannelError> {
+        MemoryChannel::prepend(self, key, value, ttl)
+    }
+    async fn atomic_add(&self, key: &str, amount: f64) -> Result<Value, ChannelError> {
+        MemoryChannel::atomic_add(self, key, amount)
+    }
+    async fn snapshot(&self) -> Result<BTreeMap<String, Value>, ChannelError> {
+        MemoryChannel::snapshot(self)
+    }
+    async fn clear(&self) -> Result<(), ChannelError> {
+        MemoryChannel::clear(self)
+    }
+}

@@ -1,0 +1,297 @@
+//! The task context: what a task's body sees of its run — identity, inputs, results, the
+//! channel — and the control calls it makes (`next_task`, `goto`, `next_iteration`,
+//! `terminate_workflow`, `cancel_workflow`).
+//!
+//! Control calls are recorded in [`ControlRequests`] and acted on by the scheduler after the
+//! body returns; the record is plain data, so a handler that runs the body in another process
+//! can fill it there and send it back.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::channel::Channel;
+use crate::error::RunError;
+use crate::events::LogStream;
+use crate::workflow::TaskDef;
+
+/// A task asked to run next by `next_task` or `goto`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NextTask {
+    /// The task id.
+    pub id: String,
+    /// True when this jumps (the caller's successors are skipped).
+    pub jump: bool,
+}
+
+/// The control calls one execution of a task made.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ControlRequests {
+    /// Tasks to run next, in call order.
+    pub next_tasks: Vec<NextTask>,
+    /// `Some(data)` when `next_iteration` was called (the last call's data).
+    pub iterate: Option<Value>,
+    /// The message of `terminate_workflow`.
+    pub terminate: Option<String>,
+    /// The message of `cancel_workflow`.
+    pub cancel: Option<String>,
+}
+
+impl ControlRequests {
+    /// Whether the caller's normal successors are skipped (a jump or an iteration).
+    pub fn holds_successors(&self) -> bool {
+        self.iterate.is_some() || self.next_tasks.iter().any(|n| n.jump)
+    }
+}
+
+/// What a task context needs from the run it belongs to. The local scheduler implements it;
+/// a remote worker implements it over its own connection to the run's state.
+pub trait RunAccess: Send + Sync {
+    /// The last result of any finished task (or group).
+    fn result(&self, task: &str) -> Option<Value>;
+    /// The results of `task`'s predecessors, keyed by id (a group predecessor contributes its
+    /// own entry and one per member).
+    fn inputs(&self, task: &str) -> BTreeMap<String, Value>;
+    /// Whether `task` is a node of the run's graph right now.
+    fn has_node(&self, task: &str) -> bool;
+    /// Add a task to the graph at run time: `def` when given, else the workflow's detached
+    /// definition of `id`. Returns false when neither exists.
+    fn add_task(&self, id: &str, def: Option<TaskDef>, by: &str) -> bool;
+    /// Emit a log line of `task`.
+    fn log(&self, task: &str, stream: LogStream, line: String);
+}
+
+struct Inner {
+    task_id: Arc<str>,
+    run_id: Arc<str>,
+    cycle: u32,
+    attempt: u32,
+    max_cycles: u32,
+    data: Value,
+    channel: Channel,
+    run: Arc<dyn RunAccess>,
+    control: Mutex<ControlRequests>,
+}
+
+/// The context handed to a task's body. Cheap to clone; clones share the control record.
+#[derive(Clone)]
+pub struct TaskContext {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for TaskContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskContext")
+            .field("task_id", &self.inner.task_id)
+            .field("run_id", &self.inner.run_id)
+            .field("cycle", &self.inner.cycle)
+            .field("attempt", &self.inner.attempt)
+            .finish()
+    }
+}
+
+/// Identity and limits of one task execution, used to build its [`TaskContext`].
+#[derive(Debug, Clone)]
+pub struct ExecutionInfo {
+    /// The task.
+    pub task_id: Arc<str>,
+    /// The run.
+    pub run_id: Arc<str>,
+    /// 1-based execution count.
+    pub cycle: u32,
+    /// 0-based retry attempt.
+    pub attempt: u32,
+    /// The task's cycle limit.
+    pub max_cycles: u32,
+    /// Data from the previous `next_iteration` (null on the first execution).
+    pub data: Value,
+}
+
+impl TaskContext {
+    /// A context for one execution.
+    pub fn new(info: ExecutionInfo, channel: Channel, run: Arc<dyn RunAccess>) -> Self {
+        TaskContext {
+            inner: Arc::new(Inner {
+                task_id: info.task_id,
+                run_id: info.run_id,
+                cycle: info.cycle,
+                attempt: info.attempt,
+                max_cycles: info.max_cycles,
+                data: info.data,
+                channel,
+                run,
+                control: Mutex::new(ControlRequests::default()),
+            }),
+        }
+    }
+
+    /// This task's id.
+    pub fn task_id(&self) -> &str {
+        &self.inner.task_id
+    }
+
+    /// The run's id.
+    pub fn run_id(&self) -> &str {
+        &self.inner.run_id
+    }
+
+    /// 1-based count of this task's executions, this one included.
+    pub fn cycle(&self) -> u32 {
+        self.inner.cycle
+    }
+
+    /// 0-based retry attempt of this execution.
+    pub fn attempt(&self) -> u32 {
+        self.inner.attempt
+    }
+
+    /// This task's cycle limit.
+    pub fn max_cycles(&self) -> u32 {
+        self.inner.max_cycles
+    }
+
+    /// Data passed by the previous execution's `next_iteration` (null on the first).
+    pub fn data(&self) -> &Value {
+        &self.inner.data
+    }
+
+    /// The run's channel.
+    pub fn channel(&self) -> &Channel {
+        &self.inner.channel
+    }
+
+    /// The result of predecessor `id` (or of a member of a predecessor group).
+    pub fn input(&self, id: &str) -> Option<Value> {
+        self.inputs().remove(id)
+    }
+
+    /// All predecessors' results, keyed by id.
+    pub fn inputs(&self) -> BTreeMap<String, Value> {
+        self.inner.run.inputs(&self.inner.task_id)
+    }
+
+    /// The last result of any finished task.
+    pub fn result(&self, id: &str) -> Option<Value> {
+        self.inner.run.result(id)
+    }
+
+    /// Write a line to this task's log.
+    pub fn log(&self, line: impl Into<String>) {
+        self.inner
+            .run
+            .log(&self.inner.task_id, LogStream::Log, line.into());
+    }
+
+    /// Write a line to this task's log, tagged with a stream.
+    pub fn log_stream(&self, stream: LogStream, line: impl Into<String>) {
+        self.inner.run.log(&self.inner.task_id, stream, line.into());
+    }
+
+    fn unknown(&self, id: &str) -> RunError {
+        RunError::UnknownTask {
+            task: id.to_string(),
+            by: self.inner.task_id.to_string(),
+        }
+    }
+
+    /// Run task `id` next. When `id` is already in the graph this is a jump and this task's
+    /// successors are skipped; otherwise `id` is added from the workflow's definitions as a new
+    /// task and this task's successors still run.
+    pub fn next_task(&self, id: &str) -> Result<(), RunError> {
+        let jump = self.inner.run.has_node(id);
+        if !jump && !self.inner.run.add_task(id, None, &self.inner.task_id) {
+            return Err(self.unknown(id));
+        }
+        self.push_next(id, jump);
+        Ok(())
+    }
+
+    /// Add `def` as a new task and run it next; if its id is already in the graph, jump to
+    /// that task instead (like [`next_task`](Self::next_task)).
+    pub fn next_task_def(&self, def: TaskDef) -> Result<(), RunError> {
+        let id = def.id().to_string();
+        let jump = self.inner.run.has_node(&id);
+        if !jump && !self.inner.run.add_task(&id, Some(def), &self.inner.task_id) {
+            return Err(self.unknown(&id));
+        }
+        self.push_next(&id, jump);
+        Ok(())
+    }
+
+    /// Jump to task `id`: it runs next and this task's successors are skipped. A defined task
+    /// that is not yet in the graph is added first.
+    pub fn goto(&self, id: &str) -> Result<(), RunError> {
+        if !self.inner.run.has_node(id) && !self.inner.run.add_task(id, None, &self.inner.task_id) {
+            return Err(self.unknown(id));
+        }
+        self.push_next(id, true);
+        Ok(())
+    }
+
+    fn push_next(&self, id: &str, jump: bool) {
+        self.inner.control.lock().next_tasks.push(NextTask {
+            id: id.to_string(),
+            jump,
+        });
+    }
+
+    /// Whether another execution fits within this task's cycle limit.
+    pub fn can_iterate(&self) -> bool {
+        self.inner.cycle < self.inner.max_cycles
+    }
+
+    /// Run this task again with `data` (see [`data`](Self::data)); its successors wait until
+    /// an execution ends without iterating. Fails with a cycle-limit error when the limit is
+    /// reached.
+    pub fn next_iteration(&self, data: impl Serialize) -> Result<(), RunError> {
+        if !self.can_iterate() {
+            return Err(RunError::CycleLimitExceeded {
+                task: self.inner.task_id.to_string(),
+                count: self.inner.cycle,
+                limit: self.inner.max_cycles,
+            });
+        }
+        let data = serde_json::to_value(data).unwrap_or(Value::Null);
+        self.inner.control.lock().iterate = Some(data);
+        Ok(())
+    }
+
+    /// End the run successfully once this task completes: nothing new starts, running tasks
+    /// finish.
+    pub fn terminate_workflow(&self, message: impl Into<String>) {
+        self.inner.control.lock().terminate = Some(message.into());
+    }
+
+    /// Cancel the whole run: this task does not complete, running tasks are stopped.
+    pub fn cancel_workflow(&self, message: impl Into<String>) {
+        self.inner.control.lock().cancel = Some(message.into());
+    }
+
+    /// A copy of the control calls made so far.
+    pub fn control(&self) -> ControlRequests {
+        self.inner.control.lock().clone()
+    }
+
+    /// Take the control calls made so far (the scheduler does this after the body).
+    pub fn take_control(&self) -> ControlRequests {
+        std::mem::take(&mut *self.inner.control.lock())
+    }
+
+    /// Merge control calls made elsewhere (by a body in another process) into this context.
+    pub fn merge_control(&self, other: ControlRequests) {
+        let mut c = self.inner.control.lock();
+        c.next_tasks.extend(other.next_tasks);
+        if other.iterate.is_some() {
+            c.iterate = other.iterate;
+        }
+        if other.terminate.is_some() {
+            c.terminate = other.terminate;
+        }
+        if other.cancel.is_some() {
+            c.cancel = other.cancel;
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! The run event stream: every state change of a run, in order. The studio, the `graflow run`
+//! printer and the distributed event stream all consume these. Serialized, an event is one JSON
+//! object with `event`, `run_id`, `ts` (RFC 3339) and the fields of its kind (DESIGN §5).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
+
+/// Which output stream a log line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogStream {
+    /// A child process's standard output.
+    Stdout,
+    /// A child process's standard error.
+    Stderr,
+    /// A line the task logged through its context.
+    Log,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Every scheduled task finished, or a task called `terminate_workflow`.
+    Succeeded,
+    /// A task or group failed, or a limit was reached.
+    Failed,
+    /// `cancel_workflow` was called, or the host cancelled the run.
+    Cancelled,
+    /// The run waits for human feedback; a checkpoint holds its state.
+    Paused,
+}
+
+impl RunStatus {
+    /// The process exit code DESIGN §5 assigns to this status.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            RunStatus::Succeeded => 0,
+            RunStatus::Failed => 1,
+            RunStatus::Paused => 3,
+            RunStatus::Cancelled => 4,
+        }
+    }
+}
+
+/// What happened. Field names are part of the JSON contract.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventKind {
+    /// The run began.
+    RunStarted {
+        /// Workflow name.
+        workflow: String,
+        /// The start node.
+        start: Arc<str>,
+    },
+    /// A task execution began.
+    TaskStarted {
+        /// Task id.
+        task: Arc<str>,
+        /// 1-based execution count of this task.
+        cycle: u32,
+        /// 0-based retry attempt.
+        attempt: u32,
+    },
+    /// A line of task output.
+    TaskLog {
+        /// Task id.
+        task: Arc<str>,
+        /// Where the line came from.
+        stream: LogStream,
+        /// The line, without its newline.
+        line: String,
+    },
+    /// A task execution succeeded.
+    TaskSucceeded {
+        /// Task id.
+        task: Arc<str>,
+        /// Its result.
+        result: Value,
+        /// Wall time of the execution.
+        duration_ms: f64,
+        /// 1-based execution count.
+        cycle: u32,
+    },
+    /// A task execution failed.
+    TaskFailed {
+        /// Task id.
+        task: Arc<str>,
+        /// The error message.
+        error: String,
+        /// 0-based attempt that failed.
+        attempt: u32,
+        /// Whether another attempt follows.
+        will_retry: bool,
+    },
+    /// A parallel group began; its members start now.
+    GroupStarted {
+        /// Group id.
+        group: Arc<str>,
+        /// Member ids.
+        members: Vec<Arc<str>>,
+    },
+    /// A parallel group's members all ended and its policy was applied.
+    GroupFinished {
+        /// Group id.
+        group: Arc<str>,
+        /// Policy name.
+        policy: String,
+        /// Members that succeeded, in completion order.
+        succeeded: Vec<String>,
+        /// Members that failed, with their messages.
+        failed: Vec<(String, String)>,
+        /// Whether the policy accepted the outcome.
+        ok: bool,
+    },
+    /// Tasks were added to the graph at run time.
+    GraphChanged {
+        /// The new task ids.
+        added: Vec<Arc<str>>,
+        /// The task that added them.
+        by: Arc<str>,
+    },
+    /// A checkpoint was written.
+    CheckpointSaved {
+        /// Path of its `.ckpt` file.
+        path: String,
+    },
+    /// A task asked a human for feedback.
+    FeedbackRequested {
+        /// Request id.
+        id: String,
+        /// Task id.
+        task: Arc<str>,
+        /// approval, text, selection, multi_selection or custom.
+        kind: String,
+        /// The question.
+        prompt: String,
+    },
+    /// A feedback request was answered.
+    FeedbackAnswered {
+        /// Request id.
+        id: String,
+    },
+    /// The run ended; always the last event.
+    RunFinished {
+        /// How it ended.
+        status: RunStatus,
+        /// The error message, when it failed or was cancelled.
+        error: Option<String>,
+        /// The last finished task's result.
+        result: Option<Value>,
+        /// Each task's last result.
+        results: BTreeMap<String, Value>,
+        /// The channel's final content.
+        channel: BTreeMap<String, Value>,
+    },
+}
+
+/// One event of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunEvent {
+    /// The run.
+    pub run_id: Arc<str>,
+    /// When it happened.
+    pub ts: SystemTime,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+impl RunEvent {
+    /// The event's name as in the JSON contract, e.g. `task_started`.
+    pub fn name(&self) -> &'static str {
+        match &self.kind {
+            EventKind::RunStarted { .. } => "run_started",
+            EventKind::TaskStarted { .. } => "task_started",
+            EventKind::TaskLog { .. } => "task_log",
+            EventKind::TaskSucceeded { .. } => "task_succeeded",
+            EventKind::TaskFailed { .. } => "task_failed",
+            EventKind::GroupStarted { .. } => "group_started",
+            EventKind::GroupFinished { .. } => "group_finished",
+            EventKind::GraphChanged { .. } => "graph_changed",
+            EventKind::CheckpointSaved { .. } => "checkpoint_saved",
+            EventKind::FeedbackRequested { .. } => "feedback_requested",
+            EventKind::FeedbackAnswered { .. } => "feedback_answered",
+            EventKind::RunFinished { .. } => "run_finished",
+        }
+    }
+
+    /// The event as one line of JSON (no trailing newline).
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            format!(r#"{{"event":"serialization_error","error":"{e}"}}"#)
+        })
+    }
+}
+
+impl Serialize for RunEvent {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let fields = serde_json::to_value(&self.kind).map_err(serde::ser::Error::custom)?;
+        let Value::Object(fields) = fields else {
+            return Err(serde::ser::Error::custom("event kind is not an object"));
+        };
+        let mut map = serializer.serialize_map(Some(fields.len() + 2))?;
+        if let Some(name) = fields.get("event") {
+            map.serialize_entry("event", name)?;
+        }
+        map.serialize_entry("run_id", &self.run_id)?;
+        map.serialize_entry(
+            "ts",
+            &humantime::format_rfc3339_micros(self.ts).to_string(),
+        )?;
+        for (k, v) in &fields {
+            if k != "event" {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_line_carries_event_run_id_and_ts_first() {
+        let e = RunEvent {
+            run_id: "r1".into(),
+            ts: SystemTime::UNIX_EPOCH,
+            kind: EventKind::TaskStarted {
+                task: "a".into(),
+                cycle: 1,
+                attempt: 0,
+            },
+        };
+        assert_eq!(
+            e.to_json_line(),
+            r#"{"event":"task_started","run_id":"r1","ts":"1970-01-01T00:00:00.000000Z","task":"a","cycle":1,"attempt":0}"#
+        );
+        assert_eq!(e.name(), "task_started");
+    }
+}

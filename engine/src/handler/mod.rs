@@ -1,0 +1,28 @@
+//! Task handlers: how a task's body is executed. A handler receives the [`TaskContext`] and
+//! returns the task's result; it may run the body in this process (closures), in a child
+//! process, a container or a remote worker, as long as it reports the result back and copies
+//! the body's control calls into the context ([`TaskContext::merge_control`]).
+
+mod in_process;
+
+pub use in_process::FnHandler;
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+
+use crate::context::TaskContext;
+
+/// The error a task body returns. Any error type converts into it with `?`.
+pub type TaskError = anyhow::Error;
+
+/// What a task body returns.
+pub type TaskResult = Result<Value, TaskError>;
+
+/// Executes task bodies of one kind.
+pub trait TaskHandler: Send + Sync + 'static {
+    /// The kind's name, e.g. `rust`, `shell`, `script`, `http`, `docker`.
+    fn kind(&self) -> &'static str;
+
+    /// Run the body once. The future must not borrow the handler; clone what it needs.
+    fn execute(&self, ctx: TaskContext) -> BoxFuture<'static, TaskResult>;
+}

@@ -1,0 +1,315 @@
+//! The branch loop: pop the next queued node, run it (a task with retries and timeout, or a
+//! group), then queue what comes next according to the control calls, in priority
+//! cancel > terminate > goto/iteration > normal successors.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use serde_json::Value;
+
+use crate::context::{ExecutionInfo, RunAccess, TaskContext};
+use crate::error::RunError;
+use crate::events::EventKind;
+use crate::handler::TaskError;
+use crate::workflow::{PlanKind, TaskDef};
+
+use super::group::run_group;
+use super::state::{Entry, RunShared};
+
+/// What the branch does with the popped entry.
+enum Step {
+    Task {
+        entry: Entry,
+        def: Arc<TaskDef>,
+        id: Arc<str>,
+        cycle: u32,
+        max_cycles: u32,
+    },
+    Group {
+        node: u32,
+        id: Arc<str>,
+        members: Vec<u32>,
+    },
+}
+
+/// Run a branch until its queue is empty; returns the last result produced in it.
+pub(crate) fn run_branch(
+    shared: Arc<RunShared>,
+    branch: u32,
+) -> BoxFuture<'static, Result<Option<Value>, RunError>> {
+    async move {
+        let outcome = branch_loop(&shared, branch).await;
+        shared.state.lock().branches.remove(&branch);
+        outcome
+    }
+    .boxed()
+}
+
+async fn branch_loop(shared: &Arc<RunShared>, branch: u32) -> Result<Option<Value>, RunError> {
+    let mut last = None;
+    loop {
+        let Some(step) = next_step(shared, branch)? else {
+            return Ok(last);
+        };
+        match step {
+            Step::Task {
+                entry,
+                def,
+                id,
+                cycle,
+                max_cycles,
+            } => {
+                if let Some(v) = run_task(shared, branch, entry, def, id, cycle, max_cycles).await? {
+                    last = Some(v);
+                }
+            }
+            Step::Group { node, id, members } => {
+                last = Some(run_group(shared, branch, node, id, members).await?);
+            }
+        }
+        if shared.is_terminating() {
+            return Ok(last);
+        }
+    }
+}
+
+/// Pop the next entry and do the bookkeeping that precedes running it: cancellation, the step
+/// limit and the cycle limit.
+fn next_step(shared: &RunShared, branch: u32) -> Result<Option<Step>, RunError> {
+    if shared.stop.is_cancelled() {
+        return Err(shared.cancel_error());
+    }
+    let mut st = shared.state.lock();
+    let Some(entry) = st.branches.get_mut(&branch).and_then(|b| b.queue.pop_front()) else {
+        return Ok(None);
+    };
+    let node = shared.node(&st, entry.node);
+    let id = node.id.clone();
+    let max_cycles = node.max_cycles;
+    let kind = node.kind.clone();
+    drop(node);
+    if matches!(kind, PlanKind::Task(_)) && st.steps >= shared.wf.max_steps {
+        return Err(RunError::StepLimitExceeded {
+            task: id.to_string(),
+            limit: shared.wf.max_steps,
+        });
+    }
+    let cycles = &mut st.cycles[entry.node as usize];
+    if entry.attempt == 0 {
+        if *cycles >= max_cycles {
+            return Err(RunError::CycleLimitExceeded {
+                task: id.to_string(),
+                count: *cycles,
+                limit: max_cycles,
+            });
+        }
+        *cycles += 1;
+    }
+    let cycle = *cycles;
+    Ok(Some(match kind {
+        PlanKind::Task(def) => Step::Task {
+            entry,
+            def,
+            id,
+            cycle,
+            max_cycles,
+        },
+        PlanKind::Group { members, .. } => Step::Group {
+            node: entry.node,
+            id,
+            members,
+        },
+    }))
+}
+
+/// Run the body once, bounded by the task's timeout, stopped by cancellation, panics caught.
+async fn call_body(shared: &RunShared, def: &TaskDef, ctx: TaskContext) -> Result<Value, Failure> {
+    let body = AssertUnwindSafe(def.handler().execute(ctx)).catch_unwind();
+    let timed = async {
+        match def.options.timeout {
+            None => body.await,
+            Some(limit) => match tokio::time::timeout(limit, body).await {
+                Ok(r) => r,
+                Err(_) => Ok(Err(TaskError::msg(format!(
+                    "timed out after {}",
+                    humantime::format_duration(limit)
+                )))),
+            },
+        }
+    };
+    tokio::select! {
+        biased;
+        _ = shared.stop.cancelled() => Err(Failure::Cancelled),
+        out = timed => match out {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(Failure::Error(e)),
+            Err(panic) => Err(Failure::Error(TaskError::msg(format!(
+                "task panicked: {}",
+                panic_message(&panic)
+            )))),
+        },
+    }
+}
+
+enum Failure {
+    Cancelled,
+    Error(TaskError),
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic payload".into()
+    }
+}
+
+/// One execution of a task. `Ok(None)` means a retry was queued.
+async fn run_task(
+    shared: &Arc<RunShared>,
+    branch: u32,
+    entry: Entry,
+    def: Arc<TaskDef>,
+    id: Arc<str>,
+    cycle: u32,
+    max_cycles: u32,
+) -> Result<Option<Value>, RunError> {
+    let attempt = entry.attempt;
+    let run: Arc<dyn RunAccess> = shared.clone();
+    let ctx = TaskContext::new(
+        ExecutionInfo {
+            task_id: id.clone(),
+            run_id: shared.run_id.clone(),
+            cycle,
+            attempt,
+            max_cycles,
+            data: entry.data.clone(),
+        },
+        shared.channel.clone(),
+        run,
+    );
+    if shared.emitting() {
+        shared.emit(EventKind::TaskStarted {
+            task: id.clone(),
+            cycle,
+            attempt,
+        });
+    }
+    let started = Instant::now();
+    let error = match call_body(shared, &def, ctx.clone()).await {
+        Ok(value) => return complete(shared, branch, entry.node, &id, cycle, ctx, value, started),
+        Err(Failure::Cancelled) => return Err(shared.cancel_error()),
+        Err(Failure::Error(e)) => e,
+    };
+    let message = format!("{error:#}");
+    let policy = &def.options.retry;
+    let will_retry = attempt < policy.max_retries && !shared.stop.is_cancelled();
+    shared.emit(EventKind::TaskFailed {
+        task: id.clone(),
+        error: message.clone(),
+        attempt,
+        will_retry,
+    });
+    if will_retry {
+        let delay = policy.delay(attempt, rand::random::<f64>());
+        if !sleep_unless_cancelled(shared, delay).await {
+            return Err(shared.cancel_error());
+        }
+        shared.state.lock().push(
+            branch,
+            Entry {
+                attempt: attempt + 1,
+                ..entry
+            },
+        );
+        return Ok(None);
+    }
+    if attempt > 0 {
+        return Err(RunError::RetryLimitExceeded {
+            task: id.to_string(),
+            attempts: attempt + 1,
+            max_retries: policy.max_retries,
+            last_error: message,
+        });
+    }
+    Err(match error.downcast::<RunError>() {
+        Ok(run_error) => run_error,
+        Err(_) => RunError::TaskFailed {
+            task: id.to_string(),
+            message,
+        },
+    })
+}
+
+async fn sleep_unless_cancelled(shared: &RunShared, delay: Duration) -> bool {
+    tokio::select! {
+        biased;
+        _ = shared.stop.cancelled() => false,
+        _ = tokio::time::sleep(delay) => true,
+    }
+}
+
+/// The body returned a value: apply its control calls and queue what follows.
+#[allow(clippy::too_many_arguments)]
+fn complete(
+    shared: &Arc<RunShared>,
+    branch: u32,
+    node: u32,
+    id: &Arc<str>,
+    cycle: u32,
+    ctx: TaskContext,
+    value: Value,
+    started: Instant,
+) -> Result<Option<Value>, RunError> {
+    let control = ctx.take_control();
+    if let Some(message) = control.cancel {
+        return Err(shared.cancel(Some(id), message));
+    }
+    let duration = started.elapsed();
+    let holds = control.holds_successors();
+    {
+        let mut st = shared.state.lock();
+        st.results[node as usize] = Some(value.clone());
+        st.steps += 1;
+        if let Some(message) = control.terminate {
+            if st.terminated.is_none() {
+                st.terminated = Some((id.clone(), message, value.clone()));
+            }
+            shared.terminating.store(true, Ordering::Release);
+        } else {
+            for next in &control.next_tasks {
+                if let Some(target) = shared.lookup(&st, &next.id) {
+                    st.push(branch, Entry::new(target));
+                }
+            }
+            if let Some(data) = control.iterate {
+                st.push(
+                    branch,
+                    Entry {
+                        node,
+                        data,
+                        attempt: 0,
+                    },
+                );
+            }
+            if !holds {
+                shared.schedule_successors(&mut st, branch, node);
+            }
+        }
+    }
+    if shared.emitting() {
+        shared.emit(EventKind::TaskSucceeded {
+            task: id.clone(),
+            result: value.clone(),
+            duration_ms: duration.as_secs_f64() * 1000.0,
+            cycle,
+        });
+    }
+    Ok(Some(value))
+}

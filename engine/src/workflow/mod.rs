@@ -1,0 +1,110 @@
+//! Workflow definitions: [`TaskDef`]s, the [`WorkflowBuilder`] that assembles tasks, groups and
+//! flows into a validated [`Workflow`], and the compiled plan the scheduler runs.
+
+mod builder;
+mod plan;
+mod task;
+
+pub use builder::{GroupDef, WorkflowBuilder};
+pub(crate) use plan::{Plan, PlanKind, PlanNode};
+pub use task::{RetryPolicy, TaskDef, TaskOptions};
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::graph::{NodeId, TaskGraph};
+
+/// Default step limit of a run.
+pub const DEFAULT_MAX_STEPS: u64 = 10_000;
+/// Default cycle limit of a task.
+pub const DEFAULT_MAX_CYCLES: u32 = 100;
+
+/// A validated workflow: its graph, task definitions (including detached ones that
+/// `next_task` can add at run time), limits and initial channel values.
+pub struct Workflow {
+    pub(crate) name: String,
+    pub(crate) description: String,
+    pub(crate) graph: TaskGraph,
+    pub(crate) start: NodeId,
+    pub(crate) tasks: HashMap<Arc<str>, Arc<TaskDef>>,
+    pub(crate) max_steps: u64,
+    pub(crate) max_cycles: u32,
+    pub(crate) params: BTreeMap<String, Value>,
+    pub(crate) plan: Plan,
+}
+
+impl std::fmt::Debug for Workflow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workflow")
+            .field("name", &self.name)
+            .field("nodes", &self.graph.len())
+            .field("start", &self.graph.node(self.start).id)
+            .finish()
+    }
+}
+
+impl Workflow {
+    /// Start building a workflow.
+    pub fn builder(name: impl Into<String>) -> WorkflowBuilder {
+        WorkflowBuilder::new(name)
+    }
+
+    /// The workflow's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its description.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// Its graph.
+    pub fn graph(&self) -> &TaskGraph {
+        &self.graph
+    }
+
+    /// The start node.
+    pub fn start(&self) -> NodeId {
+        self.start
+    }
+
+    /// The start node's id.
+    pub fn start_id(&self) -> &str {
+        &self.graph.node(self.start).id
+    }
+
+    /// A task definition by id (in the graph or detached).
+    pub fn task(&self, id: &str) -> Option<&Arc<TaskDef>> {
+        self.tasks.get(id)
+    }
+
+    /// Ids of tasks defined but not in the graph (available to `next_task`).
+    pub fn detached_tasks(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self
+            .tasks
+            .keys()
+            .map(|k| &**k)
+            .filter(|k| self.graph.find(k).is_none())
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The run's step limit.
+    pub fn max_steps(&self) -> u64 {
+        self.max_steps
+    }
+
+    /// The default cycle limit per task.
+    pub fn max_cycles(&self) -> u32 {
+        self.max_cycles
+    }
+
+    /// Initial channel values.
+    pub fn params(&self) -> &BTreeMap<String, Value> {
+        &self.params
+    }
+}
