@@ -128,7 +128,9 @@ pub enum RunError {
         message: String,
     },
     /// A task failed on every attempt its retry budget allowed.
-    #[error("retry limit exceeded for task '{task}': failed {attempts} times ({max_retries} retries); last error: {last_error}")]
+    #[error(
+        "retry limit exceeded for task '{task}': failed {attempts} times ({max_retries} retries); last error: {last_error}"
+    )]
     RetryLimitExceeded {
         /// The task.
         task: String,

@@ -194,9 +194,8 @@ impl RunEvent {
 
     /// The event as one line of JSON (no trailing newline).
     pub fn to_json_line(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|e| {
-            format!(r#"{{"event":"serialization_error","error":"{e}"}}"#)
-        })
+        serde_json::to_string(self)
+            .unwrap_or_else(|e| format!(r#"{{"event":"serialization_error","error":"{e}"}}"#))
     }
 }
 
@@ -211,10 +210,7 @@ impl Serialize for RunEvent {
             map.serialize_entry("event", name)?;
         }
         map.serialize_entry("run_id", &self.run_id)?;
-        map.serialize_entry(
-            "ts",
-            &humantime::format_rfc3339_micros(self.ts).to_string(),
-        )?;
+        map.serialize_entry("ts", &humantime::format_rfc3339_micros(self.ts).to_string())?;
         for (k, v) in &fields {
             if k != "event" {
                 map.serialize_entry(k, v)?;

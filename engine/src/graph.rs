@@ -134,7 +134,11 @@ impl TaskGraph {
             .graph
             .edges_directed(n, dir)
             .map(|e| {
-                let other = if dir == Direction::Outgoing { e.target() } else { e.source() };
+                let other = if dir == Direction::Outgoing {
+                    e.target()
+                } else {
+                    e.source()
+                };
                 (e.weight().seq, other, e.weight().kind)
             })
             .collect();
@@ -205,13 +209,22 @@ impl TaskGraph {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        Some(self.graph.add_edge(a, b, Edge { kind: EdgeKind::Plain, seq }))
+        Some(self.graph.add_edge(
+            a,
+            b,
+            Edge {
+                kind: EdgeKind::Plain,
+                seq,
+            },
+        ))
     }
 
     /// Members never have predecessors: they start when their group starts.
     pub(crate) fn check_members(&self) -> Result<(), BuildError> {
         for n in self.graph.node_indices() {
-            let Some(g) = self.graph[n].group else { continue };
+            let Some(g) = self.graph[n].group else {
+                continue;
+            };
             if let Some(e) = self.graph.edges_directed(n, Direction::Incoming).next() {
                 return Err(BuildError::MemberWithPredecessor {
                     member: self.graph[n].id.to_string(),
@@ -236,7 +249,11 @@ impl TaskGraph {
             .node_indices()
             .filter(|&n| {
                 self.graph[n].group.is_none()
-                    && self.graph.edges_directed(n, Direction::Incoming).next().is_none()
+                    && self
+                        .graph
+                        .edges_directed(n, Direction::Incoming)
+                        .next()
+                        .is_none()
             })
             .collect();
         match roots.as_slice() {

@@ -57,7 +57,7 @@ pub use workflow::{GroupDef, RetryPolicy, TaskDef, TaskOptions, Workflow, Workfl
 /// The names most programs need.
 pub mod prelude {
     pub use crate::{
-        Channel, Engine, EventKind, Flow, GroupPolicy, RetryPolicy, RunError, RunEvent,
-        RunOptions, RunOutcome, RunStatus, TaskContext, TaskDef, Value, Workflow,
+        Channel, Engine, EventKind, Flow, GroupPolicy, RetryPolicy, RunError, RunEvent, RunOptions,
+        RunOutcome, RunStatus, TaskContext, TaskDef, Value, Workflow,
     };
 }

@@ -81,7 +81,11 @@ impl MemoryChannel {
     /// Remove a key; true when it held a live value.
     pub fn delete(&self, key: &str) -> Result<bool, ChannelError> {
         let mut now = None;
-        Ok(self.map.lock().remove(key).is_some_and(|e| e.live(&mut now)))
+        Ok(self
+            .map
+            .lock()
+            .remove(key)
+            .is_some_and(|e| e.live(&mut now)))
     }
 
     /// Whether the key holds a live value.
@@ -99,7 +103,13 @@ impl MemoryChannel {
         Ok(keys)
     }
 
-    fn push(&self, key: &str, value: Value, ttl: Option<Duration>, front: bool) -> Result<usize, ChannelError> {
+    fn push(
+        &self,
+        key: &str,
+        value: Value,
+        ttl: Option<Duration>,
+        front: bool,
+    ) -> Result<usize, ChannelError> {
         let mut map = self.map.lock();
         let mut now = None;
         let entry = map.entry(key.to_string()).or_insert(Entry {
@@ -128,12 +138,22 @@ impl MemoryChannel {
     }
 
     /// Push onto the end of a list.
-    pub fn append(&self, key: &str, value: Value, ttl: Option<Duration>) -> Result<usize, ChannelError> {
+    pub fn append(
+        &self,
+        key: &str,
+        value: Value,
+        ttl: Option<Duration>,
+    ) -> Result<usize, ChannelError> {
         self.push(key, value, ttl, false)
     }
 
     /// Push onto the front of a list.
-    pub fn prepend(&self, key: &str, value: Value, ttl: Option<Duration>) -> Result<usize, ChannelError> {
+    pub fn prepend(
+        &self,
+        key: &str,
+        value: Value,
+        ttl: Option<Duration>,
+    ) -> Result<usize, ChannelError> {
         self.push(key, value, ttl, true)
     }
 
@@ -151,16 +171,21 @@ impl MemoryChannel {
                 expires: None,
             };
         }
-        let current = entry.value.as_f64().ok_or_else(|| ChannelError::NotANumber {
-            key: key.to_string(),
-            found: json_type(&entry.value),
-        })?;
+        let current = entry
+            .value
+            .as_f64()
+            .ok_or_else(|| ChannelError::NotANumber {
+                key: key.to_string(),
+                found: json_type(&entry.value),
+            })?;
         let sum = current + amount;
         let integral = entry.value.is_i64() && amount.fract() == 0.0 && sum.abs() < 9.0e15;
         entry.value = if integral {
             Value::from(sum as i64)
         } else {
-            serde_json::Number::from_f64(sum).map(Value::Number).unwrap_or(Value::Null)
+            serde_json::Number::from_f64(sum)
+                .map(Value::Number)
+                .unwrap_or(Value::Null)
         };
         Ok(entry.value.clone())
     }
@@ -191,7 +216,12 @@ impl ChannelBackend for MemoryChannel {
     async fn get(&self, key: &str) -> Result<Option<Value>, ChannelError> {
         MemoryChannel::get(self, key)
     }
-    async fn set(&self, key: &str, value: Value, ttl: Option<Duration>) -> Result<(), ChannelError> {
+    async fn set(
+        &self,
+        key: &str,
+        value: Value,
+        ttl: Option<Duration>,
+    ) -> Result<(), ChannelError> {
         MemoryChannel::set(self, key, value, ttl)
     }
     async fn delete(&self, key: &str) -> Result<bool, ChannelError> {
@@ -203,10 +233,20 @@ impl ChannelBackend for MemoryChannel {
     async fn keys(&self) -> Result<Vec<String>, ChannelError> {
         MemoryChannel::keys(self)
     }
-    async fn append(&self, key: &str, value: Value, ttl: Option<Duration>) -> Result<usize, ChannelError> {
+    async fn append(
+        &self,
+        key: &str,
+        value: Value,
+        ttl: Option<Duration>,
+    ) -> Result<usize, ChannelError> {
         MemoryChannel::append(self, key, value, ttl)
     }
-    async fn prepend(&self, key: &str, value: Value, ttl: Option<Duration>) -> Result<usize, ChannelError> {
+    async fn prepend(
+        &self,
+        key: &str,
+        value: Value,
+        ttl: Option<Duration>,
+    ) -> Result<usize, ChannelError> {
         MemoryChannel::prepend(self, key, value, ttl)
     }
     async fn atomic_add(&self, key: &str, amount: f64) -> Result<Value, ChannelError> {

@@ -53,7 +53,8 @@ pub trait ChannelBackend: Send + Sync {
     /// The value under `key`, if any (expired keys are absent).
     async fn get(&self, key: &str) -> Result<Option<Value>, ChannelError>;
     /// Store `value` under `key`; `ttl` sets an expiry, `None` clears any earlier one.
-    async fn set(&self, key: &str, value: Value, ttl: Option<Duration>) -> Result<(), ChannelError>;
+    async fn set(&self, key: &str, value: Value, ttl: Option<Duration>)
+    -> Result<(), ChannelError>;
     /// Remove `key`; true when it existed.
     async fn delete(&self, key: &str) -> Result<bool, ChannelError>;
     /// Whether `key` holds a value.
@@ -61,9 +62,19 @@ pub trait ChannelBackend: Send + Sync {
     /// All keys, sorted.
     async fn keys(&self) -> Result<Vec<String>, ChannelError>;
     /// Push onto the end of the list under `key` (created if missing); the new length.
-    async fn append(&self, key: &str, value: Value, ttl: Option<Duration>) -> Result<usize, ChannelError>;
+    async fn append(
+        &self,
+        key: &str,
+        value: Value,
+        ttl: Option<Duration>,
+    ) -> Result<usize, ChannelError>;
     /// Push onto the front of the list under `key` (created if missing); the new length.
-    async fn prepend(&self, key: &str, value: Value, ttl: Option<Duration>) -> Result<usize, ChannelError>;
+    async fn prepend(
+        &self,
+        key: &str,
+        value: Value,
+        ttl: Option<Duration>,
+    ) -> Result<usize, ChannelError>;
     /// Add `amount` to the number under `key` (0 if missing); the new value.
     async fn atomic_add(&self, key: &str, amount: f64) -> Result<Value, ChannelError>;
     /// Every key with its value.
@@ -145,7 +156,12 @@ impl Channel {
     }
 
     /// Store `value` under `key`, expiring after `ttl`.
-    pub async fn set_with_ttl(&self, key: &str, value: impl Into<Value>, ttl: Duration) -> Result<(), ChannelError> {
+    pub async fn set_with_ttl(
+        &self,
+        key: &str,
+        value: impl Into<Value>,
+        ttl: Duration,
+    ) -> Result<(), ChannelError> {
         let value = value.into();
         dispatch!(self, set(key, value, Some(ttl)))
     }
@@ -193,12 +209,18 @@ impl Channel {
     }
 
     /// A typed view of one key: values are (de)serialized as `T`.
-    pub fn typed<T: serde::Serialize + serde::de::DeserializeOwned>(&self, key: impl Into<String>) -> Typed<T> {
+    pub fn typed<T: serde::Serialize + serde::de::DeserializeOwned>(
+        &self,
+        key: impl Into<String>,
+    ) -> Typed<T> {
         Typed::new(self.clone(), key.into())
     }
 
     /// A struct whose fields are channel keys (optionally under `prefix.`): see [`TypedView`].
-    pub fn view<T: serde::Serialize + serde::de::DeserializeOwned>(&self, prefix: Option<&str>) -> TypedView<T> {
+    pub fn view<T: serde::Serialize + serde::de::DeserializeOwned>(
+        &self,
+        prefix: Option<&str>,
+    ) -> TypedView<T> {
         TypedView::new(self.clone(), prefix.map(str::to_string))
     }
 }

@@ -36,7 +36,9 @@ impl<T: Serialize + DeserializeOwned> Typed<T> {
     pub async fn get(&self) -> Result<Option<T>, ChannelError> {
         match self.channel.get(&self.key).await? {
             None => Ok(None),
-            Some(v) => serde_json::from_value(v).map(Some).map_err(|e| type_error(&self.key, e)),
+            Some(v) => serde_json::from_value(v)
+                .map(Some)
+                .map_err(|e| type_error(&self.key, e)),
         }
     }
 

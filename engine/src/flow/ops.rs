@@ -30,7 +30,10 @@ mod tests {
     use crate::flow::{Leaf, ParFlow};
 
     fn t(i: u32) -> TaskHandle {
-        TaskHandle { builder: 0, index: i }
+        TaskHandle {
+            builder: 0,
+            index: i,
+        }
     }
 
     fn shape(f: &Flow) -> String {

@@ -284,13 +284,19 @@ mod tests {
 
     #[test]
     fn statements_split_on_semicolons_and_newlines() {
-        assert_eq!(parse("a >> b >> d; a >> c >> d"), ["[a >> b >> d]", "[a >> c >> d]"]);
+        assert_eq!(
+            parse("a >> b >> d; a >> c >> d"),
+            ["[a >> b >> d]", "[a >> c >> d]"]
+        );
         assert_eq!(parse("a >> b\n\nc >> d\n"), ["[a >> b]", "[c >> d]"]);
     }
 
     #[test]
     fn operators_and_parentheses_continue_lines() {
-        assert_eq!(parse("fetch\n  >> clean\n  >> load"), ["[fetch >> clean >> load]"]);
+        assert_eq!(
+            parse("fetch\n  >> clean\n  >> load"),
+            ["[fetch >> clean >> load]"]
+        );
         assert_eq!(parse("fetch >>\n  load"), ["[fetch >> load]"]);
         assert_eq!(parse("(a\n | b\n)\n>> c"), ["[(a | b) >> c]"]);
         assert_eq!(parse("a >> b # first\n# whole line\nc"), ["[a >> b]", "c"]);
@@ -298,7 +304,10 @@ mod tests {
 
     #[test]
     fn names_may_hold_dashes_dots_and_colons() {
-        assert_eq!(parse("load-db >> v1.2 >> ns:task"), ["[load-db >> v1.2 >> ns:task]"]);
+        assert_eq!(
+            parse("load-db >> v1.2 >> ns:task"),
+            ["[load-db >> v1.2 >> ns:task]"]
+        );
     }
 
     #[test]
@@ -315,7 +324,10 @@ mod tests {
         assert!(msg.contains("did you mean '>>'"), "{msg}");
         assert_eq!((line, col), (2, 3));
         let (msg, _, col) = syntax_error("a b");
-        assert_eq!((msg.as_str(), col), ("expected '>>', '|', ';' or a new line, found name 'b'", 3));
+        assert_eq!(
+            (msg.as_str(), col),
+            ("expected '>>', '|', ';' or a new line, found name 'b'", 3)
+        );
         assert!(syntax_error("a)").0.contains("unbalanced"));
         assert!(syntax_error("a >>").0.contains("end of flow"));
         assert!(syntax_error("|").0.contains("task name"));

@@ -45,7 +45,10 @@ fn failed_list(failed: &[(String, String)]) -> String {
     if failed.is_empty() {
         return String::new();
     }
-    let items: Vec<String> = failed.iter().map(|(id, msg)| format!("{id} ({msg})")).collect();
+    let items: Vec<String> = failed
+        .iter()
+        .map(|(id, msg)| format!("{id} ({msg})"))
+        .collect();
     format!("; failed: [{}]", items.join(", "))
 }
 
@@ -137,7 +140,10 @@ impl GroupPolicy {
         };
         match self {
             GroupPolicy::Strict if !failed.is_empty() => Err(fail(
-                format!("parallel group '{group}' failed: {} task(s) failed", failed.len()),
+                format!(
+                    "parallel group '{group}' failed: {} task(s) failed",
+                    failed.len()
+                ),
                 failed,
             )),
             GroupPolicy::Strict | GroupPolicy::BestEffort => Ok(()),
@@ -151,14 +157,19 @@ impl GroupPolicy {
             )),
             GroupPolicy::AtLeast(_) => Ok(()),
             GroupPolicy::Critical(ids) => {
-                let critical: Vec<(String, String)> =
-                    failed.into_iter().filter(|(id, _)| ids.contains(id)).collect();
+                let critical: Vec<(String, String)> = failed
+                    .into_iter()
+                    .filter(|(id, _)| ids.contains(id))
+                    .collect();
                 if critical.is_empty() {
                     Ok(())
                 } else {
                     let names: Vec<&str> = critical.iter().map(|(id, _)| id.as_str()).collect();
                     Err(fail(
-                        format!("critical tasks failed in group '{group}': [{}]", names.join(", ")),
+                        format!(
+                            "critical tasks failed in group '{group}': [{}]",
+                            names.join(", ")
+                        ),
                         critical,
                     ))
                 }
@@ -191,10 +202,17 @@ mod tests {
         assert_eq!(err.message, "parallel group 'g' failed: 2 task(s) failed");
         assert_eq!(
             err.failed,
-            vec![("b".into(), "b broke".into()), ("c".into(), "c broke".into())]
+            vec![
+                ("b".into(), "b broke".into()),
+                ("c".into(), "c broke".into())
+            ]
         );
         assert_eq!(err.succeeded, vec!["a".to_string()]);
-        assert!(GroupPolicy::Strict.evaluate("g", &outcomes(&[("a", true)])).is_ok());
+        assert!(
+            GroupPolicy::Strict
+                .evaluate("g", &outcomes(&[("a", true)]))
+                .is_ok()
+        );
     }
 
     #[test]
@@ -210,7 +228,11 @@ mod tests {
         let err = GroupPolicy::AtLeast(3).evaluate("g", &o).unwrap_err();
         assert_eq!(err.message, "only 2/3 tasks succeeded in group 'g'");
         assert_eq!(err.failed.len(), 1);
-        assert!(GroupPolicy::AtLeast(0).evaluate("g", &outcomes(&[("a", false)])).is_ok());
+        assert!(
+            GroupPolicy::AtLeast(0)
+                .evaluate("g", &outcomes(&[("a", false)]))
+                .is_ok()
+        );
     }
 
     #[test]
@@ -229,7 +251,11 @@ mod tests {
         let members = ["a", "b"];
         assert!(GroupPolicy::AtLeast(3).validate("g", &members).is_err());
         assert!(GroupPolicy::AtLeast(2).validate("g", &members).is_ok());
-        assert!(GroupPolicy::Critical(vec![]).validate("g", &members).is_err());
+        assert!(
+            GroupPolicy::Critical(vec![])
+                .validate("g", &members)
+                .is_err()
+        );
         let err = GroupPolicy::Critical(vec!["x".into()])
             .validate("g", &members)
             .unwrap_err();
@@ -255,7 +281,10 @@ mod tests {
     #[test]
     fn custom_policy_decides() {
         let p = GroupPolicy::Custom(Arc::new(Majority));
-        assert!(p.evaluate("g", &outcomes(&[("a", true), ("b", true), ("c", false)])).is_ok());
+        assert!(
+            p.evaluate("g", &outcomes(&[("a", true), ("b", true), ("c", false)]))
+                .is_ok()
+        );
         let err = p
             .evaluate("g", &outcomes(&[("a", true), ("b", false), ("c", false)]))
             .unwrap_err();

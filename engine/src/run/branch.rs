@@ -63,7 +63,8 @@ async fn branch_loop(shared: &Arc<RunShared>, branch: u32) -> Result<Option<Valu
                 cycle,
                 max_cycles,
             } => {
-                if let Some(v) = run_task(shared, branch, entry, def, id, cycle, max_cycles).await? {
+                if let Some(v) = run_task(shared, branch, entry, def, id, cycle, max_cycles).await?
+                {
                     last = Some(v);
                 }
             }
@@ -84,7 +85,11 @@ fn next_step(shared: &RunShared, branch: u32) -> Result<Option<Step>, RunError> 
         return Err(shared.cancel_error());
     }
     let mut st = shared.state.lock();
-    let Some(entry) = st.branches.get_mut(&branch).and_then(|b| b.queue.pop_front()) else {
+    let Some(entry) = st
+        .branches
+        .get_mut(&branch)
+        .and_then(|b| b.queue.pop_front())
+    else {
         return Ok(None);
     };
     let node = shared.node(&st, entry.node);

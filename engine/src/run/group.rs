@@ -84,7 +84,11 @@ pub(crate) async fn run_group(
     shared.emit(EventKind::GroupFinished {
         group: id.clone(),
         policy: policy.name(),
-        succeeded: outcomes.iter().filter(|o| o.succeeded()).map(|o| o.id.clone()).collect(),
+        succeeded: outcomes
+            .iter()
+            .filter(|o| o.succeeded())
+            .map(|o| o.id.clone())
+            .collect(),
         failed: outcomes
             .iter()
             .filter_map(|o| o.error.clone().map(|e| (o.id.clone(), e)))

@@ -186,10 +186,14 @@ impl RunShared {
 
     /// The recorded cancellation.
     pub fn cancel_error(&self) -> RunError {
-        self.state.lock().cancelled.clone().unwrap_or(RunError::Cancelled {
-            task: None,
-            message: "run cancelled".into(),
-        })
+        self.state
+            .lock()
+            .cancelled
+            .clone()
+            .unwrap_or(RunError::Cancelled {
+                task: None,
+                message: "run cancelled".into(),
+            })
     }
 
     /// Queue the successors of `node` that are ready in `branch`: loop edges at once, forward

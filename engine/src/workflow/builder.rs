@@ -96,7 +96,8 @@ impl WorkflowBuilder {
     pub fn add(&mut self, def: TaskDef) -> TaskHandle {
         let index = self.tasks.len() as u32;
         if self.task_index.contains_key(def.id()) {
-            self.errors.push(BuildError::DuplicateTask(def.id().to_string()));
+            self.errors
+                .push(BuildError::DuplicateTask(def.id().to_string()));
         } else {
             self.task_index.insert(def.id().to_string(), index as usize);
         }
@@ -327,7 +328,12 @@ impl Assembler<'_> {
         }
     }
 
-    fn group_node(&mut self, id: &str, par: &ParFlow, policy: GroupPolicy) -> Result<NodeId, BuildError> {
+    fn group_node(
+        &mut self,
+        id: &str,
+        par: &ParFlow,
+        policy: GroupPolicy,
+    ) -> Result<NodeId, BuildError> {
         if self.graph.find(id).is_some() {
             return Err(BuildError::DuplicateGroup(id.to_string()));
         }

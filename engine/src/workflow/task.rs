@@ -85,7 +85,10 @@ impl RetryPolicy {
 
     pub(crate) fn check(&self) -> Result<(), String> {
         if !(self.factor.is_finite() && self.factor >= 1.0) {
-            return Err(format!("retry factor must be at least 1.0, got {}", self.factor));
+            return Err(format!(
+                "retry factor must be at least 1.0, got {}",
+                self.factor
+            ));
         }
         if self.max_backoff < self.backoff {
             return Err(format!(
