@@ -1,16 +1,37 @@
-//! `graflow`: the terminal workflow studio and the headless commands.
+//! `graflow`: the terminal workflow studio and the headless commands. A thin binary over
+//! `graflow-engine`: `cli/` has one module per command, `studio/` the terminal app.
+
+mod cli;
+mod history;
+mod studio;
+
+use std::process::ExitCode;
 
 use clap::Parser;
 
-/// Graflow: run workflows written with `>>` and `|`, watch them in a terminal studio.
-#[derive(Debug, Parser)]
-#[command(name = "graflow", version, about, long_about = None)]
-struct Cli {}
+use cli::{Cli, Command};
 
-fn main() {
-    let _cli = Cli::parse();
-    println!(
-        "graflow {}: the studio and the headless commands are not built yet; see README.md",
-        env!("CARGO_PKG_VERSION")
-    );
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { cli::exit::BAD_INPUT } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code as u8);
+        }
+    };
+    cli::logging::init(cli.verbose);
+    // `graflow ctx` is a short-lived client called from task processes: no runtime needed.
+    if let Some(Command::Ctx(args)) = &cli.command {
+        return ExitCode::from(cli::ctx::run(args) as u8);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("graflow: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = runtime.block_on(cli::dispatch(cli));
+    ExitCode::from(code.clamp(0, 255) as u8)
 }

@@ -35,11 +35,13 @@ pub mod channel;
 pub mod context;
 pub mod error;
 pub mod events;
+pub mod file;
 pub mod flow;
 pub mod graph;
 pub mod group;
 pub mod handler;
 pub mod run;
+pub mod template;
 pub mod workflow;
 
 pub use channel::{Channel, ChannelBackend, ChannelError, MemoryChannel};

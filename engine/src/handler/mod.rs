@@ -3,8 +3,14 @@
 //! process, a container or a remote worker, as long as it reports the result back and copies
 //! the body's control calls into the context ([`TaskContext::merge_control`]).
 
+pub mod builtin;
+mod env;
+pub mod http;
 mod in_process;
+pub mod process;
+pub mod script;
 
+pub use env::{HandlerEnv, Runtimes};
 pub use in_process::FnHandler;
 
 use futures::future::BoxFuture;

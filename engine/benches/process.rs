@@ -1,0 +1,3 @@
+//! Placeholder: the process benchmark lands with its handler.
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! Placeholder: the script benchmark lands with its handler.
+
+fn main() {}

@@ -1,0 +1,179 @@
+//! The RON workflow format (DESIGN §4) as serde types. `docs/workflow-format.md` documents
+//! every field with an example.
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::handler::http::HttpSpec;
+
+/// A workflow file: `Workflow(name: …, flow: …, tasks: {…}, …)`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename = "Workflow", deny_unknown_fields)]
+pub struct WorkflowSpec {
+    /// The workflow's name.
+    pub name: String,
+    /// What it does.
+    #[serde(default)]
+    pub description: String,
+    /// The flow: statements of `>>` and `|` over task and group names.
+    pub flow: String,
+    /// The task to start from; by default the single root.
+    #[serde(default)]
+    pub start: Option<String>,
+    /// Step limit (10,000 by default).
+    #[serde(default)]
+    pub max_steps: Option<u64>,
+    /// Cycle limit per task (100 by default).
+    #[serde(default)]
+    pub max_cycles: Option<u32>,
+    /// Where the run's channel lives.
+    #[serde(default)]
+    pub channel: Option<ChannelSpec>,
+    /// Where parallel groups run.
+    #[serde(default)]
+    pub backend: Option<BackendSpec>,
+    /// Where checkpoints are written.
+    #[serde(default)]
+    pub checkpoint_dir: Option<String>,
+    /// Initial channel values.
+    #[serde(default)]
+    pub params: IndexMap<String, Value>,
+    /// Named parallel groups.
+    #[serde(default)]
+    pub groups: IndexMap<String, GroupSpec>,
+    /// The tasks (those not in the flow are definitions `next_task` can add).
+    pub tasks: IndexMap<String, TaskSpec>,
+}
+
+/// `Memory` or `Redis(url: "redis://…")`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub enum ChannelSpec {
+    /// In this process.
+    Memory,
+    /// In Redis.
+    Redis {
+        /// `redis://host:port[/db]`.
+        url: String,
+    },
+}
+
+/// `Local` or `Redis(url: "redis://…")`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub enum BackendSpec {
+    /// In this process.
+    Local,
+    /// On the worker fleet.
+    Redis {
+        /// `redis://host:port[/db]`.
+        url: String,
+    },
+}
+
+/// `Group(members: "a | b | c", policy: AtLeast(2), backend: Local)`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename = "Group", deny_unknown_fields)]
+pub struct GroupSpec {
+    /// Members as a flow string; each `|` item is a member (it may be a chain).
+    pub members: String,
+    /// The policy; `Strict` by default.
+    #[serde(default)]
+    pub policy: PolicySpec,
+    /// Where the members run.
+    #[serde(default)]
+    pub backend: Option<BackendSpec>,
+}
+
+/// A group policy.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+pub enum PolicySpec {
+    /// Every member must succeed.
+    #[default]
+    Strict,
+    /// Never fails.
+    BestEffort,
+    /// At least n members must succeed.
+    AtLeast(usize),
+    /// These members must succeed.
+    Critical(Vec<String>),
+    /// A Rhai expression over the outcomes.
+    Custom(String),
+}
+
+/// `Task(run: …, retries: (…), timeout: "30s", …)`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename = "Task", deny_unknown_fields)]
+pub struct TaskSpec {
+    /// What the task does.
+    pub run: RunSpec,
+    /// Retry policy.
+    #[serde(default)]
+    pub retries: Option<RetrySpec>,
+    /// Per-attempt time limit, e.g. `"30s"`.
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// Cycle limit of this task.
+    #[serde(default)]
+    pub max_cycles: Option<u32>,
+    /// Worker queue in distributed mode.
+    #[serde(default)]
+    pub queue: Option<String>,
+    /// Extra environment of `Shell`/`Command` tasks.
+    #[serde(default)]
+    pub env: IndexMap<String, String>,
+    /// Working directory of `Shell`/`Command` tasks.
+    #[serde(default)]
+    pub cwd: Option<String>,
+}
+
+/// `(max: 3, backoff: "500ms", factor: 2.0, max_backoff: "60s", jitter: true)`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySpec {
+    /// Retries after the first attempt.
+    pub max: u32,
+    /// First delay (1 s by default).
+    #[serde(default)]
+    pub backoff: Option<String>,
+    /// Growth factor (2.0 by default).
+    #[serde(default)]
+    pub factor: Option<f64>,
+    /// Delay cap (60 s by default).
+    #[serde(default)]
+    pub max_backoff: Option<String>,
+    /// Randomize delays by ×[0.5, 1.5].
+    #[serde(default)]
+    pub jitter: Option<bool>,
+}
+
+/// What a task does.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub enum RunSpec {
+    /// Return this value.
+    Value(Value),
+    /// Do nothing.
+    Noop,
+    /// Wait, e.g. `Sleep("2s")`.
+    Sleep(String),
+    /// `sh -c` this command line.
+    Shell(String),
+    /// Run this program with these arguments, without a shell.
+    Command(Vec<String>),
+    /// Rhai code, inline or from a file.
+    Script(ScriptSpec),
+    /// An HTTP request.
+    Http(HttpSpec),
+}
+
+/// `Script("code")` or `Script(file: "path.rhai")`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum ScriptSpec {
+    /// Inline code.
+    Inline(String),
+    /// Code in a file next to the workflow.
+    File {
+        /// The file.
+        file: String,
+    },
+}

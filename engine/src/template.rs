@@ -1,0 +1,117 @@
+//! A tiny `{{placeholder}}` template language for HTTP bodies, URLs and webhook bodies.
+//!
+//! `{{name}}` inserts a string value as is and any other value as JSON; `{{json name}}` always
+//! inserts JSON (strings quoted and escaped). Names are looked up by the caller, so each use
+//! decides what it offers (`input.fetch`, `channel.key`, `prompt`, …). An unknown name is an
+//! error naming it.
+
+use serde_json::Value;
+
+/// One piece of a parsed template.
+#[derive(Debug, Clone, PartialEq)]
+enum Piece {
+    Text(String),
+    Slot { name: String, json: bool },
+}
+
+/// A parsed template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    pieces: Vec<Piece>,
+}
+
+impl Template {
+    /// Parse `src`; an unclosed `{{` is an error giving its byte offset.
+    pub fn parse(src: &str) -> Result<Template, String> {
+        let mut pieces = Vec::new();
+        let mut rest = src;
+        let mut offset = 0;
+        while let Some(open) = rest.find("{{") {
+            if open > 0 {
+                pieces.push(Piece::Text(rest[..open].to_string()));
+            }
+            let after = &rest[open + 2..];
+            let Some(close) = after.find("}}") else {
+                return Err(format!("unclosed '{{{{' at byte {}", offset + open));
+            };
+            let inner = after[..close].trim();
+            let (name, json) = match inner.strip_prefix("json ") {
+                Some(n) => (n.trim(), true),
+                None => (inner, false),
+            };
+            if name.is_empty() {
+                return Err(format!("empty placeholder at byte {}", offset + open));
+            }
+            pieces.push(Piece::Slot {
+                name: name.to_string(),
+                json,
+            });
+            let consumed = open + 2 + close + 2;
+            offset += consumed;
+            rest = &rest[consumed..];
+        }
+        if !rest.is_empty() {
+            pieces.push(Piece::Text(rest.to_string()));
+        }
+        Ok(Template { pieces })
+    }
+
+    /// The placeholder names, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.pieces.iter().filter_map(|p| match p {
+            Piece::Slot { name, .. } => Some(name.as_str()),
+            Piece::Text(_) => None,
+        })
+    }
+
+    /// Fill the placeholders; `lookup` returns `None` for an unknown name.
+    pub fn render(&self, lookup: impl Fn(&str) -> Option<Value>) -> Result<String, String> {
+        let mut out = String::new();
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(t) => out.push_str(t),
+                Piece::Slot { name, json } => {
+                    let value = lookup(name).ok_or_else(|| format!("unknown placeholder '{{{{{name}}}}}'"))?;
+                    match (&value, json) {
+                        (Value::String(s), false) => out.push_str(s),
+                        _ => out.push_str(&value.to_string()),
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn lookup(name: &str) -> Option<Value> {
+        match name {
+            "who" => Some(json!("Ada \"L\"")),
+            "rows" => Some(json!([1, 2])),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn strings_raw_values_as_json() {
+        let t = Template::parse(r#"{"who": {{json who}}, "name": "{{who}}", "rows": {{ rows }}}"#).unwrap();
+        assert_eq!(
+            t.render(lookup).unwrap(),
+            r#"{"who": "Ada \"L\"", "name": "Ada "L"", "rows": [1,2]}"#
+        );
+        assert_eq!(t.names().collect::<Vec<_>>(), ["who", "who", "rows"]);
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        assert!(Template::parse("a {{b").unwrap_err().contains("unclosed"));
+        assert!(Template::parse("{{ }}").unwrap_err().contains("empty"));
+        let t = Template::parse("{{nope}}").unwrap();
+        assert_eq!(t.render(lookup).unwrap_err(), "unknown placeholder '{{nope}}'");
+        assert_eq!(Template::parse("plain").unwrap().render(lookup).unwrap(), "plain");
+    }
+}
