@@ -50,5 +50,9 @@ pub async fn dispatch(cli: Cli) -> i32 {
 
 /// Paths given on the command line, or a default.
 pub fn paths_or(paths: &[PathBuf], default: impl FnOnce() -> PathBuf) -> Vec<PathBuf> {
-    if paths.is_empty() { vec![default()] } else { paths.to_vec() }
+    if paths.is_empty() {
+        vec![default()]
+    } else {
+        paths.to_vec()
+    }
 }

@@ -16,6 +16,9 @@ pub struct StudioArgs {
 /// Open the studio; returns the exit code.
 pub async fn run(args: StudioArgs) -> anyhow::Result<i32> {
     let _ = args;
-    println!("graflow {}: the studio is not built yet", env!("CARGO_PKG_VERSION"));
+    println!(
+        "graflow {}: the studio is not built yet",
+        env!("CARGO_PKG_VERSION")
+    );
     Ok(0)
 }
