@@ -11,7 +11,18 @@ use crate::workflow::Workflow;
 
 use super::Severity;
 use super::load::Reporter;
-use super::spec::WorkflowSpec;
+use super::spec::{RunSpec, ScriptSpec, WorkflowSpec};
+
+/// Whether a task's code can end the run itself (inline scripts and shell lines are searched;
+/// script files are not read here).
+fn mentions_terminate(run: &RunSpec) -> bool {
+    match run {
+        RunSpec::Script(ScriptSpec::Inline(code)) | RunSpec::Shell(code) => code.contains("terminate"),
+        RunSpec::Script(ScriptSpec::File { .. }) => true,
+        RunSpec::Command(argv) => argv.iter().any(|a| a.contains("terminate")),
+        _ => false,
+    }
+}
 
 /// Add the warnings for `wf` to `rep`.
 pub(super) fn warn(spec: &WorkflowSpec, wf: &Workflow, rep: &mut Reporter<'_>) {
