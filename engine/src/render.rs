@@ -20,7 +20,10 @@ fn label(wf: &Workflow, n: NodeId) -> String {
     match policy_of(graph, n) {
         Some(p) => format!("{} [group, {p}]", node.id),
         None => {
-            let kind = wf.task(&node.id).map(|d| d.handler().kind()).unwrap_or("task");
+            let kind = wf
+                .task(&node.id)
+                .map(|d| d.handler().kind())
+                .unwrap_or("task");
             format!("{} ({kind})", node.id)
         }
     }
@@ -62,7 +65,14 @@ fn children(wf: &Workflow, n: NodeId, indent: &str, shown: &mut HashSet<NodeId>,
         items.extend(members.iter().map(|m| (*m, "member")));
     }
     for (s, kind) in graph.successors(n) {
-        items.push((s, if kind == EdgeKind::Loop { "loop" } else { "next" }));
+        items.push((
+            s,
+            if kind == EdgeKind::Loop {
+                "loop"
+            } else {
+                "next"
+            },
+        ));
     }
     let count = items.len();
     for (i, (child, how)) in items.into_iter().enumerate() {
@@ -73,11 +83,22 @@ fn children(wf: &Workflow, n: NodeId, indent: &str, shown: &mut HashSet<NodeId>,
             ("loop", _) => "└─↺ ",
             _ => "└─▶ ",
         };
-        let deeper = format!("{indent}{}", if last || how != "member" { "    " } else { "│   " });
+        let deeper = format!(
+            "{indent}{}",
+            if last || how != "member" {
+                "    "
+            } else {
+                "│   "
+            }
+        );
         if how == "loop" {
             let _ = writeln!(out, "{indent}{branch}{} (loop)", graph.node(child).id);
         } else if !shown.insert(child) {
-            let _ = writeln!(out, "{indent}{branch}{} (shown above)", graph.node(child).id);
+            let _ = writeln!(
+                out,
+                "{indent}{branch}{} (shown above)",
+                graph.node(child).id
+            );
         } else {
             let _ = writeln!(out, "{indent}{branch}{}", label(wf, child));
             children(wf, child, &deeper, shown, out);
@@ -86,7 +107,15 @@ fn children(wf: &Workflow, n: NodeId, indent: &str, shown: &mut HashSet<NodeId>,
 }
 
 fn safe_id(id: &str) -> String {
-    id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect()
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// A Mermaid flowchart: one subgraph per group, loop edges dotted.
@@ -96,10 +125,21 @@ pub fn mermaid(wf: &Workflow) -> String {
     let mut in_group = HashSet::new();
     for (n, node) in graph.nodes() {
         if let NodeKind::Group { members, policy } = &node.kind {
-            let _ = writeln!(out, "    subgraph {}[\"{} ({})\"]", safe_id(&node.id), node.id, policy.name());
+            let _ = writeln!(
+                out,
+                "    subgraph {}[\"{} ({})\"]",
+                safe_id(&node.id),
+                node.id,
+                policy.name()
+            );
             for m in members {
                 in_group.insert(*m);
-                let _ = writeln!(out, "        {}[\"{}\"]", safe_id(&graph.node(*m).id), graph.node(*m).id);
+                let _ = writeln!(
+                    out,
+                    "        {}[\"{}\"]",
+                    safe_id(&graph.node(*m).id),
+                    graph.node(*m).id
+                );
             }
             let _ = writeln!(out, "    end");
             let _ = n;
@@ -111,8 +151,17 @@ pub fn mermaid(wf: &Workflow) -> String {
         }
     }
     for (a, b, kind) in graph.edges() {
-        let arrow = if kind == EdgeKind::Loop { "-.->|loop|" } else { "-->" };
-        let _ = writeln!(out, "    {} {arrow} {}", safe_id(&graph.node(a).id), safe_id(&graph.node(b).id));
+        let arrow = if kind == EdgeKind::Loop {
+            "-.->|loop|"
+        } else {
+            "-->"
+        };
+        let _ = writeln!(
+            out,
+            "    {} {arrow} {}",
+            safe_id(&graph.node(a).id),
+            safe_id(&graph.node(b).id)
+        );
     }
     out
 }
@@ -120,10 +169,19 @@ pub fn mermaid(wf: &Workflow) -> String {
 /// A Graphviz digraph: one cluster per group, loop edges dashed.
 pub fn dot(wf: &Workflow) -> String {
     let graph = wf.graph();
-    let mut out = format!("digraph \"{}\" {{\n    rankdir=TB;\n    node [shape=box];\n", wf.name().replace('"', "'"));
+    let mut out = format!(
+        "digraph \"{}\" {{\n    rankdir=TB;\n    node [shape=box];\n",
+        wf.name().replace('"', "'")
+    );
     for (_, node) in graph.nodes() {
         if let NodeKind::Group { members, policy } = &node.kind {
-            let _ = writeln!(out, "    subgraph \"cluster_{}\" {{\n        label=\"{} ({})\";", node.id, node.id, policy.name());
+            let _ = writeln!(
+                out,
+                "    subgraph \"cluster_{}\" {{\n        label=\"{} ({})\";",
+                node.id,
+                node.id,
+                policy.name()
+            );
             let _ = writeln!(out, "        \"{}\" [shape=point];", node.id);
             for m in members {
                 let _ = writeln!(out, "        \"{}\";", graph.node(*m).id);
@@ -137,8 +195,17 @@ pub fn dot(wf: &Workflow) -> String {
         }
     }
     for (a, b, kind) in graph.edges() {
-        let style = if kind == EdgeKind::Loop { " [style=dashed, label=\"loop\"]" } else { "" };
-        let _ = writeln!(out, "    \"{}\" -> \"{}\"{style};", graph.node(a).id, graph.node(b).id);
+        let style = if kind == EdgeKind::Loop {
+            " [style=dashed, label=\"loop\"]"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "    \"{}\" -> \"{}\"{style};",
+            graph.node(a).id,
+            graph.node(b).id
+        );
     }
     out.push_str("}\n");
     out

@@ -28,7 +28,12 @@ mod tests {
 
     #[test]
     fn codes_agree_with_the_engine() {
-        for s in [RunStatus::Succeeded, RunStatus::Failed, RunStatus::Paused, RunStatus::Cancelled] {
+        for s in [
+            RunStatus::Succeeded,
+            RunStatus::Failed,
+            RunStatus::Paused,
+            RunStatus::Cancelled,
+        ] {
             assert_eq!(super::for_status(s), s.exit_code());
         }
     }

@@ -66,7 +66,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     if let Some(url) = &args.backend {
         eprintln!(
             "{}",
-            err.error(&format!("graflow run: --backend {url}: the Redis backend is not available in this build yet"))
+            err.error(&format!(
+                "graflow run: --backend {url}: the Redis backend is not available in this build yet"
+            ))
         );
         return Ok(exit::BAD_INPUT);
     }
@@ -81,7 +83,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let Some(mut events) = handle.take_events() else {
         anyhow::bail!("the engine gave no event stream");
     };
-    let mut recorder = Recorder::start(&state_dir, handle.run_id(), loaded.workflow.name(), Some(&args.file));
+    let mut recorder = Recorder::start(
+        &state_dir,
+        handle.run_id(),
+        loaded.workflow.name(),
+        Some(&args.file),
+    );
     let mut printer = progress::for_output(args.json);
     let mut batch = Vec::with_capacity(256);
     let mut ticker = tokio::time::interval(Duration::from_millis(250));
@@ -121,7 +128,13 @@ mod tests {
 
     #[test]
     fn set_values_are_json_when_they_parse() {
-        let p = parse_sets(&["n=3".into(), "name=ada".into(), "obj={\"a\":[1]}".into(), "eq=a=b".into()]).unwrap();
+        let p = parse_sets(&[
+            "n=3".into(),
+            "name=ada".into(),
+            "obj={\"a\":[1]}".into(),
+            "eq=a=b".into(),
+        ])
+        .unwrap();
         assert_eq!(p["n"], json!(3));
         assert_eq!(p["name"], json!("ada"));
         assert_eq!(p["obj"], json!({"a": [1]}));

@@ -52,7 +52,10 @@ pub fn run(args: &ValidateArgs) -> i32 {
         }
     }
     if failed > 0 {
-        eprintln!("{}", err.error(&format!("{failed} of {} file(s) invalid", args.files.len())));
+        eprintln!(
+            "{}",
+            err.error(&format!("{failed} of {} file(s) invalid", args.files.len()))
+        );
         exit::BAD_INPUT
     } else {
         exit::SUCCESS

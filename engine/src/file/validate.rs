@@ -17,7 +17,9 @@ use super::spec::{RunSpec, ScriptSpec, WorkflowSpec};
 /// script files are not read here).
 fn mentions_terminate(run: &RunSpec) -> bool {
     match run {
-        RunSpec::Script(ScriptSpec::Inline(code)) | RunSpec::Shell(code) => code.contains("terminate"),
+        RunSpec::Script(ScriptSpec::Inline(code)) | RunSpec::Shell(code) => {
+            code.contains("terminate")
+        }
         RunSpec::Script(ScriptSpec::File { .. }) => true,
         RunSpec::Command(argv) => argv.iter().any(|a| a.contains("terminate")),
         _ => false,
@@ -64,7 +66,11 @@ pub(super) fn warn(spec: &WorkflowSpec, wf: &Workflow, rep: &mut Reporter<'_>) {
         let exits = scc
             .iter()
             .any(|&n| pg.edges(n).any(|e| !members.contains(&e.target())));
-        if !exits {
+        let terminates = scc
+            .iter()
+            .filter_map(|n| spec.tasks.get(&*graph.node(*n).id))
+            .any(|t| mentions_terminate(&t.run));
+        if !exits && !terminates {
             let mut names: Vec<&str> = scc.iter().map(|n| &*graph.node(*n).id).collect();
             names.sort_unstable();
             let limit = scc

@@ -16,9 +16,20 @@ use crate::cli::style::Style;
 
 #[derive(Debug, Clone, PartialEq)]
 enum State {
-    Running { since: Instant, cycle: u32, attempt: u32 },
-    Succeeded { ms: f64, cycle: u32, result: String },
-    Failed { error: String, retrying: bool },
+    Running {
+        since: Instant,
+        cycle: u32,
+        attempt: u32,
+    },
+    Succeeded {
+        ms: f64,
+        cycle: u32,
+        result: String,
+    },
+    Failed {
+        error: String,
+        retrying: bool,
+    },
 }
 
 struct Row {
@@ -87,12 +98,25 @@ impl LivePrinter {
         let room = height.saturating_sub(3).max(1);
         let mut rows: Vec<&Row> = self.rows.iter().collect();
         // Running first, then the most recently changed.
-        rows.sort_by_key(|r| (!matches!(r.state, State::Running { .. }), std::cmp::Reverse(r.touched)));
+        rows.sort_by_key(|r| {
+            (
+                !matches!(r.state, State::Running { .. }),
+                std::cmp::Reverse(r.touched),
+            )
+        });
         let hidden = rows.len().saturating_sub(room);
         for r in rows.into_iter().take(room) {
             let text = match &r.state {
-                State::Running { since, cycle, attempt } => {
-                    let mut s = format!("  ⠿ {}  {}", r.task, millis(since.elapsed().as_secs_f64() * 1000.0));
+                State::Running {
+                    since,
+                    cycle,
+                    attempt,
+                } => {
+                    let mut s = format!(
+                        "  ⠿ {}  {}",
+                        r.task,
+                        millis(since.elapsed().as_secs_f64() * 1000.0)
+                    );
                     if *cycle > 1 {
                         s.push_str(&format!("  cycle {cycle}"));
                     }
@@ -102,8 +126,16 @@ impl LivePrinter {
                     self.style.info(&s)
                 }
                 State::Succeeded { ms, cycle, result } => {
-                    let cycles = if *cycle > 1 { format!("  ×{cycle}") } else { String::new() };
-                    self.style.ok(&format!("  ✓ {}  {}{cycles}  {result}", r.task, millis(*ms)))
+                    let cycles = if *cycle > 1 {
+                        format!("  ×{cycle}")
+                    } else {
+                        String::new()
+                    };
+                    self.style.ok(&format!(
+                        "  ✓ {}  {}{cycles}  {result}",
+                        r.task,
+                        millis(*ms)
+                    ))
                 }
                 State::Failed { error, retrying } => self.style.error(&format!(
                     "  ✗ {}  {error}{}",
@@ -121,11 +153,18 @@ impl LivePrinter {
 
     fn redraw(&mut self, force: bool) {
         let now = Instant::now();
-        if !force && self.last_draw.is_some_and(|t| now - t < Duration::from_millis(50)) && self.pending.is_empty() {
+        if !force
+            && self
+                .last_draw
+                .is_some_and(|t| now - t < Duration::from_millis(50))
+            && self.pending.is_empty()
+        {
             return;
         }
         self.last_draw = Some(now);
-        let (w, h) = terminal::size().map(|(w, h)| (w as usize, h as usize)).unwrap_or((100, 30));
+        let (w, h) = terminal::size()
+            .map(|(w, h)| (w as usize, h as usize))
+            .unwrap_or((100, 30));
         let block = self.block(w, h);
         let mut out = self.out.lock();
         if self.drawn > 0 {
@@ -172,8 +211,14 @@ fn clip(text: &str, width: usize) -> String {
 impl Printer for LivePrinter {
     fn event(&mut self, event: &RunEvent) {
         match &event.kind {
-            EventKind::RunStarted { workflow, .. } => self.header = format!("{workflow} ({})", event.run_id),
-            EventKind::TaskStarted { task, cycle, attempt } => {
+            EventKind::RunStarted { workflow, .. } => {
+                self.header = format!("{workflow} ({})", event.run_id)
+            }
+            EventKind::TaskStarted {
+                task,
+                cycle,
+                attempt,
+            } => {
                 self.counts.2 += 1;
                 self.row(task).state = State::Running {
                     since: Instant::now(),
@@ -181,7 +226,12 @@ impl Printer for LivePrinter {
                     attempt: *attempt,
                 };
             }
-            EventKind::TaskSucceeded { task, duration_ms, cycle, result } => {
+            EventKind::TaskSucceeded {
+                task,
+                duration_ms,
+                cycle,
+                result,
+            } => {
                 self.counts.0 += 1;
                 self.counts.2 = self.counts.2.saturating_sub(1);
                 self.row(task).state = State::Succeeded {
@@ -190,7 +240,12 @@ impl Printer for LivePrinter {
                     result: short(result, 40),
                 };
             }
-            EventKind::TaskFailed { task, error, will_retry, .. } => {
+            EventKind::TaskFailed {
+                task,
+                error,
+                will_retry,
+                ..
+            } => {
                 self.counts.1 += u64::from(!will_retry);
                 self.counts.2 = self.counts.2.saturating_sub(1);
                 self.row(task).state = State::Failed {

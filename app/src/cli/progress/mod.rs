@@ -89,19 +89,31 @@ pub fn millis(ms: f64) -> String {
     } else if ms < 60_000.0 {
         format!("{:.1} s", ms / 1000.0)
     } else {
-        format!("{}m{:02}s", (ms / 60_000.0) as u64, ((ms % 60_000.0) / 1000.0) as u64)
+        format!(
+            "{}m{:02}s",
+            (ms / 60_000.0) as u64,
+            ((ms % 60_000.0) / 1000.0) as u64
+        )
     }
 }
 
 /// The closing line of a run: status, error and result.
 pub fn summary(event: &RunEvent, style: &Style, elapsed_ms: f64) -> Option<String> {
-    let EventKind::RunFinished { status, error, result, .. } = &event.kind else {
+    let EventKind::RunFinished {
+        status,
+        error,
+        result,
+        ..
+    } = &event.kind
+    else {
         return None;
     };
     let mut line = match status {
         RunStatus::Succeeded => style.ok(&format!("run succeeded in {}", millis(elapsed_ms))),
         RunStatus::Failed => style.error(&format!("run failed after {}", millis(elapsed_ms))),
-        RunStatus::Cancelled => style.warning(&format!("run cancelled after {}", millis(elapsed_ms))),
+        RunStatus::Cancelled => {
+            style.warning(&format!("run cancelled after {}", millis(elapsed_ms)))
+        }
         RunStatus::Paused => style.warning(&format!("run paused after {}", millis(elapsed_ms))),
     };
     if let Some(e) = error {

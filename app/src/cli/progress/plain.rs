@@ -29,10 +29,15 @@ impl PlainPrinter {
 /// The line an event prints as, if any (shared with the live view's scroll area).
 pub fn line(event: &RunEvent, style: &Style) -> Option<String> {
     Some(match &event.kind {
-        EventKind::RunStarted { workflow, start } => {
-            style.bold(&format!("run {} of '{workflow}' started at '{start}'", event.run_id))
-        }
-        EventKind::TaskStarted { task, cycle, attempt } => {
+        EventKind::RunStarted { workflow, start } => style.bold(&format!(
+            "run {} of '{workflow}' started at '{start}'",
+            event.run_id
+        )),
+        EventKind::TaskStarted {
+            task,
+            cycle,
+            attempt,
+        } => {
             let mut s = format!("[{task}] started");
             if *cycle > 1 {
                 s.push_str(&format!(" (cycle {cycle})"));
@@ -50,19 +55,42 @@ pub fn line(event: &RunEvent, style: &Style) -> Option<String> {
                 text
             }
         }
-        EventKind::TaskSucceeded { task, result, duration_ms, .. } => style.ok(&format!(
+        EventKind::TaskSucceeded {
+            task,
+            result,
+            duration_ms,
+            ..
+        } => style.ok(&format!(
             "[{task}] succeeded in {} -> {}",
             millis(*duration_ms),
             short(result, 80)
         )),
-        EventKind::TaskFailed { task, error, attempt, will_retry } => style.error(&format!(
+        EventKind::TaskFailed {
+            task,
+            error,
+            attempt,
+            will_retry,
+        } => style.error(&format!(
             "[{task}] failed (attempt {}): {error}{}",
             attempt + 1,
             if *will_retry { "; retrying" } else { "" }
         )),
-        EventKind::GroupStarted { group, members } => style.dim(&format!("group {group} started: {} member(s)", members.len())),
-        EventKind::GroupFinished { group, policy, succeeded, failed, ok } => {
-            let mut s = format!("group {group} ({policy}): {} succeeded, {} failed", succeeded.len(), failed.len());
+        EventKind::GroupStarted { group, members } => style.dim(&format!(
+            "group {group} started: {} member(s)",
+            members.len()
+        )),
+        EventKind::GroupFinished {
+            group,
+            policy,
+            succeeded,
+            failed,
+            ok,
+        } => {
+            let mut s = format!(
+                "group {group} ({policy}): {} succeeded, {} failed",
+                succeeded.len(),
+                failed.len()
+            );
             for (id, msg) in failed {
                 s.push_str(&format!("\n  {id}: {msg}"));
             }
@@ -73,9 +101,14 @@ pub fn line(event: &RunEvent, style: &Style) -> Option<String> {
             style.info(&format!("+ {by} added {}", ids.join(", ")))
         }
         EventKind::CheckpointSaved { path } => style.info(&format!("checkpoint saved: {path}")),
-        EventKind::FeedbackRequested { id, task, kind, prompt } => {
-            style.warning(&format!("[{task}] waits for {kind} feedback {id}: {prompt}"))
-        }
+        EventKind::FeedbackRequested {
+            id,
+            task,
+            kind,
+            prompt,
+        } => style.warning(&format!(
+            "[{task}] waits for {kind} feedback {id}: {prompt}"
+        )),
         EventKind::FeedbackAnswered { id } => style.info(&format!("feedback {id} answered")),
         EventKind::RunFinished { .. } => return None,
     })
@@ -83,8 +116,13 @@ pub fn line(event: &RunEvent, style: &Style) -> Option<String> {
 
 impl Printer for PlainPrinter {
     fn event(&mut self, event: &RunEvent) {
-        let text = line(event, &self.style)
-            .or_else(|| summary(event, &self.style, self.started.elapsed().as_secs_f64() * 1000.0));
+        let text = line(event, &self.style).or_else(|| {
+            summary(
+                event,
+                &self.style,
+                self.started.elapsed().as_secs_f64() * 1000.0,
+            )
+        });
         if let Some(text) = text {
             let _ = writeln!(self.out, "{text}");
         }
