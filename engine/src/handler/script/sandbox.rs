@@ -134,7 +134,7 @@ fn progress(ops: u64) -> Option<Dynamic> {
     if ops > budget {
         return Some(Dynamic::from(Halt::OperationLimit(budget)));
     }
-    if ops % STOP_CHECK_EVERY == 0 && stopped() {
+    if ops.is_multiple_of(STOP_CHECK_EVERY) && stopped() {
         return Some(Dynamic::from(Halt::Stopped));
     }
     None
