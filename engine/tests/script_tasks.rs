@@ -436,7 +436,7 @@ async fn an_inline_next_task_that_does_not_compile_fails_the_caller() {
     let (out, _) = run(wf).await;
     assert_eq!(
         task_error(&out),
-        "ctx.next_task('x', …): unknown key 'code' (expected `run` with the script's code, or `file`)"
+        "ctx.next_task('x', …): unknown key 'code' (expected `run` with the new task's script)"
     );
 }
 

@@ -82,32 +82,26 @@ fn control(result: Result<(), RunError>) -> Res<()> {
     result.map_err(|e| runtime_error(e.to_string()))
 }
 
-/// The task definition `ctx.next_task(id, #{ run: "…" })` asks for.
+/// The task definition `ctx.next_task(id, #{ run: "…" })` asks for. Only inline code is
+/// accepted: a script gets no way to make the engine read a file.
 fn inline_task(ctx: &Ctx, id: &str, spec: &Map) -> Res<TaskDef> {
     let what = format!("ctx.next_task('{id}', …)");
-    if let Some(key) = spec.keys().find(|k| !matches!(k.as_str(), "run" | "file")) {
+    if let Some(key) = spec.keys().find(|k| k.as_str() != "run") {
         return Err(runtime_error(format!(
-            "{what}: unknown key '{key}' (expected `run` with the script's code, or `file`)"
+            "{what}: unknown key '{key}' (expected `run` with the new task's script)"
         )));
     }
-    let string = |key: &str| -> Res<Option<String>> {
-        match spec.get(key) {
-            None => Ok(None),
-            Some(v) => v.clone().into_string().map(Some).map_err(|found| {
-                runtime_error(format!("{what}: `{key}` must be a string, found {found}"))
-            }),
-        }
-    };
-    let source = match (string("run")?, string("file")?) {
-        (Some(code), None) => ScriptSource::Inline(code),
-        (None, Some(path)) => ScriptSource::File(path.into()),
-        _ => {
+    let code = match spec.get("run") {
+        None => {
             return Err(runtime_error(format!(
-                "{what}: give exactly one of `run` (the script's code) or `file`"
+                "{what}: `run` with the new task's script is missing"
             )));
         }
+        Some(v) => v.clone().into_string().map_err(|found| {
+            runtime_error(format!("{what}: `run` must be a string, found {found}"))
+        })?,
     };
-    let handler = ScriptHandler::compile(source, &ctx.0.env)
+    let handler = ScriptHandler::compile(ScriptSource::Inline(code), &ctx.0.env)
         .map_err(|e| runtime_error(format!("{what}: {}", e.describe())))?;
     Ok(TaskDef::new(id, Arc::new(handler)))
 }
