@@ -29,10 +29,10 @@ impl PlainPrinter {
 /// The line an event prints as, if any (shared with the live view's scroll area).
 pub fn line(event: &RunEvent, style: &Style) -> Option<String> {
     Some(match &event.kind {
-        EventKind::RunStarted { workflow, start } => style.bold(&format!(
-            "run {} of '{workflow}' started at '{start}'",
-            event.run_id
-        )),
+        EventKind::RunStarted { workflow, start, resumed_from } => style.bold(&match resumed_from {
+            Some(from) => format!("run {} of '{workflow}' resumed from {from}", event.run_id),
+            None => format!("run {} of '{workflow}' started at '{start}'", event.run_id),
+        }),
         EventKind::TaskStarted {
             task,
             cycle,

@@ -101,9 +101,11 @@ fn inline_task(ctx: &Ctx, id: &str, spec: &Map) -> Res<TaskDef> {
             runtime_error(format!("{what}: `run` must be a string, found {found}"))
         })?,
     };
-    let handler = ScriptHandler::compile(ScriptSource::Inline(code), &ctx.0.env)
+    let handler = ScriptHandler::compile(ScriptSource::Inline(code.clone()), &ctx.0.env)
         .map_err(|e| runtime_error(format!("{what}: {}", e.describe())))?;
-    Ok(TaskDef::new(id, Arc::new(handler)))
+    // The spec rebuilds this task when a run resumes from a checkpoint.
+    let spec = serde_json::json!({ "run": { "Script": code } });
+    Ok(TaskDef::new(id, Arc::new(handler)).with_spec(spec))
 }
 
 /// Register the `ctx` API on `engine`.
