@@ -68,7 +68,12 @@ pub trait RunAccess: Send + Sync {
     fn log(&self, task: &str, stream: LogStream, line: String);
     /// Write a checkpoint now, while the task in execution `slot` is running (it runs again
     /// from its start when the run resumes from this checkpoint); returns the `.ckpt` path.
-    fn checkpoint_now(&self, slot: u32, task: &str, metadata: Value) -> BoxFuture<'static, Result<String, String>>;
+    fn checkpoint_now(
+        &self,
+        slot: u32,
+        task: &str,
+        metadata: Value,
+    ) -> BoxFuture<'static, Result<String, String>>;
 }
 
 struct Inner {

@@ -133,6 +133,9 @@ pub enum EventKind {
     CheckpointSaved {
         /// Path of its `.ckpt` file.
         path: String,
+        /// Its size in bytes.
+        #[serde(default)]
+        size_bytes: u64,
     },
     /// A task asked a human for feedback.
     FeedbackRequested {

@@ -85,14 +85,16 @@ struct Header {
 
 /// Serialize a checkpoint: header line, then payload.
 pub fn encode(ckpt: &Checkpoint) -> Result<Vec<u8>, CheckpointError> {
-    let payload = serde_json::to_vec(ckpt).map_err(|e| CheckpointError::Invalid(format!("cannot serialize: {e}")))?;
+    let payload = serde_json::to_vec(ckpt)
+        .map_err(|e| CheckpointError::Invalid(format!("cannot serialize: {e}")))?;
     let header = Header {
         format: FORMAT.into(),
         schema_version: SCHEMA_VERSION,
         payload_bytes: payload.len(),
         crc32: format!("{:08x}", crc32fast::hash(&payload)),
     };
-    let mut out = serde_json::to_vec(&header).map_err(|e| CheckpointError::Invalid(e.to_string()))?;
+    let mut out =
+        serde_json::to_vec(&header).map_err(|e| CheckpointError::Invalid(e.to_string()))?;
     out.push(b'\n');
     out.reserve(payload.len());
     out.extend_from_slice(&payload);
@@ -106,7 +108,8 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
         .take(4096)
         .position(|b| *b == b'\n')
         .ok_or(CheckpointError::NotACheckpoint)?;
-    let header: Header = serde_json::from_slice(&bytes[..newline]).map_err(|_| CheckpointError::NotACheckpoint)?;
+    let header: Header =
+        serde_json::from_slice(&bytes[..newline]).map_err(|_| CheckpointError::NotACheckpoint)?;
     if header.format != FORMAT {
         return Err(CheckpointError::NotACheckpoint);
     }
@@ -117,7 +120,9 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
         });
     }
     if header.schema_version == 0 {
-        return Err(CheckpointError::Invalid("schema_version 0 does not exist".into()));
+        return Err(CheckpointError::Invalid(
+            "schema_version 0 does not exist".into(),
+        ));
     }
     let payload = &bytes[newline + 1..];
     if payload.len() != header.payload_bytes {
@@ -133,7 +138,8 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
             found: crc,
         });
     }
-    serde_json::from_slice(payload).map_err(|e| CheckpointError::Invalid(format!("the payload does not parse: {e}")))
+    serde_json::from_slice(payload)
+        .map_err(|e| CheckpointError::Invalid(format!("the payload does not parse: {e}")))
 }
 
 #[cfg(test)]
@@ -167,17 +173,33 @@ mod tests {
     #[test]
     fn refusals_say_why() {
         let bytes = encode(&sample()).unwrap();
-        assert!(matches!(decode(&bytes[..bytes.len() - 3]), Err(CheckpointError::Truncated { .. })));
+        assert!(matches!(
+            decode(&bytes[..bytes.len() - 3]),
+            Err(CheckpointError::Truncated { .. })
+        ));
         let mut flipped = bytes.clone();
         let last = flipped.len() - 2;
         flipped[last] ^= 0x01;
-        assert!(matches!(decode(&flipped), Err(CheckpointError::Corrupted { .. })));
-        let newer = String::from_utf8(bytes.clone()).unwrap().replacen("\"schema_version\":1", "\"schema_version\":9", 1);
+        assert!(matches!(
+            decode(&flipped),
+            Err(CheckpointError::Corrupted { .. })
+        ));
+        let newer = String::from_utf8(bytes.clone()).unwrap().replacen(
+            "\"schema_version\":1",
+            "\"schema_version\":9",
+            1,
+        );
         assert!(matches!(
             decode(newer.as_bytes()),
-            Err(CheckpointError::NewerSchema { found: 9, supported: 1 })
+            Err(CheckpointError::NewerSchema {
+                found: 9,
+                supported: 1
+            })
         ));
-        assert!(matches!(decode(b"hello\nworld"), Err(CheckpointError::NotACheckpoint)));
+        assert!(matches!(
+            decode(b"hello\nworld"),
+            Err(CheckpointError::NotACheckpoint)
+        ));
         assert!(matches!(decode(b""), Err(CheckpointError::NotACheckpoint)));
     }
 }

@@ -56,7 +56,9 @@ pub enum CheckpointError {
         found: String,
     },
     /// Written by a newer schema.
-    #[error("written with checkpoint schema {found}; this graflow reads up to schema {supported} — upgrade graflow")]
+    #[error(
+        "written with checkpoint schema {found}; this graflow reads up to schema {supported} — upgrade graflow"
+    )]
     NewerSchema {
         /// In the file.
         found: u32,

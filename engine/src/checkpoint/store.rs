@@ -82,7 +82,10 @@ fn io(path: &Path, e: std::io::Error) -> CheckpointError {
 /// fsync of the folder. A crash leaves either the old file or the new one, never a mix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("checkpoint");
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("checkpoint");
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
         let mut f = File::create(&tmp)?;
@@ -104,7 +107,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
 fn safe(name: &str) -> String {
     let s: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(60)
         .collect();
     if s.is_empty() { "workflow".into() } else { s }
@@ -112,11 +121,19 @@ fn safe(name: &str) -> String {
 
 /// The `.ckpt` path a checkpoint gets in `dir`.
 pub fn path_for(dir: &Path, ckpt: &Checkpoint) -> PathBuf {
-    dir.join(format!("{}-{}-{:03}.ckpt", safe(&ckpt.workflow.name), ckpt.run_id, ckpt.seq))
+    dir.join(format!(
+        "{}-{}-{:03}.ckpt",
+        safe(&ckpt.workflow.name),
+        ckpt.run_id,
+        ckpt.seq
+    ))
 }
 
 fn sibling(ckpt_path: &Path, suffix: &str) -> PathBuf {
-    let stem = ckpt_path.file_stem().and_then(|s| s.to_str()).unwrap_or("checkpoint");
+    let stem = ckpt_path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("checkpoint");
     ckpt_path.with_file_name(format!("{stem}.{suffix}"))
 }
 
@@ -213,7 +230,11 @@ pub fn list(dir: &Path) -> Vec<CheckpointInfo> {
 /// Delete all but the newest `keep` checkpoints of `workflow` in `dir`; returns the removed.
 pub fn prune(dir: &Path, workflow: &str, keep: usize) -> Vec<PathBuf> {
     let mut removed = Vec::new();
-    for info in list(dir).into_iter().filter(|i| i.workflow == workflow).skip(keep) {
+    for info in list(dir)
+        .into_iter()
+        .filter(|i| i.workflow == workflow)
+        .skip(keep)
+    {
         for p in [
             info.path.clone(),
             sibling(&info.path, "state.json"),

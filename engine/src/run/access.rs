@@ -17,7 +17,12 @@ use super::state::{RunShared, RunState};
 
 impl RunShared {
     /// Add a task node at run time (no event); returns its index.
-    pub(crate) fn add_dynamic(&self, st: &mut RunState, def: Arc<TaskDef>, spec: Option<Value>) -> u32 {
+    pub(crate) fn add_dynamic(
+        &self,
+        st: &mut RunState,
+        def: Arc<TaskDef>,
+        spec: Option<Value>,
+    ) -> u32 {
         let node = Arc::new(PlanNode::detached(def, self.wf.max_cycles));
         let index = (self.wf.plan.nodes.len() + st.dynamic.len()) as u32;
         st.dynamic_index.insert(node.id.clone(), index);
@@ -108,7 +113,12 @@ impl RunAccess for RunShared {
         }
     }
 
-    fn checkpoint_now(&self, slot: u32, task: &str, metadata: Value) -> BoxFuture<'static, Result<String, String>> {
+    fn checkpoint_now(
+        &self,
+        slot: u32,
+        task: &str,
+        metadata: Value,
+    ) -> BoxFuture<'static, Result<String, String>> {
         let Some(shared) = self.me.upgrade() else {
             return futures::future::ready(Err("the run has ended".to_string())).boxed();
         };
@@ -116,10 +126,18 @@ impl RunAccess for RunShared {
         async move {
             let cycle = {
                 let st = shared.state.lock();
-                shared.lookup(&st, &task).map(|i| st.cycles[i as usize]).unwrap_or(0)
+                shared
+                    .lookup(&st, &task)
+                    .map(|i| st.cycles[i as usize])
+                    .unwrap_or(0)
             };
             shared
-                .checkpoint(Reason::Immediate, Some((&task, cycle)), metadata, Some(slot))
+                .checkpoint(
+                    Reason::Immediate,
+                    Some((&task, cycle)),
+                    metadata,
+                    Some(slot),
+                )
                 .await
                 .map(|saved| saved.path.display().to_string())
                 .map_err(|e| e.to_string())

@@ -51,7 +51,11 @@ pub(crate) fn run_branch(
 
 /// The last result produced in `branch`.
 fn last_result(shared: &RunShared, branch: u32) -> Option<Value> {
-    shared.state.lock().branch(branch).and_then(|b| b.last.clone())
+    shared
+        .state
+        .lock()
+        .branch(branch)
+        .and_then(|b| b.last.clone())
 }
 
 async fn branch_loop(shared: &Arc<RunShared>, branch: u32) -> Result<Option<Value>, RunError> {
@@ -75,7 +79,8 @@ async fn branch_loop(shared: &Arc<RunShared>, branch: u32) -> Result<Option<Valu
                 cycle,
                 max_cycles,
             } => {
-                let outcome = run_task(shared, branch, entry, def, id.clone(), cycle, max_cycles).await?;
+                let outcome =
+                    run_task(shared, branch, entry, def, id.clone(), cycle, max_cycles).await?;
                 if let Some(metadata) = outcome {
                     {
                         shared

@@ -7,7 +7,10 @@ use std::sync::atomic::Ordering;
 
 use serde_json::{Map, Value};
 
-use crate::checkpoint::snapshot::{BranchSnapshot, DynamicTask, EntrySnapshot, FinishedMember, GroupSnapshot, RunSnapshot, Terminated};
+use crate::checkpoint::snapshot::{
+    BranchSnapshot, DynamicTask, EntrySnapshot, FinishedMember, GroupSnapshot, RunSnapshot,
+    Terminated,
+};
 use crate::checkpoint::{Checkpoint, CheckpointError, Reason, Saved, store};
 use crate::events::EventKind;
 
@@ -27,7 +30,10 @@ impl RunShared {
         metadata: Value,
         parked: Option<u32>,
     ) -> Result<Saved, CheckpointError> {
-        let config = self.checkpoints.clone().ok_or(CheckpointError::NotConfigured)?;
+        let config = self
+            .checkpoints
+            .clone()
+            .ok_or(CheckpointError::NotConfigured)?;
         if self.finished.load(Ordering::Acquire) {
             return Err(CheckpointError::NotRunning);
         }
@@ -36,7 +42,9 @@ impl RunShared {
             let mut st = self.state.lock();
             self.task_stopped(&mut st, branch, true);
         }
-        let outcome = self.checkpoint_paused(&config, reason, requester, metadata).await;
+        let outcome = self
+            .checkpoint_paused(&config, reason, requester, metadata)
+            .await;
         if let Some(_branch) = parked {
             // Still holding the checkpoint lock, so no other checkpoint can close the gate.
             self.state.lock().running += 1;
@@ -44,6 +52,7 @@ impl RunShared {
         let saved = outcome?;
         self.emit(EventKind::CheckpointSaved {
             path: saved.path.display().to_string(),
+            size_bytes: saved.size_bytes,
         });
         Ok(saved)
     }
@@ -75,15 +84,15 @@ impl RunShared {
                 st.checkpoint_seq += 1;
                 (self.snapshot(&st), st.checkpoint_seq)
             };
-            snapshot.channel = self
-                .channel
-                .snapshot()
-                .await
-                .map_err(|e| CheckpointError::Invalid(format!("cannot read the channel: {e}")))?;
+            snapshot.channel =
+                self.channel.snapshot().await.map_err(|e| {
+                    CheckpointError::Invalid(format!("cannot read the channel: {e}"))
+                })?;
             let ckpt = Checkpoint {
                 run_id: self.run_id.to_string(),
                 seq,
-                created_at: humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
+                created_at: humantime::format_rfc3339_micros(std::time::SystemTime::now())
+                    .to_string(),
                 reason,
                 task: requester.map(|(t, _)| t.to_string()),
                 workflow: config.workflow.clone(),
@@ -123,7 +132,11 @@ impl RunShared {
             }
         }
         for b in st.branches.values() {
-            if let Some(cur) = b.current.as_ref().filter(|e| e.attempt == 0 && e.resume.is_none()) {
+            if let Some(cur) = b
+                .current
+                .as_ref()
+                .filter(|e| e.attempt == 0 && e.resume.is_none())
+            {
                 if let Some(c) = cycles.get_mut(&id(cur.node)) {
                     *c = c.saturating_sub(1);
                 }
@@ -153,11 +166,14 @@ impl RunShared {
                     spec: spec.clone(),
                 })
                 .collect(),
-            terminated: st.terminated.as_ref().map(|(task, message, result)| Terminated {
-                task: task.to_string(),
-                message: message.clone(),
-                result: result.clone(),
-            }),
+            terminated: st
+                .terminated
+                .as_ref()
+                .map(|(task, message, result)| Terminated {
+                    task: task.to_string(),
+                    message: message.clone(),
+                    result: result.clone(),
+                }),
             top: self.branch_snapshot(st, TOP_BRANCH),
             channel: BTreeMap::new(),
         }
@@ -198,7 +214,12 @@ impl RunShared {
                 running: g
                     .running
                     .iter()
-                    .map(|(m, child)| (self.node(st, *m).id.to_string(), self.branch_snapshot(st, *child)))
+                    .map(|(m, child)| {
+                        (
+                            self.node(st, *m).id.to_string(),
+                            self.branch_snapshot(st, *child),
+                        )
+                    })
                     .collect(),
             });
         }

@@ -117,7 +117,11 @@ pub(crate) async fn run_group(
     shared.emit(EventKind::GroupFinished {
         group: id.clone(),
         policy: policy.name(),
-        succeeded: outcomes.iter().filter(|o| o.succeeded()).map(|o| o.id.clone()).collect(),
+        succeeded: outcomes
+            .iter()
+            .filter(|o| o.succeeded())
+            .map(|o| o.id.clone())
+            .collect(),
         failed: outcomes
             .iter()
             .filter_map(|o| o.error.clone().map(|e| (o.id.clone(), e)))
@@ -141,7 +145,14 @@ pub(crate) async fn run_group(
 
 /// Member `m` of the group running in `parent` finished: drop its branch and move it from
 /// running to finished, under one lock.
-fn finish_member(shared: &RunShared, parent: u32, member_branch: u32, m: u32, outcome: &MemberOutcome, value: Value) {
+fn finish_member(
+    shared: &RunShared,
+    parent: u32,
+    member_branch: u32,
+    m: u32,
+    outcome: &MemberOutcome,
+    value: Value,
+) {
     let mut st = shared.state.lock();
     st.branches.remove(&member_branch);
     if let Some(progress) = st.branch(parent).and_then(|b| b.group.as_mut()) {

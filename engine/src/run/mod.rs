@@ -121,7 +121,10 @@ impl Engine {
     /// Start a run of `workflow` on the current tokio runtime.
     pub fn start(&self, workflow: Arc<Workflow>, options: RunOptions) -> RunHandle {
         let (shared, rx) = Self::prepare(workflow, &options);
-        let top = shared.state.lock().open_branch(Entry::new(shared.wf.start.index() as u32));
+        let top = shared
+            .state
+            .lock()
+            .open_branch(Entry::new(shared.wf.start.index() as u32));
         debug_assert_eq!(top, checkpoint::TOP_BRANCH);
         let task = tokio::spawn(drive(shared.clone(), Start::Fresh(options.params)));
         RunHandle {
@@ -150,7 +153,9 @@ impl Engine {
             let mut st = shared.state.lock();
             restore::restore(&shared, &mut st, snapshot, factory)?;
             if st.terminated.is_some() {
-                shared.terminating.store(true, std::sync::atomic::Ordering::Release);
+                shared
+                    .terminating
+                    .store(true, std::sync::atomic::Ordering::Release);
             }
         }
         let start = Start::Resumed {
@@ -166,8 +171,15 @@ impl Engine {
         })
     }
 
-    fn prepare(workflow: Arc<Workflow>, options: &RunOptions) -> (Arc<RunShared>, Option<UnboundedReceiver<RunEvent>>) {
-        let run_id: Arc<str> = options.run_id.clone().map(Arc::from).unwrap_or_else(new_run_id);
+    fn prepare(
+        workflow: Arc<Workflow>,
+        options: &RunOptions,
+    ) -> (Arc<RunShared>, Option<UnboundedReceiver<RunEvent>>) {
+        let run_id: Arc<str> = options
+            .run_id
+            .clone()
+            .map(Arc::from)
+            .unwrap_or_else(new_run_id);
         let (tx, rx) = if options.events {
             let (tx, rx) = unbounded_channel();
             (Some(tx), Some(rx))
@@ -219,7 +231,9 @@ impl RunControl {
 
     /// See [`RunHandle::checkpoint`].
     pub async fn checkpoint(&self, metadata: Value) -> Result<Saved, CheckpointError> {
-        self.shared.checkpoint(Reason::Host, None, metadata, None).await
+        self.shared
+            .checkpoint(Reason::Host, None, metadata, None)
+            .await
     }
 }
 
@@ -251,7 +265,9 @@ impl RunHandle {
     /// Checkpoint the running run: no new task starts, running tasks finish, the state is
     /// written, the run goes on. Needs [`RunOptions::checkpoints`].
     pub async fn checkpoint(&self, metadata: Value) -> Result<Saved, CheckpointError> {
-        self.shared.checkpoint(Reason::Host, None, metadata, None).await
+        self.shared
+            .checkpoint(Reason::Host, None, metadata, None)
+            .await
     }
 
     /// A handle that can cancel or checkpoint the run while another part of the program
@@ -308,7 +324,9 @@ async fn drive(shared: Arc<RunShared>, how: Start) -> RunOutcome {
         None if shared.is_terminating() => Ok(None),
         None => branch::run_branch(shared.clone(), checkpoint::TOP_BRANCH).await,
     };
-    shared.finished.store(true, std::sync::atomic::Ordering::Release);
+    shared
+        .finished
+        .store(true, std::sync::atomic::Ordering::Release);
     let (terminated, steps) = {
         let st = shared.state.lock();
         (st.terminated.clone(), st.steps)

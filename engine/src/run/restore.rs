@@ -19,7 +19,12 @@ pub trait TaskFactory: Send + Sync {
 
 /// Load `snap` into the fresh state `st` of `shared`; returns an error naming what cannot be
 /// restored (an unknown task, a task added at run time that cannot be rebuilt).
-pub(crate) fn restore(shared: &RunShared, st: &mut RunState, snap: &RunSnapshot, factory: Option<&dyn TaskFactory>) -> Result<(), String> {
+pub(crate) fn restore(
+    shared: &RunShared,
+    st: &mut RunState,
+    snap: &RunSnapshot,
+    factory: Option<&dyn TaskFactory>,
+) -> Result<(), String> {
     for task in &snap.dynamic {
         if shared.lookup(st, &task.id).is_some() {
             continue;
@@ -28,7 +33,11 @@ pub(crate) fn restore(shared: &RunShared, st: &mut RunState, snap: &RunSnapshot,
             (None, Some(def)) => def.clone(),
             (Some(spec), _) => {
                 let factory = factory.ok_or_else(|| format!("task '{}' was added at run time and cannot be rebuilt without its workflow file", task.id))?;
-                Arc::new(factory.build(&task.id, spec).map_err(|e| format!("task '{}' added at run time: {e}", task.id))?)
+                Arc::new(
+                    factory
+                        .build(&task.id, spec)
+                        .map_err(|e| format!("task '{}' added at run time: {e}", task.id))?,
+                )
             }
             (None, None) => {
                 return Err(format!(
@@ -39,7 +48,11 @@ pub(crate) fn restore(shared: &RunShared, st: &mut RunState, snap: &RunSnapshot,
         };
         shared.add_dynamic(st, def, task.spec.clone());
     }
-    let index = |st: &RunState, id: &str| shared.lookup(st, id).ok_or_else(|| format!("the checkpoint names task '{id}', which this workflow does not have"));
+    let index = |st: &RunState, id: &str| {
+        shared.lookup(st, id).ok_or_else(|| {
+            format!("the checkpoint names task '{id}', which this workflow does not have")
+        })
+    };
     check_branch(shared, st, &snap.top)?;
     for (id, value) in &snap.results {
         let i = index(st, id)?;
@@ -51,12 +64,19 @@ pub(crate) fn restore(shared: &RunShared, st: &mut RunState, snap: &RunSnapshot,
     }
     for (id, preds) in &snap.arrivals {
         let i = index(st, id)?;
-        let preds = preds.iter().map(|p| index(st, p)).collect::<Result<Vec<u32>, String>>()?;
+        let preds = preds
+            .iter()
+            .map(|p| index(st, p))
+            .collect::<Result<Vec<u32>, String>>()?;
         st.arrivals.insert(i, preds);
     }
     st.steps = snap.steps;
     if let Some(t) = &snap.terminated {
-        st.terminated = Some((Arc::from(t.task.as_str()), t.message.clone(), t.result.clone()));
+        st.terminated = Some((
+            Arc::from(t.task.as_str()),
+            t.message.clone(),
+            t.result.clone(),
+        ));
     }
     let entries = branch_entries(shared, st, &snap.top);
     st.open_branch_with(entries, snap.top.last.clone());
@@ -65,10 +85,9 @@ pub(crate) fn restore(shared: &RunShared, st: &mut RunState, snap: &RunSnapshot,
 
 fn check_branch(shared: &RunShared, st: &RunState, b: &BranchSnapshot) -> Result<(), String> {
     let known = |id: &str| {
-        shared
-            .lookup(st, id)
-            .map(|_| ())
-            .ok_or_else(|| format!("the checkpoint names task '{id}', which this workflow does not have"))
+        shared.lookup(st, id).map(|_| ()).ok_or_else(|| {
+            format!("the checkpoint names task '{id}', which this workflow does not have")
+        })
     };
     for e in &b.queue {
         known(&e.task)?;

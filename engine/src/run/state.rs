@@ -268,10 +268,14 @@ impl RunShared {
 
     /// The recorded cancellation.
     pub fn cancel_error(&self) -> RunError {
-        self.state.lock().cancelled.clone().unwrap_or(RunError::Cancelled {
-            task: None,
-            message: "run cancelled".into(),
-        })
+        self.state
+            .lock()
+            .cancelled
+            .clone()
+            .unwrap_or(RunError::Cancelled {
+                task: None,
+                message: "run cancelled".into(),
+            })
     }
 
     /// A task of `branch` stops executing (finished, failed, or parked): it no longer counts
