@@ -392,5 +392,8 @@ fn complete(
             cycle,
         });
     }
-    Ok(control.checkpoint)
+    let automatic = shared.checkpoint_every_task.load(Ordering::Relaxed);
+    Ok(control
+        .checkpoint
+        .or_else(|| automatic.then(|| serde_json::json!({"automatic": true}))))
 }

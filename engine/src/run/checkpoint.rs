@@ -79,11 +79,16 @@ impl RunShared {
                     _ = self.stop.cancelled() => return Err(CheckpointError::NotRunning),
                 }
             }
-            let (mut snapshot, seq) = {
+            let (mut snapshot, mut seq) = {
                 let mut st = self.state.lock();
                 st.checkpoint_seq += 1;
                 (self.snapshot(&st), st.checkpoint_seq)
             };
+            // A resumed run goes on numbering after the checkpoints already in the folder.
+            while store::path_for_parts(&config.dir, &config.workflow.name, &self.run_id, seq).exists() {
+                seq += 1;
+            }
+            self.state.lock().checkpoint_seq = seq;
             snapshot.channel =
                 self.channel.snapshot().await.map_err(|e| {
                     CheckpointError::Invalid(format!("cannot read the channel: {e}"))

@@ -40,6 +40,8 @@ pub struct RunOptions {
     pub events: bool,
     /// Where checkpoints go; without it, checkpoint requests fail.
     pub checkpoints: Option<CheckpointConfig>,
+    /// Write a deferred checkpoint after every completed task (needs `checkpoints`).
+    pub checkpoint_every_task: bool,
 }
 
 impl RunOptions {
@@ -188,6 +190,9 @@ impl Engine {
         };
         let channel = options.channel.clone().unwrap_or_else(Channel::memory);
         let shared = RunShared::new(run_id, workflow, channel, tx, options.checkpoints.clone());
+        shared
+            .checkpoint_every_task
+            .store(options.checkpoint_every_task, std::sync::atomic::Ordering::Relaxed);
         (shared, rx)
     }
 

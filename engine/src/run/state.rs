@@ -178,6 +178,8 @@ pub(crate) struct RunShared {
     pub checkpoints: Option<CheckpointConfig>,
     /// Set once the run has ended.
     pub finished: AtomicBool,
+    /// Checkpoint after every completed task.
+    pub checkpoint_every_task: AtomicBool,
     /// This run itself, for work that outlives a borrow (immediate checkpoints).
     pub me: std::sync::Weak<RunShared>,
 }
@@ -209,6 +211,7 @@ impl RunShared {
             checkpoint_lock: tokio::sync::Mutex::new(()),
             checkpoints,
             finished: AtomicBool::new(false),
+            checkpoint_every_task: AtomicBool::new(false),
             me: me.clone(),
         })
     }
