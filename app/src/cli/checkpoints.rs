@@ -44,16 +44,32 @@ pub fn run(args: &CheckpointsArgs) -> i32 {
     }
     println!(
         "{}",
-        style.bold(&format!("{:<20} {:<18} {:<17} {:>5} {:<18} {:>9}  {}", "time", "workflow", "run", "step", "why", "size", "metadata / file"))
+        style.bold(&format!(
+            "{:<20} {:<18} {:<17} {:>5} {:<18} {:>9}  {}",
+            "time", "workflow", "run", "step", "why", "size", "metadata / file"
+        ))
     );
     for info in &list {
         let time: String = info.created_at.replace('T', " ").chars().take(19).collect();
         let why = match &info.task {
-            Some(t) => format!("{} ({t})", serde_json::to_value(info.reason).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()),
-            None => serde_json::to_value(info.reason).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            Some(t) => format!(
+                "{} ({t})",
+                serde_json::to_value(info.reason)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            ),
+            None => serde_json::to_value(info.reason)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
         };
         let size = human_bytes(info.size_bytes);
-        let size = if info.size_bytes > checkpoint_warn_bytes() { style.warning(&size) } else { size };
+        let size = if info.size_bytes > checkpoint_warn_bytes() {
+            style.warning(&size)
+        } else {
+            size
+        };
         let meta = serde_json::to_string(&info.metadata).unwrap_or_default();
         let meta: String = meta.chars().take(60).collect();
         println!(
@@ -70,5 +86,9 @@ pub fn run(args: &CheckpointsArgs) -> i32 {
 }
 
 fn clip(s: &str, n: usize) -> String {
-    if s.chars().count() <= n { s.to_string() } else { format!("{}…", s.chars().take(n - 1).collect::<String>()) }
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
 }

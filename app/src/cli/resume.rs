@@ -33,12 +33,19 @@ pub struct ResumeArgs {
 }
 
 /// Where the workflow of a checkpoint comes from.
-fn workflow_of(ckpt: &Checkpoint, force: bool, runtimes: &Runtimes, err: &Style) -> Result<LoadedWorkflow, String> {
+fn workflow_of(
+    ckpt: &Checkpoint,
+    force: bool,
+    runtimes: &Runtimes,
+    err: &Style,
+) -> Result<LoadedWorkflow, String> {
     let saved = &ckpt.workflow;
     let recorded_path = saved.path.as_deref().map(PathBuf::from);
-    let current = recorded_path
-        .as_ref()
-        .and_then(|p| std::fs::read_to_string(p).ok().map(|text| (p.clone(), text)));
+    let current = recorded_path.as_ref().and_then(|p| {
+        std::fs::read_to_string(p)
+            .ok()
+            .map(|text| (p.clone(), text))
+    });
     let (text, path) = match (current, &saved.source) {
         (Some((p, now)), _) => {
             if saved.hash.as_deref().is_some_and(|h| h != sha256_hex(&now)) {
@@ -48,15 +55,32 @@ fn workflow_of(ckpt: &Checkpoint, force: bool, runtimes: &Runtimes, err: &Style)
                         p.display()
                     ));
                 }
-                eprintln!("{}", err.warning(&format!("note: {} changed since the checkpoint; using it as it is now (--force)", p.display())));
+                eprintln!(
+                    "{}",
+                    err.warning(&format!(
+                        "note: {} changed since the checkpoint; using it as it is now (--force)",
+                        p.display()
+                    ))
+                );
             }
             (now, p.clone())
         }
         (None, Some(source)) => {
             if let Some(p) = &recorded_path {
-                eprintln!("{}", err.warning(&format!("note: {} is gone; using the copy of the workflow saved in the checkpoint", p.display())));
+                eprintln!(
+                    "{}",
+                    err.warning(&format!(
+                        "note: {} is gone; using the copy of the workflow saved in the checkpoint",
+                        p.display()
+                    ))
+                );
             }
-            (source.clone(), recorded_path.clone().unwrap_or_else(|| PathBuf::from(format!("{}.ron", saved.name))))
+            (
+                source.clone(),
+                recorded_path
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from(format!("{}.ron", saved.name))),
+            )
         }
         (None, None) => {
             return Err(format!(
@@ -83,7 +107,10 @@ pub async fn run(args: ResumeArgs) -> anyhow::Result<i32> {
     let loaded = match workflow_of(&ckpt, args.force, &runtimes, &err) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("{}", err.error(&format!("graflow resume: {}: {e}", path.display())));
+            eprintln!(
+                "{}",
+                err.error(&format!("graflow resume: {}: {e}", path.display()))
+            );
             return Ok(exit::BAD_INPUT);
         }
     };
@@ -104,7 +131,10 @@ pub async fn run(args: ResumeArgs) -> anyhow::Result<i32> {
     ) {
         Ok(h) => h,
         Err(e) => {
-            eprintln!("{}", err.error(&format!("graflow resume: {}: {e}", path.display())));
+            eprintln!(
+                "{}",
+                err.error(&format!("graflow resume: {}: {e}", path.display()))
+            );
             return Ok(exit::BAD_INPUT);
         }
     };

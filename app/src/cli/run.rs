@@ -103,7 +103,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     if let Some(url) = &args.backend {
         eprintln!(
             "{}",
-            err.error(&format!("graflow run: --backend {url}: the Redis backend is not available in this build yet"))
+            err.error(&format!(
+                "graflow run: --backend {url}: the Redis backend is not available in this build yet"
+            ))
         );
         return Ok(exit::BAD_INPUT);
     }
@@ -111,7 +113,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let Some(loaded) = load_or_report(&args.file, &runtimes, &err) else {
         return Ok(exit::BAD_INPUT);
     };
-    let mut options = args.checkpoints.options(&loaded, args.checkpoints.dir(&loaded));
+    let mut options = args
+        .checkpoints
+        .options(&loaded, args.checkpoints.dir(&loaded));
     options.params = params;
     let handle = Engine::new().start(loaded.workflow.clone(), options);
     let state_dir = history::state_dir(args.checkpoints.state_dir.as_deref());
@@ -119,11 +123,22 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
 }
 
 /// Show a started run until it ends, recording it in the history; returns the exit code.
-pub async fn follow(mut handle: RunHandle, loaded: &LoadedWorkflow, file: &Path, state_dir: &Path, json: bool) -> anyhow::Result<i32> {
+pub async fn follow(
+    mut handle: RunHandle,
+    loaded: &LoadedWorkflow,
+    file: &Path,
+    state_dir: &Path,
+    json: bool,
+) -> anyhow::Result<i32> {
     let Some(mut events) = handle.take_events() else {
         anyhow::bail!("the engine gave no event stream");
     };
-    let mut recorder = Recorder::start(state_dir, handle.run_id(), loaded.workflow.name(), Some(file));
+    let mut recorder = Recorder::start(
+        state_dir,
+        handle.run_id(),
+        loaded.workflow.name(),
+        Some(file),
+    );
     let mut printer = progress::for_output(json);
     let mut batch = Vec::with_capacity(256);
     let mut ticker = tokio::time::interval(Duration::from_millis(250));
@@ -163,7 +178,13 @@ mod tests {
 
     #[test]
     fn set_values_are_json_when_they_parse() {
-        let p = parse_sets(&["n=3".into(), "name=ada".into(), "obj={\"a\":[1]}".into(), "eq=a=b".into()]).unwrap();
+        let p = parse_sets(&[
+            "n=3".into(),
+            "name=ada".into(),
+            "obj={\"a\":[1]}".into(),
+            "eq=a=b".into(),
+        ])
+        .unwrap();
         assert_eq!(p["n"], json!(3));
         assert_eq!(p["name"], json!("ada"));
         assert_eq!(p["obj"], json!({"a": [1]}));

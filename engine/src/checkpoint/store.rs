@@ -121,12 +121,12 @@ fn safe(name: &str) -> String {
 
 /// The `.ckpt` path a checkpoint gets in `dir`.
 pub fn path_for(dir: &Path, ckpt: &Checkpoint) -> PathBuf {
-    dir.join(format!(
-        "{}-{}-{:03}.ckpt",
-        safe(&ckpt.workflow.name),
-        ckpt.run_id,
-        ckpt.seq
-    ))
+    path_for_parts(dir, &ckpt.workflow.name, &ckpt.run_id, ckpt.seq)
+}
+
+/// The `.ckpt` path of checkpoint `seq` of run `run_id` of `workflow` in `dir`.
+pub fn path_for_parts(dir: &Path, workflow: &str, run_id: &str, seq: u32) -> PathBuf {
+    dir.join(format!("{}-{run_id}-{seq:03}.ckpt", safe(workflow)))
 }
 
 fn sibling(ckpt_path: &Path, suffix: &str) -> PathBuf {

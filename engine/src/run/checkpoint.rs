@@ -85,7 +85,9 @@ impl RunShared {
                 (self.snapshot(&st), st.checkpoint_seq)
             };
             // A resumed run goes on numbering after the checkpoints already in the folder.
-            while store::path_for_parts(&config.dir, &config.workflow.name, &self.run_id, seq).exists() {
+            while store::path_for_parts(&config.dir, &config.workflow.name, &self.run_id, seq)
+                .exists()
+            {
                 seq += 1;
             }
             self.state.lock().checkpoint_seq = seq;

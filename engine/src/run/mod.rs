@@ -190,9 +190,10 @@ impl Engine {
         };
         let channel = options.channel.clone().unwrap_or_else(Channel::memory);
         let shared = RunShared::new(run_id, workflow, channel, tx, options.checkpoints.clone());
-        shared
-            .checkpoint_every_task
-            .store(options.checkpoint_every_task, std::sync::atomic::Ordering::Relaxed);
+        shared.checkpoint_every_task.store(
+            options.checkpoint_every_task,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         (shared, rx)
     }
 
