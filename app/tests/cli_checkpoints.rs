@@ -50,7 +50,13 @@ fn run_to_end(file: &Path, state: &Path) -> Vec<Value> {
         .output()
         .unwrap();
     let events = parse_lines(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{}: {}", file.display(), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     events
 }
 
@@ -70,7 +76,9 @@ fn run_and_kill_after(file: &Path, state: &Path, n: usize) -> PathBuf {
     let mut seen = 0;
     for line in BufReader::new(stdout).lines() {
         let Ok(line) = line else { break };
-        let Ok(event) = serde_json::from_str::<Value>(&line) else { continue };
+        let Ok(event) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
         if event["event"] == "checkpoint_saved" {
             seen += 1;
             if seen == n {
@@ -92,12 +100,22 @@ fn resume(path: &Path, state: &Path) -> Vec<Value> {
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "resume {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "resume {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     parse_lines(&out.stdout)
 }
 
 fn finished(events: &[Value]) -> &Value {
-    events.iter().rev().find(|e| e["event"] == "run_finished").expect("run_finished")
+    events
+        .iter()
+        .rev()
+        .find(|e| e["event"] == "run_finished")
+        .expect("run_finished")
 }
 
 #[test]
@@ -108,7 +126,10 @@ fn every_sample_resumes_after_a_kill_at_each_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
         let full = run_to_end(&file, &dir.path().join("full"));
         let expected = finished(&full);
-        let checkpoints = full.iter().filter(|e| e["event"] == "checkpoint_saved").count();
+        let checkpoints = full
+            .iter()
+            .filter(|e| e["event"] == "checkpoint_saved")
+            .count();
         assert!(checkpoints > 0, "{} wrote no checkpoint", file.display());
         for n in 1..=checkpoints {
             let state = dir.path().join(format!("kill{n}"));
@@ -121,7 +142,12 @@ fn every_sample_resumes_after_a_kill_at_each_checkpoint() {
             assert_eq!(got["channel"], expected["channel"], "{what}");
             assert_eq!(got["result"], expected["result"], "{what}");
             assert_eq!(resumed[0]["event"], "run_started");
-            assert!(resumed[0]["resumed_from"].as_str().is_some_and(|p| p.ends_with(".ckpt")), "{what}");
+            assert!(
+                resumed[0]["resumed_from"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with(".ckpt")),
+                "{what}"
+            );
         }
     }
 }
@@ -153,7 +179,11 @@ fn a_kill_during_a_checkpoint_write_leaves_every_checkpoint_loadable() {
         for entry in std::fs::read_dir(&ckpt_dir).unwrap() {
             let p = entry.unwrap().path();
             if p.extension().is_some_and(|x| x == "ckpt") {
-                let out = Command::new(bin()).args(["checkpoints", "--json"]).arg(&ckpt_dir).output().unwrap();
+                let out = Command::new(bin())
+                    .args(["checkpoints", "--json"])
+                    .arg(&ckpt_dir)
+                    .output()
+                    .unwrap();
                 assert!(out.status.success());
                 // Every .ckpt present is complete: resuming it is accepted (then interrupted
                 // by its own run ending).
@@ -163,7 +193,13 @@ fn a_kill_during_a_checkpoint_write_leaves_every_checkpoint_loadable() {
                     .arg(&p)
                     .output()
                     .unwrap();
-                assert_eq!(check.status.code(), Some(0), "{}: {}", p.display(), String::from_utf8_lossy(&check.stderr));
+                assert_eq!(
+                    check.status.code(),
+                    Some(0),
+                    "{}: {}",
+                    p.display(),
+                    String::from_utf8_lossy(&check.stderr)
+                );
             }
         }
         assert!(first.exists(), "the first checkpoint survives");
@@ -202,31 +238,62 @@ fn damaged_checkpoints_are_refused_with_exit_2() {
     let state = dir.path().join("st");
     let events = run_to_end(&samples_dir().join("hello.ron"), &state);
     let path = PathBuf::from(
-        events.iter().find(|e| e["event"] == "checkpoint_saved").unwrap()["path"].as_str().unwrap(),
+        events
+            .iter()
+            .find(|e| e["event"] == "checkpoint_saved")
+            .unwrap()["path"]
+            .as_str()
+            .unwrap(),
     );
     let bytes = std::fs::read(&path).unwrap();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("truncated", bytes[..bytes.len() - 7].to_vec(), "truncated"),
-        ("bit-flipped", {
-            let mut b = bytes.clone();
-            let i = b.len() - 20;
-            b[i] ^= 0x04;
-            b
-        }, "corrupted"),
-        ("newer", String::from_utf8(bytes.clone()).unwrap().replacen("\"schema_version\":1", "\"schema_version\":7", 1).into_bytes(), "schema 7"),
-        ("garbage", b"not a checkpoint at all".to_vec(), "not a graflow checkpoint"),
+        (
+            "bit-flipped",
+            {
+                let mut b = bytes.clone();
+                let i = b.len() - 20;
+                b[i] ^= 0x04;
+                b
+            },
+            "corrupted",
+        ),
+        (
+            "newer",
+            String::from_utf8(bytes.clone())
+                .unwrap()
+                .replacen("\"schema_version\":1", "\"schema_version\":7", 1)
+                .into_bytes(),
+            "schema 7",
+        ),
+        (
+            "garbage",
+            b"not a checkpoint at all".to_vec(),
+            "not a graflow checkpoint",
+        ),
         ("empty", Vec::new(), "not a graflow checkpoint"),
     ];
     for (name, content, expect) in cases {
         let p = dir.path().join(format!("{name}.ckpt"));
         std::fs::write(&p, content).unwrap();
-        let out = Command::new(bin()).args(["resume"]).arg(&p).output().unwrap();
+        let out = Command::new(bin())
+            .args(["resume"])
+            .arg(&p)
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{name}: {err}");
-        assert!(err.contains(expect) && err.contains("refused"), "{name}: {err}");
+        assert!(
+            err.contains(expect) && err.contains("refused"),
+            "{name}: {err}"
+        );
         assert!(!err.contains("panicked"), "{name}: {err}");
     }
-    let out = Command::new(bin()).args(["resume"]).arg(dir.path().join("missing.ckpt")).output().unwrap();
+    let out = Command::new(bin())
+        .args(["resume"])
+        .arg(dir.path().join("missing.ckpt"))
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -237,21 +304,55 @@ fn a_changed_workflow_file_is_refused_unless_forced() {
     std::fs::write(&file, r#"Workflow(name: "w", flow: "a >> b", tasks: {"a": Task(run: Value(1)), "b": Task(run: Value(2))})"#).unwrap();
     let state = dir.path().join("st");
     let events = run_to_end(&file, &state);
-    let ckpt = events.iter().find(|e| e["event"] == "checkpoint_saved").unwrap()["path"].as_str().unwrap().to_string();
+    let ckpt = events
+        .iter()
+        .find(|e| e["event"] == "checkpoint_saved")
+        .unwrap()["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
     std::fs::write(&file, r#"Workflow(name: "w", flow: "a >> b", tasks: {"a": Task(run: Value(1)), "b": Task(run: Value(3))})"#).unwrap();
-    let out = Command::new(bin()).args(["resume", &ckpt, "--json", "--state-dir"]).arg(&state).output().unwrap();
+    let out = Command::new(bin())
+        .args(["resume", &ckpt, "--json", "--state-dir"])
+        .arg(&state)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("changed since the checkpoint") && err.contains("--force"), "{err}");
-    let out = Command::new(bin()).args(["resume", &ckpt, "--json", "--force", "--state-dir"]).arg(&state).output().unwrap();
+    assert!(
+        err.contains("changed since the checkpoint") && err.contains("--force"),
+        "{err}"
+    );
+    let out = Command::new(bin())
+        .args(["resume", &ckpt, "--json", "--force", "--state-dir"])
+        .arg(&state)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(finished(&parse_lines(&out.stdout))["results"]["b"], 3, "the file as it is now");
+    assert_eq!(
+        finished(&parse_lines(&out.stdout))["results"]["b"],
+        3,
+        "the file as it is now"
+    );
     // A workflow file that is gone: the copy in the checkpoint is used.
     std::fs::remove_file(&file).unwrap();
-    let out = Command::new(bin()).args(["resume", &ckpt, "--json", "--state-dir"]).arg(&state).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(bin())
+        .args(["resume", &ckpt, "--json", "--state-dir"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("is gone"));
-    assert_eq!(finished(&parse_lines(&out.stdout))["results"]["b"], 2, "the saved copy");
+    assert_eq!(
+        finished(&parse_lines(&out.stdout))["results"]["b"],
+        2,
+        "the saved copy"
+    );
 }
 
 #[test]
@@ -259,14 +360,26 @@ fn checkpoints_lists_newest_first_with_size() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("st");
     run_to_end(&samples_dir().join("hello.ron"), &state);
-    let out = Command::new(bin()).args(["checkpoints", "--state-dir"]).arg(&state).env("NO_COLOR", "1").output().unwrap();
+    let out = Command::new(bin())
+        .args(["checkpoints", "--state-dir"])
+        .arg(&state)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     let rows: Vec<&str> = text.lines().filter(|l| l.contains(" hello ")).collect();
     assert_eq!(rows.len(), 3, "{text}");
-    assert!(rows[0].contains("deferred (answer)") && rows[2].contains("deferred (greet)"), "{text}");
+    assert!(
+        rows[0].contains("deferred (answer)") && rows[2].contains("deferred (greet)"),
+        "{text}"
+    );
     assert!(rows[0].contains(" B ") || rows[0].contains("KB"), "{text}");
-    let json = Command::new(bin()).args(["checkpoints", "--json", "--state-dir"]).arg(&state).output().unwrap();
+    let json = Command::new(bin())
+        .args(["checkpoints", "--json", "--state-dir"])
+        .arg(&state)
+        .output()
+        .unwrap();
     let infos = parse_lines(&json.stdout);
     assert_eq!(infos.len(), 3);
     assert!(infos[0]["size_bytes"].as_u64().unwrap() > 100);

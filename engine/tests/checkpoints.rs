@@ -52,7 +52,7 @@ async fn resume(wf: &Arc<Workflow>, path: &Path) -> RunOutcome {
         .resume(
             wf.clone(),
             &ckpt.run_id,
-            &ckpt.snapshot,
+            ckpt.snapshot,
             None,
             &path.display().to_string(),
             options,
@@ -375,7 +375,7 @@ async fn resuming_with_a_workflow_that_lacks_a_task_is_refused() {
         .resume(
             other,
             &ckpt.run_id,
-            &ckpt.snapshot,
+            ckpt.snapshot,
             None,
             "x",
             RunOptions::new(),

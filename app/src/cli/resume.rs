@@ -124,7 +124,7 @@ pub async fn run(args: ResumeArgs) -> anyhow::Result<i32> {
     let handle = match Engine::new().resume(
         loaded.workflow.clone(),
         &ckpt.run_id,
-        &ckpt.snapshot,
+        ckpt.snapshot,
         Some(&factory),
         &path.display().to_string(),
         options,

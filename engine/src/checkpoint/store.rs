@@ -81,6 +81,12 @@ fn io(path: &Path, e: std::io::Error) -> CheckpointError {
 /// Write `bytes` to `path` atomically: a temporary file in the same folder, fsync, rename,
 /// fsync of the folder. A crash leaves either the old file or the new one, never a mix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+    replace(path, bytes, true)?;
+    sync_dir(path)
+}
+
+/// Write through a temporary file and rename; `durable` fsyncs the file first.
+fn replace(path: &Path, bytes: &[u8], durable: bool) -> Result<(), CheckpointError> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let name = path
         .file_name()
@@ -90,17 +96,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     let result = (|| {
         let mut f = File::create(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        if let Ok(d) = File::open(dir) {
-            d.sync_all()?;
+        if durable {
+            f.sync_all()?;
         }
-        Ok(())
+        fs::rename(&tmp, path)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result.map_err(|e| io(path, e))
+}
+
+/// Make renames in the folder of `path` durable.
+fn sync_dir(path: &Path) -> Result<(), CheckpointError> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    match File::open(dir) {
+        Ok(d) => d.sync_all().map_err(|e| io(dir, e)),
+        Err(_) => Ok(()),
+    }
 }
 
 /// A file name made of safe characters.
@@ -142,7 +155,10 @@ pub fn save(dir: &Path, ckpt: &Checkpoint) -> Result<Saved, CheckpointError> {
     fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let path = path_for(dir, ckpt);
     let bytes = encode(ckpt)?;
-    write_atomic(&path, &bytes)?;
+    // The .ckpt is the commit point and is fsynced; the two JSON files are derived from it
+    // (a listing falls back to the .ckpt when they are missing), so one folder sync covers
+    // all three renames.
+    replace(&path, &bytes, true)?;
     let snap = &ckpt.snapshot;
     let state = StateSummary {
         schema_version: SCHEMA_VERSION,
@@ -167,8 +183,9 @@ pub fn save(dir: &Path, ckpt: &Checkpoint) -> Result<Saved, CheckpointError> {
         size_bytes: bytes.len() as u64,
         metadata: ckpt.metadata.clone(),
     };
-    write_atomic(&sibling(&path, "state.json"), &pretty(&state))?;
-    write_atomic(&sibling(&path, "meta.json"), &pretty(&info))?;
+    replace(&sibling(&path, "state.json"), &pretty(&state), false)?;
+    replace(&sibling(&path, "meta.json"), &pretty(&info), false)?;
+    sync_dir(&path)?;
     Ok(Saved {
         path,
         size_bytes: bytes.len() as u64,
@@ -217,6 +234,7 @@ pub fn list(dir: &Path) -> Vec<CheckpointInfo> {
             fs::read(&meta)
                 .ok()
                 .and_then(|b| serde_json::from_slice::<CheckpointInfo>(&b).ok())
+                .or_else(|| info_from_checkpoint(&ckpt))
                 .map(|mut info| {
                     info.path = ckpt.clone();
                     info
@@ -225,6 +243,27 @@ pub fn list(dir: &Path) -> Vec<CheckpointInfo> {
         .collect();
     out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.seq.cmp(&a.seq)));
     out
+}
+
+/// The listing entry of a `.ckpt` whose `.meta.json` is missing or damaged.
+fn info_from_checkpoint(path: &Path) -> Option<CheckpointInfo> {
+    let ckpt = load(path).ok()?;
+    let size_bytes = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    Some(CheckpointInfo {
+        schema_version: SCHEMA_VERSION,
+        path: path.to_path_buf(),
+        run_id: ckpt.run_id,
+        seq: ckpt.seq,
+        created_at: ckpt.created_at,
+        reason: ckpt.reason,
+        task: ckpt.task,
+        workflow: ckpt.workflow.name,
+        workflow_path: ckpt.workflow.path,
+        workflow_hash: ckpt.workflow.hash,
+        steps: ckpt.snapshot.steps,
+        size_bytes,
+        metadata: ckpt.metadata,
+    })
 }
 
 /// Delete all but the newest `keep` checkpoints of `workflow` in `dir`; returns the removed.

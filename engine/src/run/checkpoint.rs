@@ -110,11 +110,15 @@ impl RunShared {
             let dir = config.dir.clone();
             let keep = config.keep_last;
             tokio::task::spawn_blocking(move || {
-                let saved = store::save(&dir, &ckpt)?;
-                if let Some(keep) = keep {
-                    store::prune(&dir, &ckpt.workflow.name, keep.max(1));
+                let saved = store::save(&dir, &ckpt);
+                if saved.is_ok() {
+                    if let Some(keep) = keep {
+                        store::prune(&dir, &ckpt.workflow.name, keep.max(1));
+                    }
                 }
-                Ok(saved)
+                // Freeing a large state takes a while: do it off the run's path.
+                std::thread::spawn(move || drop(ckpt));
+                saved
             })
             .await
             .map_err(|e| CheckpointError::Invalid(format!("the writer stopped: {e}")))?

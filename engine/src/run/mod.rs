@@ -144,7 +144,7 @@ impl Engine {
         &self,
         workflow: Arc<Workflow>,
         run_id: &str,
-        snapshot: &RunSnapshot,
+        snapshot: RunSnapshot,
         factory: Option<&dyn TaskFactory>,
         from: &str,
         mut options: RunOptions,
@@ -153,7 +153,7 @@ impl Engine {
         let (shared, rx) = Self::prepare(workflow, &options);
         {
             let mut st = shared.state.lock();
-            restore::restore(&shared, &mut st, snapshot, factory)?;
+            restore::restore(&shared, &mut st, &snapshot, factory)?;
             if st.terminated.is_some() {
                 shared
                     .terminating
@@ -161,7 +161,7 @@ impl Engine {
             }
         }
         let start = Start::Resumed {
-            channel: snapshot.channel.clone(),
+            channel: snapshot.channel,
             from: from.to_string(),
         };
         let task = tokio::spawn(drive(shared.clone(), start));
@@ -307,9 +307,17 @@ impl RunHandle {
 async fn drive(shared: Arc<RunShared>, how: Start) -> RunOutcome {
     let wf = shared.wf.clone();
     let start = wf.plan.nodes[wf.start.index()].id.clone();
-    let (values, resumed): (Vec<(&String, &Value)>, Option<String>) = match &how {
-        Start::Fresh(params) => (wf.params.iter().chain(params.iter()).collect(), None),
-        Start::Resumed { channel, from } => (channel.iter().collect(), Some(from.clone())),
+    let (values, resumed): (Vec<(String, Value)>, Option<String>) = match how {
+        Start::Fresh(params) => {
+            let mut all: Vec<(String, Value)> = wf
+                .params
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            all.extend(params);
+            (all, None)
+        }
+        Start::Resumed { channel, from } => (channel.into_iter().collect(), Some(from)),
     };
     shared.emit(EventKind::RunStarted {
         workflow: wf.name.clone(),
@@ -318,7 +326,7 @@ async fn drive(shared: Arc<RunShared>, how: Start) -> RunOutcome {
     });
     let mut setup_error = None;
     for (k, v) in values {
-        if let Err(e) = shared.channel.set(k, v.clone()).await {
+        if let Err(e) = shared.channel.set(&k, v).await {
             setup_error = Some(RunError::Internal {
                 message: format!("could not set channel key '{k}': {e}"),
             });
