@@ -40,6 +40,7 @@ pub mod file;
 pub mod flow;
 pub mod graph;
 pub mod group;
+pub mod hitl;
 pub mod handler;
 pub mod render;
 pub mod run;

@@ -9,7 +9,8 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 
 use crate::checkpoint::Reason;
-use crate::context::RunAccess;
+use crate::context::{FeedbackAsk, RunAccess};
+use crate::hitl::{FeedbackError, FeedbackResponse};
 use crate::events::{EventKind, LogStream};
 use crate::workflow::{PlanKind, PlanNode, TaskDef};
 
@@ -143,5 +144,9 @@ impl RunAccess for RunShared {
                 .map_err(|e| e.to_string())
         }
         .boxed()
+    }
+
+    fn request_feedback(&self, ask: FeedbackAsk) -> BoxFuture<'static, Result<FeedbackResponse, FeedbackError>> {
+        self.ask_feedback(ask)
     }
 }

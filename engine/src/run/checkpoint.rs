@@ -95,6 +95,15 @@ impl RunShared {
                 self.channel.snapshot().await.map_err(|e| {
                     CheckpointError::Invalid(format!("cannot read the channel: {e}"))
                 })?;
+            let feedback = match &self.feedback {
+                Some(manager) => manager
+                    .backend
+                    .list(Some(&self.run_id), true)
+                    .await
+                    .map(|open| open.iter().filter_map(|r| serde_json::to_value(r).ok()).collect())
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            };
             let ckpt = Checkpoint {
                 run_id: self.run_id.to_string(),
                 seq,
@@ -105,7 +114,7 @@ impl RunShared {
                 workflow: config.workflow.clone(),
                 metadata: enrich(metadata, reason, requester),
                 snapshot,
-                feedback: Vec::new(),
+                feedback,
             };
             let dir = config.dir.clone();
             let keep = config.keep_last;

@@ -119,6 +119,8 @@ pub(crate) struct RunState {
     pub running: usize,
     /// Checkpoints written by this run.
     pub checkpoint_seq: u32,
+    /// Set when the run paused for feedback: the checkpoint and the request.
+    pub paused: Option<(String, String)>,
 }
 
 impl RunState {
@@ -180,6 +182,8 @@ pub(crate) struct RunShared {
     pub finished: AtomicBool,
     /// Checkpoint after every completed task.
     pub checkpoint_every_task: AtomicBool,
+    /// Human feedback, if set up.
+    pub feedback: Option<Arc<crate::hitl::FeedbackManager>>,
     /// This run itself, for work that outlives a borrow (immediate checkpoints).
     pub me: std::sync::Weak<RunShared>,
 }
@@ -191,6 +195,7 @@ impl RunShared {
         channel: Channel,
         events: Option<UnboundedSender<RunEvent>>,
         checkpoints: Option<CheckpointConfig>,
+        feedback: Option<Arc<crate::hitl::FeedbackManager>>,
     ) -> Arc<Self> {
         let n = wf.plan.nodes.len();
         let state = RunState {
@@ -212,6 +217,7 @@ impl RunShared {
             checkpoints,
             finished: AtomicBool::new(false),
             checkpoint_every_task: AtomicBool::new(false),
+            feedback,
             me: me.clone(),
         })
     }
