@@ -333,7 +333,10 @@ impl TaskContext {
     /// out and the run has a checkpoint folder, the whole run pauses into a checkpoint (the
     /// process exits with code 3) and this call does not return; after an answer, resuming
     /// runs this task again and the same request returns the stored answer at once.
-    pub async fn request_feedback(&self, spec: FeedbackSpec) -> Result<FeedbackResponse, FeedbackError> {
+    pub async fn request_feedback(
+        &self,
+        spec: FeedbackSpec,
+    ) -> Result<FeedbackResponse, FeedbackError> {
         self.request_feedback_with(spec, None).await
     }
 
@@ -360,31 +363,69 @@ impl TaskContext {
     }
 
     /// Ask for an approval; true when approved.
-    pub async fn request_approval(&self, prompt: &str, timeout_secs: Option<f64>) -> Result<bool, FeedbackError> {
+    pub async fn request_approval(
+        &self,
+        prompt: &str,
+        timeout_secs: Option<f64>,
+    ) -> Result<bool, FeedbackError> {
         let mut spec = FeedbackSpec::new(FeedbackKind::Approval, prompt);
         spec.timeout_secs = timeout_secs;
-        Ok(self.request_feedback(spec).await?.answer.approved.unwrap_or(false))
+        Ok(self
+            .request_feedback(spec)
+            .await?
+            .answer
+            .approved
+            .unwrap_or(false))
     }
 
     /// Ask for text.
-    pub async fn request_text(&self, prompt: &str, timeout_secs: Option<f64>) -> Result<String, FeedbackError> {
+    pub async fn request_text(
+        &self,
+        prompt: &str,
+        timeout_secs: Option<f64>,
+    ) -> Result<String, FeedbackError> {
         let mut spec = FeedbackSpec::new(FeedbackKind::Text, prompt);
         spec.timeout_secs = timeout_secs;
-        Ok(self.request_feedback(spec).await?.answer.text.unwrap_or_default())
+        Ok(self
+            .request_feedback(spec)
+            .await?
+            .answer
+            .text
+            .unwrap_or_default())
     }
 
     /// Ask to pick one of `options`.
-    pub async fn request_selection(&self, prompt: &str, options: Vec<String>, timeout_secs: Option<f64>) -> Result<String, FeedbackError> {
+    pub async fn request_selection(
+        &self,
+        prompt: &str,
+        options: Vec<String>,
+        timeout_secs: Option<f64>,
+    ) -> Result<String, FeedbackError> {
         let mut spec = FeedbackSpec::new(FeedbackKind::Selection, prompt).options(options);
         spec.timeout_secs = timeout_secs;
-        Ok(self.request_feedback(spec).await?.answer.selected.unwrap_or_default())
+        Ok(self
+            .request_feedback(spec)
+            .await?
+            .answer
+            .selected
+            .unwrap_or_default())
     }
 
     /// Ask to pick any of `options`.
-    pub async fn request_multi_selection(&self, prompt: &str, options: Vec<String>, timeout_secs: Option<f64>) -> Result<Vec<String>, FeedbackError> {
+    pub async fn request_multi_selection(
+        &self,
+        prompt: &str,
+        options: Vec<String>,
+        timeout_secs: Option<f64>,
+    ) -> Result<Vec<String>, FeedbackError> {
         let mut spec = FeedbackSpec::new(FeedbackKind::MultiSelection, prompt).options(options);
         spec.timeout_secs = timeout_secs;
-        Ok(self.request_feedback(spec).await?.answer.selected_multiple.unwrap_or_default())
+        Ok(self
+            .request_feedback(spec)
+            .await?
+            .answer
+            .selected_multiple
+            .unwrap_or_default())
     }
 
     /// A copy of the control calls made so far.

@@ -59,9 +59,16 @@ pub trait FeedbackBackend: Send + Sync {
     /// Store a new request; if one with the same id exists, return it unchanged.
     async fn create(&self, request: FeedbackRequest) -> Result<FeedbackRequest, FeedbackError>;
     /// A request and its answer.
-    async fn get(&self, id: &str) -> Result<Option<(FeedbackRequest, Option<FeedbackResponse>)>, FeedbackError>;
+    async fn get(
+        &self,
+        id: &str,
+    ) -> Result<Option<(FeedbackRequest, Option<FeedbackResponse>)>, FeedbackError>;
     /// Requests, oldest first; `pending_only` hides answered and cancelled ones.
-    async fn list(&self, run_id: Option<&str>, pending_only: bool) -> Result<Vec<FeedbackRequest>, FeedbackError>;
+    async fn list(
+        &self,
+        run_id: Option<&str>,
+        pending_only: bool,
+    ) -> Result<Vec<FeedbackRequest>, FeedbackError>;
     /// Answer a pending request (checked against it); the first answer wins.
     async fn respond(&self, id: &str, answer: Answer) -> Result<FeedbackResponse, FeedbackError>;
     /// Withdraw a pending request.
@@ -70,7 +77,11 @@ pub trait FeedbackBackend: Send + Sync {
     async fn update(&self, request: &FeedbackRequest) -> Result<(), FeedbackError>;
     /// Wait up to `timeout` for the answer: `Ok(None)` when none came, `Err(Cancelled)` when
     /// the request was cancelled meanwhile.
-    async fn wait(&self, id: &str, timeout: Duration) -> Result<Option<FeedbackResponse>, FeedbackError>;
+    async fn wait(
+        &self,
+        id: &str,
+        timeout: Duration,
+    ) -> Result<Option<FeedbackResponse>, FeedbackError>;
 }
 
 /// Requests and answers as JSON files: `<dir>/requests/<id>.json`, `<dir>/responses/<id>.json`.
@@ -86,7 +97,12 @@ fn backend(e: impl std::fmt::Display) -> FeedbackError {
 
 /// Ids are file names and URL segments: letters, digits, `-`, `_`, `.` only.
 pub fn valid_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 200 && !id.starts_with('.') && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    !id.is_empty()
+        && id.len() <= 200
+        && !id.starts_with('.')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn now() -> String {
@@ -130,7 +146,11 @@ impl FileBackend {
         let dir = path.parent().unwrap_or_else(|| Path::new("."));
         fs::create_dir_all(dir).map_err(backend)?;
         let bytes = serde_json::to_vec_pretty(value).map_err(backend)?;
-        let tmp = dir.join(format!(".{}.tmp-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("f"), std::process::id()));
+        let tmp = dir.join(format!(
+            ".{}.tmp-{}",
+            path.file_name().and_then(|n| n.to_str()).unwrap_or("f"),
+            std::process::id()
+        ));
         fs::write(&tmp, bytes).map_err(backend)?;
         fs::rename(&tmp, path).map_err(backend)
     }
@@ -140,7 +160,11 @@ impl FileBackend {
         let dir = path.parent().unwrap_or_else(|| Path::new("."));
         fs::create_dir_all(dir).map_err(backend)?;
         let bytes = serde_json::to_vec_pretty(value).map_err(backend)?;
-        let tmp = dir.join(format!(".answer.tmp-{}-{:x}", std::process::id(), rand::random::<u32>()));
+        let tmp = dir.join(format!(
+            ".answer.tmp-{}-{:x}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
         fs::write(&tmp, bytes).map_err(backend)?;
         let linked = fs::hard_link(&tmp, path);
         let _ = fs::remove_file(&tmp);
@@ -151,7 +175,10 @@ impl FileBackend {
         }
     }
 
-    fn get_sync(&self, id: &str) -> Result<Option<(FeedbackRequest, Option<FeedbackResponse>)>, FeedbackError> {
+    fn get_sync(
+        &self,
+        id: &str,
+    ) -> Result<Option<(FeedbackRequest, Option<FeedbackResponse>)>, FeedbackError> {
         if !valid_id(id) {
             return Ok(None);
         }
@@ -164,7 +191,10 @@ impl FileBackend {
 }
 
 fn status_name(s: FeedbackStatus) -> String {
-    serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+    serde_json::to_value(s)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 #[async_trait]
@@ -175,7 +205,10 @@ impl FeedbackBackend for FileBackend {
 
     async fn create(&self, request: FeedbackRequest) -> Result<FeedbackRequest, FeedbackError> {
         if !valid_id(&request.id) {
-            return Err(FeedbackError::Invalid(format!("'{}' is not a valid feedback id", request.id)));
+            return Err(FeedbackError::Invalid(format!(
+                "'{}' is not a valid feedback id",
+                request.id
+            )));
         }
         if let Some(existing) = Self::read::<FeedbackRequest>(&self.request_path(&request.id))? {
             return Ok(existing);
@@ -184,11 +217,18 @@ impl FeedbackBackend for FileBackend {
         Ok(request)
     }
 
-    async fn get(&self, id: &str) -> Result<Option<(FeedbackRequest, Option<FeedbackResponse>)>, FeedbackError> {
+    async fn get(
+        &self,
+        id: &str,
+    ) -> Result<Option<(FeedbackRequest, Option<FeedbackResponse>)>, FeedbackError> {
         self.get_sync(id)
     }
 
-    async fn list(&self, run_id: Option<&str>, pending_only: bool) -> Result<Vec<FeedbackRequest>, FeedbackError> {
+    async fn list(
+        &self,
+        run_id: Option<&str>,
+        pending_only: bool,
+    ) -> Result<Vec<FeedbackRequest>, FeedbackError> {
         let Ok(entries) = fs::read_dir(self.dir.join("requests")) else {
             return Ok(Vec::new());
         };
@@ -209,13 +249,19 @@ impl FeedbackBackend for FileBackend {
             return Err(FeedbackError::NotFound(id.to_string()));
         };
         if existing.is_some() || request.status != FeedbackStatus::Pending {
-            let status = if existing.is_some() { FeedbackStatus::Answered } else { request.status };
+            let status = if existing.is_some() {
+                FeedbackStatus::Answered
+            } else {
+                request.status
+            };
             return Err(FeedbackError::NotPending {
                 id: id.to_string(),
                 status: status_name(status),
             });
         }
-        let response = request.accept(answer, now()).map_err(FeedbackError::Invalid)?;
+        let response = request
+            .accept(answer, now())
+            .map_err(FeedbackError::Invalid)?;
         if !Self::write_new(&self.response_path(id), &response)? {
             return Err(FeedbackError::NotPending {
                 id: id.to_string(),
@@ -246,7 +292,11 @@ impl FeedbackBackend for FileBackend {
         Self::write(&self.request_path(&request.id), request)
     }
 
-    async fn wait(&self, id: &str, timeout: Duration) -> Result<Option<FeedbackResponse>, FeedbackError> {
+    async fn wait(
+        &self,
+        id: &str,
+        timeout: Duration,
+    ) -> Result<Option<FeedbackResponse>, FeedbackError> {
         let deadline = Instant::now() + timeout;
         loop {
             match self.get_sync(id)? {

@@ -10,8 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use backend::{FeedbackBackend, FeedbackError, FileBackend};
-pub use notify::{CallbackNotifier, ConsoleNotifier, FeedbackEvent, Notifier, WebhookConfig, WebhookNotifier};
-pub use types::{Answer, FeedbackKind, FeedbackRequest, FeedbackResponse, FeedbackSpec, FeedbackStatus};
+pub use notify::{
+    CallbackNotifier, ConsoleNotifier, FeedbackEvent, Notifier, WebhookConfig, WebhookNotifier,
+};
+pub use types::{
+    Answer, FeedbackKind, FeedbackRequest, FeedbackResponse, FeedbackSpec, FeedbackStatus,
+};
 
 /// Default wait of a request before the run pauses.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(180);
@@ -52,7 +56,10 @@ impl FeedbackManager {
 
     /// Where a person answers request `id`.
     pub fn answer_url(&self, id: &str) -> String {
-        format!("{}/ui/feedback/{id}", self.answer_base_url.trim_end_matches('/'))
+        format!(
+            "{}/ui/feedback/{id}",
+            self.answer_base_url.trim_end_matches('/')
+        )
     }
 
     /// Tell `notifiers` (or the default ones) about `event`.

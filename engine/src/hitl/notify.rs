@@ -42,7 +42,13 @@ impl FeedbackEvent {
 pub trait Notifier: Send + Sync {
     /// React to `event` on `request` (`response` is set for `Answered`). `answer_url` is where
     /// a person can answer (the web form of `graflow serve`).
-    fn notify(&self, event: FeedbackEvent, request: &FeedbackRequest, response: Option<&FeedbackResponse>, answer_url: &str);
+    fn notify(
+        &self,
+        event: FeedbackEvent,
+        request: &FeedbackRequest,
+        response: Option<&FeedbackResponse>,
+        answer_url: &str,
+    );
 }
 
 /// Prints the request, where to answer it, and a `curl` example on standard error.
@@ -53,14 +59,26 @@ fn example_body(kind: FeedbackKind, options: &[String]) -> String {
     match kind {
         FeedbackKind::Approval => r#"{"approved": true}"#.into(),
         FeedbackKind::Text => r#"{"text": "…"}"#.into(),
-        FeedbackKind::Selection => format!(r#"{{"selected": "{}"}}"#, options.first().cloned().unwrap_or_default()),
-        FeedbackKind::MultiSelection => format!(r#"{{"selected_multiple": ["{}"]}}"#, options.first().cloned().unwrap_or_default()),
+        FeedbackKind::Selection => format!(
+            r#"{{"selected": "{}"}}"#,
+            options.first().cloned().unwrap_or_default()
+        ),
+        FeedbackKind::MultiSelection => format!(
+            r#"{{"selected_multiple": ["{}"]}}"#,
+            options.first().cloned().unwrap_or_default()
+        ),
         FeedbackKind::Custom => r#"{"custom_data": {}}"#.into(),
     }
 }
 
 impl Notifier for ConsoleNotifier {
-    fn notify(&self, event: FeedbackEvent, r: &FeedbackRequest, _response: Option<&FeedbackResponse>, answer_url: &str) {
+    fn notify(
+        &self,
+        event: FeedbackEvent,
+        r: &FeedbackRequest,
+        _response: Option<&FeedbackResponse>,
+        answer_url: &str,
+    ) {
         if event != FeedbackEvent::Requested {
             return;
         }
@@ -78,10 +96,18 @@ impl Notifier for ConsoleNotifier {
 }
 
 /// Calls a Rust function.
-pub struct CallbackNotifier(pub Arc<dyn Fn(FeedbackEvent, &FeedbackRequest, Option<&FeedbackResponse>) + Send + Sync>);
+pub struct CallbackNotifier(
+    pub Arc<dyn Fn(FeedbackEvent, &FeedbackRequest, Option<&FeedbackResponse>) + Send + Sync>,
+);
 
 impl Notifier for CallbackNotifier {
-    fn notify(&self, event: FeedbackEvent, request: &FeedbackRequest, response: Option<&FeedbackResponse>, _url: &str) {
+    fn notify(
+        &self,
+        event: FeedbackEvent,
+        request: &FeedbackRequest,
+        response: Option<&FeedbackResponse>,
+        _url: &str,
+    ) {
         (self.0)(event, request, response)
     }
 }
@@ -110,7 +136,8 @@ impl WebhookConfig {
     /// Decode a `whsec_…` secret.
     pub fn decode_secret(secret: &str) -> Result<Vec<u8>, String> {
         let b64 = secret.strip_prefix("whsec_").unwrap_or(secret);
-        B64.decode(b64).map_err(|e| format!("the webhook secret is not base64 after 'whsec_': {e}"))
+        B64.decode(b64)
+            .map_err(|e| format!("the webhook secret is not base64 after 'whsec_': {e}"))
     }
 }
 
@@ -141,7 +168,12 @@ pub fn sign(key: &[u8], msg_id: &str, timestamp: u64, body: &str) -> String {
 }
 
 /// The JSON body of an event when no template is given.
-pub fn event_body(event: FeedbackEvent, r: &FeedbackRequest, response: Option<&FeedbackResponse>, answer_url: &str) -> Value {
+pub fn event_body(
+    event: FeedbackEvent,
+    r: &FeedbackRequest,
+    response: Option<&FeedbackResponse>,
+    answer_url: &str,
+) -> Value {
     let mut body = json!({
         "type": event.name(),
         "feedback_id": r.id,
@@ -156,13 +188,22 @@ pub fn event_body(event: FeedbackEvent, r: &FeedbackRequest, response: Option<&F
         "created_at": r.created_at,
     });
     if let (Some(resp), Some(map)) = (response, body.as_object_mut()) {
-        map.insert("response".into(), serde_json::to_value(resp).unwrap_or(Value::Null));
+        map.insert(
+            "response".into(),
+            serde_json::to_value(resp).unwrap_or(Value::Null),
+        );
     }
     body
 }
 
 impl Notifier for WebhookNotifier {
-    fn notify(&self, event: FeedbackEvent, r: &FeedbackRequest, response: Option<&FeedbackResponse>, answer_url: &str) {
+    fn notify(
+        &self,
+        event: FeedbackEvent,
+        r: &FeedbackRequest,
+        response: Option<&FeedbackResponse>,
+        answer_url: &str,
+    ) {
         let config = self.config.clone();
         let client = self.client.clone();
         let body = match &config.body {
@@ -181,20 +222,35 @@ impl Notifier for WebhookNotifier {
                 }
             }
         };
-        let msg_id = format!("msg_{}_{}", r.id, event.name().trim_start_matches("feedback."));
+        let msg_id = format!(
+            "msg_{}_{}",
+            r.id,
+            event.name().trim_start_matches("feedback.")
+        );
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             tracing::warn!("webhook {}: no async runtime to send from", config.url);
             return;
         };
         handle.spawn(async move {
-            let method = reqwest::Method::from_bytes(config.method.as_bytes()).unwrap_or(reqwest::Method::POST);
+            let method = reqwest::Method::from_bytes(config.method.as_bytes())
+                .unwrap_or(reqwest::Method::POST);
             let mut delay = Duration::from_millis(500);
             for attempt in 0..=config.retries {
-                let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+                let timestamp = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
                 let mut req = client
                     .request(method.clone(), &config.url)
                     .timeout(config.timeout)
-                    .header("content-type", if config.body.is_some() { "text/plain" } else { "application/json" })
+                    .header(
+                        "content-type",
+                        if config.body.is_some() {
+                            "text/plain"
+                        } else {
+                            "application/json"
+                        },
+                    )
                     .header("webhook-id", &msg_id)
                     .header("webhook-timestamp", timestamp.to_string());
                 if let Some(key) = &config.secret {
@@ -205,8 +261,17 @@ impl Notifier for WebhookNotifier {
                 }
                 match req.body(body.clone()).send().await {
                     Ok(resp) if resp.status().is_success() => return,
-                    Ok(resp) => tracing::warn!("webhook {} answered {} (attempt {})", config.url, resp.status(), attempt + 1),
-                    Err(e) => tracing::warn!("webhook {} failed (attempt {}): {e}", config.url, attempt + 1),
+                    Ok(resp) => tracing::warn!(
+                        "webhook {} answered {} (attempt {})",
+                        config.url,
+                        resp.status(),
+                        attempt + 1
+                    ),
+                    Err(e) => tracing::warn!(
+                        "webhook {} failed (attempt {}): {e}",
+                        config.url,
+                        attempt + 1
+                    ),
                 }
                 if attempt < config.retries {
                     tokio::time::sleep(delay).await;
@@ -225,7 +290,12 @@ mod tests {
     fn signature_matches_the_standard_webhooks_example() {
         // The example in the Standard Webhooks specification.
         let key = WebhookConfig::decode_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
-        let sig = sign(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, r#"{"test": 2432232314}"#);
+        let sig = sign(
+            &key,
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            r#"{"test": 2432232314}"#,
+        );
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 }

@@ -103,13 +103,18 @@ impl FeedbackSpec {
         if self.prompt.trim().is_empty() {
             return Err("a feedback request needs a prompt".into());
         }
-        let needs_options = matches!(self.kind, FeedbackKind::Selection | FeedbackKind::MultiSelection);
+        let needs_options = matches!(
+            self.kind,
+            FeedbackKind::Selection | FeedbackKind::MultiSelection
+        );
         if needs_options && self.options.is_empty() {
             return Err(format!("a {} request needs options", self.kind.as_str()));
         }
         if let Some(t) = self.timeout_secs {
             if !(t.is_finite() && t >= 0.0) {
-                return Err(format!("timeout must be a positive number of seconds, got {t}"));
+                return Err(format!(
+                    "timeout must be a positive number of seconds, got {t}"
+                ));
             }
         }
         Ok(())
@@ -193,7 +198,9 @@ impl FeedbackResponse {
             FeedbackKind::Approval => Value::from(a.approved.unwrap_or(false)),
             FeedbackKind::Text => Value::from(a.text.clone().unwrap_or_default()),
             FeedbackKind::Selection => Value::from(a.selected.clone().unwrap_or_default()),
-            FeedbackKind::MultiSelection => Value::from(a.selected_multiple.clone().unwrap_or_default()),
+            FeedbackKind::MultiSelection => {
+                Value::from(a.selected_multiple.clone().unwrap_or_default())
+            }
             FeedbackKind::Custom => a.custom_data.clone().unwrap_or(Value::Null),
         }
     }
@@ -205,26 +212,50 @@ impl FeedbackRequest {
     pub fn accept(&self, answer: Answer, now: String) -> Result<FeedbackResponse, String> {
         let kind = self.spec.kind;
         let fields = [
-            ("approved", answer.approved.is_some(), FeedbackKind::Approval),
+            (
+                "approved",
+                answer.approved.is_some(),
+                FeedbackKind::Approval,
+            ),
             ("reason", answer.reason.is_some(), FeedbackKind::Approval),
             ("text", answer.text.is_some(), FeedbackKind::Text),
-            ("selected", answer.selected.is_some(), FeedbackKind::Selection),
-            ("selected_multiple", answer.selected_multiple.is_some(), FeedbackKind::MultiSelection),
-            ("custom_data", answer.custom_data.is_some(), FeedbackKind::Custom),
+            (
+                "selected",
+                answer.selected.is_some(),
+                FeedbackKind::Selection,
+            ),
+            (
+                "selected_multiple",
+                answer.selected_multiple.is_some(),
+                FeedbackKind::MultiSelection,
+            ),
+            (
+                "custom_data",
+                answer.custom_data.is_some(),
+                FeedbackKind::Custom,
+            ),
         ];
         if let Some((name, _, _)) = fields.iter().find(|(_, present, k)| *present && *k != kind) {
-            return Err(format!("'{name}' does not belong to a {} request", kind.as_str()));
+            return Err(format!(
+                "'{name}' does not belong to a {} request",
+                kind.as_str()
+            ));
         }
         let options = &self.spec.options;
         match kind {
             FeedbackKind::Approval if answer.approved.is_none() => {
                 return Err("an approval needs \"approved\": true or false".into());
             }
-            FeedbackKind::Text if answer.text.is_none() => return Err("a text request needs \"text\"".into()),
+            FeedbackKind::Text if answer.text.is_none() => {
+                return Err("a text request needs \"text\"".into());
+            }
             FeedbackKind::Selection => match &answer.selected {
                 None => return Err("a selection needs \"selected\"".into()),
                 Some(s) if !options.contains(s) => {
-                    return Err(format!("'{s}' is not one of the options [{}]", options.join(", ")));
+                    return Err(format!(
+                        "'{s}' is not one of the options [{}]",
+                        options.join(", ")
+                    ));
                 }
                 Some(_) => {}
             },
@@ -232,7 +263,10 @@ impl FeedbackRequest {
                 None => return Err("a multi-selection needs \"selected_multiple\": [ … ]".into()),
                 Some(list) => {
                     if let Some(bad) = list.iter().find(|s| !options.contains(s)) {
-                        return Err(format!("'{bad}' is not one of the options [{}]", options.join(", ")));
+                        return Err(format!(
+                            "'{bad}' is not one of the options [{}]",
+                            options.join(", ")
+                        ));
                     }
                 }
             },
@@ -260,7 +294,8 @@ mod tests {
             run_id: "r".into(),
             task: "t".into(),
             workflow: "w".into(),
-            spec: FeedbackSpec::new(kind, "?").options(options.iter().map(|s| s.to_string()).collect()),
+            spec: FeedbackSpec::new(kind, "?")
+                .options(options.iter().map(|s| s.to_string()).collect()),
             status: FeedbackStatus::Pending,
             created_at: String::new(),
             timed_out_at: None,
@@ -272,24 +307,97 @@ mod tests {
     fn answers_are_checked_against_the_request() {
         let now = || "now".to_string();
         let approval = request(FeedbackKind::Approval, &[]);
-        assert!(approval.accept(Answer { approved: Some(true), ..Answer::default() }, now()).is_ok());
-        assert!(approval.accept(Answer::default(), now()).unwrap_err().contains("approved"));
-        let err = approval.accept(Answer { text: Some("x".into()), approved: Some(true), ..Answer::default() }, now()).unwrap_err();
+        assert!(
+            approval
+                .accept(
+                    Answer {
+                        approved: Some(true),
+                        ..Answer::default()
+                    },
+                    now()
+                )
+                .is_ok()
+        );
+        assert!(
+            approval
+                .accept(Answer::default(), now())
+                .unwrap_err()
+                .contains("approved")
+        );
+        let err = approval
+            .accept(
+                Answer {
+                    text: Some("x".into()),
+                    approved: Some(true),
+                    ..Answer::default()
+                },
+                now(),
+            )
+            .unwrap_err();
         assert!(err.contains("'text' does not belong"), "{err}");
 
         let sel = request(FeedbackKind::Selection, &["a", "b"]);
-        assert!(sel.accept(Answer { selected: Some("b".into()), ..Answer::default() }, now()).is_ok());
-        let err = sel.accept(Answer { selected: Some("zzz".into()), ..Answer::default() }, now()).unwrap_err();
+        assert!(
+            sel.accept(
+                Answer {
+                    selected: Some("b".into()),
+                    ..Answer::default()
+                },
+                now()
+            )
+            .is_ok()
+        );
+        let err = sel
+            .accept(
+                Answer {
+                    selected: Some("zzz".into()),
+                    ..Answer::default()
+                },
+                now(),
+            )
+            .unwrap_err();
         assert_eq!(err, "'zzz' is not one of the options [a, b]");
 
         let multi = request(FeedbackKind::MultiSelection, &["a", "b", "c"]);
-        let r = multi.accept(Answer { selected_multiple: Some(vec!["a".into(), "c".into()]), ..Answer::default() }, now()).unwrap();
+        let r = multi
+            .accept(
+                Answer {
+                    selected_multiple: Some(vec!["a".into(), "c".into()]),
+                    ..Answer::default()
+                },
+                now(),
+            )
+            .unwrap();
         assert_eq!(r.value(), serde_json::json!(["a", "c"]));
-        assert!(multi.accept(Answer { selected_multiple: Some(vec!["d".into()]), ..Answer::default() }, now()).is_err());
+        assert!(
+            multi
+                .accept(
+                    Answer {
+                        selected_multiple: Some(vec!["d".into()]),
+                        ..Answer::default()
+                    },
+                    now()
+                )
+                .is_err()
+        );
 
         let custom = request(FeedbackKind::Custom, &[]);
-        assert!(custom.accept(Answer { custom_data: Some(serde_json::json!({"k": 1})), ..Answer::default() }, now()).is_ok());
-        assert!(request(FeedbackKind::Text, &[]).accept(Answer::default(), now()).is_err());
+        assert!(
+            custom
+                .accept(
+                    Answer {
+                        custom_data: Some(serde_json::json!({"k": 1})),
+                        ..Answer::default()
+                    },
+                    now()
+                )
+                .is_ok()
+        );
+        assert!(
+            request(FeedbackKind::Text, &[])
+                .accept(Answer::default(), now())
+                .is_err()
+        );
     }
 
     #[test]
@@ -300,9 +408,23 @@ mod tests {
 
     #[test]
     fn specs_are_checked() {
-        assert!(FeedbackSpec::new(FeedbackKind::Selection, "pick").check().is_err());
+        assert!(
+            FeedbackSpec::new(FeedbackKind::Selection, "pick")
+                .check()
+                .is_err()
+        );
         assert!(FeedbackSpec::new(FeedbackKind::Text, " ").check().is_err());
-        assert!(FeedbackSpec::new(FeedbackKind::Approval, "ok?").timeout(-1.0).check().is_err());
-        assert!(FeedbackSpec::new(FeedbackKind::Approval, "ok?").timeout(5.0).check().is_ok());
+        assert!(
+            FeedbackSpec::new(FeedbackKind::Approval, "ok?")
+                .timeout(-1.0)
+                .check()
+                .is_err()
+        );
+        assert!(
+            FeedbackSpec::new(FeedbackKind::Approval, "ok?")
+                .timeout(5.0)
+                .check()
+                .is_ok()
+        );
     }
 }

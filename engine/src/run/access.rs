@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use crate::checkpoint::Reason;
 use crate::context::{FeedbackAsk, RunAccess};
-use crate::hitl::{FeedbackError, FeedbackResponse};
 use crate::events::{EventKind, LogStream};
+use crate::hitl::{FeedbackError, FeedbackResponse};
 use crate::workflow::{PlanKind, PlanNode, TaskDef};
 
 use super::state::{RunShared, RunState};
@@ -146,7 +146,10 @@ impl RunAccess for RunShared {
         .boxed()
     }
 
-    fn request_feedback(&self, ask: FeedbackAsk) -> BoxFuture<'static, Result<FeedbackResponse, FeedbackError>> {
+    fn request_feedback(
+        &self,
+        ask: FeedbackAsk,
+    ) -> BoxFuture<'static, Result<FeedbackResponse, FeedbackError>> {
         self.ask_feedback(ask)
     }
 }

@@ -100,7 +100,11 @@ impl RunShared {
                     .backend
                     .list(Some(&self.run_id), true)
                     .await
-                    .map(|open| open.iter().filter_map(|r| serde_json::to_value(r).ok()).collect())
+                    .map(|open| {
+                        open.iter()
+                            .filter_map(|r| serde_json::to_value(r).ok())
+                            .collect()
+                    })
                     .unwrap_or_default(),
                 None => Vec::new(),
             };

@@ -13,7 +13,10 @@ use serde_json::{Value, json};
 use crate::checkpoint::Reason;
 use crate::context::FeedbackAsk;
 use crate::events::EventKind;
-use crate::hitl::{FeedbackError, FeedbackEvent, FeedbackManager, FeedbackRequest, FeedbackResponse, FeedbackStatus};
+use crate::hitl::{
+    FeedbackError, FeedbackEvent, FeedbackManager, FeedbackRequest, FeedbackResponse,
+    FeedbackStatus,
+};
 
 use super::state::RunShared;
 
@@ -22,9 +25,18 @@ pub(crate) fn feedback_id(run_id: &str, ask: &FeedbackAsk) -> String {
     let task: String = ask
         .task
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
-    format!("{run_id}-{task}-{}-{}-{}", ask.cycle, ask.attempt, ask.ordinal)
+    format!(
+        "{run_id}-{task}-{}-{}-{}",
+        ask.cycle, ask.attempt, ask.ordinal
+    )
 }
 
 fn now() -> String {
@@ -32,7 +44,10 @@ fn now() -> String {
 }
 
 impl RunShared {
-    pub(crate) fn ask_feedback(&self, ask: FeedbackAsk) -> BoxFuture<'static, Result<FeedbackResponse, FeedbackError>> {
+    pub(crate) fn ask_feedback(
+        &self,
+        ask: FeedbackAsk,
+    ) -> BoxFuture<'static, Result<FeedbackResponse, FeedbackError>> {
         let Some(shared) = self.me.upgrade() else {
             return futures::future::ready(Err(FeedbackError::NotConfigured)).boxed();
         };
@@ -46,7 +61,8 @@ impl RunShared {
         let notifiers = ask.notifiers.as_deref();
         let request = match manager.backend.get(&id).await? {
             Some((request, Some(response))) => {
-                self.answered(&manager, notifiers, &request, &response).await?;
+                self.answered(&manager, notifiers, &request, &response)
+                    .await?;
                 return Ok(response);
             }
             Some((request, None)) if request.status == FeedbackStatus::Cancelled => {
@@ -88,7 +104,8 @@ impl RunShared {
         match manager.backend.wait(&id, wait).await {
             Ok(Some(response)) => {
                 self.unpark(ask.slot).await;
-                self.answered(&manager, notifiers, &request, &response).await?;
+                self.answered(&manager, notifiers, &request, &response)
+                    .await?;
                 Ok(response)
             }
             Ok(None) => {
@@ -118,8 +135,13 @@ impl RunShared {
         response: &FeedbackResponse,
     ) -> Result<(), FeedbackError> {
         if let Some(key) = &request.spec.channel_key {
-            let channel_error = |e: crate::channel::ChannelError| FeedbackError::Backend(format!("writing the answer to '{key}': {e}"));
-            self.channel.set(key, response.value()).await.map_err(channel_error)?;
+            let channel_error = |e: crate::channel::ChannelError| {
+                FeedbackError::Backend(format!("writing the answer to '{key}': {e}"))
+            };
+            self.channel
+                .set(key, response.value())
+                .await
+                .map_err(channel_error)?;
             let full = serde_json::to_value(response).unwrap_or(Value::Null);
             self.channel
                 .set(&format!("{key}.__feedback_response__"), full)
@@ -127,7 +149,9 @@ impl RunShared {
                 .map_err(channel_error)?;
         }
         manager.notify(notifiers, FeedbackEvent::Answered, request, Some(response));
-        self.emit(EventKind::FeedbackAnswered { id: request.id.clone() });
+        self.emit(EventKind::FeedbackAnswered {
+            id: request.id.clone(),
+        });
         Ok(())
     }
 
@@ -154,22 +178,36 @@ impl RunShared {
 
     /// The wait ran out: checkpoint the whole run (the waiting task runs again on resume and
     /// finds its request) and stop it as paused.
-    async fn pause(&self, manager: &FeedbackManager, mut request: FeedbackRequest, ask: &FeedbackAsk) -> Result<FeedbackResponse, FeedbackError> {
+    async fn pause(
+        &self,
+        manager: &FeedbackManager,
+        mut request: FeedbackRequest,
+        ask: &FeedbackAsk,
+    ) -> Result<FeedbackResponse, FeedbackError> {
         let meta = json!({"reason": "feedback_timeout", "feedback_id": request.id});
-        match self.checkpoint(Reason::Feedback, Some((&ask.task, ask.cycle)), meta, None).await {
+        match self
+            .checkpoint(Reason::Feedback, Some((&ask.task, ask.cycle)), meta, None)
+            .await
+        {
             Ok(saved) => {
                 request.timed_out_at = Some(now());
                 request.checkpoint = Some(saved.path.display().to_string());
                 if let Err(e) = manager.backend.update(&request).await {
-                    tracing::warn!("cannot record the checkpoint on feedback request {}: {e}", request.id);
+                    tracing::warn!(
+                        "cannot record the checkpoint on feedback request {}: {e}",
+                        request.id
+                    );
                 }
-                self.state.lock().paused = Some((saved.path.display().to_string(), request.id.clone()));
+                self.state.lock().paused =
+                    Some((saved.path.display().to_string(), request.id.clone()));
                 self.stop.cancel();
                 Err(FeedbackError::Paused(request.id))
             }
             Err(e) => {
                 self.unpark(ask.slot).await;
-                Err(FeedbackError::Backend(format!("the run could not pause: {e}")))
+                Err(FeedbackError::Backend(format!(
+                    "the run could not pause: {e}"
+                )))
             }
         }
     }

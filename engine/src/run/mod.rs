@@ -387,7 +387,10 @@ async fn drive(shared: Arc<RunShared>, how: Start) -> RunOutcome {
         results,
         channel,
         steps,
-        paused: paused.map(|(checkpoint, feedback_id)| Paused { checkpoint, feedback_id }),
+        paused: paused.map(|(checkpoint, feedback_id)| Paused {
+            checkpoint,
+            feedback_id,
+        }),
     };
     shared.emit(EventKind::RunFinished {
         status: outcome.status,
