@@ -264,6 +264,8 @@ async fn run_task(
             return complete(shared, branch, entry.node, &id, cycle, ctx, value, started);
         }
         Err(Failure::Cancelled) => return Err(shared.cancel_error()),
+        // The run was stopped (cancelled, or paused for feedback) while the body ended.
+        Err(Failure::Error(_)) if shared.stop.is_cancelled() => return Err(shared.cancel_error()),
         Err(Failure::Error(e)) => e,
     };
     let message = format!("{error:#}");
