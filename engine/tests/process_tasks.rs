@@ -666,3 +666,28 @@ async fn an_overlong_request_is_refused_and_the_server_keeps_serving() {
     std::fs::write(dir.path().join("go"), "").unwrap();
     assert!(handle.wait().await.succeeded());
 }
+
+#[tokio::test]
+async fn folders_left_by_dead_engines_are_swept() {
+    let mut base = std::env::temp_dir();
+    if base.as_os_str().len() > 60 {
+        base = PathBuf::from("/tmp");
+    }
+    // A pid that has just ended, and one that is alive (pid 1).
+    let dead_pid = std::process::Command::new("true")
+        .spawn()
+        .and_then(|mut c| c.wait().map(|_| c.id()))
+        .unwrap();
+    let stale = base.join(format!("graflow-{dead_pid}-0badf00d"));
+    let alive = base.join("graflow-1-0badf00d");
+    for d in [&stale, &alive] {
+        std::fs::create_dir_all(d).unwrap();
+        std::fs::write(d.join("ctx.sock"), "").unwrap();
+    }
+    let env = HandlerEnv::default();
+    let (outcome, _) = run(single("t", ProcessSpec::shell("true"), &env)).await;
+    assert!(outcome.succeeded(), "{:?}", outcome.error);
+    assert!(!stale.exists(), "the dead engine's folder should be gone");
+    assert!(alive.exists(), "a live engine's folder must stay");
+    std::fs::remove_dir_all(&alive).unwrap();
+}

@@ -151,6 +151,7 @@ fn private_dir() -> io::Result<PathBuf> {
     if base.as_os_str().len() > 60 {
         base = PathBuf::from("/tmp");
     }
+    sweep_stale(&base);
     let mut last = None;
     for _ in 0..8 {
         let dir = base.join(format!(
@@ -170,6 +171,41 @@ fn private_dir() -> io::Result<PathBuf> {
         }
     }
     Err(last.unwrap_or_else(|| io::Error::other("cannot create a private folder")))
+}
+
+/// Remove the folders of engines that died without cleaning up (killed, crashed): ours by name
+/// and owner, whose process is gone.
+fn sweep_stale(base: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("graflow-"))
+            .and_then(|rest| rest.split_once('-'))
+            .filter(|(_, hex)| hex.len() == 8 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .and_then(|(pid, _)| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(meta) = entry.metadata() else {
+            continue;
+        };
+        if !meta.is_dir() || meta.uid() != uid || pid <= 0 || pid == std::process::id() as i32 {
+            continue;
+        }
+        // SAFETY: signal 0 only checks whether the process exists.
+        let gone = unsafe { libc::kill(pid, 0) } == -1
+            && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 async fn accept_loop(listener: UnixListener, registry: Registry) {
