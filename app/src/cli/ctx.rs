@@ -2,6 +2,8 @@
 //! small: it checks the operation against the engine's table, sends one request over the
 //! socket named by `GRAFLOW_SOCKET`, and prints the answer.
 
+use std::io::Write;
+
 use clap::Args;
 use graflow_engine::handler::process::protocol::{
     Answer, Client, ClientError, OPS, Op, OpInfo, arg_from_word, op_info,
@@ -98,20 +100,21 @@ fn words_to_args(info: &OpInfo, words: &[String]) -> Vec<Value> {
         .collect()
 }
 
-/// Print the answer; returns the exit code.
+/// Print the answer; returns the exit code. A closed stdout (`… | head -0`) is not an error.
 fn print_answer(info: &OpInfo, value: &Value, json: bool) -> i32 {
+    let mut out = std::io::stdout().lock();
     match info.answer {
         Answer::Nothing => exit::SUCCESS,
         Answer::Bool => {
             let yes = value.as_bool().unwrap_or(false);
-            println!("{yes}");
+            let _ = writeln!(out, "{yes}");
             if yes { exit::SUCCESS } else { exit::FAILURE }
         }
         Answer::Value => {
-            match value {
-                Value::String(s) if !json => println!("{s}"),
-                other => println!("{other}"),
-            }
+            let _ = match value {
+                Value::String(s) if !json => writeln!(out, "{s}"),
+                other => writeln!(out, "{other}"),
+            };
             exit::SUCCESS
         }
     }
