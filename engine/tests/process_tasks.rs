@@ -452,13 +452,13 @@ async fn a_timeout_kills_the_whole_process_group() {
     let dir = TempDir::new();
     let env = HandlerEnv::default();
     let mut wf = Workflow::builder("timeout");
-    let t = wf.add(task("slow", sleeper(dir.path()), &env).timeout(Duration::from_millis(500)));
+    let t = wf.add(task("slow", sleeper(dir.path()), &env).timeout(Duration::from_millis(1500)));
     wf.flow(t);
     let started = Instant::now();
     let (outcome, _) = run(wf).await;
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(
-        error_of(&outcome).contains("timed out after 500ms"),
+        error_of(&outcome).contains("timed out after 1s 500ms"),
         "{:?}",
         outcome.error
     );
