@@ -301,10 +301,8 @@ impl RunShared {
     /// as running. Called with the state locked.
     pub fn task_stopped(&self, st: &mut RunState, branch: u32, keep_current: bool) {
         st.running = st.running.saturating_sub(1);
-        if !keep_current {
-            if let Some(b) = st.branch(branch) {
-                b.current = None;
-            }
+        if !keep_current && let Some(b) = st.branch(branch) {
+            b.current = None;
         }
         if st.gate_closed && st.running == 0 {
             self.quiet.notify_one();
