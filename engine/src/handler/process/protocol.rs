@@ -590,8 +590,10 @@ mod tests {
                 .args
                 .iter()
                 .filter(|a| !a.optional)
-                .map(|a| match a.kind {
-                    ArgKind::Number => json!(2),
+                .map(|a| match (a.kind, a.name) {
+                    (ArgKind::Number, _) => json!(2),
+                    (_, "OPTIONS") => json!(["a", "b"]),
+                    (_, "SPEC") => json!({"kind": "text", "prompt": "?"}),
                     _ => json!("x"),
                 })
                 .collect();
