@@ -8,8 +8,8 @@ use std::sync::atomic::Ordering;
 use serde_json::{Map, Value};
 
 use crate::checkpoint::snapshot::{
-    BranchSnapshot, DynamicTask, EntrySnapshot, FinishedMember, GroupSnapshot, RunSnapshot,
-    Terminated,
+    BranchSnapshot, ChannelContent, DynamicTask, EntrySnapshot, FinishedMember, GroupSnapshot,
+    RunSnapshot, Terminated,
 };
 use crate::checkpoint::{Checkpoint, CheckpointError, Reason, Saved, store};
 use crate::events::EventKind;
@@ -92,9 +92,9 @@ impl RunShared {
             }
             self.state.lock().checkpoint_seq = seq;
             snapshot.channel =
-                self.channel.snapshot().await.map_err(|e| {
+                ChannelContent::Json(self.channel.snapshot_json().await.map_err(|e| {
                     CheckpointError::Invalid(format!("cannot read the channel: {e}"))
-                })?;
+                })?);
             let feedback = match &self.feedback {
                 Some(manager) => manager
                     .backend
@@ -198,7 +198,7 @@ impl RunShared {
                     result: result.clone(),
                 }),
             top: self.branch_snapshot(st, TOP_BRANCH),
-            channel: BTreeMap::new(),
+            channel: ChannelContent::default(),
         }
     }
 

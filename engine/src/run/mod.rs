@@ -175,7 +175,7 @@ impl Engine {
             }
         }
         let start = Start::Resumed {
-            channel: snapshot.channel,
+            channel: snapshot.channel.into_values()?,
             from: from.to_string(),
         };
         let task = tokio::spawn(drive(shared.clone(), start));
