@@ -286,15 +286,13 @@ impl RunHandle {
 
     /// Cancel the run from outside: running tasks are stopped, the run ends as cancelled.
     pub fn cancel(&self, message: impl Into<String>) {
-        self.shared.cancel(None, message.into());
+        self.control().cancel(message)
     }
 
     /// Checkpoint the running run: no new task starts, running tasks finish, the state is
     /// written, the run goes on. Needs [`RunOptions::checkpoints`].
     pub async fn checkpoint(&self, metadata: Value) -> Result<Saved, CheckpointError> {
-        self.shared
-            .checkpoint(Reason::Host, None, metadata, None)
-            .await
+        self.control().checkpoint(metadata).await
     }
 
     /// A handle that can cancel or checkpoint the run while another part of the program
