@@ -122,14 +122,14 @@ pub async fn run(args: ServeArgs) -> i32 {
         Ok(a) => a,
         Err(e) => return refuse(&e),
     };
-    if token.is_none() {
-        if let Some(open) = addrs.iter().find(|a| !a.ip().is_loopback()) {
-            return refuse(&format!(
-                "refusing to listen on {open} without a token: anyone who reaches it could answer \
-                 or cancel feedback requests. Set --token or GRAFLOW_SERVE_TOKEN, or listen on \
-                 127.0.0.1"
-            ));
-        }
+    if token.is_none()
+        && let Some(open) = addrs.iter().find(|a| !a.ip().is_loopback())
+    {
+        return refuse(&format!(
+            "refusing to listen on {open} without a token: anyone who reaches it could answer \
+             or cancel feedback requests. Set --token or GRAFLOW_SERVE_TOKEN, or listen on \
+             127.0.0.1"
+        ));
     }
     let listener = match tokio::net::TcpListener::bind(&addrs[..]).await {
         Ok(l) => l,
