@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use graflow_engine::handler::feedback::FeedbackHandler;
-use graflow_engine::hitl::{Answer, FeedbackBackend, FeedbackKind, FeedbackManager, FeedbackSpec, FileBackend};
+use graflow_engine::hitl::{
+    Answer, FeedbackBackend, FeedbackKind, FeedbackManager, FeedbackSpec, FileBackend,
+};
 use graflow_engine::prelude::*;
 use serde_json::json;
 
@@ -17,13 +19,19 @@ const RUNS: usize = 15;
 static CONTINUED_AT: Mutex<Option<Instant>> = Mutex::new(None);
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let dir = std::env::temp_dir().join(format!("graflow-feedback-bench-{}", std::process::id()));
     let backend = Arc::new(FileBackend::new(dir.join("feedback")));
     let manager = Arc::new(FeedbackManager::new(backend.clone()));
     let mut wf = Workflow::builder("feedback-bench");
     let spec = FeedbackSpec::new(FeedbackKind::Approval, "go?").timeout(60.0);
-    let ask = wf.add(TaskDef::new("ask", Arc::new(FeedbackHandler::new(spec, None).expect("spec"))));
+    let ask = wf.add(TaskDef::new(
+        "ask",
+        Arc::new(FeedbackHandler::new(spec, None).expect("spec")),
+    ));
     let next = wf.task("next", |_c: TaskContext| async {
         if let Ok(mut at) = CONTINUED_AT.lock() {
             *at = Some(Instant::now());
@@ -39,16 +47,28 @@ fn main() {
             options.feedback = Some(manager.clone());
             let handle = Engine::new().start(wf.clone(), options);
             let id = loop {
-                if let Some(r) = backend.list(Some(handle.run_id()), true).await.expect("list").pop() {
+                if let Some(r) = backend
+                    .list(Some(handle.run_id()), true)
+                    .await
+                    .expect("list")
+                    .pop()
+                {
                     break r.id;
                 }
                 tokio::time::sleep(Duration::from_millis(2)).await;
             };
-            let answer = Answer { approved: Some(true), ..Answer::default() };
+            let answer = Answer {
+                approved: Some(true),
+                ..Answer::default()
+            };
             backend.respond(&id, answer).await.expect("respond");
             let answered = Instant::now();
             assert!(handle.wait().await.succeeded());
-            let continued = CONTINUED_AT.lock().ok().and_then(|mut at| at.take()).expect("next ran");
+            let continued = CONTINUED_AT
+                .lock()
+                .ok()
+                .and_then(|mut at| at.take())
+                .expect("next ran");
             samples.push(continued - answered);
         }
         samples

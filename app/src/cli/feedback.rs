@@ -214,12 +214,12 @@ pub async fn run(args: FeedbackArgs) -> i32 {
                         println!("{}", serde_json::to_string(&response).unwrap_or_default());
                     } else {
                         println!("{} {}: {}", out.ok("answered"), r.id, response.value());
-                        if let Ok(Some((req, _))) = backend.get(&r.id).await {
-                            if let Some(ckpt) = req.checkpoint {
-                                println!(
-                                    "the run paused waiting for it; continue with: graflow resume {ckpt}"
-                                );
-                            }
+                        if let Ok(Some((req, _))) = backend.get(&r.id).await
+                            && let Some(ckpt) = req.checkpoint
+                        {
+                            println!(
+                                "the run paused waiting for it; continue with: graflow resume {ckpt}"
+                            );
                         }
                     }
                     exit::SUCCESS

@@ -100,10 +100,10 @@ impl CheckpointArgs {
 pub fn feedback_manager(state_dir: &Path, notifiers: Vec<Arc<dyn Notifier>>) -> FeedbackManager {
     let mut manager = FeedbackManager::new(Arc::new(FileBackend::new(state_dir.join("feedback"))));
     manager.notifiers = notifiers;
-    if let Ok(url) = std::env::var("GRAFLOW_SERVE_URL") {
-        if !url.trim().is_empty() {
-            manager.answer_base_url = url;
-        }
+    if let Ok(url) = std::env::var("GRAFLOW_SERVE_URL")
+        && !url.trim().is_empty()
+    {
+        manager.answer_base_url = url;
     }
     manager
 }

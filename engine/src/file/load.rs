@@ -125,11 +125,11 @@ pub(super) fn assemble(
         }
     }
     check_environment(spec, rep);
-    if let Some(list) = &spec.notify {
-        if let Err(m) = notifiers(list) {
-            let at = rep.loc.top_field("notify");
-            rep.error(at, format!("notify: {m}"), None);
-        }
+    if let Some(list) = &spec.notify
+        && let Err(m) = notifiers(list)
+    {
+        let at = rep.loc.top_field("notify");
+        rep.error(at, format!("notify: {m}"), None);
     }
 
     let known = |n: &str| spec.tasks.contains_key(n) || spec.groups.contains_key(n);

@@ -95,10 +95,12 @@ impl Notifier for ConsoleNotifier {
     }
 }
 
+/// The function a [`CallbackNotifier`] calls.
+pub type FeedbackCallback =
+    dyn Fn(FeedbackEvent, &FeedbackRequest, Option<&FeedbackResponse>) + Send + Sync;
+
 /// Calls a Rust function.
-pub struct CallbackNotifier(
-    pub Arc<dyn Fn(FeedbackEvent, &FeedbackRequest, Option<&FeedbackResponse>) + Send + Sync>,
-);
+pub struct CallbackNotifier(pub Arc<FeedbackCallback>);
 
 impl Notifier for CallbackNotifier {
     fn notify(

@@ -297,10 +297,10 @@ async fn run_task(
             return Err(shared.cancel_error());
         }
         let mut st = shared.state.lock();
-        if let Some(b) = st.branch(branch) {
-            if let Some(retry) = b.retry.take() {
-                b.queue.push_back(retry);
-            }
+        if let Some(b) = st.branch(branch)
+            && let Some(retry) = b.retry.take()
+        {
+            b.queue.push_back(retry);
         }
         return Ok(None);
     }

@@ -124,10 +124,10 @@ impl RunShared {
             let keep = config.keep_last;
             tokio::task::spawn_blocking(move || {
                 let saved = store::save(&dir, &ckpt);
-                if saved.is_ok() {
-                    if let Some(keep) = keep {
-                        store::prune(&dir, &ckpt.workflow.name, keep.max(1));
-                    }
+                if saved.is_ok()
+                    && let Some(keep) = keep
+                {
+                    store::prune(&dir, &ckpt.workflow.name, keep.max(1));
                 }
                 // Freeing a large state takes a while: do it off the run's path.
                 std::thread::spawn(move || drop(ckpt));
@@ -160,10 +160,9 @@ impl RunShared {
                 .current
                 .as_ref()
                 .filter(|e| e.attempt == 0 && e.resume.is_none())
+                && let Some(c) = cycles.get_mut(&id(cur.node))
             {
-                if let Some(c) = cycles.get_mut(&id(cur.node)) {
-                    *c = c.saturating_sub(1);
-                }
+                *c = c.saturating_sub(1);
             }
         }
         cycles.retain(|_, c| *c > 0);

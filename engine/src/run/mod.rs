@@ -400,5 +400,6 @@ async fn drive(shared: Arc<RunShared>, how: Start) -> RunOutcome {
         channel: outcome.channel.clone(),
         checkpoint: outcome.paused.as_ref().map(|p| p.checkpoint.clone()),
     });
+    shared.close_events();
     outcome
 }

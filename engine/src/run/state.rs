@@ -164,7 +164,8 @@ pub(crate) struct RunShared {
     pub run_id: Arc<str>,
     pub wf: Arc<Workflow>,
     pub channel: Channel,
-    events: Option<UnboundedSender<RunEvent>>,
+    events: Mutex<Option<UnboundedSender<RunEvent>>>,
+    has_events: bool,
     pub state: Mutex<RunState>,
     /// Cancelled when the run is cancelled: running bodies are dropped.
     pub stop: CancellationToken,
@@ -207,7 +208,8 @@ impl RunShared {
             run_id,
             wf,
             channel,
-            events,
+            has_events: events.is_some(),
+            events: Mutex::new(events),
             state: Mutex::new(state),
             stop: CancellationToken::new(),
             terminating: AtomicBool::new(false),
@@ -224,18 +226,26 @@ impl RunShared {
 
     /// Whether anyone listens to events (building them is skipped otherwise).
     pub fn emitting(&self) -> bool {
-        self.events.is_some()
+        self.has_events
     }
 
     /// Send an event to the listener, if any.
     pub fn emit(&self, kind: EventKind) {
-        if let Some(tx) = &self.events {
+        if !self.has_events {
+            return;
+        }
+        if let Some(tx) = self.events.lock().as_ref() {
             let _ = tx.send(RunEvent {
                 run_id: self.run_id.clone(),
                 ts: SystemTime::now(),
                 kind,
             });
         }
+    }
+
+    /// Close the event stream (after `run_finished`): the receiver sees its end.
+    pub fn close_events(&self) {
+        self.events.lock().take();
     }
 
     /// The plan node at `index`.
@@ -291,10 +301,8 @@ impl RunShared {
     /// as running. Called with the state locked.
     pub fn task_stopped(&self, st: &mut RunState, branch: u32, keep_current: bool) {
         st.running = st.running.saturating_sub(1);
-        if !keep_current {
-            if let Some(b) = st.branch(branch) {
-                b.current = None;
-            }
+        if !keep_current && let Some(b) = st.branch(branch) {
+            b.current = None;
         }
         if st.gate_closed && st.running == 0 {
             self.quiet.notify_one();

@@ -201,6 +201,13 @@ pub const OPS: &[OpInfo] = &[
     OpInfo { name: "terminate", args: &[opt("MESSAGE", Text)], answer: Answer::Nothing, about: "end the run successfully once this task completes" },
     OpInfo { name: "cancel", args: &[opt("MESSAGE", Text)], answer: Answer::Nothing, about: "cancel the run; this task does not complete" },
     OpInfo { name: "set-result", args: &[req("VALUE", Any)], answer: Answer::Nothing, about: "make VALUE the task's result (unless the result file is written)" },
+    OpInfo { name: "checkpoint", args: &[opt("META", Any)], answer: Answer::Nothing, about: "write a checkpoint once this task completes (META is stored with it)" },
+    OpInfo { name: "checkpoint-now", args: &[opt("META", Any)], answer: Answer::Value, about: "write a checkpoint now; prints its path (on resume this task runs again)" },
+    OpInfo { name: "request-approval", args: &[req("PROMPT", Text), opt("TIMEOUT", Any)], answer: Answer::Bool, about: "ask a human to approve; true/false (TIMEOUT: seconds or \"3m\")" },
+    OpInfo { name: "request-text", args: &[req("PROMPT", Text), opt("TIMEOUT", Any)], answer: Answer::Value, about: "ask a human for text; prints it" },
+    OpInfo { name: "request-selection", args: &[req("PROMPT", Text), req("OPTIONS", Any), opt("TIMEOUT", Any)], answer: Answer::Value, about: "ask a human to pick one of OPTIONS (a JSON array); prints it" },
+    OpInfo { name: "request-multi-selection", args: &[req("PROMPT", Text), req("OPTIONS", Any), opt("TIMEOUT", Any)], answer: Answer::Value, about: "ask a human to pick any of OPTIONS; prints them as JSON" },
+    OpInfo { name: "request-feedback", args: &[req("SPEC", Any)], answer: Answer::Value, about: "ask with SPEC {kind, prompt, options, timeout, channel_key}; prints the whole response" },
 ];
 
 /// The table row of operation `name`.
@@ -212,27 +219,94 @@ pub fn op_info(name: &str) -> Option<&'static OpInfo> {
 #[derive(Debug, Clone, PartialEq)]
 #[allow(missing_docs)]
 pub enum Op {
-    Get { key: String, default: Option<Value> },
-    Set { key: String, value: Value },
-    Delete { key: String },
-    Exists { key: String },
+    Get {
+        key: String,
+        default: Option<Value>,
+    },
+    Set {
+        key: String,
+        value: Value,
+    },
+    Delete {
+        key: String,
+    },
+    Exists {
+        key: String,
+    },
     Keys,
-    Append { key: String, value: Value },
-    Prepend { key: String, value: Value },
-    Incr { key: String, by: f64 },
-    Input { id: String },
+    Append {
+        key: String,
+        value: Value,
+    },
+    Prepend {
+        key: String,
+        value: Value,
+    },
+    Incr {
+        key: String,
+        by: f64,
+    },
+    Input {
+        id: String,
+    },
     Inputs,
-    Result { id: String },
+    Result {
+        id: String,
+    },
     Data,
     Info,
-    Log { message: String },
-    NextIteration { data: Value },
+    Log {
+        message: String,
+    },
+    NextIteration {
+        data: Value,
+    },
     CanIterate,
-    NextTask { id: String },
-    Goto { id: String },
-    Terminate { message: String },
-    Cancel { message: String },
-    SetResult { value: Value },
+    NextTask {
+        id: String,
+    },
+    Goto {
+        id: String,
+    },
+    Terminate {
+        message: String,
+    },
+    Cancel {
+        message: String,
+    },
+    SetResult {
+        value: Value,
+    },
+    Checkpoint {
+        meta: Value,
+    },
+    CheckpointNow {
+        meta: Value,
+    },
+    Request {
+        spec: crate::hitl::FeedbackSpec,
+        whole: bool,
+    },
+}
+
+/// A timeout argument: seconds, or a duration string such as `"3m"`.
+fn timeout_arg(v: Option<Value>) -> Result<Option<f64>, String> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => Ok(n.as_f64()),
+        Some(Value::String(s)) => humantime::parse_duration(&s)
+            .map(|d| Some(d.as_secs_f64()))
+            .map_err(|e| format!("TIMEOUT '{s}': {e}")),
+        Some(other) => Err(format!(
+            "TIMEOUT must be seconds or a duration like \"3m\", got {other}"
+        )),
+    }
+}
+
+fn options_arg(v: Value) -> Result<Vec<String>, String> {
+    let list: Vec<String> = serde_json::from_value(v.clone())
+        .map_err(|_| format!("OPTIONS must be a JSON array of strings, got {v}"))?;
+    Ok(list)
 }
 
 /// Pops checked arguments in table order.
@@ -364,6 +438,46 @@ impl Op {
                 message: a.string()?,
             },
             "set-result" => Op::SetResult { value: a.value()? },
+            "checkpoint" => Op::Checkpoint { meta: a.value()? },
+            "checkpoint-now" => Op::CheckpointNow { meta: a.value()? },
+            "request-approval" | "request-text" => {
+                use crate::hitl::{FeedbackKind, FeedbackSpec};
+                let kind = if name == "request-approval" {
+                    FeedbackKind::Approval
+                } else {
+                    FeedbackKind::Text
+                };
+                let mut spec = FeedbackSpec::new(kind, a.string()?);
+                spec.timeout_secs = timeout_arg(a.next()?)?;
+                Op::Request { spec, whole: false }
+            }
+            "request-selection" | "request-multi-selection" => {
+                use crate::hitl::{FeedbackKind, FeedbackSpec};
+                let kind = if name == "request-selection" {
+                    FeedbackKind::Selection
+                } else {
+                    FeedbackKind::MultiSelection
+                };
+                let prompt = a.string()?;
+                let options = options_arg(a.value()?)?;
+                let mut spec = FeedbackSpec::new(kind, prompt).options(options);
+                spec.timeout_secs = timeout_arg(a.next()?)?;
+                Op::Request { spec, whole: false }
+            }
+            "request-feedback" => {
+                let raw = a.value()?;
+                let mut obj = raw
+                    .as_object()
+                    .cloned()
+                    .ok_or_else(|| format!("SPEC must be a JSON object, got {raw}"))?;
+                let timeout = timeout_arg(obj.remove("timeout"))?;
+                let mut spec: crate::hitl::FeedbackSpec =
+                    serde_json::from_value(Value::Object(obj)).map_err(|e| {
+                        format!("SPEC: {e} (fields: kind, prompt, options, timeout, channel_key)")
+                    })?;
+                spec.timeout_secs = timeout;
+                Op::Request { spec, whole: true }
+            }
             other => return Err(format!("operation '{other}' has no implementation")),
         })
     }
@@ -476,8 +590,10 @@ mod tests {
                 .args
                 .iter()
                 .filter(|a| !a.optional)
-                .map(|a| match a.kind {
-                    ArgKind::Number => json!(2),
+                .map(|a| match (a.kind, a.name) {
+                    (ArgKind::Number, _) => json!(2),
+                    (_, "OPTIONS") => json!(["a", "b"]),
+                    (_, "SPEC") => json!({"kind": "text", "prompt": "?"}),
                     _ => json!("x"),
                 })
                 .collect();

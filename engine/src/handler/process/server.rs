@@ -376,6 +376,19 @@ async fn dispatch(reg: &Registration, op: Op) -> Result<Value, String> {
             *reg.result.lock() = Some(value);
             Value::Null
         }
+        Op::Checkpoint { meta } => {
+            ctx.checkpoint(meta);
+            Value::Null
+        }
+        Op::CheckpointNow { meta } => Value::from(ctx.checkpoint_now(meta).await?),
+        Op::Request { spec, whole } => {
+            let response = ctx.request_feedback(spec).await.map_err(|e| text(&e))?;
+            if whole {
+                serde_json::to_value(&response).unwrap_or(Value::Null)
+            } else {
+                response.value()
+            }
+        }
     })
 }
 
