@@ -419,6 +419,7 @@ fn the_web_form_escapes_renders_each_kind_and_answers() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("Answer recorded"));
     assert!(r.body.contains("&lt;b&gt;no&lt;/b&gt;"));
+    assert!(r.body.contains("Rejected"));
     assert!(
         !r.body
             .contains("<form method=\"post\" action=\"/ui/feedback/"),

@@ -266,8 +266,18 @@ fn form(r: &FeedbackRequest, d: &Draft) -> String {
 }
 
 fn answer_view(resp: &FeedbackResponse) -> String {
-    let value = serde_json::to_string_pretty(&resp.value()).unwrap_or_default();
-    let mut s = format!("<h2>Answer</h2>\n<pre>{}</pre>\n<dl>", escape(&value));
+    let shown = match (resp.kind, resp.answer.approved, &resp.answer.text) {
+        (FeedbackKind::Approval, Some(true), _) => "<p class=\"ok\">Approved</p>".to_string(),
+        (FeedbackKind::Approval, _, _) => "<p class=\"error\">Rejected</p>".to_string(),
+        (FeedbackKind::Text, _, Some(text)) => {
+            format!("<div class=\"prompt\">{}</div>", escape(text))
+        }
+        _ => format!(
+            "<pre>{}</pre>",
+            escape(&serde_json::to_string_pretty(&resp.value()).unwrap_or_default())
+        ),
+    };
+    let mut s = format!("<h2>Answer</h2>\n{shown}\n<dl>");
     if let Some(reason) = &resp.answer.reason {
         s.push_str(&format!("<dt>Reason</dt><dd>{}</dd>", escape(reason)));
     }
