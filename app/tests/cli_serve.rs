@@ -18,11 +18,11 @@ Workflow(
     notify: [],
     groups: {"asks": Group(members: "ok | words | pick | many | data")},
     tasks: {
-        "ok": Task(run: Approval(prompt: "<script>alert('x')</script> deploy?", timeout: "1s")),
-        "words": Task(run: Feedback(kind: Text, prompt: "Release notes?", timeout: "1s")),
-        "pick": Task(run: Feedback(kind: Selection, prompt: "Which region?", options: ["eu", "us & <asia>"], timeout: "1s")),
-        "many": Task(run: Feedback(kind: MultiSelection, prompt: "Which checks?", options: ["lint", "test", "fuzz"], timeout: "1s")),
-        "data": Task(run: Feedback(kind: Custom, prompt: "Config?", timeout: "1s")),
+        "ok": Task(run: Approval(prompt: "<script>alert('x')</script> deploy?", timeout: "2s")),
+        "words": Task(run: Feedback(kind: Text, prompt: "Release notes?", timeout: "2s")),
+        "pick": Task(run: Feedback(kind: Selection, prompt: "Which region?", options: ["eu", "us & <asia>"], timeout: "2s")),
+        "many": Task(run: Feedback(kind: MultiSelection, prompt: "Which checks?", options: ["lint", "test", "fuzz"], timeout: "2s")),
+        "data": Task(run: Feedback(kind: Custom, prompt: "Config?", timeout: "2s")),
     },
 )
 "#;
