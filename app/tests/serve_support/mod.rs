@@ -95,10 +95,15 @@ impl Server {
             let _ = child.stderr.take().unwrap().read_to_string(&mut err);
             panic!("graflow serve did not start: stdout {line:?}, stderr {err:?}");
         };
-        // Keep draining stdout so the server never blocks on a full pipe.
+        // Keep draining its output so the server never blocks on a full pipe.
+        let mut err = child.stderr.take().unwrap();
         std::thread::spawn(move || {
             let mut sink = String::new();
             let _ = out.read_to_string(&mut sink);
+        });
+        std::thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = err.read_to_end(&mut sink);
         });
         let addr = url.trim_start_matches("http://").to_string();
         Server { child, url, addr }
