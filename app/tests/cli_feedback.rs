@@ -300,7 +300,7 @@ fn an_answer_from_another_process_during_the_wait_is_taken_at_once() {
 fn an_answer_posted_during_the_wait_continues_the_run_quickly() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let n = 5;
+    let n = 9;
     let flow: Vec<String> = (1..=n).map(|i| format!("a{i}")).collect();
     let tasks: String = flow
         .iter()
@@ -323,6 +323,8 @@ fn an_answer_posted_during_the_wait_continues_the_run_quickly() {
             e["event"] == "feedback_requested" && e["task"] == task.as_str()
         });
         let id = asked["id"].as_str().unwrap().to_string();
+        // Answer at different points of the backend's poll cycle.
+        thread::sleep(Duration::from_millis((i as u64 * 13) % 40));
         let r = server.post_json(
             &format!("/api/feedback/{id}/respond"),
             r#"{"approved": true}"#,
