@@ -11,6 +11,7 @@ pub mod logging;
 mod progress;
 pub mod resume;
 pub mod run;
+pub mod serve;
 pub mod style;
 pub mod validate;
 
@@ -48,6 +49,8 @@ pub enum Command {
     Checkpoints(checkpoints::CheckpointsArgs),
     /// List, show, answer or cancel human-feedback requests.
     Feedback(feedback::FeedbackArgs),
+    /// Serve the human-feedback REST API, its web form and /metrics.
+    Serve(serve::ServeArgs),
     /// Print a shell completion script.
     Completions(completions::CompletionsArgs),
     /// Talk to the running engine from inside a Shell or Command task.
@@ -65,6 +68,7 @@ pub async fn dispatch(cli: Cli) -> i32 {
         Some(Command::Resume(args)) => resume::run(args).await,
         Some(Command::Checkpoints(args)) => Ok(checkpoints::run(&args)),
         Some(Command::Feedback(args)) => Ok(feedback::run(args).await),
+        Some(Command::Serve(args)) => Ok(serve::run(args).await),
         Some(Command::Completions(args)) => Ok(completions::run(&args)),
         Some(Command::Ctx(_)) => Ok(exit::BAD_INPUT),
     };

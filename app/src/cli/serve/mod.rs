@@ -1,0 +1,173 @@
+//! `graflow serve`: the human-feedback REST API, its web form and `/metrics`, over the
+//! feedback files of the state dir (shared with `graflow run`, `graflow feedback` and the
+//! studio started in the same folder). Guide: docs/feedback.md.
+
+mod auth;
+mod html;
+mod metrics;
+mod routes;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::Args;
+use graflow_engine::hitl::{FeedbackBackend, FileBackend};
+
+use super::exit;
+use super::style::Style;
+use crate::history;
+
+pub use auth::Token;
+pub use metrics::Metrics;
+
+/// Largest request body accepted (answers are small); bigger ones get 413.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Arguments of `graflow serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (`host:port`; port 0 picks a free one).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8000")]
+    pub addr: String,
+    /// Bearer token required on /api, /ui and /metrics (prefer the environment variable:
+    /// command lines are visible to other users).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "GRAFLOW_SERVE_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// The state folder (default: $GRAFLOW_STATE_DIR, else .graflow).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// What every handler shares.
+pub struct AppState {
+    /// Where requests and answers live.
+    pub backend: Arc<dyn FeedbackBackend>,
+    /// The token, when one is required.
+    pub token: Option<Token>,
+    /// Counters for `/metrics`.
+    pub metrics: Metrics,
+    /// When the server started.
+    pub started: Instant,
+}
+
+/// Why the server cannot start.
+fn refuse(message: &str) -> i32 {
+    eprintln!(
+        "{}",
+        Style::stderr().error(&format!("graflow serve: {message}"))
+    );
+    exit::BAD_INPUT
+}
+
+/// Resolve `addr` to socket addresses.
+async fn resolve(addr: &str) -> Result<Vec<SocketAddr>, String> {
+    if let Ok(a) = addr.parse::<SocketAddr>() {
+        return Ok(vec![a]);
+    }
+    if !addr.contains(':') {
+        return Err(format!(
+            "--addr '{addr}': expected host:port, e.g. 127.0.0.1:8000"
+        ));
+    }
+    let found: Vec<SocketAddr> = tokio::net::lookup_host(addr)
+        .await
+        .map_err(|e| format!("--addr '{addr}': {e}"))?
+        .collect();
+    if found.is_empty() {
+        return Err(format!("--addr '{addr}': the host resolves to no address"));
+    }
+    Ok(found)
+}
+
+/// Ends when the process gets SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Serve until SIGINT/SIGTERM; returns the exit code.
+pub async fn run(args: ServeArgs) -> i32 {
+    let token = match args.token.as_deref() {
+        None => None,
+        Some(t) if t.trim().is_empty() => {
+            return refuse("the token is empty; give a non-empty --token or GRAFLOW_SERVE_TOKEN");
+        }
+        Some(t) => Some(Token::new(t)),
+    };
+    let addrs = match resolve(&args.addr).await {
+        Ok(a) => a,
+        Err(e) => return refuse(&e),
+    };
+    if token.is_none()
+        && let Some(open) = addrs.iter().find(|a| !a.ip().is_loopback())
+    {
+        return refuse(&format!(
+            "refusing to listen on {open} without a token: anyone who reaches it could answer \
+             or cancel feedback requests. Set --token or GRAFLOW_SERVE_TOKEN, or listen on \
+             127.0.0.1"
+        ));
+    }
+    let listener = match tokio::net::TcpListener::bind(&addrs[..]).await {
+        Ok(l) => l,
+        Err(e) => return refuse(&format!("cannot listen on {}: {e}", args.addr)),
+    };
+    let local = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => return refuse(&format!("cannot listen on {}: {e}", args.addr)),
+    };
+    let dir = history::state_dir(args.state_dir.as_deref()).join("feedback");
+    let state = Arc::new(AppState {
+        backend: Arc::new(FileBackend::new(&dir)),
+        token,
+        metrics: Metrics::default(),
+        started: Instant::now(),
+    });
+    let protected = if state.token.is_some() {
+        " (bearer token required)"
+    } else {
+        ""
+    };
+    println!("graflow serve: listening on http://{local}{protected}");
+    println!("  web form:  http://{local}/ui/feedback/");
+    println!("  REST API:  http://{local}/api/feedback");
+    println!("  requests:  {}", dir.display());
+    tracing::info!("graflow serve listening on http://{local}");
+    let app = routes::router(state);
+    match axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+    {
+        Ok(()) => {
+            eprintln!("graflow serve: stopped");
+            exit::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{}", Style::stderr().error(&format!("graflow serve: {e}")));
+            exit::FAILURE
+        }
+    }
+}
