@@ -186,6 +186,8 @@ pub async fn follow(
     }
     printer.finish();
     let outcome = handle.wait().await;
+    // Webhooks still being delivered (a pausing run's `timed_out`, retries) get a moment.
+    graflow_engine::hitl::flush_deliveries(Duration::from_secs(15)).await;
     if let Some(p) = &outcome.paused {
         eprintln!(
             "{}",

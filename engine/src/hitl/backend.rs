@@ -182,10 +182,14 @@ impl FileBackend {
         if !valid_id(id) {
             return Ok(None);
         }
-        let Some(request) = Self::read::<FeedbackRequest>(&self.request_path(id))? else {
+        let Some(mut request) = Self::read::<FeedbackRequest>(&self.request_path(id))? else {
             return Ok(None);
         };
         let response = Self::read::<FeedbackResponse>(&self.response_path(id))?;
+        // The answer file is the truth: a request with one is answered, whatever its file says.
+        if response.is_some() {
+            request.status = FeedbackStatus::Answered;
+        }
         Ok(Some((request, response)))
     }
 }
@@ -237,6 +241,12 @@ impl FeedbackBackend for FileBackend {
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
             .filter_map(|p| Self::read::<FeedbackRequest>(&p).ok().flatten())
+            .map(|mut r| {
+                if r.status == FeedbackStatus::Pending && self.response_path(&r.id).exists() {
+                    r.status = FeedbackStatus::Answered;
+                }
+                r
+            })
             .filter(|r| run_id.is_none_or(|id| r.run_id == id))
             .filter(|r| !pending_only || r.status == FeedbackStatus::Pending)
             .collect();

@@ -12,6 +12,7 @@ use std::time::Duration;
 pub use backend::{FeedbackBackend, FeedbackError, FileBackend};
 pub use notify::{
     CallbackNotifier, ConsoleNotifier, FeedbackEvent, Notifier, WebhookConfig, WebhookNotifier,
+    flush_deliveries,
 };
 pub use types::{
     Answer, FeedbackKind, FeedbackRequest, FeedbackResponse, FeedbackSpec, FeedbackStatus,

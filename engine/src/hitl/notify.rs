@@ -143,6 +143,18 @@ impl WebhookConfig {
     }
 }
 
+/// Webhook deliveries in flight, in this process.
+static DELIVERIES: std::sync::LazyLock<tokio_util::task::TaskTracker> =
+    std::sync::LazyLock::new(tokio_util::task::TaskTracker::new);
+
+/// Wait up to `limit` for webhook deliveries still in flight (call before the process exits,
+/// for example after a run paused).
+pub async fn flush_deliveries(limit: Duration) {
+    DELIVERIES.close();
+    let _ = tokio::time::timeout(limit, DELIVERIES.wait()).await;
+    DELIVERIES.reopen();
+}
+
 /// Posts each event to a URL.
 pub struct WebhookNotifier {
     config: Arc<WebhookConfig>,
@@ -233,54 +245,57 @@ impl Notifier for WebhookNotifier {
             tracing::warn!("webhook {}: no async runtime to send from", config.url);
             return;
         };
-        handle.spawn(async move {
-            let method = reqwest::Method::from_bytes(config.method.as_bytes())
-                .unwrap_or(reqwest::Method::POST);
-            let mut delay = Duration::from_millis(500);
-            for attempt in 0..=config.retries {
-                let timestamp = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or(0);
-                let mut req = client
-                    .request(method.clone(), &config.url)
-                    .timeout(config.timeout)
-                    .header(
-                        "content-type",
-                        if config.body.is_some() {
-                            "text/plain"
-                        } else {
-                            "application/json"
-                        },
-                    )
-                    .header("webhook-id", &msg_id)
-                    .header("webhook-timestamp", timestamp.to_string());
-                if let Some(key) = &config.secret {
-                    req = req.header("webhook-signature", sign(key, &msg_id, timestamp, &body));
+        DELIVERIES.spawn_on(
+            async move {
+                let method = reqwest::Method::from_bytes(config.method.as_bytes())
+                    .unwrap_or(reqwest::Method::POST);
+                let mut delay = Duration::from_millis(500);
+                for attempt in 0..=config.retries {
+                    let timestamp = SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .unwrap_or(0);
+                    let mut req = client
+                        .request(method.clone(), &config.url)
+                        .timeout(config.timeout)
+                        .header(
+                            "content-type",
+                            if config.body.is_some() {
+                                "text/plain"
+                            } else {
+                                "application/json"
+                            },
+                        )
+                        .header("webhook-id", &msg_id)
+                        .header("webhook-timestamp", timestamp.to_string());
+                    if let Some(key) = &config.secret {
+                        req = req.header("webhook-signature", sign(key, &msg_id, timestamp, &body));
+                    }
+                    for (k, v) in &config.headers {
+                        req = req.header(k, v);
+                    }
+                    match req.body(body.clone()).send().await {
+                        Ok(resp) if resp.status().is_success() => return,
+                        Ok(resp) => tracing::warn!(
+                            "webhook {} answered {} (attempt {})",
+                            config.url,
+                            resp.status(),
+                            attempt + 1
+                        ),
+                        Err(e) => tracing::warn!(
+                            "webhook {} failed (attempt {}): {e}",
+                            config.url,
+                            attempt + 1
+                        ),
+                    }
+                    if attempt < config.retries {
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(30));
+                    }
                 }
-                for (k, v) in &config.headers {
-                    req = req.header(k, v);
-                }
-                match req.body(body.clone()).send().await {
-                    Ok(resp) if resp.status().is_success() => return,
-                    Ok(resp) => tracing::warn!(
-                        "webhook {} answered {} (attempt {})",
-                        config.url,
-                        resp.status(),
-                        attempt + 1
-                    ),
-                    Err(e) => tracing::warn!(
-                        "webhook {} failed (attempt {}): {e}",
-                        config.url,
-                        attempt + 1
-                    ),
-                }
-                if attempt < config.retries {
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(30));
-                }
-            }
-        });
+            },
+            &handle,
+        );
     }
 }
 

@@ -181,7 +181,7 @@ impl RunShared {
     async fn pause(
         &self,
         manager: &FeedbackManager,
-        mut request: FeedbackRequest,
+        request: FeedbackRequest,
         ask: &FeedbackAsk,
     ) -> Result<FeedbackResponse, FeedbackError> {
         let meta = json!({"reason": "feedback_timeout", "feedback_id": request.id});
@@ -190,13 +190,25 @@ impl RunShared {
             .await
         {
             Ok(saved) => {
-                request.timed_out_at = Some(now());
-                request.checkpoint = Some(saved.path.display().to_string());
-                if let Err(e) = manager.backend.update(&request).await {
-                    tracing::warn!(
-                        "cannot record the checkpoint on feedback request {}: {e}",
-                        request.id
-                    );
+                let path = saved.path.display().to_string();
+                // Every request of the run still waiting names the checkpoint to resume; the
+                // one that timed out says when. Fresh copies: an answer may have just come.
+                let waiting = manager
+                    .backend
+                    .list(Some(&self.run_id), true)
+                    .await
+                    .unwrap_or_default();
+                for mut r in waiting {
+                    if r.id == request.id {
+                        r.timed_out_at = Some(now());
+                    }
+                    r.checkpoint = Some(path.clone());
+                    if let Err(e) = manager.backend.update(&r).await {
+                        tracing::warn!(
+                            "cannot record the checkpoint on feedback request {}: {e}",
+                            r.id
+                        );
+                    }
                 }
                 self.state.lock().paused =
                     Some((saved.path.display().to_string(), request.id.clone()));
