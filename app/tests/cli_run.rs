@@ -388,3 +388,29 @@ fn an_http_error_status_and_a_timeout_fail_the_task() {
     );
     server.join().unwrap();
 }
+
+#[test]
+fn every_sample_validates_without_warnings() {
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample-workflows");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&samples)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "ron"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 14, "{files:?}");
+    let mut args = vec!["validate".to_string()];
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = graflow(&samples, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).trim().is_empty(), "warnings: {}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().filter(|l| l.starts_with("ok ")).count(), files.len());
+    // Every sample opens with a comment saying what it shows and how to run it.
+    for f in &files {
+        let head = std::fs::read_to_string(f).unwrap();
+        assert!(head.starts_with("//"), "{} has no opening comment", f.display());
+        assert!(head.contains("Run: graflow run sample-workflows/"), "{} does not say how to run it", f.display());
+    }
+}
