@@ -2,8 +2,8 @@
 //! `graflow-engine`: `cli/` has one module per command, `studio/` the terminal app.
 
 mod cli;
-mod history;
-mod studio;
+
+pub use graflow::{history, studio};
 
 use std::process::ExitCode;
 
@@ -15,7 +15,11 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { cli::exit::BAD_INPUT } else { 0 };
+            let code = if e.use_stderr() {
+                cli::exit::BAD_INPUT
+            } else {
+                0
+            };
             let _ = e.print();
             return ExitCode::from(code as u8);
         }
@@ -25,7 +29,10 @@ fn main() -> ExitCode {
     if let Some(Command::Ctx(args)) = &cli.command {
         return ExitCode::from(cli::ctx::run(args) as u8);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("graflow: cannot start the async runtime: {e}");

@@ -1,0 +1,114 @@
+//! Watching workflow files and the scripts they name: notify with a debouncer on the parent
+//! folders (editors save by rename or by delete and re-create), reported as
+//! `Msg::FilesChanged` through the app's bounded channel.
+
+use std::collections::HashSet;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use notify_debouncer_full::notify::{EventKind, RecommendedWatcher, RecursiveMode};
+use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
+use tokio::sync::mpsc;
+
+use crate::studio::app::Msg;
+
+/// How long a burst of file events is gathered before it is reported.
+pub const DEBOUNCE: Duration = Duration::from_millis(120);
+
+/// The file watcher.
+pub struct Watcher {
+    debouncer: Debouncer<RecommendedWatcher, RecommendedCache>,
+    recursive: HashSet<PathBuf>,
+    flat: HashSet<PathBuf>,
+}
+
+/// Whether a changed path is worth reporting (hidden folders and build output are not).
+fn interesting(path: &Path) -> bool {
+    !path.components().any(|c| match c {
+        Component::Normal(s) => {
+            let s = s.to_string_lossy();
+            (s.starts_with('.') && s.len() > 1) || s == "target" || s == "node_modules"
+        }
+        _ => false,
+    }) && !path.to_string_lossy().ends_with('~')
+}
+
+impl Watcher {
+    /// A watcher sending to `tx`.
+    pub fn new(tx: mpsc::Sender<Msg>) -> Result<Watcher, String> {
+        let handler = move |result: DebounceEventResult| match result {
+            Ok(events) => {
+                let mut paths: Vec<PathBuf> = Vec::new();
+                for e in events {
+                    if matches!(e.kind, EventKind::Access(_)) {
+                        continue;
+                    }
+                    for p in &e.paths {
+                        if interesting(p) && !paths.contains(p) {
+                            paths.push(p.clone());
+                        }
+                    }
+                }
+                if !paths.is_empty() {
+                    let _ = tx.blocking_send(Msg::FilesChanged(paths));
+                }
+            }
+            Err(errors) => {
+                let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                let _ =
+                    tx.blocking_send(Msg::Problem(format!("file watcher: {}", text.join("; "))));
+            }
+        };
+        let debouncer = new_debouncer(DEBOUNCE, None, handler)
+            .map_err(|e| format!("cannot watch files: {e}"))?;
+        Ok(Watcher {
+            debouncer,
+            recursive: HashSet::new(),
+            flat: HashSet::new(),
+        })
+    }
+
+    fn covered(&self, dir: &Path) -> bool {
+        self.flat.contains(dir) || self.recursive.iter().any(|r| dir.starts_with(r))
+    }
+
+    /// Watch a folder and everything below it.
+    pub fn watch_tree(&mut self, dir: &Path) -> Result<(), String> {
+        if self.recursive.iter().any(|r| dir.starts_with(r)) {
+            return Ok(());
+        }
+        self.debouncer
+            .watch(dir, RecursiveMode::Recursive)
+            .map_err(|e| format!("cannot watch {}: {e}", dir.display()))?;
+        self.recursive.insert(dir.to_path_buf());
+        Ok(())
+    }
+
+    /// Watch the folder holding `file` (not its subfolders).
+    pub fn watch_file(&mut self, file: &Path) -> Result<(), String> {
+        let Some(dir) = file.parent() else {
+            return Ok(());
+        };
+        if self.covered(dir) {
+            return Ok(());
+        }
+        self.debouncer
+            .watch(dir, RecursiveMode::NonRecursive)
+            .map_err(|e| format!("cannot watch {}: {e}", dir.display()))?;
+        self.flat.insert(dir.to_path_buf());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_and_build_folders_are_ignored() {
+        assert!(interesting(Path::new("/w/flows/etl.ron")));
+        assert!(!interesting(Path::new("/w/.graflow/runs/x.json")));
+        assert!(!interesting(Path::new("/w/target/debug/x")));
+        assert!(!interesting(Path::new("/w/flows/etl.ron~")));
+    }
+}
