@@ -142,7 +142,11 @@ pub fn list(state_dir: &Path) -> Vec<RunRecord> {
 pub fn events(state_dir: &Path, run_id: &str) -> Vec<serde_json::Value> {
     let path = runs_dir(state_dir).join(format!("{run_id}.events.jsonl"));
     fs::read_to_string(path)
-        .map(|text| text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+        .map(|text| {
+            text.lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect()
+        })
         .unwrap_or_default()
 }
 

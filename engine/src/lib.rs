@@ -40,6 +40,7 @@ pub mod flow;
 pub mod graph;
 pub mod group;
 pub mod handler;
+pub mod render;
 pub mod run;
 pub mod template;
 pub mod workflow;

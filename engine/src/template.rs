@@ -71,7 +71,8 @@ impl Template {
             match piece {
                 Piece::Text(t) => out.push_str(t),
                 Piece::Slot { name, json } => {
-                    let value = lookup(name).ok_or_else(|| format!("unknown placeholder '{{{{{name}}}}}'"))?;
+                    let value = lookup(name)
+                        .ok_or_else(|| format!("unknown placeholder '{{{{{name}}}}}'"))?;
                     match (&value, json) {
                         (Value::String(s), false) => out.push_str(s),
                         _ => out.push_str(&value.to_string()),
@@ -98,7 +99,8 @@ mod tests {
 
     #[test]
     fn strings_raw_values_as_json() {
-        let t = Template::parse(r#"{"who": {{json who}}, "name": "{{who}}", "rows": {{ rows }}}"#).unwrap();
+        let t = Template::parse(r#"{"who": {{json who}}, "name": "{{who}}", "rows": {{ rows }}}"#)
+            .unwrap();
         assert_eq!(
             t.render(lookup).unwrap(),
             r#"{"who": "Ada \"L\"", "name": "Ada "L"", "rows": [1,2]}"#
@@ -111,7 +113,13 @@ mod tests {
         assert!(Template::parse("a {{b").unwrap_err().contains("unclosed"));
         assert!(Template::parse("{{ }}").unwrap_err().contains("empty"));
         let t = Template::parse("{{nope}}").unwrap();
-        assert_eq!(t.render(lookup).unwrap_err(), "unknown placeholder '{{nope}}'");
-        assert_eq!(Template::parse("plain").unwrap().render(lookup).unwrap(), "plain");
+        assert_eq!(
+            t.render(lookup).unwrap_err(),
+            "unknown placeholder '{{nope}}'"
+        );
+        assert_eq!(
+            Template::parse("plain").unwrap().render(lookup).unwrap(),
+            "plain"
+        );
     }
 }

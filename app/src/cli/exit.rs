@@ -10,3 +10,31 @@ pub const BAD_INPUT: i32 = 2;
 pub const PAUSED: i32 = 3;
 /// Cancelled by `cancel_workflow`.
 pub const CANCELLED: i32 = 4;
+
+/// The exit code of a run that ended with `status`.
+pub fn for_status(status: graflow_engine::RunStatus) -> i32 {
+    use graflow_engine::RunStatus::*;
+    match status {
+        Succeeded => SUCCESS,
+        Failed => FAILURE,
+        Paused => PAUSED,
+        Cancelled => CANCELLED,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use graflow_engine::RunStatus;
+
+    #[test]
+    fn codes_agree_with_the_engine() {
+        for s in [
+            RunStatus::Succeeded,
+            RunStatus::Failed,
+            RunStatus::Paused,
+            RunStatus::Cancelled,
+        ] {
+            assert_eq!(super::for_status(s), s.exit_code());
+        }
+    }
+}

@@ -1,10 +1,15 @@
 //! The command line: argument types and dispatch to one module per command.
 
+pub mod completions;
 pub mod ctx;
 pub mod exit;
+pub mod graph;
+mod load;
 pub mod logging;
-
-use std::path::PathBuf;
+mod progress;
+pub mod run;
+pub mod style;
+pub mod validate;
 
 use clap::{Parser, Subcommand};
 
@@ -28,6 +33,14 @@ pub struct Cli {
 pub enum Command {
     /// Open the studio on workflow files or folders (default: sample-workflows/ or .).
     Studio(studio::StudioArgs),
+    /// Run a workflow file headless, with live progress (or `--json` events).
+    Run(run::RunArgs),
+    /// Check workflow files and print every problem with its line and column.
+    Validate(validate::ValidateArgs),
+    /// Print a workflow's graph as an ASCII tree, Mermaid or Graphviz DOT.
+    Graph(graph::GraphArgs),
+    /// Print a shell completion script.
+    Completions(completions::CompletionsArgs),
     /// Talk to the running engine from inside a Shell or Command task.
     Ctx(ctx::CtxArgs),
 }
@@ -37,6 +50,10 @@ pub async fn dispatch(cli: Cli) -> i32 {
     let result = match cli.command {
         None => studio::run(studio::StudioArgs::default()).await,
         Some(Command::Studio(args)) => studio::run(args).await,
+        Some(Command::Run(args)) => run::run(args).await,
+        Some(Command::Validate(args)) => Ok(validate::run(&args)),
+        Some(Command::Graph(args)) => Ok(graph::run(&args)),
+        Some(Command::Completions(args)) => Ok(completions::run(&args)),
         Some(Command::Ctx(_)) => Ok(exit::BAD_INPUT),
     };
     match result {
@@ -46,9 +63,4 @@ pub async fn dispatch(cli: Cli) -> i32 {
             exit::FAILURE
         }
     }
-}
-
-/// Paths given on the command line, or a default.
-pub fn paths_or(paths: &[PathBuf], default: impl FnOnce() -> PathBuf) -> Vec<PathBuf> {
-    if paths.is_empty() { vec![default()] } else { paths.to_vec() }
 }

@@ -1,16 +1,23 @@
 //! Workflow files in RON: parsing with positions, validation, and assembly into a
 //! [`Workflow`](crate::Workflow) with the built-in task kinds.
-//!
-//! (The loader lands with the workflow-file work; the API below is the contract.)
 
+mod load;
+mod locate;
 pub mod spec;
+mod validate;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use ron::extensions::Extensions;
+use sha2::{Digest, Sha256};
+
 use crate::handler::Runtimes;
 use crate::workflow::Workflow;
+
+use load::Reporter;
+use locate::Locator;
 
 pub use spec::WorkflowSpec;
 
@@ -113,16 +120,81 @@ pub fn load_file(path: &Path, runtimes: &Runtimes) -> Result<LoadedWorkflow, Loa
 }
 
 /// Load and validate workflow text; `path` names it in diagnostics and anchors relative paths.
-pub fn load_str(source: &str, path: &Path, runtimes: &Runtimes) -> Result<LoadedWorkflow, LoadError> {
-    let _ = (source, runtimes);
-    Err(LoadError {
-        diagnostics: vec![Diagnostic {
-            severity: Severity::Error,
-            file: path.to_path_buf(),
-            line: 0,
-            column: 0,
-            message: "workflow files are not supported yet".into(),
-            hint: None,
-        }],
+pub fn load_str(
+    source: &str,
+    path: &Path,
+    runtimes: &Runtimes,
+) -> Result<LoadedWorkflow, LoadError> {
+    let mut rep = Reporter {
+        file: path.to_path_buf(),
+        loc: Locator::new(source),
+        diagnostics: Vec::new(),
+    };
+    let spec = match parse(source) {
+        Ok(spec) => spec,
+        Err(e) => {
+            let (message, hint) = explain(&e.code.to_string());
+            rep.diagnostics.push(Diagnostic {
+                severity: Severity::Error,
+                file: path.to_path_buf(),
+                line: e.span.start.line,
+                column: e.span.start.col,
+                message,
+                hint,
+            });
+            return Err(LoadError {
+                diagnostics: rep.diagnostics,
+            });
+        }
+    };
+    let Some(workflow) = load::assemble(&spec, &mut rep, path, runtimes) else {
+        return Err(LoadError {
+            diagnostics: rep.diagnostics,
+        });
+    };
+    validate::warn(&spec, &workflow, &mut rep);
+    Ok(LoadedWorkflow {
+        path: path.to_path_buf(),
+        source: source.to_string(),
+        hash: sha256_hex(source),
+        spec,
+        workflow: Arc::new(workflow),
+        warnings: rep.diagnostics,
     })
+}
+
+/// Parse the text into a [`WorkflowSpec`] without building handlers.
+pub fn parse(source: &str) -> Result<WorkflowSpec, ron::error::SpannedError> {
+    ron::Options::default()
+        .with_default_extension(Extensions::UNWRAP_VARIANT_NEWTYPES | Extensions::IMPLICIT_SOME)
+        .from_str(source)
+}
+
+/// SHA-256 of a text, as lowercase hex.
+pub fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A RON error message, made friendlier, with a hint where a common mistake is likely.
+fn explain(message: &str) -> (String, Option<String>) {
+    let kinds = "task kinds: Value(…), Noop, Sleep(\"1s\"), Shell(\"…\"), Command([\"prog\", \"arg\"]), Script(\"…\") or Script(file: \"….rhai\"), Http(url: \"…\")";
+    let hint = if message.contains("variant")
+        && (message.contains("RunSpec")
+            || message.contains("`Shell`")
+            || message.contains("`Noop`"))
+    {
+        Some(kinds.to_string())
+    } else if message.contains("Unexpected missing field") || message.contains("missing field") {
+        Some("every workflow needs `name`, `flow` and `tasks`; every task needs `run`".to_string())
+    } else if message.contains("Expected struct") {
+        Some("a workflow file starts with `Workflow(`; tasks are written `Task(run: …)`, groups `Group(members: …)`".to_string())
+    } else if message.contains("Unexpected field") {
+        Some("see docs/workflow-format.md for every field".to_string())
+    } else {
+        None
+    };
+    (message.to_string(), hint)
 }

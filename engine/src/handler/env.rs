@@ -38,6 +38,10 @@ impl HandlerEnv {
     /// Resolve a path written in a workflow file against the base folder.
     pub fn resolve(&self, path: &str) -> PathBuf {
         let p = PathBuf::from(path);
-        if p.is_absolute() { p } else { self.base_dir.join(p) }
+        if p.is_absolute() {
+            p
+        } else {
+            self.base_dir.join(p)
+        }
     }
 }

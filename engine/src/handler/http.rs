@@ -68,7 +68,10 @@ impl HttpHandler {
             .map_err(|_| format!("method: '{}' is not an HTTP method", spec.method))?;
         let url = Template::parse(&spec.url).map_err(|e| format!("url: {e}"))?;
         if !spec.url.starts_with("http://") && !spec.url.starts_with("https://") {
-            return Err(format!("url: '{}' must start with http:// or https://", spec.url));
+            return Err(format!(
+                "url: '{}' must start with http:// or https://",
+                spec.url
+            ));
         }
         let body = spec
             .body
@@ -83,8 +86,9 @@ impl HttpHandler {
         for (name, value) in &spec.headers {
             reqwest::header::HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| format!("headers: '{name}' is not a header name"))?;
-            reqwest::header::HeaderValue::from_str(value)
-                .map_err(|_| format!("headers: the value of '{name}' is not a valid header value"))?;
+            reqwest::header::HeaderValue::from_str(value).map_err(|_| {
+                format!("headers: the value of '{name}' is not a valid header value")
+            })?;
         }
         Ok(HttpHandler {
             method,
@@ -99,7 +103,10 @@ impl HttpHandler {
 
 /// The values a template may name: `run_id`, `task_id`, `cycle`, `data`, `inputs`,
 /// `input.<id>`, `result.<id>`, `channel.<key>`.
-async fn template_values(ctx: &TaskContext, names: Vec<String>) -> Result<BTreeMap<String, Value>, TaskError> {
+async fn template_values(
+    ctx: &TaskContext,
+    names: Vec<String>,
+) -> Result<BTreeMap<String, Value>, TaskError> {
     let mut values = BTreeMap::new();
     for name in names {
         let value = match name.as_str() {
@@ -160,7 +167,10 @@ impl TaskHandler for HttpHandler {
             let started = Instant::now();
             let response = request.send().await.map_err(|e| {
                 if e.is_timeout() {
-                    TaskError::msg(format!("{method} {url}: no answer within {}", humantime::format_duration(timeout)))
+                    TaskError::msg(format!(
+                        "{method} {url}: no answer within {}",
+                        humantime::format_duration(timeout)
+                    ))
                 } else {
                     TaskError::msg(format!("{method} {url}: {e}"))
                 }
@@ -175,10 +185,16 @@ impl TaskHandler for HttpHandler {
                 .text()
                 .await
                 .map_err(|e| TaskError::msg(format!("{method} {url}: reading the body: {e}")))?;
-            ctx.log(format!("{method} {url} -> {} ({} ms)", status.as_u16(), started.elapsed().as_millis()));
+            ctx.log(format!(
+                "{method} {url} -> {} ({} ms)",
+                status.as_u16(),
+                started.elapsed().as_millis()
+            ));
             if !status.is_success() {
                 let excerpt: String = text.chars().take(300).collect();
-                return Err(TaskError::msg(format!("{method} {url} answered {status}: {excerpt}")));
+                return Err(TaskError::msg(format!(
+                    "{method} {url} answered {status}: {excerpt}"
+                )));
             }
             let parsed = serde_json::from_str::<Value>(&text);
             Ok(match parsed {

@@ -1,0 +1,20 @@
+//! `graflow completions SHELL`: print a completion script.
+
+use clap::{Args, CommandFactory};
+use clap_complete::Shell;
+
+use super::Cli;
+
+/// Arguments of `graflow completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    pub shell: Shell,
+}
+
+/// Print the script to standard output.
+pub fn run(args: &CompletionsArgs) -> i32 {
+    let mut cmd = Cli::command();
+    clap_complete::generate(args.shell, &mut cmd, "graflow", &mut std::io::stdout());
+    super::exit::SUCCESS
+}

@@ -1,0 +1,136 @@
+//! Plain lines, one per event that matters: for logs, pipes and CI.
+
+use std::io::Write;
+use std::time::Instant;
+
+use graflow_engine::{EventKind, RunEvent};
+
+use super::{Printer, millis, short, summary};
+use crate::cli::style::Style;
+
+/// Prints a line per event.
+pub struct PlainPrinter {
+    style: Style,
+    started: Instant,
+    out: std::io::BufWriter<std::io::Stdout>,
+}
+
+impl PlainPrinter {
+    /// Print to standard output with `style`.
+    pub fn new(style: Style) -> Self {
+        PlainPrinter {
+            style,
+            started: Instant::now(),
+            out: std::io::BufWriter::new(std::io::stdout()),
+        }
+    }
+}
+
+/// The line an event prints as, if any (shared with the live view's scroll area).
+pub fn line(event: &RunEvent, style: &Style) -> Option<String> {
+    Some(match &event.kind {
+        EventKind::RunStarted { workflow, start } => style.bold(&format!(
+            "run {} of '{workflow}' started at '{start}'",
+            event.run_id
+        )),
+        EventKind::TaskStarted {
+            task,
+            cycle,
+            attempt,
+        } => {
+            let mut s = format!("[{task}] started");
+            if *cycle > 1 {
+                s.push_str(&format!(" (cycle {cycle})"));
+            }
+            if *attempt > 0 {
+                s.push_str(&format!(" (retry {attempt})"));
+            }
+            style.dim(&s)
+        }
+        EventKind::TaskLog { task, line, stream } => {
+            let text = format!("[{task}] | {line}");
+            if matches!(stream, graflow_engine::LogStream::Stderr) {
+                style.warning(&text)
+            } else {
+                text
+            }
+        }
+        EventKind::TaskSucceeded {
+            task,
+            result,
+            duration_ms,
+            ..
+        } => style.ok(&format!(
+            "[{task}] succeeded in {} -> {}",
+            millis(*duration_ms),
+            short(result, 80)
+        )),
+        EventKind::TaskFailed {
+            task,
+            error,
+            attempt,
+            will_retry,
+        } => style.error(&format!(
+            "[{task}] failed (attempt {}): {error}{}",
+            attempt + 1,
+            if *will_retry { "; retrying" } else { "" }
+        )),
+        EventKind::GroupStarted { group, members } => style.dim(&format!(
+            "group {group} started: {} member(s)",
+            members.len()
+        )),
+        EventKind::GroupFinished {
+            group,
+            policy,
+            succeeded,
+            failed,
+            ok,
+        } => {
+            let mut s = format!(
+                "group {group} ({policy}): {} succeeded, {} failed",
+                succeeded.len(),
+                failed.len()
+            );
+            for (id, msg) in failed {
+                s.push_str(&format!("\n  {id}: {msg}"));
+            }
+            if *ok { style.ok(&s) } else { style.error(&s) }
+        }
+        EventKind::GraphChanged { added, by } => {
+            let ids: Vec<&str> = added.iter().map(|a| &**a).collect();
+            style.info(&format!("+ {by} added {}", ids.join(", ")))
+        }
+        EventKind::CheckpointSaved { path } => style.info(&format!("checkpoint saved: {path}")),
+        EventKind::FeedbackRequested {
+            id,
+            task,
+            kind,
+            prompt,
+        } => style.warning(&format!(
+            "[{task}] waits for {kind} feedback {id}: {prompt}"
+        )),
+        EventKind::FeedbackAnswered { id } => style.info(&format!("feedback {id} answered")),
+        EventKind::RunFinished { .. } => return None,
+    })
+}
+
+impl Printer for PlainPrinter {
+    fn event(&mut self, event: &RunEvent) {
+        let text = line(event, &self.style).or_else(|| {
+            summary(
+                event,
+                &self.style,
+                self.started.elapsed().as_secs_f64() * 1000.0,
+            )
+        });
+        if let Some(text) = text {
+            let _ = writeln!(self.out, "{text}");
+        }
+    }
+    fn flush(&mut self) {
+        let _ = self.out.flush();
+    }
+    fn finish(&mut self) {
+        let _ = self.out.flush();
+    }
+}

@@ -1,0 +1,519 @@
+//! Turning a parsed [`WorkflowSpec`] into a runnable [`Workflow`]: task kinds become handlers,
+//! durations and policies are checked, flow strings are parsed and their names resolved — each
+//! problem a [`Diagnostic`] pointing at its place in the file.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{BuildError, Span};
+use crate::flow::{Flow, Leaf, ParFlow, parse_flow};
+use crate::group::GroupPolicy;
+use crate::handler::builtin::{NoopHandler, SleepHandler, ValueHandler};
+use crate::handler::http::HttpHandler;
+use crate::handler::process::{ProcessHandler, ProcessSpec, Program};
+use crate::handler::script::{ScriptHandler, ScriptPolicy, ScriptSource};
+use crate::handler::{HandlerEnv, Runtimes, TaskHandler};
+use crate::workflow::{GroupDef, RetryPolicy, TaskDef, Workflow, WorkflowBuilder};
+
+use super::locate::Locator;
+use super::spec::{
+    BackendSpec, ChannelSpec, PolicySpec, RetrySpec, RunSpec, ScriptSpec, TaskSpec, WorkflowSpec,
+};
+use super::{Diagnostic, Severity};
+
+const DURATION_HINT: &str = "write a number with a unit, like \"500ms\", \"30s\" or \"2m\"";
+const NAME_HINT: &str = "names may hold letters, digits, '_', '-', '.' and ':'";
+
+/// Collects diagnostics with positions.
+pub(super) struct Reporter<'a> {
+    pub file: PathBuf,
+    pub loc: Locator<'a>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Reporter<'_> {
+    pub fn at(
+        &mut self,
+        severity: Severity,
+        offset: Option<usize>,
+        message: String,
+        hint: Option<&str>,
+    ) {
+        let (line, column) = offset
+            .map(|o| {
+                let p = self.loc.pos(o);
+                (p.line, p.column)
+            })
+            .unwrap_or((0, 0));
+        self.diagnostics.push(Diagnostic {
+            severity,
+            file: self.file.clone(),
+            line,
+            column,
+            message,
+            hint: hint.map(str::to_string),
+        });
+    }
+
+    pub fn error(&mut self, offset: Option<usize>, message: String, hint: Option<&str>) {
+        self.at(Severity::Error, offset, message, hint);
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.error_count() > 0
+    }
+
+    pub fn error_count(&self) -> usize {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
+    }
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|e| format!("'{text}' is not a duration ({e})"))
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
+}
+
+/// Build the workflow, or return every error found.
+pub(super) fn assemble(
+    spec: &WorkflowSpec,
+    rep: &mut Reporter<'_>,
+    path: &Path,
+    runtimes: &Runtimes,
+) -> Option<Workflow> {
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let env = HandlerEnv::new(base, runtimes.clone());
+    let mut b = Workflow::builder(spec.name.clone());
+    b.description(spec.description.clone());
+
+    for (name, task) in &spec.tasks {
+        if !valid_name(name) {
+            let at = rep.loc.entry("tasks", name);
+            rep.error(
+                at,
+                format!("task name '{name}' cannot be written in a flow"),
+                Some(NAME_HINT),
+            );
+            continue;
+        }
+        if spec.groups.contains_key(name) {
+            let at = rep.loc.entry("groups", name);
+            rep.error(
+                at,
+                format!("'{name}' names both a task and a group"),
+                Some("rename one of them"),
+            );
+            continue;
+        }
+        if let Some(def) = task_def(name, task, &env, rep) {
+            b.add(def);
+        }
+    }
+    check_environment(spec, rep);
+
+    let known = |n: &str| spec.tasks.contains_key(n) || spec.groups.contains_key(n);
+    for (name, group) in &spec.groups {
+        if !valid_name(name) {
+            let at = rep.loc.entry("groups", name);
+            rep.error(
+                at,
+                format!("group name '{name}' cannot be written in a flow"),
+                Some(NAME_HINT),
+            );
+            continue;
+        }
+        let key_at = rep.loc.entry_field("groups", name, "members");
+        let Some(members) = parse_in_string(
+            &group.members,
+            key_at,
+            &known,
+            rep,
+            &format!("members of group '{name}'"),
+        ) else {
+            continue;
+        };
+        let members = match members.as_slice() {
+            [one] => one.clone(),
+            _ => {
+                rep.error(
+                    key_at,
+                    format!(
+                        "the members of group '{name}' must be one expression like \"a | b | c\""
+                    ),
+                    None,
+                );
+                continue;
+            }
+        };
+        let Some(policy) = policy(name, &group.policy, &env, rep) else {
+            continue;
+        };
+        if let Some(BackendSpec::Redis { .. }) = &group.backend {
+            let at = rep.loc.entry_field("groups", name, "backend");
+            rep.error(
+                at,
+                format!("group '{name}': the Redis backend is not available in this build yet"),
+                Some("use backend: Local"),
+            );
+        }
+        let members = match members {
+            Flow::Par(p) => Flow::Par(ParFlow {
+                items: p.items,
+                ..ParFlow::default()
+            }),
+            single => single,
+        };
+        b.add_group(GroupDef::new(name.clone(), members).policy(policy));
+    }
+
+    let flow_at = rep.loc.top_field("flow");
+    let statements =
+        parse_in_string(&spec.flow, flow_at, &known, rep, "the flow").unwrap_or_default();
+    for s in statements {
+        b.flow(s);
+    }
+    if let Some(start) = &spec.start {
+        b.start(start.clone());
+    }
+    if let Some(n) = spec.max_steps {
+        b.max_steps(n);
+    }
+    if let Some(n) = spec.max_cycles {
+        b.max_cycles(n);
+    }
+    for (k, v) in &spec.params {
+        b.param(k.clone(), v.clone());
+    }
+    if rep.has_errors() {
+        return None;
+    }
+    build(b, rep)
+}
+
+fn build(b: WorkflowBuilder, rep: &mut Reporter<'_>) -> Option<Workflow> {
+    match b.build() {
+        Ok(wf) => Some(wf),
+        Err(e) => {
+            let loc = &rep.loc;
+            let at = match &e {
+                BuildError::UnknownStart(_) => loc.top_field("start"),
+                BuildError::PolicyConfig { group, .. } => loc
+                    .entry_field("groups", group, "policy")
+                    .or_else(|| loc.top_field("flow")),
+                BuildError::DuplicateGroup(g)
+                | BuildError::GroupContainsItself(g)
+                | BuildError::EmptyGroup(g) => {
+                    loc.entry("groups", g).or_else(|| loc.top_field("flow"))
+                }
+                BuildError::InvalidTask { task, .. } => loc.entry("tasks", task),
+                BuildError::NameClash(n) => loc.entry("groups", n),
+                _ => loc.top_field("flow"),
+            };
+            let hint = match &e {
+                BuildError::NoStart | BuildError::MultipleStarts(_) => {
+                    Some("add `start: \"task\"` to the workflow")
+                }
+                BuildError::MemberWithPredecessor { .. } => {
+                    Some("put the predecessor before the whole group: `x >> (a | b)`")
+                }
+                _ => None,
+            };
+            rep.error(at, e.to_string(), hint);
+            None
+        }
+    }
+}
+
+/// Parse a flow string found at `key_at`, check its names, and map errors into the file.
+fn parse_in_string(
+    text: &str,
+    key_at: Option<usize>,
+    known: &dyn Fn(&str) -> bool,
+    rep: &mut Reporter<'_>,
+    what: &str,
+) -> Option<Vec<Flow>> {
+    let place = |rep: &Reporter<'_>, span: &Span| {
+        key_at
+            .and_then(|k| rep.loc.inside_string(k, span.offset))
+            .or(key_at)
+    };
+    match parse_flow(text) {
+        Err(BuildError::FlowSyntax { message, span }) => {
+            let at = place(rep, &span);
+            rep.error(at, format!("syntax error in {what}: {message}"), Some("the grammar: a >> b, a | b, (a | b) >> c; statements end with ';' or a new line"));
+            None
+        }
+        Err(other) => {
+            rep.error(key_at, other.to_string(), None);
+            None
+        }
+        Ok(statements) => {
+            let mut ok = true;
+            for s in &statements {
+                each_name(s, &mut |name, span| {
+                    if !known(name) {
+                        ok = false;
+                        let at = span
+                            .and_then(|sp| key_at.and_then(|k| rep.loc.inside_string(k, sp.offset)))
+                            .or(key_at);
+                        rep.error(
+                            at,
+                            format!("unknown task or group '{name}' in {what}"),
+                            Some("define it under `tasks` or `groups`"),
+                        );
+                    }
+                });
+            }
+            ok.then_some(statements)
+        }
+    }
+}
+
+fn each_name(flow: &Flow, f: &mut dyn FnMut(&str, Option<Span>)) {
+    match flow {
+        Flow::Leaf(Leaf::Name { name, span }) => f(name, *span),
+        Flow::Leaf(_) => {}
+        Flow::Seq(items) => items.iter().for_each(|i| each_name(i, f)),
+        Flow::Par(p) => p.items.iter().for_each(|i| each_name(i, f)),
+    }
+}
+
+fn policy(
+    group: &str,
+    spec: &PolicySpec,
+    env: &HandlerEnv,
+    rep: &mut Reporter<'_>,
+) -> Option<GroupPolicy> {
+    Some(match spec {
+        PolicySpec::Strict => GroupPolicy::Strict,
+        PolicySpec::BestEffort => GroupPolicy::BestEffort,
+        PolicySpec::AtLeast(n) => GroupPolicy::AtLeast(*n),
+        PolicySpec::Critical(ids) => GroupPolicy::Critical(ids.clone()),
+        PolicySpec::Custom(expr) => match ScriptPolicy::new(expr, &env.runtimes.script) {
+            Ok(p) => GroupPolicy::Custom(Arc::new(p)),
+            Err(e) => {
+                let key = rep.loc.entry_field("groups", group, "policy");
+                rep.error(
+                    key,
+                    format!("group '{group}': custom policy does not compile: {e}"),
+                    None,
+                );
+                return None;
+            }
+        },
+    })
+}
+
+fn task_def(
+    name: &str,
+    task: &TaskSpec,
+    env: &HandlerEnv,
+    rep: &mut Reporter<'_>,
+) -> Option<TaskDef> {
+    let errors_before = rep.error_count();
+    let bad = |rep: &mut Reporter<'_>, f: &str, message: String, hint: Option<&str>| {
+        let at = rep.loc.entry_field("tasks", name, f);
+        rep.error(at, format!("task '{name}': {message}"), hint);
+    };
+
+    let retry = match &task.retries {
+        None => RetryPolicy::default(),
+        Some(r) => match retry_policy(r) {
+            Ok(p) => p,
+            Err(m) => {
+                bad(rep, "retries", m, Some(DURATION_HINT));
+                RetryPolicy::default()
+            }
+        },
+    };
+    let timeout = match task.timeout.as_deref().map(duration).transpose() {
+        Ok(t) => t,
+        Err(m) => {
+            bad(rep, "timeout", format!("timeout: {m}"), Some(DURATION_HINT));
+            None
+        }
+    };
+    let cwd = task.cwd.as_deref().map(|c| env.resolve(c));
+    if let Some(dir) = cwd.as_ref().filter(|d| !d.is_dir()) {
+        bad(
+            rep,
+            "cwd",
+            format!("cwd '{}' is not a folder", dir.display()),
+            None,
+        );
+    }
+    let uses_process = matches!(task.run, RunSpec::Shell(_) | RunSpec::Command(_));
+    if !uses_process && (cwd.is_some() || !task.env.is_empty()) {
+        bad(
+            rep,
+            "run",
+            "`env` and `cwd` apply only to Shell and Command tasks".into(),
+            None,
+        );
+    }
+
+    let handler: Option<Arc<dyn TaskHandler>> = match &task.run {
+        RunSpec::Value(v) => Some(Arc::new(ValueHandler(v.clone()))),
+        RunSpec::Noop => Some(Arc::new(NoopHandler)),
+        RunSpec::Sleep(d) => match duration(d) {
+            Ok(d) => Some(Arc::new(SleepHandler(d))),
+            Err(m) => {
+                bad(rep, "run", format!("Sleep: {m}"), Some(DURATION_HINT));
+                None
+            }
+        },
+        RunSpec::Shell(line) if line.trim().is_empty() => {
+            bad(rep, "run", "Shell needs a command line".into(), None);
+            None
+        }
+        RunSpec::Command(argv) if argv.is_empty() || argv[0].trim().is_empty() => {
+            bad(
+                rep,
+                "run",
+                "Command needs a program: Command([\"program\", \"arg\", …])".into(),
+                None,
+            );
+            None
+        }
+        RunSpec::Shell(_) | RunSpec::Command(_) => {
+            let program = match &task.run {
+                RunSpec::Shell(line) => Program::Shell(line.clone()),
+                RunSpec::Command(argv) => Program::Argv(argv.clone()),
+                _ => return None,
+            };
+            let spec = ProcessSpec {
+                program,
+                env: task
+                    .env
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                cwd: cwd.clone(),
+            };
+            Some(Arc::new(ProcessHandler::new(spec, env)))
+        }
+        RunSpec::Script(s) => {
+            let source = match s {
+                ScriptSpec::Inline(code) => ScriptSource::Inline(code.clone()),
+                ScriptSpec::File { file } => ScriptSource::File(env.resolve(file)),
+            };
+            match ScriptHandler::new(source, env) {
+                Ok(h) => Some(Arc::new(h)),
+                Err(e) => {
+                    let at = script_error_place(rep, name, s, e.line, e.column);
+                    let whereabouts = match (s, e.line) {
+                        (ScriptSpec::File { file }, Some(l)) => {
+                            format!(" ({file}:{l}:{})", e.column.unwrap_or(1))
+                        }
+                        (ScriptSpec::File { file }, None) => format!(" ({file})"),
+                        _ => String::new(),
+                    };
+                    rep.error(
+                        at,
+                        format!("task '{name}': script error{whereabouts}: {}", e.message),
+                        None,
+                    );
+                    None
+                }
+            }
+        }
+        RunSpec::Http(h) => match HttpHandler::new(h.clone(), env) {
+            Ok(h) => Some(Arc::new(h)),
+            Err(m) => {
+                bad(rep, "run", format!("Http {m}"), None);
+                None
+            }
+        },
+    };
+    let mut def = TaskDef::new(name, handler?).retry(retry);
+    def.options.timeout = timeout;
+    def.options.max_cycles = task.max_cycles;
+    def.options.queue = task.queue.clone();
+    def.options.env = task
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    def.options.cwd = cwd;
+    if let Err(m) = def.check() {
+        bad(rep, "retries", m, None);
+    }
+    (rep.error_count() == errors_before).then_some(def)
+}
+
+/// Where a script error is: inside the inline code when the script reports a line, else the task.
+fn script_error_place(
+    rep: &Reporter<'_>,
+    task: &str,
+    spec: &ScriptSpec,
+    line: Option<usize>,
+    column: Option<usize>,
+) -> Option<usize> {
+    let run = rep.loc.entry_field("tasks", task, "run");
+    let (ScriptSpec::Inline(code), Some(line)) = (spec, line) else {
+        return run;
+    };
+    let offset: usize = code
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let line_text = code[offset.min(code.len())..].lines().next().unwrap_or("");
+    let col_bytes: usize = line_text
+        .chars()
+        .take(column.unwrap_or(1).saturating_sub(1))
+        .map(char::len_utf8)
+        .sum();
+    // The code sits inside `Script(…)`: find its literal after `run:`.
+    let literal_key = run.and_then(|r| rep.loc.field(r, "Script").or(Some(r)));
+    literal_key
+        .and_then(|k| rep.loc.inside_string_after_paren(k, offset + col_bytes))
+        .or(run)
+}
+
+fn retry_policy(r: &RetrySpec) -> Result<RetryPolicy, String> {
+    let mut p = RetryPolicy::retries(r.max);
+    if let Some(b) = &r.backoff {
+        p.backoff = duration(b).map_err(|m| format!("retries.backoff: {m}"))?;
+    }
+    if let Some(f) = r.factor {
+        p.factor = f;
+    }
+    if let Some(m) = &r.max_backoff {
+        p.max_backoff = duration(m).map_err(|e| format!("retries.max_backoff: {e}"))?;
+    } else if p.max_backoff < p.backoff {
+        p.max_backoff = p.backoff;
+    }
+    if let Some(j) = r.jitter {
+        p.jitter = j;
+    }
+    Ok(p)
+}
+
+fn check_environment(spec: &WorkflowSpec, rep: &mut Reporter<'_>) {
+    if let Some(ChannelSpec::Redis { .. }) = &spec.channel {
+        let at = rep.loc.top_field("channel");
+        rep.error(
+            at,
+            "the Redis channel is not available in this build yet".into(),
+            Some("use channel: Memory"),
+        );
+    }
+    if let Some(BackendSpec::Redis { .. }) = &spec.backend {
+        let at = rep.loc.top_field("backend");
+        rep.error(
+            at,
+            "the Redis backend is not available in this build yet".into(),
+            Some("use backend: Local"),
+        );
+    }
+}

@@ -1,0 +1,105 @@
+//! Warnings about a workflow that builds but probably does not do what was meant: tasks the
+//! start cannot reach, loops with no way out, groups defined but never used.
+
+use std::collections::HashSet;
+
+use petgraph::algo::tarjan_scc;
+use petgraph::visit::EdgeRef;
+
+use crate::graph::{NodeId, NodeKind};
+use crate::workflow::Workflow;
+
+use super::Severity;
+use super::load::Reporter;
+use super::spec::{RunSpec, ScriptSpec, WorkflowSpec};
+
+/// Whether a task's code can end the run itself (inline scripts and shell lines are searched;
+/// script files are not read here).
+fn mentions_terminate(run: &RunSpec) -> bool {
+    match run {
+        RunSpec::Script(ScriptSpec::Inline(code)) | RunSpec::Shell(code) => {
+            code.contains("terminate")
+        }
+        RunSpec::Script(ScriptSpec::File { .. }) => true,
+        RunSpec::Command(argv) => argv.iter().any(|a| a.contains("terminate")),
+        _ => false,
+    }
+}
+
+/// Add the warnings for `wf` to `rep`.
+pub(super) fn warn(spec: &WorkflowSpec, wf: &Workflow, rep: &mut Reporter<'_>) {
+    let graph = wf.graph();
+    let flow_at = rep.loc.top_field("flow");
+
+    // Reachability from the start, through edges and from groups into their members.
+    let mut seen: HashSet<NodeId> = HashSet::new();
+    let mut stack = vec![wf.start()];
+    while let Some(n) = stack.pop() {
+        if !seen.insert(n) {
+            continue;
+        }
+        if let NodeKind::Group { members, .. } = &graph.node(n).kind {
+            stack.extend(members.iter().copied());
+        }
+        stack.extend(graph.successors(n).into_iter().map(|(s, _)| s));
+    }
+    for (n, node) in graph.nodes() {
+        if !seen.contains(&n) {
+            let at = rep.loc.entry("tasks", &node.id).or(flow_at);
+            rep.at(
+                Severity::Warning,
+                at,
+                format!("'{}' can never run: the start '{}' does not lead to it", node.id, wf.start_id()),
+                Some("connect it in the flow, or remove it from the flow to keep it as a next_task definition"),
+            );
+        }
+    }
+
+    // Loops whose tasks have no edge leaving the loop.
+    let pg = graph.petgraph();
+    for scc in tarjan_scc(pg) {
+        let members: HashSet<NodeId> = scc.iter().copied().collect();
+        let is_cycle = scc.len() > 1 || pg.edges(scc[0]).any(|e| e.target() == scc[0]);
+        if !is_cycle || !members.iter().any(|n| seen.contains(n)) {
+            continue;
+        }
+        let exits = scc
+            .iter()
+            .any(|&n| pg.edges(n).any(|e| !members.contains(&e.target())));
+        let terminates = scc
+            .iter()
+            .filter_map(|n| spec.tasks.get(&*graph.node(*n).id))
+            .any(|t| mentions_terminate(&t.run));
+        if !exits && !terminates {
+            let mut names: Vec<&str> = scc.iter().map(|n| &*graph.node(*n).id).collect();
+            names.sort_unstable();
+            let limit = scc
+                .iter()
+                .filter_map(|n| wf.task(&graph.node(*n).id))
+                .filter_map(|d| d.options.max_cycles)
+                .min()
+                .unwrap_or(wf.max_cycles());
+            rep.at(
+                Severity::Warning,
+                flow_at,
+                format!(
+                    "the loop through {} has no exit: it ends only by terminate_workflow, a goto, or the cycle limit ({limit}), which fails the run",
+                    names.join(", ")
+                ),
+                Some("add an edge out of the loop, or stop it with ctx.terminate_workflow(…)"),
+            );
+        }
+    }
+
+    for name in spec.groups.keys() {
+        if graph.find(name).is_none() {
+            let at = rep.loc.entry("groups", name);
+            rep.at(
+                Severity::Warning,
+                at,
+                format!("group '{name}' is defined but not used in the flow"),
+                None,
+            );
+        }
+    }
+}

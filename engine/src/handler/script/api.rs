@@ -1,0 +1,246 @@
+//! The `ctx` object of a `Script` task: the names of DESIGN §4's script API, each mapped onto
+//! [`TaskContext`]. [`register`] is the one place where the API is registered on the engine;
+//! the checkpoint (`ctx.checkpoint…`) and human-in-the-loop (`ctx.request_…`) functions join
+//! it there when those features land.
+//!
+//! Missing values (an absent channel key, an unknown input) read as `()`. Errors of control
+//! calls (an unknown task, the cycle limit) are script errors carrying the engine's message;
+//! a script may catch them with `try { … } catch (e) { … }`.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use rhai::{Array, Dynamic, Engine, EvalAltResult, INT, ImmutableString, Map};
+
+use super::convert::{opt_to_dynamic, runtime_error, text, to_dynamic, to_value_rt};
+use super::{ScriptEnv, ScriptHandler, ScriptSource, sandbox};
+use crate::channel::ChannelError;
+use crate::context::TaskContext;
+use crate::error::RunError;
+use crate::workflow::TaskDef;
+
+type Res<T> = Result<T, Box<EvalAltResult>>;
+
+/// How channel calls made from the script reach the (async) channel.
+pub(super) enum Bridge {
+    /// The script runs inside the task's future on a tokio worker, over the memory channel,
+    /// whose operations complete on their first poll.
+    Inline,
+    /// The script runs on the blocking pool; calls wait on the runtime through this handle.
+    Blocking(tokio::runtime::Handle),
+}
+
+struct Inner {
+    task: TaskContext,
+    bridge: Bridge,
+    env: ScriptEnv,
+}
+
+/// The value behind `ctx` (a Rhai custom type, shown as `TaskContext`).
+#[derive(Clone)]
+pub(super) struct Ctx(Arc<Inner>);
+
+impl Ctx {
+    /// The `ctx` of one execution.
+    pub fn new(task: TaskContext, bridge: Bridge, env: ScriptEnv) -> Self {
+        Ctx(Arc::new(Inner { task, bridge, env }))
+    }
+
+    fn task(&self) -> &TaskContext {
+        &self.0.task
+    }
+
+    /// Fail when the execution was stopped, so a stopped script makes no further changes.
+    fn live(&self) -> Res<()> {
+        if sandbox::stopped() {
+            Err(sandbox::stopped_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Wait for a channel operation and turn its error into a script error.
+    fn channel<T, F>(&self, what: &str, op: F) -> Res<T>
+    where
+        F: Future<Output = Result<T, ChannelError>>,
+    {
+        self.live()?;
+        let out = match &self.0.bridge {
+            Bridge::Inline => op.now_or_never().ok_or_else(|| {
+                runtime_error(format!(
+                    "{what}: the channel would block in an inline script (internal error)"
+                ))
+            })?,
+            Bridge::Blocking(handle) => handle.block_on(op),
+        };
+        out.map_err(|e| runtime_error(format!("{what}: {e}")))
+    }
+}
+
+fn control(result: Result<(), RunError>) -> Res<()> {
+    result.map_err(|e| runtime_error(e.to_string()))
+}
+
+/// The task definition `ctx.next_task(id, #{ run: "…" })` asks for. Only inline code is
+/// accepted: a script gets no way to make the engine read a file.
+fn inline_task(ctx: &Ctx, id: &str, spec: &Map) -> Res<TaskDef> {
+    let what = format!("ctx.next_task('{id}', …)");
+    if let Some(key) = spec.keys().find(|k| k.as_str() != "run") {
+        return Err(runtime_error(format!(
+            "{what}: unknown key '{key}' (expected `run` with the new task's script)"
+        )));
+    }
+    let code = match spec.get("run") {
+        None => {
+            return Err(runtime_error(format!(
+                "{what}: `run` with the new task's script is missing"
+            )));
+        }
+        Some(v) => v.clone().into_string().map_err(|found| {
+            runtime_error(format!("{what}: `run` must be a string, found {found}"))
+        })?,
+    };
+    let handler = ScriptHandler::compile(ScriptSource::Inline(code), &ctx.0.env)
+        .map_err(|e| runtime_error(format!("{what}: {}", e.describe())))?;
+    Ok(TaskDef::new(id, Arc::new(handler)))
+}
+
+/// Register the `ctx` API on `engine`.
+pub(super) fn register(engine: &mut Engine) {
+    engine.register_type_with_name::<Ctx>("TaskContext");
+    engine.register_fn("to_string", |_: &mut Ctx| "TaskContext".to_string());
+    engine.register_fn("to_debug", |c: &mut Ctx| format!("{:?}", c.task()));
+    register_identity(engine);
+    register_results(engine);
+    register_channel(engine);
+    register_control(engine);
+    engine.register_fn("log", |c: &mut Ctx, msg: Dynamic| c.task().log(text(&msg)));
+}
+
+/// `ctx.task_id`, `ctx.run_id`, `ctx.cycle`, `ctx.attempt`, `ctx.data`.
+fn register_identity(engine: &mut Engine) {
+    engine.register_get("task_id", |c: &mut Ctx| -> ImmutableString {
+        c.task().task_id().into()
+    });
+    engine.register_get("run_id", |c: &mut Ctx| -> ImmutableString {
+        c.task().run_id().into()
+    });
+    engine.register_get("cycle", |c: &mut Ctx| c.task().cycle() as INT);
+    engine.register_get("attempt", |c: &mut Ctx| c.task().attempt() as INT);
+    engine.register_get("data", |c: &mut Ctx| to_dynamic(c.task().data()));
+}
+
+/// `ctx.input(id)`, `ctx.inputs`, `ctx.result(id)`.
+fn register_results(engine: &mut Engine) {
+    engine.register_fn("input", |c: &mut Ctx, id: &str| {
+        opt_to_dynamic(c.task().input(id))
+    });
+    let inputs = |c: &mut Ctx| -> Res<Map> {
+        let mut map = Map::new();
+        for (id, value) in c.task().inputs() {
+            map.insert(id.into(), to_dynamic(&value)?);
+        }
+        Ok(map)
+    };
+    engine.register_get("inputs", inputs);
+    engine.register_fn("inputs", inputs);
+    engine.register_fn("result", |c: &mut Ctx, id: &str| {
+        opt_to_dynamic(c.task().result(id))
+    });
+}
+
+/// `ctx.get`, `ctx.set`, `ctx.delete`, `ctx.exists`, `ctx.keys`, `ctx.append`, `ctx.prepend`.
+fn register_channel(engine: &mut Engine) {
+    engine.register_fn("get", |c: &mut Ctx, key: &str| -> Res<Dynamic> {
+        let ch = c.task().channel();
+        opt_to_dynamic(c.channel(&format!("ctx.get('{key}')"), ch.get(key))?)
+    });
+    engine.register_fn(
+        "get",
+        |c: &mut Ctx, key: &str, default: Dynamic| -> Res<Dynamic> {
+            let ch = c.task().channel();
+            match c.channel(&format!("ctx.get('{key}')"), ch.get(key))? {
+                Some(v) => to_dynamic(&v),
+                None => Ok(default),
+            }
+        },
+    );
+    engine.register_fn("set", |c: &mut Ctx, key: &str, value: Dynamic| -> Res<()> {
+        let what = format!("ctx.set('{key}')");
+        let value = to_value_rt(&value, &format!("the value given to {what}"))?;
+        let ch = c.task().channel();
+        c.channel(&what, ch.set(key, value))
+    });
+    engine.register_fn("delete", |c: &mut Ctx, key: &str| -> Res<bool> {
+        let ch = c.task().channel();
+        c.channel(&format!("ctx.delete('{key}')"), ch.delete(key))
+    });
+    engine.register_fn("exists", |c: &mut Ctx, key: &str| -> Res<bool> {
+        let ch = c.task().channel();
+        c.channel(&format!("ctx.exists('{key}')"), ch.exists(key))
+    });
+    engine.register_fn("keys", |c: &mut Ctx| -> Res<Array> {
+        let ch = c.task().channel();
+        let keys = c.channel("ctx.keys()", ch.keys())?;
+        Ok(keys.into_iter().map(Dynamic::from).collect())
+    });
+    engine.register_fn(
+        "append",
+        |c: &mut Ctx, key: &str, value: Dynamic| -> Res<INT> {
+            let what = format!("ctx.append('{key}')");
+            let value = to_value_rt(&value, &format!("the value given to {what}"))?;
+            let ch = c.task().channel();
+            c.channel(&what, ch.append(key, value)).map(|n| n as INT)
+        },
+    );
+    engine.register_fn(
+        "prepend",
+        |c: &mut Ctx, key: &str, value: Dynamic| -> Res<INT> {
+            let what = format!("ctx.prepend('{key}')");
+            let value = to_value_rt(&value, &format!("the value given to {what}"))?;
+            let ch = c.task().channel();
+            c.channel(&what, ch.prepend(key, value)).map(|n| n as INT)
+        },
+    );
+}
+
+/// Loops, dynamic tasks, terminate and cancel.
+fn register_control(engine: &mut Engine) {
+    engine.register_fn("next_iteration", |c: &mut Ctx| -> Res<()> {
+        c.live()?;
+        control(c.task().next_iteration(()))
+    });
+    engine.register_fn("next_iteration", |c: &mut Ctx, data: Dynamic| -> Res<()> {
+        c.live()?;
+        let data = to_value_rt(&data, "the data given to ctx.next_iteration")?;
+        control(c.task().next_iteration(data))
+    });
+    engine.register_fn("can_iterate", |c: &mut Ctx| c.task().can_iterate());
+    engine.register_fn("next_task", |c: &mut Ctx, id: &str| -> Res<()> {
+        c.live()?;
+        control(c.task().next_task(id))
+    });
+    engine.register_fn("next_task", |c: &mut Ctx, id: &str, spec: Map| -> Res<()> {
+        c.live()?;
+        let def = inline_task(c, id, &spec)?;
+        control(c.task().next_task_def(def))
+    });
+    engine.register_fn("goto", |c: &mut Ctx, id: &str| -> Res<()> {
+        c.live()?;
+        control(c.task().goto(id))
+    });
+    engine.register_fn(
+        "terminate_workflow",
+        |c: &mut Ctx, msg: Dynamic| -> Res<()> {
+            c.live()?;
+            c.task().terminate_workflow(text(&msg));
+            Ok(())
+        },
+    );
+    engine.register_fn("cancel_workflow", |c: &mut Ctx, msg: Dynamic| -> Res<()> {
+        c.live()?;
+        c.task().cancel_workflow(text(&msg));
+        Ok(())
+    });
+}
