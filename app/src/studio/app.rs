@@ -813,11 +813,12 @@ impl App {
         let Some(i) = e.graph.selected_index() else {
             return;
         };
-        // On a member, act on its group.
-        let mut g = i;
-        while !e.graph.model.nodes[g].is_group {
-            match e.graph.model.nodes[g].parent {
-                Some(p) => g = p,
+        // On a member (or a task of a member's chain), act on its group.
+        let g = if e.graph.model.nodes[i].is_group {
+            i
+        } else {
+            match e.graph.model.enclosing_group(i) {
+                Some(g) => g,
                 None => {
                     self.message = Some((
                         "not a group (select a group or one of its members)".into(),
@@ -826,7 +827,7 @@ impl App {
                     return;
                 }
             }
-        }
+        };
         let id = e.graph.model.nodes[g].id.clone();
         if !e.graph.collapsed.remove(&id) {
             e.graph.collapsed.insert(id.clone());

@@ -87,10 +87,10 @@ impl GraphState {
         let model = &self.model;
         self.lanes = lanes::compute(&self.list_view, model.len(), |n| {
             let mut d = 0u8;
-            let mut cur = model.nodes[n].parent;
+            let mut cur = model.enclosing_group(n);
             while let Some(p) = cur {
                 d = d.saturating_add(1);
-                cur = model.nodes[p].parent;
+                cur = model.enclosing_group(p);
                 if d > 16 {
                     break;
                 }

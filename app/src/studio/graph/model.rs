@@ -50,6 +50,8 @@ pub struct GraphModel {
     pub index: HashMap<Arc<str>, usize>,
     /// The start node.
     pub start: Option<usize>,
+    /// Per node, the innermost group whose contents it is in.
+    pub owner: Vec<Option<usize>>,
 }
 
 impl GraphModel {
@@ -103,7 +105,33 @@ impl GraphModel {
             }
         }
         m.start = local.get(&wf.start()).copied();
+        m.compute_owners();
         m
+    }
+
+    fn compute_owners(&mut self) {
+        self.owner = vec![None; self.nodes.len()];
+        let mut groups: Vec<(usize, Vec<usize>)> = (0..self.nodes.len())
+            .filter(|&g| self.nodes[g].is_group)
+            .map(|g| (g, self.group_contents(g)))
+            .collect();
+        groups.sort_by_key(|(_, c)| c.len());
+        for (g, contents) in groups {
+            for c in contents {
+                if self.owner[c].is_none() {
+                    self.owner[c] = Some(g);
+                }
+            }
+        }
+    }
+
+    /// The innermost group whose contents hold `n` (a member head or a node of its chain).
+    pub fn enclosing_group(&self, n: usize) -> Option<usize> {
+        self.owner
+            .get(n)
+            .copied()
+            .flatten()
+            .or(self.nodes.get(n)?.parent)
     }
 
     fn push(&mut self, node: GNode) -> usize {
@@ -128,6 +156,7 @@ impl GraphModel {
             kind: "task".into(),
             dynamic: true,
         });
+        self.owner.push(None);
         if let Some(&from) = self.index.get(by) {
             self.edges.push((from, i, GEdgeKind::Dynamic));
         }

@@ -49,13 +49,18 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             e.graph.canvas_view.nodes.len()
         )
     };
+    let head = header(app, e, &head);
+    let head_h = (head.len() as u16).min(inner.height);
     frame.render_widget(
-        Paragraph::new(header(app, e, &head)),
-        Rect { height: 1, ..inner },
+        Paragraph::new(head),
+        Rect {
+            height: head_h,
+            ..inner
+        },
     );
     let view = Rect {
-        y: inner.y + 1,
-        height: inner.height - 1,
+        y: inner.y + head_h,
+        height: inner.height - head_h,
         ..inner
     };
     let Some(canvas) = e.graph.layout.as_ref().and_then(|l| l.canvas(zoom)) else {

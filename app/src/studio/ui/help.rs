@@ -81,7 +81,7 @@ pub fn draw_overlay(frame: &mut Frame, area: Rect, app: &App) {
             let text = match q {
                 Question::CancelRun { run_id } => format!("Cancel run {run_id}?"),
             };
-            let w = (text.chars().count() as u16 + 6).clamp(20, area.width.max(1));
+            let w = (text.chars().count() as u16 + 6).max(20).min(area.width);
             let h = 4.min(area.height);
             if h < 3 {
                 return;

@@ -35,11 +35,11 @@ pub(crate) fn title<'a>(app: &App, view: &str) -> Line<'a> {
     Line::from(t)
 }
 
-/// The first inside line: the error banner when the file is invalid, else a column header.
-pub(crate) fn header<'a>(app: &App, e: &WorkflowEntry, text: &str) -> Line<'a> {
+/// The first inside lines: the error banner when the file is invalid, else a header line.
+pub(crate) fn header<'a>(app: &App, e: &WorkflowEntry, text: &str) -> Vec<Line<'a>> {
     let theme = &app.settings.theme;
     error_banner(theme, e)
-        .unwrap_or_else(|| Line::from(Span::styled(text.to_string(), theme.muted())))
+        .unwrap_or_else(|| vec![Line::from(Span::styled(text.to_string(), theme.muted()))])
 }
 
 /// Draw the list view.
@@ -57,7 +57,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     };
     let g = &e.graph;
     if g.model.is_empty() {
-        let mut lines = vec![header(app, e, "")];
+        let mut lines = header(app, e, "");
         if e.first_error().is_none() {
             lines.push(Line::from("loading…"));
         }
@@ -70,15 +70,15 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     if inner.height == 0 {
         return;
     }
-    let mut lines = vec![header(
+    let mut lines = header(
         app,
         e,
         &format!(
             "{} nodes · enter: detail · space: group · f: focus",
             g.model.len()
         ),
-    )];
-    let rows_h = inner.height.saturating_sub(1) as usize;
+    );
+    let rows_h = (inner.height as usize).saturating_sub(lines.len());
     let selected = g.selected_index();
     let width = inner.width as usize;
     for row in g.lanes.rows.iter().skip(g.list_offset).take(rows_h) {
@@ -97,9 +97,6 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         }
         spans.push(Span::raw(" "));
         used += 1;
-        let indent = "  ".repeat(row.depth as usize);
-        used += indent.len();
-        spans.push(Span::raw(indent));
         let name = if node.is_group {
             let hidden = g.list_view_hidden(row.node);
             format!("◆ {}{}", node.id, if hidden { " ▸" } else { " ▾" })

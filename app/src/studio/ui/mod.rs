@@ -168,22 +168,27 @@ pub(crate) fn placeholder(frame: &mut Frame, area: Rect, theme: &Theme, lines: V
     frame.render_widget(Paragraph::new(lines).style(theme.muted()).centered(), r);
 }
 
-/// A line with the first error of an invalid workflow, for the graph pane's top.
-pub(crate) fn error_banner<'a>(theme: &Theme, e: &WorkflowEntry) -> Option<Line<'a>> {
+/// The first error of an invalid workflow, with its hint on a second line, for the graph
+/// pane's top.
+pub(crate) fn error_banner<'a>(theme: &Theme, e: &WorkflowEntry) -> Option<Vec<Line<'a>>> {
     let text = e.first_error()?;
     let hint = e.diagnostics.first().and_then(|d| d.hint.clone());
-    let mut spans = vec![
+    let mut lines = vec![Line::from(vec![
         Span::styled("✗ ", theme.error()),
         Span::styled(format!("{}:{text}", e.label()), theme.error()),
-    ];
+    ])];
+    let mut second = Vec::new();
     if let Some(h) = hint {
-        spans.push(Span::styled(format!("  hint: {h}"), theme.warning()));
+        second.push(Span::styled(format!("  hint: {h}"), theme.warning()));
     }
     if e.workflow.is_some() {
-        spans.push(Span::styled(
+        second.push(Span::styled(
             "  (showing the last good version)",
             theme.muted(),
         ));
     }
-    Some(Line::from(spans))
+    if !second.is_empty() {
+        lines.push(Line::from(second));
+    }
+    Some(lines)
 }

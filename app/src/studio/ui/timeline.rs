@@ -62,7 +62,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         return;
     }
     let Some(run) = &e.run else {
-        let mut lines = vec![header(app, e, "")];
+        let mut lines = header(app, e, "");
         lines.push(Line::from(Span::styled(
             "no run yet: r runs the workflow, then its timeline shows here",
             theme.muted(),
@@ -78,17 +78,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         format_ms(total * 1000.0),
         format_ms(total * 1000.0 / bar_w as f64)
     );
-    let mut lines = vec![header(app, e, &axis)];
+    let mut lines = header(app, e, &axis);
+    let rows_h = (inner.height as usize).saturating_sub(lines.len());
     let g = &e.graph;
     let selected = g.selected_index();
     let end_of = |a: &Attempt| a.end.unwrap_or(app.now);
-    for row in g
-        .lanes
-        .rows
-        .iter()
-        .skip(g.list_offset)
-        .take(inner.height.saturating_sub(1) as usize)
-    {
+    for row in g.lanes.rows.iter().skip(g.list_offset).take(rows_h) {
         let node = &g.model.nodes[row.node];
         let mut cells: Vec<(char, TaskStatus)> = vec![(' ', TaskStatus::Pending); bar_w];
         if let Some(t) = run.task(&node.id) {
