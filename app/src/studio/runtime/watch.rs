@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use notify_debouncer_full::notify::{EventKind, RecommendedWatcher, RecursiveMode};
@@ -20,11 +21,18 @@ pub struct Watcher {
     debouncer: Debouncer<RecommendedWatcher, RecommendedCache>,
     recursive: HashSet<PathBuf>,
     flat: HashSet<PathBuf>,
+    roots: Arc<Mutex<Vec<PathBuf>>>,
 }
 
-/// Whether a changed path is worth reporting (hidden folders and build output are not).
-fn interesting(path: &Path) -> bool {
-    !path.components().any(|c| match c {
+/// Whether a changed path is worth reporting: below its watched folder, no hidden folder,
+/// no build output, no editor backup.
+fn interesting(path: &Path, roots: &[PathBuf]) -> bool {
+    let root = roots
+        .iter()
+        .filter(|r| path.starts_with(r))
+        .max_by_key(|r| r.as_os_str().len());
+    let rel = root.and_then(|r| path.strip_prefix(r).ok()).unwrap_or(path);
+    !rel.components().any(|c| match c {
         Component::Normal(s) => {
             let s = s.to_string_lossy();
             (s.starts_with('.') && s.len() > 1) || s == "target" || s == "node_modules"
@@ -36,15 +44,18 @@ fn interesting(path: &Path) -> bool {
 impl Watcher {
     /// A watcher sending to `tx`.
     pub fn new(tx: mpsc::Sender<Msg>) -> Result<Watcher, String> {
+        let roots: Arc<Mutex<Vec<PathBuf>>> = Arc::default();
+        let shared = roots.clone();
         let handler = move |result: DebounceEventResult| match result {
             Ok(events) => {
                 let mut paths: Vec<PathBuf> = Vec::new();
+                let roots = shared.lock().map(|r| r.clone()).unwrap_or_default();
                 for e in events {
                     if matches!(e.kind, EventKind::Access(_)) {
                         continue;
                     }
                     for p in &e.paths {
-                        if interesting(p) && !paths.contains(p) {
+                        if interesting(p, &roots) && !paths.contains(p) {
                             paths.push(p.clone());
                         }
                     }
@@ -65,6 +76,7 @@ impl Watcher {
             debouncer,
             recursive: HashSet::new(),
             flat: HashSet::new(),
+            roots,
         })
     }
 
@@ -81,6 +93,7 @@ impl Watcher {
             .watch(dir, RecursiveMode::Recursive)
             .map_err(|e| format!("cannot watch {}: {e}", dir.display()))?;
         self.recursive.insert(dir.to_path_buf());
+        self.add_root(dir);
         Ok(())
     }
 
@@ -96,7 +109,14 @@ impl Watcher {
             .watch(dir, RecursiveMode::NonRecursive)
             .map_err(|e| format!("cannot watch {}: {e}", dir.display()))?;
         self.flat.insert(dir.to_path_buf());
+        self.add_root(dir);
         Ok(())
+    }
+
+    fn add_root(&self, dir: &Path) {
+        if let Ok(mut r) = self.roots.lock() {
+            r.push(dir.to_path_buf());
+        }
     }
 }
 
@@ -106,9 +126,19 @@ mod tests {
 
     #[test]
     fn hidden_and_build_folders_are_ignored() {
-        assert!(interesting(Path::new("/w/flows/etl.ron")));
-        assert!(!interesting(Path::new("/w/.graflow/runs/x.json")));
-        assert!(!interesting(Path::new("/w/target/debug/x")));
-        assert!(!interesting(Path::new("/w/flows/etl.ron~")));
+        let roots = [PathBuf::from("/tmp/.tmpX/w")];
+        assert!(interesting(Path::new("/tmp/.tmpX/w/flows/etl.ron"), &roots));
+        assert!(!interesting(
+            Path::new("/tmp/.tmpX/w/.graflow/runs/x.json"),
+            &roots
+        ));
+        assert!(!interesting(
+            Path::new("/tmp/.tmpX/w/target/debug/x"),
+            &roots
+        ));
+        assert!(!interesting(
+            Path::new("/tmp/.tmpX/w/flows/etl.ron~"),
+            &roots
+        ));
     }
 }
