@@ -5,6 +5,9 @@
 
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasherDefault;
+
+use rustc_hash::FxHasher;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
@@ -23,6 +26,9 @@ thread_local! {
 pub fn in_guarded_section() -> bool {
     GUARDED.with(Cell::get)
 }
+
+/// Edge cells by (column, row).
+pub type Cells = HashMap<(u32, u32), u8, BuildHasherDefault<FxHasher>>;
 
 /// The zoom levels of the canvas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -100,7 +106,7 @@ pub struct Canvas {
     /// Per layer, its nodes left to right.
     pub by_layer: Vec<Vec<usize>>,
     /// Edge cells: low four bits solid N/E/S/W, high four bits the same for dashed edges.
-    pub cells: HashMap<(u32, u32), u8>,
+    pub cells: Cells,
     /// Arrowheads.
     pub arrows: HashMap<(u32, u32), char>,
     /// Nodes with an edge to themselves.
@@ -482,29 +488,32 @@ fn free_column(canvas: &Canvas, from: u32, to: u32, prefer: u32, toward: u32, wi
     width + 1
 }
 
-fn set(cells: &mut HashMap<(u32, u32), u8>, x: u32, y: u32, bits: u8, dashed: bool) {
+fn set(cells: &mut Cells, x: u32, y: u32, bits: u8, dashed: bool) {
     let v = cells.entry((x, y)).or_insert(0);
     *v |= if dashed { bits << 4 } else { bits };
 }
 
-fn polyline(cells: &mut HashMap<(u32, u32), u8>, pts: &[(u32, u32)], dashed: bool) {
+/// Draw axis-aligned segments between consecutive points: one cell update per cell.
+fn polyline(cells: &mut Cells, pts: &[(u32, u32)], dashed: bool) {
     for pair in pts.windows(2) {
-        let (mut x, mut y) = pair[0];
-        let (tx, ty) = pair[1];
-        while (x, y) != (tx, ty) {
-            let (nx, ny, here, there) = if x < tx {
-                (x + 1, y, E, W)
-            } else if x > tx {
-                (x - 1, y, W, E)
-            } else if y < ty {
-                (x, y + 1, S, N)
-            } else {
-                (x, y - 1, N, S)
-            };
-            set(cells, x, y, here, dashed);
-            set(cells, nx, ny, there, dashed);
-            x = nx;
-            y = ny;
+        let ((x0, y0), (x1, y1)) = (pair[0], pair[1]);
+        if y0 == y1 && x0 != x1 {
+            let (lo, hi) = (x0.min(x1), x0.max(x1));
+            set(cells, lo, y0, E, dashed);
+            for x in lo + 1..hi {
+                set(cells, x, y0, E | W, dashed);
+            }
+            set(cells, hi, y0, W, dashed);
+        } else if x0 == x1 && y0 != y1 {
+            let (lo, hi) = (y0.min(y1), y0.max(y1));
+            set(cells, x0, lo, S, dashed);
+            for y in lo + 1..hi {
+                set(cells, x0, y, N | S, dashed);
+            }
+            set(cells, x0, hi, N, dashed);
+        } else if x0 != x1 {
+            // Not axis-aligned (never produced by the router): go across, then down.
+            polyline(cells, &[(x0, y0), (x1, y0), (x1, y1)], dashed);
         }
     }
 }
