@@ -382,6 +382,7 @@ async fn a_flood_of_output_stays_bounded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_thousand_tasks_show_as_a_list() {
+    // (5,000 tasks: a start, a group of 4,998, an end.)
     let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let mut wf = Workflow::builder("huge");
     let mut names = Vec::new();
@@ -401,6 +402,11 @@ async fn five_thousand_tasks_show_as_a_list() {
     ));
     let wf = Arc::new(wf.build().unwrap_or_else(|e| panic!("{e}")));
     let mut d = driver(state.path(), vec![wf]);
+    // A big group opens collapsed, with its counts; expanded, every task has a row.
+    assert_eq!(d.app.entry().map(|e| e.graph.lanes.rows.len()), Some(3));
+    d.app.focus = graflow::studio::app::Pane::Graph;
+    d.dispatch(Action::Down);
+    d.dispatch(Action::ToggleGroup);
     let e = d.app.entry().unwrap_or_else(|| panic!("no entry"));
     assert_eq!(e.graph.lanes.rows.len(), e.graph.model.len());
     assert!(
@@ -478,4 +484,41 @@ async fn idle_draws_nothing_and_keys_work_through_the_loop() {
     assert_eq!(stats.inputs, 2);
     assert_eq!(host.copies, vec!["fetch".to_string()]);
     assert!(d.app.quit);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_channel_inspector_reads_a_running_run() {
+    let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut wf = Workflow::builder("channel");
+    wf.task("write", |ctx| async move {
+        ctx.channel().set("progress", Value::from(42)).await?;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        anyhow::Ok(Value::Null)
+    });
+    wf.flow_str("write");
+    let mut d = driver(
+        state.path(),
+        vec![Arc::new(wf.build().unwrap_or_else(|e| panic!("{e}")))],
+    );
+    d.dispatch(Action::Run);
+    assert!(
+        d.run_until(WAIT, |a| a
+            .entry()
+            .and_then(|e| e.run.as_ref())
+            .is_some_and(|r| r.status_of("write") == TaskStatus::Running))
+            .await
+    );
+    // Opening the channel tab reads the live channel; later events refresh it.
+    d.dispatch(Action::NextTab);
+    let live = d
+        .run_until(WAIT, |a| {
+            a.entry().and_then(|e| e.run.as_ref()).is_some_and(|r| {
+                r.is_active() && r.channel.get("progress") == Some(&Value::from(42))
+            })
+        })
+        .await;
+    assert!(live, "the running run's channel was not shown");
+    d.dispatch(Action::Cancel);
+    d.dispatch(Action::Confirm);
+    assert!(d.run_until(WAIT, finished).await);
 }

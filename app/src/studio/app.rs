@@ -1341,6 +1341,14 @@ impl App {
         self.message = Some((format!("showing recorded run {run_id}"), Level::Info));
     }
 
+    /// The heartbeat: time moved on (running clocks redraw; the channel tab re-reads a
+    /// running run's channel).
+    pub fn tick(&mut self, now: SystemTime) {
+        self.now = now;
+        self.dirty = true;
+        self.want_snapshot();
+    }
+
     /// Whether something on screen changes with time alone (a running task's clock).
     pub fn needs_heartbeat(&self) -> bool {
         self.entries.iter().any(WorkflowEntry::is_running)

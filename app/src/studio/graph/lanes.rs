@@ -246,10 +246,10 @@ pub fn compute(view: &ViewGraph, model_len: usize, depth_of: impl Fn(usize) -> u
 /// Draw the horizontal link between columns `a` and `b` (exclusive of both ends' own bits).
 fn link(cells: &mut [u8], a: usize, b: usize) {
     let (lo, hi) = if a < b { (a, b) } else { (b, a) };
-    for c in lo..hi {
-        cells[c] |= GAP;
-        if c > lo {
-            cells[c] |= E | W;
+    for (k, cell) in cells[lo..hi].iter_mut().enumerate() {
+        *cell |= GAP;
+        if k > 0 {
+            *cell |= E | W;
         }
     }
 }

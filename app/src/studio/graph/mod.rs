@@ -13,8 +13,10 @@ use lanes::Lanes;
 use layout::{CanvasLayout, Zoom};
 use model::{GraphModel, GroupShape, ViewGraph, derive};
 
-/// Graphs larger than this open collapsed (groups) in the list.
+/// In graphs larger than this, groups with more than [`BIG_GROUP`] nodes open collapsed.
 pub const BIG_GRAPH: usize = 300;
+/// See [`BIG_GRAPH`].
+pub const BIG_GROUP: usize = 50;
 
 /// One workflow's graph with its view state.
 #[derive(Debug, Clone, Default)]
@@ -66,6 +68,14 @@ impl GraphState {
             s.scroll = p.scroll;
             s.list_offset = p.list_offset;
             s.layout = p.layout.clone();
+        } else if s.model.len() > BIG_GRAPH {
+            let groups: Vec<Arc<str>> = (0..s.model.len())
+                .filter(|&g| {
+                    s.model.nodes[g].is_group && s.model.group_contents(g).len() > BIG_GROUP
+                })
+                .map(|g| s.model.nodes[g].id.clone())
+                .collect();
+            s.collapsed.extend(groups);
         }
         if s.selected.is_none() {
             s.selected = s

@@ -133,8 +133,8 @@ pub async fn run<H: Host>(
                 }
             }
             _ = heartbeat.tick(), if beating => {
-                driver.app.now = SystemTime::now();
-                driver.app.dirty = true;
+                driver.app.tick(SystemTime::now());
+                driver.run_effects();
             }
             _ = &mut terminate => driver.app.quit = true,
         }
@@ -190,11 +190,9 @@ pub fn handle_input(driver: &mut Driver, ev: Event) {
             }
         }
         Event::Resize(w, h) => driver.dispatch(Action::Resize(w, h)),
-        Event::Paste(text) => {
-            if driver.app.log.input.is_some() {
-                for c in text.chars().filter(|c| !c.is_control()) {
-                    driver.dispatch(Action::InputChar(c));
-                }
+        Event::Paste(text) if driver.app.log.input.is_some() => {
+            for c in text.chars().filter(|c| !c.is_control()) {
+                driver.dispatch(Action::InputChar(c));
             }
         }
         _ => {}
