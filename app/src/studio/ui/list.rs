@@ -21,9 +21,9 @@ pub(crate) fn title<'a>(app: &App, view: &str) -> Line<'a> {
             RunPhase::Starting => "starting".to_string(),
             RunPhase::Running => format!("running {:.0}s", run.elapsed(app.now)),
             RunPhase::Finished(s) => format!(
-                "{} in {:.1}s",
+                "{} in {}",
                 crate::studio::model::run::status_word(s),
-                run.elapsed(app.now)
+                crate::studio::model::run::format_ms(run.elapsed(app.now) * 1000.0)
             ),
         };
         t.push_str(&format!(" · run {state}"));
