@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -38,6 +39,9 @@ pub struct ControlRequests {
     pub terminate: Option<String>,
     /// The message of `cancel_workflow`.
     pub cancel: Option<String>,
+    /// Metadata of a deferred `checkpoint` request (the last call wins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<Value>,
 }
 
 impl ControlRequests {
@@ -62,6 +66,14 @@ pub trait RunAccess: Send + Sync {
     fn add_task(&self, id: &str, def: Option<TaskDef>, by: &str) -> bool;
     /// Emit a log line of `task`.
     fn log(&self, task: &str, stream: LogStream, line: String);
+    /// Write a checkpoint now, while the task in execution `slot` is running (it runs again
+    /// from its start when the run resumes from this checkpoint); returns the `.ckpt` path.
+    fn checkpoint_now(
+        &self,
+        slot: u32,
+        task: &str,
+        metadata: Value,
+    ) -> BoxFuture<'static, Result<String, String>>;
 }
 
 struct Inner {
@@ -71,6 +83,7 @@ struct Inner {
     attempt: u32,
     max_cycles: u32,
     data: Value,
+    slot: u32,
     channel: Channel,
     run: Arc<dyn RunAccess>,
     control: Mutex<ControlRequests>,
@@ -108,6 +121,8 @@ pub struct ExecutionInfo {
     pub max_cycles: u32,
     /// Data from the previous `next_iteration` (null on the first execution).
     pub data: Value,
+    /// The scheduler's handle of this execution (opaque).
+    pub slot: u32,
 }
 
 impl TaskContext {
@@ -121,6 +136,7 @@ impl TaskContext {
                 attempt: info.attempt,
                 max_cycles: info.max_cycles,
                 data: info.data,
+                slot: info.slot,
                 channel,
                 run,
                 control: Mutex::new(ControlRequests::default()),
@@ -270,6 +286,21 @@ impl TaskContext {
         self.inner.control.lock().cancel = Some(message.into());
     }
 
+    /// Ask for a checkpoint once this task completes (after its successors are queued); the
+    /// last call wins; dropped if the task fails. `metadata` is stored with it.
+    pub fn checkpoint(&self, metadata: Value) {
+        self.inner.control.lock().checkpoint = Some(metadata);
+    }
+
+    /// Write a checkpoint now. When the run resumes from it, this task runs again from its
+    /// start (write the body so that is safe). Returns the `.ckpt` path.
+    pub async fn checkpoint_now(&self, metadata: Value) -> Result<String, String> {
+        self.inner
+            .run
+            .checkpoint_now(self.inner.slot, &self.inner.task_id, metadata)
+            .await
+    }
+
     /// A copy of the control calls made so far.
     pub fn control(&self) -> ControlRequests {
         self.inner.control.lock().clone()
@@ -292,6 +323,9 @@ impl TaskContext {
         }
         if other.cancel.is_some() {
             c.cancel = other.cancel;
+        }
+        if other.checkpoint.is_some() {
+            c.checkpoint = other.checkpoint;
         }
     }
 }

@@ -58,6 +58,9 @@ pub enum EventKind {
         workflow: String,
         /// The start node.
         start: Arc<str>,
+        /// The checkpoint this run resumed from, when it did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resumed_from: Option<String>,
     },
     /// A task execution began.
     TaskStarted {
@@ -130,6 +133,9 @@ pub enum EventKind {
     CheckpointSaved {
         /// Path of its `.ckpt` file.
         path: String,
+        /// Its size in bytes.
+        #[serde(default)]
+        size_bytes: u64,
     },
     /// A task asked a human for feedback.
     FeedbackRequested {

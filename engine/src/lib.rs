@@ -32,6 +32,7 @@
 //! [`channel`] is the shared store; [`group`] holds group policies; [`events`] the stream.
 
 pub mod channel;
+pub mod checkpoint;
 pub mod context;
 pub mod error;
 pub mod events;
@@ -53,7 +54,7 @@ pub use flow::{Flow, GroupHandle, TaskHandle, parse_flow};
 pub use graph::{EdgeKind, NodeId, NodeKind, TaskGraph};
 pub use group::{CustomPolicy, GroupFailure, GroupPolicy, MemberOutcome};
 pub use handler::{FnHandler, TaskError, TaskHandler, TaskResult};
-pub use run::{Engine, RunHandle, RunOptions, RunOutcome};
+pub use run::{Engine, RunControl, RunHandle, RunOptions, RunOutcome, TaskFactory};
 pub use serde_json::Value;
 pub use workflow::{GroupDef, RetryPolicy, TaskDef, TaskOptions, Workflow, WorkflowBuilder};
 

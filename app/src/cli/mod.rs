@@ -1,5 +1,6 @@
 //! The command line: argument types and dispatch to one module per command.
 
+pub mod checkpoints;
 pub mod completions;
 pub mod ctx;
 pub mod exit;
@@ -7,6 +8,7 @@ pub mod graph;
 mod load;
 pub mod logging;
 mod progress;
+pub mod resume;
 pub mod run;
 pub mod style;
 pub mod validate;
@@ -39,6 +41,10 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Print a workflow's graph as an ASCII tree, Mermaid or Graphviz DOT.
     Graph(graph::GraphArgs),
+    /// Continue a run from a checkpoint.
+    Resume(resume::ResumeArgs),
+    /// List checkpoints with their metadata, newest first.
+    Checkpoints(checkpoints::CheckpointsArgs),
     /// Print a shell completion script.
     Completions(completions::CompletionsArgs),
     /// Talk to the running engine from inside a Shell or Command task.
@@ -53,6 +59,8 @@ pub async fn dispatch(cli: Cli) -> i32 {
         Some(Command::Run(args)) => run::run(args).await,
         Some(Command::Validate(args)) => Ok(validate::run(&args)),
         Some(Command::Graph(args)) => Ok(graph::run(&args)),
+        Some(Command::Resume(args)) => resume::run(args).await,
+        Some(Command::Checkpoints(args)) => Ok(checkpoints::run(&args)),
         Some(Command::Completions(args)) => Ok(completions::run(&args)),
         Some(Command::Ctx(_)) => Ok(exit::BAD_INPUT),
     };

@@ -2,18 +2,36 @@
 //! history, and exit with the code of its status (DESIGN §5).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
+use graflow_engine::file::LoadedWorkflow;
 use graflow_engine::handler::Runtimes;
-use graflow_engine::{Engine, EventKind, RunOptions, Value};
+use graflow_engine::{Engine, EventKind, RunHandle, RunOptions, Value};
 
 use super::exit;
 use super::load::load_or_report;
 use super::progress;
 use super::style::Style;
 use crate::history::{self, Recorder};
+
+/// Checkpoint options shared by `run` and `resume`.
+#[derive(Debug, Args, Default)]
+pub struct CheckpointArgs {
+    /// Where checkpoints go (default: the file's `checkpoint_dir`, else <state dir>/checkpoints).
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Keep only the newest N checkpoints of this workflow (default: the file's `keep_last`).
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<usize>,
+    /// Write a checkpoint after every completed task.
+    #[arg(long)]
+    pub checkpoint_every_task: bool,
+    /// The state folder (default: $GRAFLOW_STATE_DIR, else .graflow).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
 
 /// Arguments of `graflow run`.
 #[derive(Debug, Args)]
@@ -29,12 +47,9 @@ pub struct RunArgs {
     /// Run parallel groups on a Redis worker fleet (`redis://host:port[/db]`).
     #[arg(long, value_name = "URL")]
     pub backend: Option<String>,
-    /// Where checkpoints go (default: <state dir>/checkpoints, or the file's `checkpoint_dir`).
-    #[arg(long, value_name = "DIR")]
-    pub checkpoint_dir: Option<PathBuf>,
-    /// The state folder (default: $GRAFLOW_STATE_DIR, else .graflow).
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
+    /// Checkpoints and state.
+    #[command(flatten)]
+    pub checkpoints: CheckpointArgs,
 }
 
 /// Parse `--set k=v` pairs.
@@ -51,6 +66,28 @@ pub fn parse_sets(sets: &[String]) -> Result<BTreeMap<String, Value>, String> {
         out.insert(k.trim().to_string(), value);
     }
     Ok(out)
+}
+
+impl CheckpointArgs {
+    /// The checkpoint folder for `loaded`.
+    pub fn dir(&self, loaded: &LoadedWorkflow) -> PathBuf {
+        if let Some(d) = &self.checkpoint_dir {
+            return d.clone();
+        }
+        if let Some(d) = &loaded.spec.checkpoint_dir {
+            return PathBuf::from(d);
+        }
+        history::state_dir(self.state_dir.as_deref()).join("checkpoints")
+    }
+
+    /// Run options with checkpoints configured for `loaded`.
+    pub fn options(&self, loaded: &LoadedWorkflow, dir: PathBuf) -> RunOptions {
+        let mut options = RunOptions::new()
+            .with_events()
+            .checkpoints(loaded.checkpoint_config(dir, self.keep_last));
+        options.checkpoint_every_task = self.checkpoint_every_task;
+        options
+    }
 }
 
 /// Run the workflow; returns the exit code.
@@ -76,20 +113,33 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let Some(loaded) = load_or_report(&args.file, &runtimes, &err) else {
         return Ok(exit::BAD_INPUT);
     };
-    let state_dir = history::state_dir(args.state_dir.as_deref());
-    let mut options = RunOptions::new().with_events();
+    let mut options = args
+        .checkpoints
+        .options(&loaded, args.checkpoints.dir(&loaded));
     options.params = params;
-    let mut handle = Engine::new().start(loaded.workflow.clone(), options);
+    let handle = Engine::new().start(loaded.workflow.clone(), options);
+    let state_dir = history::state_dir(args.checkpoints.state_dir.as_deref());
+    follow(handle, &loaded, &args.file, &state_dir, args.json).await
+}
+
+/// Show a started run until it ends, recording it in the history; returns the exit code.
+pub async fn follow(
+    mut handle: RunHandle,
+    loaded: &LoadedWorkflow,
+    file: &Path,
+    state_dir: &Path,
+    json: bool,
+) -> anyhow::Result<i32> {
     let Some(mut events) = handle.take_events() else {
         anyhow::bail!("the engine gave no event stream");
     };
     let mut recorder = Recorder::start(
-        &state_dir,
+        state_dir,
         handle.run_id(),
         loaded.workflow.name(),
-        Some(&args.file),
+        Some(file),
     );
-    let mut printer = progress::for_output(args.json);
+    let mut printer = progress::for_output(json);
     let mut batch = Vec::with_capacity(256);
     let mut ticker = tokio::time::interval(Duration::from_millis(250));
     let mut interrupted = false;

@@ -313,7 +313,7 @@ fn policy(
     })
 }
 
-fn task_def(
+pub(super) fn task_def(
     name: &str,
     task: &TaskSpec,
     env: &HandlerEnv,

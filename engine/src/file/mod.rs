@@ -13,8 +13,10 @@ use std::sync::Arc;
 use ron::extensions::Extensions;
 use sha2::{Digest, Sha256};
 
-use crate::handler::Runtimes;
-use crate::workflow::Workflow;
+use crate::checkpoint::{CheckpointConfig, WorkflowSource};
+use crate::handler::{HandlerEnv, Runtimes};
+use crate::run::TaskFactory;
+use crate::workflow::{TaskDef, Workflow};
 
 use load::Reporter;
 use locate::Locator;
@@ -100,6 +102,75 @@ pub struct LoadedWorkflow {
     pub workflow: Arc<Workflow>,
     /// Warnings (unreachable tasks, loops with no exit, …).
     pub warnings: Vec<Diagnostic>,
+}
+
+impl LoadedWorkflow {
+    /// The workflow as checkpoints record it: name, file, hash and text.
+    pub fn source(&self) -> WorkflowSource {
+        WorkflowSource {
+            name: self.workflow.name().to_string(),
+            path: Some(
+                self.path
+                    .canonicalize()
+                    .unwrap_or_else(|_| self.path.clone())
+                    .display()
+                    .to_string(),
+            ),
+            hash: Some(self.hash.clone()),
+            source: Some(self.source.clone()),
+        }
+    }
+
+    /// A checkpoint configuration writing into `dir`, keeping `keep_last` (or the file's
+    /// `keep_last`).
+    pub fn checkpoint_config(&self, dir: PathBuf, keep_last: Option<usize>) -> CheckpointConfig {
+        CheckpointConfig {
+            dir,
+            workflow: self.source(),
+            keep_last: keep_last.or(self.spec.keep_last),
+        }
+    }
+
+    /// Rebuilds tasks added at run time (from their specs) when this workflow resumes.
+    pub fn task_factory(&self, runtimes: &Runtimes) -> FileTaskFactory {
+        FileTaskFactory {
+            env: HandlerEnv::new(
+                self.path
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default(),
+                runtimes.clone(),
+            ),
+            file: self.path.clone(),
+        }
+    }
+}
+
+/// Builds tasks from specs in the workflow format (`{"run": {"Script": "…"}}` and so on).
+pub struct FileTaskFactory {
+    env: HandlerEnv,
+    file: PathBuf,
+}
+
+impl TaskFactory for FileTaskFactory {
+    fn build(&self, id: &str, spec: &serde_json::Value) -> Result<TaskDef, String> {
+        let task: spec::TaskSpec =
+            serde_json::from_value(spec.clone()).map_err(|e| format!("bad task spec: {e}"))?;
+        let mut rep = Reporter {
+            file: self.file.clone(),
+            loc: Locator::new(""),
+            diagnostics: Vec::new(),
+        };
+        load::task_def(id, &task, &self.env, &mut rep)
+            .map(|def| def.with_spec(spec.clone()))
+            .ok_or_else(|| {
+                rep.diagnostics
+                    .iter()
+                    .map(|d| d.message.clone())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+    }
 }
 
 /// Load and validate a workflow file.

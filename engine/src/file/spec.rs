@@ -36,6 +36,9 @@ pub struct WorkflowSpec {
     /// Where checkpoints are written.
     #[serde(default)]
     pub checkpoint_dir: Option<String>,
+    /// How many checkpoints of this workflow to keep (newest first); all by default.
+    #[serde(default)]
+    pub keep_last: Option<usize>,
     /// Initial channel values.
     #[serde(default)]
     pub params: IndexMap<String, Value>,

@@ -1,6 +1,7 @@
 //! The branch loop: pop the next queued node, run it (a task with retries and timeout, or a
 //! group), then queue what comes next according to the control calls, in priority
-//! cancel > terminate > goto/iteration > normal successors.
+//! cancel > terminate > goto/iteration > normal successors. A deferred checkpoint asked for by
+//! the task is written once its successors are queued.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde_json::Value;
 
+use crate::checkpoint::Reason;
 use crate::context::{ExecutionInfo, RunAccess, TaskContext};
 use crate::error::RunError;
 use crate::events::EventKind;
@@ -20,8 +22,10 @@ use crate::workflow::{PlanKind, TaskDef};
 use super::group::run_group;
 use super::state::{Entry, RunShared};
 
-/// What the branch does with the popped entry.
+/// What the branch does next.
 enum Step {
+    /// The gate is closed: wait until it opens.
+    Wait,
     Task {
         entry: Entry,
         def: Arc<TaskDef>,
@@ -30,32 +34,44 @@ enum Step {
         max_cycles: u32,
     },
     Group {
-        node: u32,
+        entry: Entry,
         id: Arc<str>,
         members: Vec<u32>,
     },
 }
 
-/// Run a branch until its queue is empty; returns the last result produced in it.
+/// Run a branch until its queue is empty; returns the last result produced in it. The branch
+/// stays in the run state (the caller removes it, together with recording the outcome).
 pub(crate) fn run_branch(
     shared: Arc<RunShared>,
     branch: u32,
 ) -> BoxFuture<'static, Result<Option<Value>, RunError>> {
-    async move {
-        let outcome = branch_loop(&shared, branch).await;
-        shared.state.lock().branches.remove(&branch);
-        outcome
-    }
-    .boxed()
+    async move { branch_loop(&shared, branch).await }.boxed()
+}
+
+/// The last result produced in `branch`.
+fn last_result(shared: &RunShared, branch: u32) -> Option<Value> {
+    shared
+        .state
+        .lock()
+        .branch(branch)
+        .and_then(|b| b.last.clone())
 }
 
 async fn branch_loop(shared: &Arc<RunShared>, branch: u32) -> Result<Option<Value>, RunError> {
-    let mut last = None;
     loop {
         let Some(step) = next_step(shared, branch)? else {
-            return Ok(last);
+            return Ok(last_result(shared, branch));
         };
         match step {
+            Step::Wait => {
+                let mut open = shared.gate.subscribe();
+                tokio::select! {
+                    _ = shared.stop.cancelled() => return Err(shared.cancel_error()),
+                    _ = open.wait_for(|open| *open) => {}
+                }
+                continue;
+            }
             Step::Task {
                 entry,
                 def,
@@ -63,33 +79,41 @@ async fn branch_loop(shared: &Arc<RunShared>, branch: u32) -> Result<Option<Valu
                 cycle,
                 max_cycles,
             } => {
-                if let Some(v) = run_task(shared, branch, entry, def, id, cycle, max_cycles).await?
-                {
-                    last = Some(v);
+                let outcome =
+                    run_task(shared, branch, entry, def, id.clone(), cycle, max_cycles).await?;
+                if let Some(metadata) = outcome {
+                    {
+                        shared
+                            .checkpoint(Reason::Deferred, Some((&id, cycle)), metadata, None)
+                            .await
+                            .map_err(|e| RunError::TaskFailed {
+                                task: id.to_string(),
+                                message: format!("its checkpoint could not be written: {e}"),
+                            })?;
+                    }
                 }
             }
-            Step::Group { node, id, members } => {
-                last = Some(run_group(shared, branch, node, id, members).await?);
+            Step::Group { entry, id, members } => {
+                run_group(shared, branch, entry, id, members).await?;
             }
         }
         if shared.is_terminating() {
-            return Ok(last);
+            return Ok(last_result(shared, branch));
         }
     }
 }
 
-/// Pop the next entry and do the bookkeeping that precedes running it: cancellation, the step
-/// limit and the cycle limit.
+/// Pop the next entry and do the bookkeeping that precedes running it: the gate,
+/// cancellation, the step limit and the cycle limit.
 fn next_step(shared: &RunShared, branch: u32) -> Result<Option<Step>, RunError> {
     if shared.stop.is_cancelled() {
         return Err(shared.cancel_error());
     }
     let mut st = shared.state.lock();
-    let Some(entry) = st
-        .branches
-        .get_mut(&branch)
-        .and_then(|b| b.queue.pop_front())
-    else {
+    if st.gate_closed {
+        return Ok(Some(Step::Wait));
+    }
+    let Some(entry) = st.branch(branch).and_then(|b| b.queue.pop_front()) else {
         return Ok(None);
     };
     let node = shared.node(&st, entry.node);
@@ -104,7 +128,8 @@ fn next_step(shared: &RunShared, branch: u32) -> Result<Option<Step>, RunError> 
         });
     }
     let cycles = &mut st.cycles[entry.node as usize];
-    if entry.attempt == 0 {
+    // A group resumed from a checkpoint was counted when it first started.
+    if entry.attempt == 0 && entry.resume.is_none() {
         if *cycles >= max_cycles {
             return Err(RunError::CycleLimitExceeded {
                 task: id.to_string(),
@@ -116,19 +141,38 @@ fn next_step(shared: &RunShared, branch: u32) -> Result<Option<Step>, RunError> 
     }
     let cycle = *cycles;
     Ok(Some(match kind {
-        PlanKind::Task(def) => Step::Task {
-            entry,
-            def,
-            id,
-            cycle,
-            max_cycles,
-        },
-        PlanKind::Group { members, .. } => Step::Group {
-            node: entry.node,
-            id,
-            members,
-        },
+        PlanKind::Task(def) => {
+            st.running += 1;
+            if let Some(b) = st.branch(branch) {
+                b.current = Some(entry.clone());
+            }
+            Step::Task {
+                entry,
+                def,
+                id,
+                cycle,
+                max_cycles,
+            }
+        }
+        PlanKind::Group { members, .. } => Step::Group { entry, id, members },
     }))
+}
+
+/// Marks a task as no longer running when dropped (failure, cancellation), unless its
+/// completion already did under the state lock.
+struct Running<'a> {
+    shared: &'a RunShared,
+    branch: u32,
+    armed: bool,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut st = self.shared.state.lock();
+            self.shared.task_stopped(&mut st, self.branch, false);
+        }
+    }
 }
 
 /// Run the body once, bounded by the task's timeout, stopped by cancellation, panics caught.
@@ -175,7 +219,8 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-/// One execution of a task. `Ok(None)` means a retry was queued.
+/// One execution of a task. `Ok(Some(meta))` means it completed and asked for a deferred
+/// checkpoint with `meta`; `Ok(None)` that it completed without one, or that a retry was queued.
 async fn run_task(
     shared: &Arc<RunShared>,
     branch: u32,
@@ -185,6 +230,11 @@ async fn run_task(
     cycle: u32,
     max_cycles: u32,
 ) -> Result<Option<Value>, RunError> {
+    let mut running = Running {
+        shared,
+        branch,
+        armed: true,
+    };
     let attempt = entry.attempt;
     let run: Arc<dyn RunAccess> = shared.clone();
     let ctx = TaskContext::new(
@@ -195,6 +245,7 @@ async fn run_task(
             attempt,
             max_cycles,
             data: entry.data.clone(),
+            slot: branch,
         },
         shared.channel.clone(),
         run,
@@ -208,7 +259,10 @@ async fn run_task(
     }
     let started = Instant::now();
     let error = match call_body(shared, &def, ctx.clone()).await {
-        Ok(value) => return complete(shared, branch, entry.node, &id, cycle, ctx, value, started),
+        Ok(value) => {
+            running.armed = false;
+            return complete(shared, branch, entry.node, &id, cycle, ctx, value, started);
+        }
         Err(Failure::Cancelled) => return Err(shared.cancel_error()),
         Err(Failure::Error(e)) => e,
     };
@@ -222,17 +276,30 @@ async fn run_task(
         will_retry,
     });
     if will_retry {
+        let retry = Entry {
+            attempt: attempt + 1,
+            ..entry
+        };
+        {
+            // While it waits for its delay the task is parked: a checkpoint taken meanwhile
+            // queues the retry at the back of its branch.
+            running.armed = false;
+            let mut st = shared.state.lock();
+            shared.task_stopped(&mut st, branch, false);
+            if let Some(b) = st.branch(branch) {
+                b.retry = Some(retry);
+            }
+        }
         let delay = policy.delay(attempt, rand::random::<f64>());
         if !sleep_unless_cancelled(shared, delay).await {
             return Err(shared.cancel_error());
         }
-        shared.state.lock().push(
-            branch,
-            Entry {
-                attempt: attempt + 1,
-                ..entry
-            },
-        );
+        let mut st = shared.state.lock();
+        if let Some(b) = st.branch(branch) {
+            if let Some(retry) = b.retry.take() {
+                b.queue.push_back(retry);
+            }
+        }
         return Ok(None);
     }
     if attempt > 0 {
@@ -274,14 +341,22 @@ fn complete(
 ) -> Result<Option<Value>, RunError> {
     let control = ctx.take_control();
     if let Some(message) = control.cancel {
+        {
+            let mut st = shared.state.lock();
+            shared.task_stopped(&mut st, branch, false);
+        }
         return Err(shared.cancel(Some(id), message));
     }
     let duration = started.elapsed();
     let holds = control.holds_successors();
     {
         let mut st = shared.state.lock();
+        shared.task_stopped(&mut st, branch, false);
         st.results[node as usize] = Some(value.clone());
         st.steps += 1;
+        if let Some(b) = st.branch(branch) {
+            b.last = Some(value.clone());
+        }
         if let Some(message) = control.terminate {
             if st.terminated.is_none() {
                 st.terminated = Some((id.clone(), message, value.clone()));
@@ -300,6 +375,7 @@ fn complete(
                         node,
                         data,
                         attempt: 0,
+                        resume: None,
                     },
                 );
             }
@@ -316,5 +392,8 @@ fn complete(
             cycle,
         });
     }
-    Ok(Some(value))
+    let automatic = shared.checkpoint_every_task.load(Ordering::Relaxed);
+    Ok(control
+        .checkpoint
+        .or_else(|| automatic.then(|| serde_json::json!({"automatic": true}))))
 }

@@ -1,9 +1,14 @@
 //! Running workflows: the [`Engine`] starts runs on the tokio runtime; a [`RunHandle`] gives
 //! the event stream, cancellation and the final [`RunOutcome`].
 
+mod access;
 mod branch;
+mod checkpoint;
 mod group;
+mod restore;
 mod state;
+
+pub use restore::TaskFactory;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,6 +20,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use tokio::task::JoinHandle;
 
 use crate::channel::Channel;
+use crate::checkpoint::{CheckpointConfig, CheckpointError, Reason, RunSnapshot, Saved};
 use crate::error::RunError;
 use crate::events::{EventKind, RunEvent, RunStatus};
 use crate::workflow::Workflow;
@@ -32,6 +38,10 @@ pub struct RunOptions {
     pub channel: Option<Channel>,
     /// Whether to produce the event stream (see [`RunHandle::take_events`]).
     pub events: bool,
+    /// Where checkpoints go; without it, checkpoint requests fail.
+    pub checkpoints: Option<CheckpointConfig>,
+    /// Write a deferred checkpoint after every completed task (needs `checkpoints`).
+    pub checkpoint_every_task: bool,
 }
 
 impl RunOptions {
@@ -61,6 +71,12 @@ impl RunOptions {
     /// Use this run id.
     pub fn run_id(mut self, id: impl Into<String>) -> Self {
         self.run_id = Some(id.into());
+        self
+    }
+
+    /// Write checkpoints as configured.
+    pub fn checkpoints(mut self, config: CheckpointConfig) -> Self {
+        self.checkpoints = Some(config);
         self
     }
 }
@@ -106,28 +122,96 @@ impl Engine {
 
     /// Start a run of `workflow` on the current tokio runtime.
     pub fn start(&self, workflow: Arc<Workflow>, options: RunOptions) -> RunHandle {
-        let run_id: Arc<str> = options.run_id.map(Arc::from).unwrap_or_else(new_run_id);
-        let (tx, rx) = if options.events {
-            let (tx, rx) = unbounded_channel();
-            (Some(tx), Some(rx))
-        } else {
-            (None, None)
-        };
-        let channel = options.channel.unwrap_or_else(Channel::memory);
-        let shared = Arc::new(RunShared::new(run_id.clone(), workflow, channel, tx));
-        let task = tokio::spawn(drive(shared.clone(), options.params));
+        let (shared, rx) = Self::prepare(workflow, &options);
+        let top = shared
+            .state
+            .lock()
+            .open_branch(Entry::new(shared.wf.start.index() as u32));
+        debug_assert_eq!(top, checkpoint::TOP_BRANCH);
+        let task = tokio::spawn(drive(shared.clone(), Start::Fresh(options.params)));
         RunHandle {
-            run_id,
+            run_id: shared.run_id.clone(),
             events: rx,
             shared,
             task,
         }
     }
 
+    /// Continue a run from a checkpoint's `snapshot`: the same run id, its channel, results,
+    /// counters and queues. `factory` rebuilds tasks that were added at run time from their
+    /// specs. `from` names the checkpoint in the `run_started` event.
+    pub fn resume(
+        &self,
+        workflow: Arc<Workflow>,
+        run_id: &str,
+        snapshot: RunSnapshot,
+        factory: Option<&dyn TaskFactory>,
+        from: &str,
+        mut options: RunOptions,
+    ) -> Result<RunHandle, String> {
+        options.run_id = Some(run_id.to_string());
+        let (shared, rx) = Self::prepare(workflow, &options);
+        {
+            let mut st = shared.state.lock();
+            restore::restore(&shared, &mut st, &snapshot, factory)?;
+            if st.terminated.is_some() {
+                shared
+                    .terminating
+                    .store(true, std::sync::atomic::Ordering::Release);
+            }
+        }
+        let start = Start::Resumed {
+            channel: snapshot.channel,
+            from: from.to_string(),
+        };
+        let task = tokio::spawn(drive(shared.clone(), start));
+        Ok(RunHandle {
+            run_id: shared.run_id.clone(),
+            events: rx,
+            shared,
+            task,
+        })
+    }
+
+    fn prepare(
+        workflow: Arc<Workflow>,
+        options: &RunOptions,
+    ) -> (Arc<RunShared>, Option<UnboundedReceiver<RunEvent>>) {
+        let run_id: Arc<str> = options
+            .run_id
+            .clone()
+            .map(Arc::from)
+            .unwrap_or_else(new_run_id);
+        let (tx, rx) = if options.events {
+            let (tx, rx) = unbounded_channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let channel = options.channel.clone().unwrap_or_else(Channel::memory);
+        let shared = RunShared::new(run_id, workflow, channel, tx, options.checkpoints.clone());
+        shared.checkpoint_every_task.store(
+            options.checkpoint_every_task,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        (shared, rx)
+    }
+
     /// Run `workflow` to its end.
     pub async fn run(&self, workflow: Arc<Workflow>, options: RunOptions) -> RunOutcome {
         self.start(workflow, options).wait().await
     }
+}
+
+/// How a run begins.
+enum Start {
+    /// From the start task, with these channel parameters.
+    Fresh(BTreeMap<String, Value>),
+    /// From a restored state, with this channel content.
+    Resumed {
+        channel: BTreeMap<String, Value>,
+        from: String,
+    },
 }
 
 fn new_run_id() -> Arc<str> {
@@ -137,6 +221,26 @@ fn new_run_id() -> Arc<str> {
         .unwrap_or_default();
     let noise: u32 = rand::random::<u32>() & 0xf_ffff;
     Arc::from(format!("{millis:011x}{noise:05x}"))
+}
+
+/// Cancels or checkpoints a run; cheap to clone.
+#[derive(Clone)]
+pub struct RunControl {
+    shared: Arc<RunShared>,
+}
+
+impl RunControl {
+    /// See [`RunHandle::cancel`].
+    pub fn cancel(&self, message: impl Into<String>) {
+        self.shared.cancel(None, message.into());
+    }
+
+    /// See [`RunHandle::checkpoint`].
+    pub async fn checkpoint(&self, metadata: Value) -> Result<Saved, CheckpointError> {
+        self.shared
+            .checkpoint(Reason::Host, None, metadata, None)
+            .await
+    }
 }
 
 /// A running workflow.
@@ -164,6 +268,22 @@ impl RunHandle {
         self.shared.cancel(None, message.into());
     }
 
+    /// Checkpoint the running run: no new task starts, running tasks finish, the state is
+    /// written, the run goes on. Needs [`RunOptions::checkpoints`].
+    pub async fn checkpoint(&self, metadata: Value) -> Result<Saved, CheckpointError> {
+        self.shared
+            .checkpoint(Reason::Host, None, metadata, None)
+            .await
+    }
+
+    /// A handle that can cancel or checkpoint the run while another part of the program
+    /// waits for it.
+    pub fn control(&self) -> RunControl {
+        RunControl {
+            shared: self.shared.clone(),
+        }
+    }
+
     /// Wait for the run to end.
     pub async fn wait(self) -> RunOutcome {
         match self.task.await {
@@ -184,32 +304,43 @@ impl RunHandle {
     }
 }
 
-async fn drive(shared: Arc<RunShared>, params: BTreeMap<String, Value>) -> RunOutcome {
+async fn drive(shared: Arc<RunShared>, how: Start) -> RunOutcome {
     let wf = shared.wf.clone();
     let start = wf.plan.nodes[wf.start.index()].id.clone();
+    let (values, resumed): (Vec<(String, Value)>, Option<String>) = match how {
+        Start::Fresh(params) => {
+            let mut all: Vec<(String, Value)> = wf
+                .params
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            all.extend(params);
+            (all, None)
+        }
+        Start::Resumed { channel, from } => (channel.into_iter().collect(), Some(from)),
+    };
     shared.emit(EventKind::RunStarted {
         workflow: wf.name.clone(),
         start: start.clone(),
+        resumed_from: resumed,
     });
     let mut setup_error = None;
-    for (k, v) in wf.params.iter().chain(params.iter()) {
-        if let Err(e) = shared.channel.set(k, v.clone()).await {
+    for (k, v) in values {
+        if let Err(e) = shared.channel.set(&k, v).await {
             setup_error = Some(RunError::Internal {
-                message: format!("could not set channel parameter '{k}': {e}"),
+                message: format!("could not set channel key '{k}': {e}"),
             });
             break;
         }
     }
     let outcome = match setup_error {
         Some(e) => Err(e),
-        None => {
-            let top = shared
-                .state
-                .lock()
-                .open_branch(Entry::new(wf.start.index() as u32));
-            branch::run_branch(shared.clone(), top).await
-        }
+        None if shared.is_terminating() => Ok(None),
+        None => branch::run_branch(shared.clone(), checkpoint::TOP_BRANCH).await,
     };
+    shared
+        .finished
+        .store(true, std::sync::atomic::Ordering::Release);
     let (terminated, steps) = {
         let st = shared.state.lock();
         (st.terminated.clone(), st.steps)

@@ -1,6 +1,7 @@
-//! The shared state of one run: queues of every branch, results, cycle counts, join progress,
-//! step count, control flags and nodes added at run time. One mutex guards it; it is never
-//! held across an await.
+//! The shared state of one run: queues of every branch (with the task running in it and the
+//! group it is running), results, cycle counts, join progress, step count, control flags,
+//! nodes added at run time, and the gate that pauses the run while a checkpoint is taken.
+//! One mutex guards it; it is never held across an await.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::Deref;
@@ -12,20 +13,25 @@ use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::channel::Channel;
-use crate::context::RunAccess;
+use crate::checkpoint::CheckpointConfig;
+use crate::checkpoint::snapshot::BranchSnapshot;
 use crate::error::RunError;
-use crate::events::{EventKind, LogStream, RunEvent};
-use crate::workflow::{PlanKind, PlanNode, TaskDef, Workflow};
+use crate::events::{EventKind, RunEvent};
+use crate::group::MemberOutcome;
+use crate::workflow::{PlanKind, PlanNode, Workflow};
 
-/// A queued execution: a node, the data of the iteration that queued it, the retry attempt.
+/// A queued execution: a node, the data of the iteration that queued it, the retry attempt,
+/// and for a group restored from a checkpoint, its progress.
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
     pub node: u32,
     pub data: Value,
     pub attempt: u32,
+    pub resume: Option<Arc<GroupResume>>,
 }
 
 impl Entry {
@@ -34,14 +40,44 @@ impl Entry {
             node,
             data: Value::Null,
             attempt: 0,
+            resume: None,
         }
     }
+}
+
+/// A group that was running when a checkpoint was taken: members already finished, and the
+/// saved branches of the members still running.
+#[derive(Debug)]
+pub(crate) struct GroupResume {
+    pub finished: Vec<(MemberOutcome, Value)>,
+    pub running: Vec<(u32, BranchSnapshot)>,
+    /// The saved group as read, to save again if a checkpoint comes before it starts.
+    pub saved: crate::checkpoint::snapshot::GroupSnapshot,
+}
+
+/// Progress of a group running in a branch.
+#[derive(Debug, Default)]
+pub(crate) struct GroupProgress {
+    pub node: u32,
+    /// Finished members: outcome and the last result of the member's branch.
+    pub finished: Vec<(u32, MemberOutcome, Value)>,
+    /// Running members and their branches.
+    pub running: Vec<(u32, u32)>,
 }
 
 /// One branch: the top level of the run, or one member of a running group.
 #[derive(Debug, Default)]
 pub(crate) struct Branch {
     pub queue: VecDeque<Entry>,
+    /// The task executing in this branch (it runs again if the run resumes from a snapshot
+    /// taken now).
+    pub current: Option<Entry>,
+    /// A failed task waiting for its retry delay.
+    pub retry: Option<Entry>,
+    /// The group executing in this branch.
+    pub group: Option<GroupProgress>,
+    /// The last result produced in this branch.
+    pub last: Option<Value>,
 }
 
 /// A node of the plan, static (borrowed from the workflow) or added at run time.
@@ -66,6 +102,8 @@ pub(crate) struct RunState {
     pub branches: FxHashMap<u32, Branch>,
     next_branch: u32,
     pub dynamic: Vec<Arc<PlanNode>>,
+    /// For each dynamic node, the spec that builds it again (if it is not a workflow definition).
+    pub dynamic_specs: Vec<Option<Value>>,
     pub dynamic_index: HashMap<Arc<str>, u32>,
     pub results: Vec<Option<Value>>,
     pub cycles: Vec<u32>,
@@ -75,6 +113,12 @@ pub(crate) struct RunState {
     /// Task, message and result of the `terminate_workflow` call that ends the run.
     pub terminated: Option<(Arc<str>, String, Value)>,
     pub cancelled: Option<RunError>,
+    /// No task may start while the gate is closed (a checkpoint is being taken).
+    pub gate_closed: bool,
+    /// Tasks executing their bodies right now (parked tasks excluded).
+    pub running: usize,
+    /// Checkpoints written by this run.
+    pub checkpoint_seq: u32,
 }
 
 impl RunState {
@@ -87,10 +131,29 @@ impl RunState {
         id
     }
 
+    /// A branch with these entries queued and this last result.
+    pub fn open_branch_with(&mut self, entries: Vec<Entry>, last: Option<Value>) -> u32 {
+        let id = self.next_branch;
+        self.next_branch += 1;
+        self.branches.insert(
+            id,
+            Branch {
+                queue: entries.into(),
+                last,
+                ..Branch::default()
+            },
+        );
+        id
+    }
+
     pub fn push(&mut self, branch: u32, entry: Entry) {
         if let Some(b) = self.branches.get_mut(&branch) {
             b.queue.push_back(entry);
         }
+    }
+
+    pub fn branch(&mut self, branch: u32) -> Option<&mut Branch> {
+        self.branches.get_mut(&branch)
     }
 }
 
@@ -105,6 +168,20 @@ pub(crate) struct RunShared {
     pub stop: CancellationToken,
     /// Set by `terminate_workflow`: nothing new starts.
     pub terminating: AtomicBool,
+    /// `true` while tasks may start.
+    pub gate: watch::Sender<bool>,
+    /// Signalled when the last running task stops while the gate is closed.
+    pub quiet: Notify,
+    /// One checkpoint at a time.
+    pub checkpoint_lock: tokio::sync::Mutex<()>,
+    /// Where checkpoints go, if anywhere.
+    pub checkpoints: Option<CheckpointConfig>,
+    /// Set once the run has ended.
+    pub finished: AtomicBool,
+    /// Checkpoint after every completed task.
+    pub checkpoint_every_task: AtomicBool,
+    /// This run itself, for work that outlives a borrow (immediate checkpoints).
+    pub me: std::sync::Weak<RunShared>,
 }
 
 impl RunShared {
@@ -113,14 +190,15 @@ impl RunShared {
         wf: Arc<Workflow>,
         channel: Channel,
         events: Option<UnboundedSender<RunEvent>>,
-    ) -> Self {
+        checkpoints: Option<CheckpointConfig>,
+    ) -> Arc<Self> {
         let n = wf.plan.nodes.len();
         let state = RunState {
             results: vec![None; n],
             cycles: vec![0; n],
             ..RunState::default()
         };
-        RunShared {
+        Arc::new_cyclic(|me| RunShared {
             run_id,
             wf,
             channel,
@@ -128,7 +206,14 @@ impl RunShared {
             state: Mutex::new(state),
             stop: CancellationToken::new(),
             terminating: AtomicBool::new(false),
-        }
+            gate: watch::Sender::new(true),
+            quiet: Notify::new(),
+            checkpoint_lock: tokio::sync::Mutex::new(()),
+            checkpoints,
+            finished: AtomicBool::new(false),
+            checkpoint_every_task: AtomicBool::new(false),
+            me: me.clone(),
+        })
     }
 
     /// Whether anyone listens to events (building them is skipped otherwise).
@@ -196,6 +281,20 @@ impl RunShared {
             })
     }
 
+    /// A task of `branch` stops executing (finished, failed, or parked): it no longer counts
+    /// as running. Called with the state locked.
+    pub fn task_stopped(&self, st: &mut RunState, branch: u32, keep_current: bool) {
+        st.running = st.running.saturating_sub(1);
+        if !keep_current {
+            if let Some(b) = st.branch(branch) {
+                b.current = None;
+            }
+        }
+        if st.gate_closed && st.running == 0 {
+            self.quiet.notify_one();
+        }
+    }
+
     /// Queue the successors of `node` that are ready in `branch`: loop edges at once, forward
     /// edges once every forward predecessor of the target has finished.
     pub fn schedule_successors(&self, st: &mut RunState, branch: u32, node: u32) {
@@ -231,87 +330,5 @@ impl RunShared {
                 matches!(node.kind, PlanKind::Task(_)).then(|| (node.id.to_string(), value.clone()))
             })
             .collect()
-    }
-}
-
-impl RunAccess for RunShared {
-    fn result(&self, task: &str) -> Option<Value> {
-        let st = self.state.lock();
-        let i = self.lookup(&st, task)?;
-        st.results[i as usize].clone()
-    }
-
-    fn inputs(&self, task: &str) -> BTreeMap<String, Value> {
-        let st = self.state.lock();
-        let mut out = BTreeMap::new();
-        let Some(mut i) = self.lookup(&st, task) else {
-            return out;
-        };
-        // A member without predecessors of its own reads its group's inputs.
-        loop {
-            let node = self.node(&st, i);
-            match (node.preds.is_empty(), node.group) {
-                (true, Some(g)) => i = g,
-                _ => break,
-            }
-        }
-        let node = self.node(&st, i);
-        for &p in &node.preds {
-            let pred = self.node(&st, p);
-            if let Some(v) = &st.results[p as usize] {
-                out.insert(pred.id.to_string(), v.clone());
-            }
-            if let PlanKind::Group { members, .. } = &pred.kind {
-                for &m in members {
-                    if let Some(v) = &st.results[m as usize] {
-                        out.insert(self.node(&st, m).id.to_string(), v.clone());
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    fn has_node(&self, task: &str) -> bool {
-        let st = self.state.lock();
-        self.lookup(&st, task).is_some()
-    }
-
-    fn add_task(&self, id: &str, def: Option<TaskDef>, by: &str) -> bool {
-        let def = match def {
-            Some(d) => Arc::new(d),
-            None => match self.wf.tasks.get(id) {
-                Some(d) => d.clone(),
-                None => return false,
-            },
-        };
-        let node = Arc::new(PlanNode::detached(def, self.wf.max_cycles));
-        let added = {
-            let mut st = self.state.lock();
-            if self.lookup(&st, id).is_some() {
-                return true;
-            }
-            let index = (self.wf.plan.nodes.len() + st.dynamic.len()) as u32;
-            st.dynamic_index.insert(node.id.clone(), index);
-            st.dynamic.push(node.clone());
-            st.results.push(None);
-            st.cycles.push(0);
-            node.id.clone()
-        };
-        self.emit(EventKind::GraphChanged {
-            added: vec![added],
-            by: Arc::from(by),
-        });
-        true
-    }
-
-    fn log(&self, task: &str, stream: LogStream, line: String) {
-        if self.emitting() {
-            self.emit(EventKind::TaskLog {
-                task: Arc::from(task),
-                stream,
-                line,
-            });
-        }
     }
 }

@@ -124,6 +124,9 @@ pub struct TaskDef {
     handler: Arc<dyn TaskHandler>,
     /// The task's options.
     pub options: TaskOptions,
+    /// A serializable description that can build this task again (a task of the workflow
+    /// file format, as JSON), so a task added at run time survives a checkpoint.
+    pub spec: Option<serde_json::Value>,
 }
 
 impl std::fmt::Debug for TaskDef {
@@ -143,6 +146,7 @@ impl TaskDef {
             id: id.into(),
             handler,
             options: TaskOptions::default(),
+            spec: None,
         }
     }
 
@@ -186,6 +190,12 @@ impl TaskDef {
     /// Set the cycle limit.
     pub fn max_cycles(mut self, n: u32) -> Self {
         self.options.max_cycles = Some(n);
+        self
+    }
+
+    /// Attach the description that rebuilds this task after a checkpoint.
+    pub fn with_spec(mut self, spec: serde_json::Value) -> Self {
+        self.spec = Some(spec);
         self
     }
 

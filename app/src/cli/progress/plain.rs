@@ -29,10 +29,14 @@ impl PlainPrinter {
 /// The line an event prints as, if any (shared with the live view's scroll area).
 pub fn line(event: &RunEvent, style: &Style) -> Option<String> {
     Some(match &event.kind {
-        EventKind::RunStarted { workflow, start } => style.bold(&format!(
-            "run {} of '{workflow}' started at '{start}'",
-            event.run_id
-        )),
+        EventKind::RunStarted {
+            workflow,
+            start,
+            resumed_from,
+        } => style.bold(&match resumed_from {
+            Some(from) => format!("run {} of '{workflow}' resumed from {from}", event.run_id),
+            None => format!("run {} of '{workflow}' started at '{start}'", event.run_id),
+        }),
         EventKind::TaskStarted {
             task,
             cycle,
@@ -100,7 +104,16 @@ pub fn line(event: &RunEvent, style: &Style) -> Option<String> {
             let ids: Vec<&str> = added.iter().map(|a| &**a).collect();
             style.info(&format!("+ {by} added {}", ids.join(", ")))
         }
-        EventKind::CheckpointSaved { path } => style.info(&format!("checkpoint saved: {path}")),
+        EventKind::CheckpointSaved { path, size_bytes } => {
+            let text = format!("checkpoint saved: {path} ({})", human_bytes(*size_bytes));
+            if *size_bytes > checkpoint_warn_bytes() {
+                style.warning(&format!(
+                    "{text}; this is large: keep big data outside the channel (files, object stores) and pass references"
+                ))
+            } else {
+                style.info(&text)
+            }
+        }
         EventKind::FeedbackRequested {
             id,
             task,
@@ -133,4 +146,29 @@ impl Printer for PlainPrinter {
     fn finish(&mut self) {
         let _ = self.out.flush();
     }
+}
+
+/// Sizes as B, KB, MB, GB (powers of 1024).
+pub fn human_bytes(n: u64) -> String {
+    let units = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < units.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", units[unit])
+    }
+}
+
+/// Checkpoints above this size get a warning: `GRAFLOW_CHECKPOINT_WARN_MB` (default 50 MB).
+pub fn checkpoint_warn_bytes() -> u64 {
+    std::env::var("GRAFLOW_CHECKPOINT_WARN_MB")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(50)
+        .saturating_mul(1024 * 1024)
 }

@@ -76,6 +76,23 @@ impl Ctx {
         };
         out.map_err(|e| runtime_error(format!("{what}: {e}")))
     }
+
+    /// Wait for an operation of the run (a checkpoint) that may take a while.
+    fn wait<T, F>(&self, what: &str, op: F) -> Res<T>
+    where
+        F: Future<Output = Result<T, String>>,
+    {
+        self.live()?;
+        let out = match &self.0.bridge {
+            Bridge::Inline => op.now_or_never().ok_or_else(|| {
+                runtime_error(format!(
+                    "{what}: cannot wait in an inline script (internal error)"
+                ))
+            })?,
+            Bridge::Blocking(handle) => handle.block_on(op),
+        };
+        out.map_err(|e| runtime_error(format!("{what}: {e}")))
+    }
 }
 
 fn control(result: Result<(), RunError>) -> Res<()> {
@@ -101,9 +118,11 @@ fn inline_task(ctx: &Ctx, id: &str, spec: &Map) -> Res<TaskDef> {
             runtime_error(format!("{what}: `run` must be a string, found {found}"))
         })?,
     };
-    let handler = ScriptHandler::compile(ScriptSource::Inline(code), &ctx.0.env)
+    let handler = ScriptHandler::compile(ScriptSource::Inline(code.clone()), &ctx.0.env)
         .map_err(|e| runtime_error(format!("{what}: {}", e.describe())))?;
-    Ok(TaskDef::new(id, Arc::new(handler)))
+    // The spec rebuilds this task when a run resumes from a checkpoint.
+    let spec = serde_json::json!({ "run": { "Script": code } });
+    Ok(TaskDef::new(id, Arc::new(handler)).with_spec(spec))
 }
 
 /// Register the `ctx` API on `engine`.
@@ -115,6 +134,7 @@ pub(super) fn register(engine: &mut Engine) {
     register_results(engine);
     register_channel(engine);
     register_control(engine);
+    register_checkpoints(engine);
     engine.register_fn("log", |c: &mut Ctx, msg: Dynamic| c.task().log(text(&msg)));
 }
 
@@ -243,4 +263,38 @@ fn register_control(engine: &mut Engine) {
         c.task().cancel_workflow(text(&msg));
         Ok(())
     });
+}
+
+/// `ctx.checkpoint()`, `ctx.checkpoint(meta)` (deferred: written after the task completes) and
+/// `ctx.checkpoint_now(meta)` (written at once; returns the path; the task runs again from its
+/// start when the run resumes from it).
+fn register_checkpoints(engine: &mut Engine) {
+    engine.register_fn("checkpoint", |c: &mut Ctx| -> Res<()> {
+        c.live()?;
+        c.task().checkpoint(serde_json::Value::Null);
+        Ok(())
+    });
+    engine.register_fn("checkpoint", |c: &mut Ctx, meta: Dynamic| -> Res<()> {
+        c.live()?;
+        let meta = to_value_rt(&meta, "the metadata given to ctx.checkpoint")?;
+        c.task().checkpoint(meta);
+        Ok(())
+    });
+    let now = |c: &mut Ctx, meta: serde_json::Value| -> Res<ImmutableString> {
+        let task = c.task().clone();
+        c.wait("ctx.checkpoint_now()", async move {
+            task.checkpoint_now(meta).await
+        })
+        .map(ImmutableString::from)
+    };
+    engine.register_fn("checkpoint_now", move |c: &mut Ctx| {
+        now(c, serde_json::Value::Null)
+    });
+    engine.register_fn(
+        "checkpoint_now",
+        move |c: &mut Ctx, meta: Dynamic| -> Res<ImmutableString> {
+            let meta = to_value_rt(&meta, "the metadata given to ctx.checkpoint_now")?;
+            now(c, meta)
+        },
+    );
 }

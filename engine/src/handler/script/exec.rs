@@ -31,7 +31,18 @@ pub(super) const INLINE_MAX_SOURCE: usize = 4096;
 /// Words that make a script run on the blocking pool: loops, and the ways to call back into
 /// script code or to wait.
 const BLOCKING_WORDS: &[&str] = &[
-    "for", "while", "loop", "do", "Fn", "call", "curry", "sleep", "eval", "import",
+    "for",
+    "while",
+    "loop",
+    "do",
+    "Fn",
+    "call",
+    "curry",
+    "sleep",
+    "eval",
+    "import",
+    // Calls that wait for the run (a checkpoint pauses every task first).
+    "checkpoint_now",
 ];
 
 /// A script compiled at load time.

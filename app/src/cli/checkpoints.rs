@@ -1,0 +1,94 @@
+//! `graflow checkpoints [DIR]`: list checkpoints, newest first — time, workflow, run, step,
+//! why, metadata and size.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use graflow_engine::checkpoint::store;
+
+use super::exit;
+use super::progress::{checkpoint_warn_bytes, human_bytes};
+use super::style::Style;
+use crate::history;
+
+/// Arguments of `graflow checkpoints`.
+#[derive(Debug, Args)]
+pub struct CheckpointsArgs {
+    /// The folder (default: <state dir>/checkpoints).
+    pub dir: Option<PathBuf>,
+    /// One JSON object per checkpoint instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// The state folder (default: $GRAFLOW_STATE_DIR, else .graflow).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// Print the list; exit 0 (an empty or missing folder lists nothing).
+pub fn run(args: &CheckpointsArgs) -> i32 {
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| history::state_dir(args.state_dir.as_deref()).join("checkpoints"));
+    let list = store::list(&dir);
+    if args.json {
+        for info in &list {
+            println!("{}", serde_json::to_string(info).unwrap_or_default());
+        }
+        return exit::SUCCESS;
+    }
+    let style = Style::stdout();
+    if list.is_empty() {
+        println!("no checkpoints in {}", dir.display());
+        return exit::SUCCESS;
+    }
+    println!(
+        "{}",
+        style.bold(&format!(
+            "{:<20} {:<18} {:<17} {:>5} {:<18} {:>9}  {}",
+            "time", "workflow", "run", "step", "why", "size", "metadata / file"
+        ))
+    );
+    for info in &list {
+        let time: String = info.created_at.replace('T', " ").chars().take(19).collect();
+        let why = match &info.task {
+            Some(t) => format!(
+                "{} ({t})",
+                serde_json::to_value(info.reason)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            ),
+            None => serde_json::to_value(info.reason)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+        };
+        let size = human_bytes(info.size_bytes);
+        let size = if info.size_bytes > checkpoint_warn_bytes() {
+            style.warning(&size)
+        } else {
+            size
+        };
+        let meta = serde_json::to_string(&info.metadata).unwrap_or_default();
+        let meta: String = meta.chars().take(60).collect();
+        println!(
+            "{time:<20} {:<18} {:<17} {:>5} {:<18} {:>9}  {meta}\n{}",
+            clip(&info.workflow, 18),
+            clip(&info.run_id, 17),
+            info.steps,
+            clip(&why, 18),
+            size,
+            style.dim(&format!("  {}", info.path.display()))
+        );
+    }
+    exit::SUCCESS
+}
+
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
+}

@@ -1,0 +1,144 @@
+//! `graflow resume CHECKPOINT`: continue a run from a checkpoint. The workflow comes from its
+//! file when unchanged (a changed file is refused unless `--force`), or from the copy saved in
+//! the checkpoint when the file is gone.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use graflow_engine::Engine;
+use graflow_engine::checkpoint::{Checkpoint, store};
+use graflow_engine::file::{self, LoadedWorkflow, sha256_hex};
+use graflow_engine::handler::Runtimes;
+
+use super::exit;
+use super::run::{CheckpointArgs, follow};
+use super::style::Style;
+use crate::history;
+
+/// Arguments of `graflow resume`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The checkpoint (`.ckpt`, its `.meta.json`, or the name without extension).
+    pub checkpoint: PathBuf,
+    /// Print the run's events as JSON lines.
+    #[arg(long)]
+    pub json: bool,
+    /// Resume even though the workflow file changed since the checkpoint (the file as it is
+    /// now is used).
+    #[arg(long)]
+    pub force: bool,
+    /// Checkpoints and state.
+    #[command(flatten)]
+    pub checkpoints: CheckpointArgs,
+}
+
+/// Where the workflow of a checkpoint comes from.
+fn workflow_of(
+    ckpt: &Checkpoint,
+    force: bool,
+    runtimes: &Runtimes,
+    err: &Style,
+) -> Result<LoadedWorkflow, String> {
+    let saved = &ckpt.workflow;
+    let recorded_path = saved.path.as_deref().map(PathBuf::from);
+    let current = recorded_path.as_ref().and_then(|p| {
+        std::fs::read_to_string(p)
+            .ok()
+            .map(|text| (p.clone(), text))
+    });
+    let (text, path) = match (current, &saved.source) {
+        (Some((p, now)), _) => {
+            if saved.hash.as_deref().is_some_and(|h| h != sha256_hex(&now)) {
+                if !force {
+                    return Err(format!(
+                        "the workflow file {} changed since the checkpoint was written; resume with --force to use it as it is now",
+                        p.display()
+                    ));
+                }
+                eprintln!(
+                    "{}",
+                    err.warning(&format!(
+                        "note: {} changed since the checkpoint; using it as it is now (--force)",
+                        p.display()
+                    ))
+                );
+            }
+            (now, p.clone())
+        }
+        (None, Some(source)) => {
+            if let Some(p) = &recorded_path {
+                eprintln!(
+                    "{}",
+                    err.warning(&format!(
+                        "note: {} is gone; using the copy of the workflow saved in the checkpoint",
+                        p.display()
+                    ))
+                );
+            }
+            (
+                source.clone(),
+                recorded_path
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from(format!("{}.ron", saved.name))),
+            )
+        }
+        (None, None) => {
+            return Err(format!(
+                "the checkpoint holds no copy of workflow '{}' and its file is not readable",
+                saved.name
+            ));
+        }
+    };
+    file::load_str(&text, &path, runtimes).map_err(|e| format!("the workflow does not load:\n{e}"))
+}
+
+/// Resume; returns the exit code.
+pub async fn run(args: ResumeArgs) -> anyhow::Result<i32> {
+    let err = Style::stderr();
+    let path = store::resolve(&args.checkpoint);
+    let ckpt = match store::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{}", err.error(&format!("graflow resume: refused: {e}")));
+            return Ok(exit::BAD_INPUT);
+        }
+    };
+    let runtimes = Runtimes::default();
+    let loaded = match workflow_of(&ckpt, args.force, &runtimes, &err) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "{}",
+                err.error(&format!("graflow resume: {}: {e}", path.display()))
+            );
+            return Ok(exit::BAD_INPUT);
+        }
+    };
+    let dir = args
+        .checkpoints
+        .checkpoint_dir
+        .clone()
+        .unwrap_or_else(|| path.parent().map(Path::to_path_buf).unwrap_or_default());
+    let options = args.checkpoints.options(&loaded, dir);
+    let factory = loaded.task_factory(&runtimes);
+    let handle = match Engine::new().resume(
+        loaded.workflow.clone(),
+        &ckpt.run_id,
+        ckpt.snapshot,
+        Some(&factory),
+        &path.display().to_string(),
+        options,
+    ) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!(
+                "{}",
+                err.error(&format!("graflow resume: {}: {e}", path.display()))
+            );
+            return Ok(exit::BAD_INPUT);
+        }
+    };
+    let state_dir = history::state_dir(args.checkpoints.state_dir.as_deref());
+    let file = loaded.path.clone();
+    follow(handle, &loaded, &file, &state_dir, args.json).await
+}

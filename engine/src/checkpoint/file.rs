@@ -1,0 +1,205 @@
+//! The `.ckpt` file format, version 1 (documented in docs/checkpoints.md):
+//!
+//! ```text
+//! {"format":"graflow-checkpoint","schema_version":1,"payload_bytes":N,"crc32":"8 hex digits"}\n
+//! <N bytes: the payload, one JSON object (a `Checkpoint`)>
+//! ```
+//! The header is read first: a file that is not a checkpoint, was written by a newer schema,
+//! is shorter or longer than announced, or whose payload does not match its CRC-32 is refused
+//! with a message saying which — before any of it is trusted.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::CheckpointError;
+use super::snapshot::RunSnapshot;
+
+/// The schema this build writes and reads.
+pub const SCHEMA_VERSION: u32 = 1;
+const FORMAT: &str = "graflow-checkpoint";
+
+/// Why a checkpoint was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// A task's deferred `checkpoint(meta)`: written after it completed and its successors
+    /// were queued.
+    Deferred,
+    /// A task's `checkpoint_now(meta)`: written at once; the task runs again on resume.
+    Immediate,
+    /// Asked by the host (the studio, a signal handler) while the run was going.
+    Host,
+    /// The run paused waiting for human feedback.
+    Feedback,
+}
+
+/// The workflow a checkpoint belongs to.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct WorkflowSource {
+    /// Workflow name.
+    pub name: String,
+    /// The file it was loaded from, when it was.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// SHA-256 of the file's text.
+    #[serde(default)]
+    pub hash: Option<String>,
+    /// The file's text (RON), so a run can resume even when the file changed or moved.
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+/// Everything a `.ckpt` holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The run.
+    pub run_id: String,
+    /// Checkpoint number within the run (1, 2, …).
+    pub seq: u32,
+    /// RFC 3339 time of writing.
+    pub created_at: String,
+    /// Why it was written.
+    pub reason: Reason,
+    /// The task that asked for it, if one did.
+    #[serde(default)]
+    pub task: Option<String>,
+    /// The workflow.
+    pub workflow: WorkflowSource,
+    /// User metadata, enriched with `task_id`, `cycle` and `mode` when a task asked.
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+    /// The run state.
+    pub snapshot: RunSnapshot,
+    /// Open human-feedback requests.
+    #[serde(default)]
+    pub feedback: Vec<Value>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Header {
+    format: String,
+    schema_version: u32,
+    payload_bytes: usize,
+    crc32: String,
+}
+
+/// Serialize a checkpoint: header line, then payload.
+pub fn encode(ckpt: &Checkpoint) -> Result<Vec<u8>, CheckpointError> {
+    let payload = serde_json::to_vec(ckpt)
+        .map_err(|e| CheckpointError::Invalid(format!("cannot serialize: {e}")))?;
+    let header = Header {
+        format: FORMAT.into(),
+        schema_version: SCHEMA_VERSION,
+        payload_bytes: payload.len(),
+        crc32: format!("{:08x}", crc32fast::hash(&payload)),
+    };
+    let mut out =
+        serde_json::to_vec(&header).map_err(|e| CheckpointError::Invalid(e.to_string()))?;
+    out.push(b'\n');
+    out.reserve(payload.len());
+    out.extend_from_slice(&payload);
+    Ok(out)
+}
+
+/// Validate and parse a checkpoint's bytes.
+pub fn decode(bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
+    let newline = bytes
+        .iter()
+        .take(4096)
+        .position(|b| *b == b'\n')
+        .ok_or(CheckpointError::NotACheckpoint)?;
+    let header: Header =
+        serde_json::from_slice(&bytes[..newline]).map_err(|_| CheckpointError::NotACheckpoint)?;
+    if header.format != FORMAT {
+        return Err(CheckpointError::NotACheckpoint);
+    }
+    if header.schema_version > SCHEMA_VERSION {
+        return Err(CheckpointError::NewerSchema {
+            found: header.schema_version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if header.schema_version == 0 {
+        return Err(CheckpointError::Invalid(
+            "schema_version 0 does not exist".into(),
+        ));
+    }
+    let payload = &bytes[newline + 1..];
+    if payload.len() != header.payload_bytes {
+        return Err(CheckpointError::Truncated {
+            expected: header.payload_bytes,
+            found: payload.len(),
+        });
+    }
+    let crc = format!("{:08x}", crc32fast::hash(payload));
+    if crc != header.crc32 {
+        return Err(CheckpointError::Corrupted {
+            expected: header.crc32,
+            found: crc,
+        });
+    }
+    serde_json::from_slice(payload)
+        .map_err(|e| CheckpointError::Invalid(format!("the payload does not parse: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Checkpoint {
+        Checkpoint {
+            run_id: "r1".into(),
+            seq: 1,
+            created_at: "2026-01-01T00:00:00Z".into(),
+            reason: Reason::Deferred,
+            task: Some("a".into()),
+            workflow: WorkflowSource {
+                name: "wf".into(),
+                ..WorkflowSource::default()
+            },
+            metadata: Map::new(),
+            snapshot: RunSnapshot::default(),
+            feedback: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let bytes = encode(&sample()).unwrap();
+        assert!(bytes.starts_with(br#"{"format":"graflow-checkpoint","schema_version":1,"#));
+        assert_eq!(decode(&bytes).unwrap(), sample());
+    }
+
+    #[test]
+    fn refusals_say_why() {
+        let bytes = encode(&sample()).unwrap();
+        assert!(matches!(
+            decode(&bytes[..bytes.len() - 3]),
+            Err(CheckpointError::Truncated { .. })
+        ));
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 2;
+        flipped[last] ^= 0x01;
+        assert!(matches!(
+            decode(&flipped),
+            Err(CheckpointError::Corrupted { .. })
+        ));
+        let newer = String::from_utf8(bytes.clone()).unwrap().replacen(
+            "\"schema_version\":1",
+            "\"schema_version\":9",
+            1,
+        );
+        assert!(matches!(
+            decode(newer.as_bytes()),
+            Err(CheckpointError::NewerSchema {
+                found: 9,
+                supported: 1
+            })
+        ));
+        assert!(matches!(
+            decode(b"hello\nworld"),
+            Err(CheckpointError::NotACheckpoint)
+        ));
+        assert!(matches!(decode(b""), Err(CheckpointError::NotACheckpoint)));
+    }
+}

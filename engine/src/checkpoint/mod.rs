@@ -1,0 +1,98 @@
+//! Checkpoints: the whole state of a run written to disk so it can resume after a crash or a
+//! pause and end exactly as an uninterrupted run would. [`snapshot`] is the state as data,
+//! [`file`] the versioned, checksummed `.ckpt` format, [`store`] the files on disk.
+
+pub mod file;
+pub mod snapshot;
+pub mod store;
+
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+pub use file::{Checkpoint, Reason, SCHEMA_VERSION, WorkflowSource};
+pub use snapshot::RunSnapshot;
+pub use store::{CheckpointInfo, Saved, StateSummary};
+
+/// Where and how a run writes its checkpoints.
+#[derive(Debug, Clone, Default)]
+pub struct CheckpointConfig {
+    /// The folder.
+    pub dir: PathBuf,
+    /// The workflow (name, file, hash, RON text) recorded in every checkpoint.
+    pub workflow: WorkflowSource,
+    /// Keep only this many checkpoints of the workflow in the folder (newest first).
+    pub keep_last: Option<usize>,
+}
+
+/// A checkpoint could not be written, read or used.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum CheckpointError {
+    /// Reading or writing failed.
+    #[error("{}: {message}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The system's message.
+        message: String,
+    },
+    /// The file has no checkpoint header.
+    #[error("not a graflow checkpoint (no valid header)")]
+    NotACheckpoint,
+    /// The file ends early (or has extra bytes).
+    #[error("truncated: the header announces {expected} payload bytes but the file holds {found}")]
+    Truncated {
+        /// Announced.
+        expected: usize,
+        /// Present.
+        found: usize,
+    },
+    /// The payload does not match its checksum.
+    #[error("corrupted: CRC-32 {found} does not match the recorded {expected}")]
+    Corrupted {
+        /// Recorded.
+        expected: String,
+        /// Computed.
+        found: String,
+    },
+    /// Written by a newer schema.
+    #[error(
+        "written with checkpoint schema {found}; this graflow reads up to schema {supported} — upgrade graflow"
+    )]
+    NewerSchema {
+        /// In the file.
+        found: u32,
+        /// Supported here.
+        supported: u32,
+    },
+    /// Anything else wrong with the content.
+    #[error("invalid checkpoint: {0}")]
+    Invalid(String),
+    /// The same error, with the file it is about.
+    #[error("{}: {source}", path.display())]
+    At {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: Box<CheckpointError>,
+    },
+    /// A checkpoint was asked for but the run has no checkpoint folder.
+    #[error("checkpoints are not configured for this run")]
+    NotConfigured,
+    /// The run ended or was cancelled before the checkpoint could be taken.
+    #[error("the run is no longer running")]
+    NotRunning,
+}
+
+impl CheckpointError {
+    /// Attach the file this error is about (once).
+    pub fn at(self, path: &Path) -> CheckpointError {
+        match self {
+            e @ (CheckpointError::Io { .. } | CheckpointError::At { .. }) => e,
+            e => CheckpointError::At {
+                path: path.to_path_buf(),
+                source: Box::new(e),
+            },
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! Checkpoint files on disk: `<name>.ckpt` (the state), `<name>.state.json` (a readable
+//! summary) and `<name>.meta.json` (what listings show), written atomically (temporary file,
+//! fsync, rename, fsync of the folder). The `.ckpt` is written first: it is the commit point;
+//! the two JSON files are derived from it.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::CheckpointError;
+use super::file::{Checkpoint, Reason, SCHEMA_VERSION, decode, encode};
+
+/// `<name>.state.json`: the run's progress at a glance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateSummary {
+    /// Schema of the checkpoint.
+    pub schema_version: u32,
+    /// The run.
+    pub run_id: String,
+    /// Completed task executions.
+    pub steps: u64,
+    /// Tasks that run next (a task that was running comes first).
+    pub pending: Vec<String>,
+    /// Executions per task.
+    pub cycle_counts: BTreeMap<String, u32>,
+    /// Tasks that have completed at least once.
+    pub completed: Vec<String>,
+}
+
+/// `<name>.meta.json`: what `graflow checkpoints` and the studio list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointInfo {
+    /// Schema of the checkpoint.
+    pub schema_version: u32,
+    /// Path of the `.ckpt` file.
+    pub path: PathBuf,
+    /// The run.
+    pub run_id: String,
+    /// Number within the run.
+    pub seq: u32,
+    /// RFC 3339 time of writing.
+    pub created_at: String,
+    /// Why it was written.
+    pub reason: Reason,
+    /// The task that asked for it.
+    pub task: Option<String>,
+    /// Workflow name.
+    pub workflow: String,
+    /// Workflow file, when there is one.
+    pub workflow_path: Option<String>,
+    /// SHA-256 of the workflow file.
+    pub workflow_hash: Option<String>,
+    /// Completed task executions.
+    pub steps: u64,
+    /// Size of the `.ckpt` in bytes.
+    pub size_bytes: u64,
+    /// User metadata.
+    pub metadata: Map<String, Value>,
+}
+
+/// A checkpoint that was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Saved {
+    /// The `.ckpt` path.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub size_bytes: u64,
+}
+
+fn io(path: &Path, e: std::io::Error) -> CheckpointError {
+    CheckpointError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// Write `bytes` to `path` atomically: a temporary file in the same folder, fsync, rename,
+/// fsync of the folder. A crash leaves either the old file or the new one, never a mix.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+    replace(path, bytes, true)?;
+    sync_dir(path)
+}
+
+/// Write through a temporary file and rename; `durable` fsyncs the file first.
+fn replace(path: &Path, bytes: &[u8], durable: bool) -> Result<(), CheckpointError> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("checkpoint");
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        if durable {
+            f.sync_all()?;
+        }
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(|e| io(path, e))
+}
+
+/// Make renames in the folder of `path` durable.
+fn sync_dir(path: &Path) -> Result<(), CheckpointError> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    match File::open(dir) {
+        Ok(d) => d.sync_all().map_err(|e| io(dir, e)),
+        Err(_) => Ok(()),
+    }
+}
+
+/// A file name made of safe characters.
+fn safe(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(60)
+        .collect();
+    if s.is_empty() { "workflow".into() } else { s }
+}
+
+/// The `.ckpt` path a checkpoint gets in `dir`.
+pub fn path_for(dir: &Path, ckpt: &Checkpoint) -> PathBuf {
+    path_for_parts(dir, &ckpt.workflow.name, &ckpt.run_id, ckpt.seq)
+}
+
+/// The `.ckpt` path of checkpoint `seq` of run `run_id` of `workflow` in `dir`.
+pub fn path_for_parts(dir: &Path, workflow: &str, run_id: &str, seq: u32) -> PathBuf {
+    dir.join(format!("{}-{run_id}-{seq:03}.ckpt", safe(workflow)))
+}
+
+fn sibling(ckpt_path: &Path, suffix: &str) -> PathBuf {
+    let stem = ckpt_path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("checkpoint");
+    ckpt_path.with_file_name(format!("{stem}.{suffix}"))
+}
+
+/// Write the three files of `ckpt` into `dir` (created if missing).
+pub fn save(dir: &Path, ckpt: &Checkpoint) -> Result<Saved, CheckpointError> {
+    fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let path = path_for(dir, ckpt);
+    let bytes = encode(ckpt)?;
+    // The .ckpt is the commit point and is fsynced; the two JSON files are derived from it
+    // (a listing falls back to the .ckpt when they are missing), so one folder sync covers
+    // all three renames.
+    replace(&path, &bytes, true)?;
+    let snap = &ckpt.snapshot;
+    let state = StateSummary {
+        schema_version: SCHEMA_VERSION,
+        run_id: ckpt.run_id.clone(),
+        steps: snap.steps,
+        pending: snap.pending(),
+        cycle_counts: snap.cycles.clone(),
+        completed: snap.results.keys().cloned().collect(),
+    };
+    let info = CheckpointInfo {
+        schema_version: SCHEMA_VERSION,
+        path: path.clone(),
+        run_id: ckpt.run_id.clone(),
+        seq: ckpt.seq,
+        created_at: ckpt.created_at.clone(),
+        reason: ckpt.reason,
+        task: ckpt.task.clone(),
+        workflow: ckpt.workflow.name.clone(),
+        workflow_path: ckpt.workflow.path.clone(),
+        workflow_hash: ckpt.workflow.hash.clone(),
+        steps: snap.steps,
+        size_bytes: bytes.len() as u64,
+        metadata: ckpt.metadata.clone(),
+    };
+    replace(&sibling(&path, "state.json"), &pretty(&state), false)?;
+    replace(&sibling(&path, "meta.json"), &pretty(&info), false)?;
+    sync_dir(&path)?;
+    Ok(Saved {
+        path,
+        size_bytes: bytes.len() as u64,
+    })
+}
+
+fn pretty<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec_pretty(value).unwrap_or_default()
+}
+
+/// The `.ckpt` a user means by `path`: the `.ckpt` itself, its `.meta.json`/`.state.json`, or
+/// the base name without extension.
+pub fn resolve(path: &Path) -> PathBuf {
+    let s = path.to_string_lossy();
+    for suffix in [".meta.json", ".state.json"] {
+        if let Some(base) = s.strip_suffix(suffix) {
+            return PathBuf::from(format!("{base}.ckpt"));
+        }
+    }
+    if path.extension().is_some_and(|e| e == "ckpt") {
+        path.to_path_buf()
+    } else {
+        PathBuf::from(format!("{s}.ckpt"))
+    }
+}
+
+/// Read and validate a checkpoint.
+pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {
+    let path = resolve(path);
+    let bytes = fs::read(&path).map_err(|e| io(&path, e))?;
+    decode(&bytes).map_err(|e| e.at(&path))
+}
+
+/// The checkpoints in `dir`, newest first (from their `.meta.json`; a `.ckpt` whose meta is
+/// missing or unreadable is listed from the checkpoint itself when it loads).
+pub fn list(dir: &Path) -> Vec<CheckpointInfo> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<CheckpointInfo> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "ckpt"))
+        .filter_map(|ckpt| {
+            let meta = sibling(&ckpt, "meta.json");
+            fs::read(&meta)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<CheckpointInfo>(&b).ok())
+                .or_else(|| info_from_checkpoint(&ckpt))
+                .map(|mut info| {
+                    info.path = ckpt.clone();
+                    info
+                })
+        })
+        .collect();
+    out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.seq.cmp(&a.seq)));
+    out
+}
+
+/// The listing entry of a `.ckpt` whose `.meta.json` is missing or damaged.
+fn info_from_checkpoint(path: &Path) -> Option<CheckpointInfo> {
+    let ckpt = load(path).ok()?;
+    let size_bytes = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    Some(CheckpointInfo {
+        schema_version: SCHEMA_VERSION,
+        path: path.to_path_buf(),
+        run_id: ckpt.run_id,
+        seq: ckpt.seq,
+        created_at: ckpt.created_at,
+        reason: ckpt.reason,
+        task: ckpt.task,
+        workflow: ckpt.workflow.name,
+        workflow_path: ckpt.workflow.path,
+        workflow_hash: ckpt.workflow.hash,
+        steps: ckpt.snapshot.steps,
+        size_bytes,
+        metadata: ckpt.metadata,
+    })
+}
+
+/// Delete all but the newest `keep` checkpoints of `workflow` in `dir`; returns the removed.
+pub fn prune(dir: &Path, workflow: &str, keep: usize) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    for info in list(dir)
+        .into_iter()
+        .filter(|i| i.workflow == workflow)
+        .skip(keep)
+    {
+        for p in [
+            info.path.clone(),
+            sibling(&info.path, "state.json"),
+            sibling(&info.path, "meta.json"),
+        ] {
+            let _ = fs::remove_file(&p);
+        }
+        removed.push(info.path);
+    }
+    removed
+}

@@ -1,0 +1,147 @@
+//! What a task context can ask of its run ([`RunAccess`] for the local scheduler): results and
+//! inputs, adding tasks at run time, log lines, and immediate checkpoints.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use serde_json::Value;
+
+use crate::checkpoint::Reason;
+use crate::context::RunAccess;
+use crate::events::{EventKind, LogStream};
+use crate::workflow::{PlanKind, PlanNode, TaskDef};
+
+use super::state::{RunShared, RunState};
+
+impl RunShared {
+    /// Add a task node at run time (no event); returns its index.
+    pub(crate) fn add_dynamic(
+        &self,
+        st: &mut RunState,
+        def: Arc<TaskDef>,
+        spec: Option<Value>,
+    ) -> u32 {
+        let node = Arc::new(PlanNode::detached(def, self.wf.max_cycles));
+        let index = (self.wf.plan.nodes.len() + st.dynamic.len()) as u32;
+        st.dynamic_index.insert(node.id.clone(), index);
+        st.dynamic.push(node);
+        st.dynamic_specs.push(spec);
+        st.results.push(None);
+        st.cycles.push(0);
+        index
+    }
+}
+
+impl RunAccess for RunShared {
+    fn result(&self, task: &str) -> Option<Value> {
+        let st = self.state.lock();
+        let i = self.lookup(&st, task)?;
+        st.results[i as usize].clone()
+    }
+
+    fn inputs(&self, task: &str) -> BTreeMap<String, Value> {
+        let st = self.state.lock();
+        let mut out = BTreeMap::new();
+        let Some(mut i) = self.lookup(&st, task) else {
+            return out;
+        };
+        // A member without predecessors of its own reads its group's inputs.
+        loop {
+            let node = self.node(&st, i);
+            match (node.preds.is_empty(), node.group) {
+                (true, Some(g)) => i = g,
+                _ => break,
+            }
+        }
+        let node = self.node(&st, i);
+        for &p in &node.preds {
+            let pred = self.node(&st, p);
+            if let Some(v) = &st.results[p as usize] {
+                out.insert(pred.id.to_string(), v.clone());
+            }
+            if let PlanKind::Group { members, .. } = &pred.kind {
+                for &m in members {
+                    if let Some(v) = &st.results[m as usize] {
+                        out.insert(self.node(&st, m).id.to_string(), v.clone());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn has_node(&self, task: &str) -> bool {
+        let st = self.state.lock();
+        self.lookup(&st, task).is_some()
+    }
+
+    fn add_task(&self, id: &str, def: Option<TaskDef>, by: &str) -> bool {
+        let (def, spec) = match def {
+            Some(d) => {
+                let spec = d.spec.clone();
+                (Arc::new(d), spec)
+            }
+            None => match self.wf.tasks.get(id) {
+                Some(d) => (d.clone(), None),
+                None => return false,
+            },
+        };
+        let added = {
+            let mut st = self.state.lock();
+            if self.lookup(&st, id).is_some() {
+                return true;
+            }
+            let index = self.add_dynamic(&mut st, def, spec);
+            self.node(&st, index).id.clone()
+        };
+        self.emit(EventKind::GraphChanged {
+            added: vec![added],
+            by: Arc::from(by),
+        });
+        true
+    }
+
+    fn log(&self, task: &str, stream: LogStream, line: String) {
+        if self.emitting() {
+            self.emit(EventKind::TaskLog {
+                task: Arc::from(task),
+                stream,
+                line,
+            });
+        }
+    }
+
+    fn checkpoint_now(
+        &self,
+        slot: u32,
+        task: &str,
+        metadata: Value,
+    ) -> BoxFuture<'static, Result<String, String>> {
+        let Some(shared) = self.me.upgrade() else {
+            return futures::future::ready(Err("the run has ended".to_string())).boxed();
+        };
+        let task: Arc<str> = Arc::from(task);
+        async move {
+            let cycle = {
+                let st = shared.state.lock();
+                shared
+                    .lookup(&st, &task)
+                    .map(|i| st.cycles[i as usize])
+                    .unwrap_or(0)
+            };
+            shared
+                .checkpoint(
+                    Reason::Immediate,
+                    Some((&task, cycle)),
+                    metadata,
+                    Some(slot),
+                )
+                .await
+                .map(|saved| saved.path.display().to_string())
+                .map_err(|e| e.to_string())
+        }
+        .boxed()
+    }
+}

@@ -1,0 +1,268 @@
+//! Taking a checkpoint of a running run: close the gate (no task starts), wait until no task
+//! is executing (tasks that asked for the checkpoint themselves are parked), snapshot the
+//! state and the channel, write the files off the async threads, open the gate.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+use serde_json::{Map, Value};
+
+use crate::checkpoint::snapshot::{
+    BranchSnapshot, DynamicTask, EntrySnapshot, FinishedMember, GroupSnapshot, RunSnapshot,
+    Terminated,
+};
+use crate::checkpoint::{Checkpoint, CheckpointError, Reason, Saved, store};
+use crate::events::EventKind;
+
+use super::state::{Entry, RunShared, RunState};
+
+/// The id of the top-level branch (the first one a run opens).
+pub(crate) const TOP_BRANCH: u32 = 0;
+
+impl RunShared {
+    /// Write a checkpoint. `requester` is the task that asked (id and cycle), `parked` its
+    /// branch when it is still executing (an immediate checkpoint: it will run again on
+    /// resume).
+    pub(crate) async fn checkpoint(
+        &self,
+        reason: Reason,
+        requester: Option<(&str, u32)>,
+        metadata: Value,
+        parked: Option<u32>,
+    ) -> Result<Saved, CheckpointError> {
+        let config = self
+            .checkpoints
+            .clone()
+            .ok_or(CheckpointError::NotConfigured)?;
+        if self.finished.load(Ordering::Acquire) {
+            return Err(CheckpointError::NotRunning);
+        }
+        let _one_at_a_time = self.checkpoint_lock.lock().await;
+        if let Some(branch) = parked {
+            let mut st = self.state.lock();
+            self.task_stopped(&mut st, branch, true);
+        }
+        let outcome = self
+            .checkpoint_paused(&config, reason, requester, metadata)
+            .await;
+        if let Some(_branch) = parked {
+            // Still holding the checkpoint lock, so no other checkpoint can close the gate.
+            self.state.lock().running += 1;
+        }
+        let saved = outcome?;
+        self.emit(EventKind::CheckpointSaved {
+            path: saved.path.display().to_string(),
+            size_bytes: saved.size_bytes,
+        });
+        Ok(saved)
+    }
+
+    async fn checkpoint_paused(
+        &self,
+        config: &crate::checkpoint::CheckpointConfig,
+        reason: Reason,
+        requester: Option<(&str, u32)>,
+        metadata: Value,
+    ) -> Result<Saved, CheckpointError> {
+        {
+            let mut st = self.state.lock();
+            st.gate_closed = true;
+        }
+        self.gate.send_replace(false);
+        let result = async {
+            loop {
+                if self.state.lock().running == 0 {
+                    break;
+                }
+                tokio::select! {
+                    _ = self.quiet.notified() => {}
+                    _ = self.stop.cancelled() => return Err(CheckpointError::NotRunning),
+                }
+            }
+            let (mut snapshot, mut seq) = {
+                let mut st = self.state.lock();
+                st.checkpoint_seq += 1;
+                (self.snapshot(&st), st.checkpoint_seq)
+            };
+            // A resumed run goes on numbering after the checkpoints already in the folder.
+            while store::path_for_parts(&config.dir, &config.workflow.name, &self.run_id, seq)
+                .exists()
+            {
+                seq += 1;
+            }
+            self.state.lock().checkpoint_seq = seq;
+            snapshot.channel =
+                self.channel.snapshot().await.map_err(|e| {
+                    CheckpointError::Invalid(format!("cannot read the channel: {e}"))
+                })?;
+            let ckpt = Checkpoint {
+                run_id: self.run_id.to_string(),
+                seq,
+                created_at: humantime::format_rfc3339_micros(std::time::SystemTime::now())
+                    .to_string(),
+                reason,
+                task: requester.map(|(t, _)| t.to_string()),
+                workflow: config.workflow.clone(),
+                metadata: enrich(metadata, reason, requester),
+                snapshot,
+                feedback: Vec::new(),
+            };
+            let dir = config.dir.clone();
+            let keep = config.keep_last;
+            tokio::task::spawn_blocking(move || {
+                let saved = store::save(&dir, &ckpt);
+                if saved.is_ok() {
+                    if let Some(keep) = keep {
+                        store::prune(&dir, &ckpt.workflow.name, keep.max(1));
+                    }
+                }
+                // Freeing a large state takes a while: do it off the run's path.
+                std::thread::spawn(move || drop(ckpt));
+                saved
+            })
+            .await
+            .map_err(|e| CheckpointError::Invalid(format!("the writer stopped: {e}")))?
+        }
+        .await;
+        {
+            let mut st = self.state.lock();
+            st.gate_closed = false;
+        }
+        self.gate.send_replace(true);
+        result
+    }
+
+    /// The run's state, without the channel (the caller adds it). Tasks that are executing or
+    /// parked are queued first in their branch with their cycle not counted: they run again.
+    pub(crate) fn snapshot(&self, st: &RunState) -> RunSnapshot {
+        let id = |i: u32| self.node(st, i).id.to_string();
+        let mut cycles: BTreeMap<String, u32> = BTreeMap::new();
+        for (i, &c) in st.cycles.iter().enumerate() {
+            if c > 0 {
+                cycles.insert(id(i as u32), c);
+            }
+        }
+        for b in st.branches.values() {
+            if let Some(cur) = b
+                .current
+                .as_ref()
+                .filter(|e| e.attempt == 0 && e.resume.is_none())
+            {
+                if let Some(c) = cycles.get_mut(&id(cur.node)) {
+                    *c = c.saturating_sub(1);
+                }
+            }
+        }
+        cycles.retain(|_, c| *c > 0);
+        RunSnapshot {
+            steps: st.steps,
+            results: st
+                .results
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| r.as_ref().map(|v| (id(i as u32), v.clone())))
+                .collect(),
+            cycles,
+            arrivals: st
+                .arrivals
+                .iter()
+                .map(|(n, preds)| (id(*n), preds.iter().map(|p| id(*p)).collect()))
+                .collect(),
+            dynamic: st
+                .dynamic
+                .iter()
+                .zip(&st.dynamic_specs)
+                .map(|(node, spec)| DynamicTask {
+                    id: node.id.to_string(),
+                    spec: spec.clone(),
+                })
+                .collect(),
+            terminated: st
+                .terminated
+                .as_ref()
+                .map(|(task, message, result)| Terminated {
+                    task: task.to_string(),
+                    message: message.clone(),
+                    result: result.clone(),
+                }),
+            top: self.branch_snapshot(st, TOP_BRANCH),
+            channel: BTreeMap::new(),
+        }
+    }
+
+    fn branch_snapshot(&self, st: &RunState, branch: u32) -> BranchSnapshot {
+        let Some(b) = st.branches.get(&branch) else {
+            return BranchSnapshot::default();
+        };
+        let entry = |e: &Entry| EntrySnapshot {
+            task: self.node(st, e.node).id.to_string(),
+            data: e.data.clone(),
+            attempt: e.attempt,
+        };
+        let mut snap = BranchSnapshot {
+            last: b.last.clone(),
+            ..BranchSnapshot::default()
+        };
+        // A group restored but not yet started sits at the front of the queue.
+        let mut queued = b.queue.iter().peekable();
+        if let Some(resume) = queued.peek().and_then(|e| e.resume.clone()) {
+            snap.group = Some(resume.saved.clone());
+            queued.next();
+        }
+        if let Some(g) = &b.group {
+            snap.group = Some(GroupSnapshot {
+                group: self.node(st, g.node).id.to_string(),
+                finished: g
+                    .finished
+                    .iter()
+                    .map(|(_, outcome, value)| FinishedMember {
+                        member: outcome.id.clone(),
+                        error: outcome.error.clone(),
+                        duration_ms: outcome.duration_ms,
+                        result: value.clone(),
+                    })
+                    .collect(),
+                running: g
+                    .running
+                    .iter()
+                    .map(|(m, child)| {
+                        (
+                            self.node(st, *m).id.to_string(),
+                            self.branch_snapshot(st, *child),
+                        )
+                    })
+                    .collect(),
+            });
+        }
+        snap.queue.extend(b.current.iter().map(entry));
+        snap.queue.extend(queued.map(entry));
+        snap.queue.extend(b.retry.iter().map(entry));
+        snap
+    }
+}
+
+/// User metadata plus `task_id`, `cycle` and `mode` (user keys win).
+fn enrich(metadata: Value, reason: Reason, requester: Option<(&str, u32)>) -> Map<String, Value> {
+    let mut out = Map::new();
+    if let Some((task, cycle)) = requester {
+        out.insert("task_id".into(), Value::from(task));
+        out.insert("cycle".into(), Value::from(cycle));
+    }
+    out.insert(
+        "mode".into(),
+        Value::from(match reason {
+            Reason::Deferred => "deferred",
+            Reason::Immediate => "immediate",
+            Reason::Host => "host",
+            Reason::Feedback => "feedback",
+        }),
+    );
+    match metadata {
+        Value::Object(user) => out.extend(user),
+        Value::Null => {}
+        other => {
+            out.insert("value".into(), other);
+        }
+    }
+    out
+}
