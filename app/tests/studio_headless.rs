@@ -61,8 +61,13 @@ async fn a_real_run_succeeds_is_recorded_and_runs_again() {
             .as_deref(),
         Some("fetch: working")
     );
+    // (A history read from before the run ended may arrive first: wait for the final record.)
     assert!(
-        d.run_until(WAIT, |a| !a.history.is_empty()).await,
+        d.run_until(WAIT, |a| a
+            .history
+            .first()
+            .is_some_and(|r| r.status.is_some()))
+            .await,
         "no history record"
     );
     let first = d.app.history[0].run_id.clone();
@@ -313,21 +318,35 @@ async fn hot_reload_shows_errors_and_fixes() {
             .await
     );
 
-    // An editor saving by rename still counts.
+    // An editor saving by rename still counts. (First let trailing events of the last save
+    // settle, so that the next wait sees the rename's own event.)
+    d.run_until(Duration::from_millis(400), |_| false).await;
     let tmp = dir.path().join(".reload.ron.swp");
     std::fs::write(&tmp, GOOD).unwrap_or_else(|e| panic!("{e}"));
+    let before = d.app.entries[0].generation;
     std::fs::rename(&tmp, &file).unwrap_or_else(|e| panic!("{e}"));
+    // (Wait for the rename's own event: a load still running from the script's save may read
+    // the new content first.)
     assert!(
-        d.run_until(WAIT, |a| a.entries[0].graph.model.len() == 2)
-            .await,
+        d.run_until(WAIT, |a| {
+            a.entries[0].generation > before
+                && a.entries[0].state == LoadState::Ready
+                && a.entries[0].graph.model.len() == 2
+        })
+        .await,
         "a save by rename was missed"
     );
 
     // Deleted: the graph stays, the state says so.
+    d.run_until(Duration::from_millis(400), |_| false).await;
     std::fs::remove_file(&file).unwrap_or_else(|e| panic!("{e}"));
+    let deleted = d
+        .run_until(WAIT, |a| a.entries[0].state == LoadState::Deleted)
+        .await;
     assert!(
-        d.run_until(WAIT, |a| a.entries[0].state == LoadState::Deleted)
-            .await
+        deleted,
+        "the deletion was missed: {:?} {:?}",
+        d.app.entries[0].state, d.app.entries[0].diagnostics
     );
     assert_eq!(d.app.entries[0].graph.model.len(), 2);
     // A new workflow file in the folder shows up.

@@ -186,6 +186,7 @@ snap_two_sizes!(running_with_live_clock, {
             EventKind::RunStarted {
                 workflow: "etl".into(),
                 start: "fetch".into(),
+                resumed_from: None,
             },
         ),
         ev(

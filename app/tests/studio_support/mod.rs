@@ -70,6 +70,7 @@ pub fn etl_failed_run(run: &str) -> Vec<RunEvent> {
         EventKind::RunStarted {
             workflow: "etl".into(),
             start: "fetch".into(),
+            resumed_from: None,
         },
     )];
     v.push(ev(

@@ -253,10 +253,18 @@ impl RunView {
         let ts = event.ts;
         let mut applied = Applied::default();
         match &event.kind {
-            EventKind::RunStarted { workflow, start } => {
+            EventKind::RunStarted {
+                workflow,
+                start,
+                resumed_from,
+            } => {
                 self.phase = RunPhase::Running;
                 self.started = ts;
-                self.log_event(ts, "run_started", format!("{workflow} from {start}"), false);
+                let text = match resumed_from {
+                    Some(ckpt) => format!("{workflow} resumed from {ckpt}"),
+                    None => format!("{workflow} from {start}"),
+                };
+                self.log_event(ts, "run_started", text, false);
             }
             EventKind::TaskStarted {
                 task,
@@ -372,7 +380,7 @@ impl RunView {
                     false,
                 );
             }
-            EventKind::CheckpointSaved { path } => {
+            EventKind::CheckpointSaved { path, .. } => {
                 self.log_event(ts, "checkpoint_saved", path.clone(), false);
             }
             EventKind::FeedbackRequested {
@@ -574,6 +582,7 @@ mod tests {
             EventKind::RunStarted {
                 workflow: "w".into(),
                 start: "a".into(),
+                resumed_from: None,
             },
         ));
         r.apply(&ev(
