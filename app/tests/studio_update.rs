@@ -469,3 +469,51 @@ fn every_action_on_a_tiny_screen_is_harmless() {
         }
     }
 }
+
+#[test]
+fn settings_come_from_the_config_file_and_flags() {
+    use graflow::studio::{StudioArgs, settings};
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = dir.path().join("config.ron");
+    std::fs::write(&config, r#"(theme: "light", mouse: false, log_wrap: true, keys: {"run": ["ctrl-r"], "nope": ["x"]})"#)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let args = StudioArgs {
+        config: Some(config.clone()),
+        ..StudioArgs::default()
+    };
+    let (s, notes) = settings(&args).unwrap_or_else(|e| panic!("{e}"));
+    if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        assert!(s.theme.monochrome);
+    } else {
+        assert_eq!(s.theme.name, "light");
+    }
+    assert!(!s.mouse && s.log_wrap && s.log_follow);
+    assert_eq!(
+        notes,
+        vec!["config: keys: no action named 'nope'".to_string()]
+    );
+    let mut a = App::new(s);
+    a.add_workflow(etl());
+    assert_eq!(a.key_action(&key('r')), None);
+    assert_eq!(
+        a.key_action(&KeyEvent::new(KeyCode::Char('r'), KeyModifiers::CONTROL)),
+        Some(Action::Run)
+    );
+    // The flag wins over the file; a theme that does not exist is an error.
+    let args = StudioArgs {
+        config: Some(config.clone()),
+        read_only: true,
+        theme: Some("no-such".into()),
+        ..StudioArgs::default()
+    };
+    if std::env::var_os("NO_COLOR").is_none() {
+        assert!(settings(&args).is_err_and(|e| e.contains("no theme 'no-such'")));
+    }
+    // A config file that does not parse names its line and column.
+    std::fs::write(&config, "(theme: 3)").unwrap_or_else(|e| panic!("{e}"));
+    let args = StudioArgs {
+        config: Some(config.clone()),
+        ..StudioArgs::default()
+    };
+    assert!(settings(&args).is_err_and(|e| e.contains("config.ron:1:")));
+}

@@ -878,13 +878,14 @@ impl App {
     }
 
     fn keep_selection_visible(&mut self) {
-        let h = self
+        let inside = self
             .areas()
             .graph
-            .map_or(10, |r| r.height.saturating_sub(3).max(1) as usize);
+            .map_or(12, |r| r.height.saturating_sub(2) as usize);
         if let Some(e) = self.entries.get_mut(self.selected)
             && let Some(row) = e.graph.selected_row()
         {
+            let h = inside.saturating_sub(super::ui::header_height(e)).max(1);
             if row < e.graph.list_offset {
                 e.graph.list_offset = row;
             } else if row >= e.graph.list_offset + h {
@@ -1065,24 +1066,30 @@ impl App {
                 }
             }
             Pane::History => {
-                if y > r.y && self.workflows_offset + row < self.history.len() {
-                    self.history_selected = row;
+                // The same offset the history pane draws with.
+                let h = r.height.saturating_sub(2) as usize;
+                let offset = self.history_selected.saturating_sub(h.saturating_sub(1));
+                if y > r.y && offset + row < self.history.len() {
+                    self.history_selected = offset + row;
                 }
             }
             Pane::Graph => {
                 let view = self.view;
                 if let Some(e) = self.entries.get_mut(self.selected) {
+                    // The pane's first inside lines are its header (two with an error hint).
+                    let head = super::ui::header_height(e) as u16;
                     match view {
                         GraphView::List | GraphView::Timeline => {
-                            // Row 0 of the pane's inside is the header line.
-                            if y > r.y + 1 {
-                                e.graph.select_row(e.graph.list_offset + row - 1);
+                            if y > r.y + head {
+                                e.graph.select_row(
+                                    e.graph.list_offset + (y - r.y - 1 - head) as usize,
+                                );
                             }
                         }
                         GraphView::Canvas => {
                             let (sx, sy) = e.graph.scroll;
                             let cx = sx + x.saturating_sub(r.x + 1) as u32;
-                            let cy = sy + y.saturating_sub(r.y + 2) as u32;
+                            let cy = sy + y.saturating_sub(r.y + 1 + head) as u32;
                             let hit = e
                                 .graph
                                 .layout

@@ -36,7 +36,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         Pane::Graph,
         title(app, &format!("canvas ({})", zoom.word())),
     );
-    if inner.height == 0 {
+    if inner.height == 0 || super::draw_without_graph(frame, inner, theme, e) {
         return;
     }
     let stale = !e.graph.layout_is_current();

@@ -56,15 +56,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         return;
     };
     let g = &e.graph;
-    if g.model.is_empty() {
-        let mut lines = header(app, e, "");
-        if e.first_error().is_none() {
-            lines.push(Line::from("loading…"));
-        }
-        for d in e.diagnostics.iter().skip(1).take(inner.height as usize) {
-            lines.push(Line::from(Span::styled(d.to_string(), theme.error())));
-        }
-        frame.render_widget(Paragraph::new(lines), inner);
+    if super::draw_without_graph(frame, inner, theme, e) {
         return;
     }
     if inner.height == 0 {

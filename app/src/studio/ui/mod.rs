@@ -168,6 +168,50 @@ pub(crate) fn placeholder(frame: &mut Frame, area: Rect, theme: &Theme, lines: V
     frame.render_widget(Paragraph::new(lines).style(theme.muted()).centered(), r);
 }
 
+/// For a workflow with no graph to show: every problem of its file, wrapped, or "loading…".
+/// Returns false (drawing nothing) when there is a graph.
+pub(crate) fn draw_without_graph(
+    frame: &mut Frame,
+    area: Rect,
+    theme: &Theme,
+    e: &WorkflowEntry,
+) -> bool {
+    if !e.graph.model.is_empty() {
+        return false;
+    }
+    let mut lines = Vec::new();
+    for d in &e.diagnostics {
+        let place = if d.line > 0 {
+            format!(":{}:{}", d.line, d.column.max(1))
+        } else {
+            String::new()
+        };
+        lines.push(Line::from(Span::styled(
+            format!("✗ {}{place}: {}", e.label(), d.message),
+            theme.error(),
+        )));
+        if let Some(h) = &d.hint {
+            lines.push(Line::from(Span::styled(
+                format!("  hint: {h}"),
+                theme.warning(),
+            )));
+        }
+    }
+    if lines.is_empty() {
+        lines.push(Line::from(Span::styled("loading…", theme.muted())));
+    }
+    frame.render_widget(
+        Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
+        area,
+    );
+    true
+}
+
+/// How many lines the graph pane's header takes for this entry.
+pub fn header_height(e: &WorkflowEntry) -> usize {
+    error_banner(&Theme::monochrome(), e).map_or(1, |l| l.len())
+}
+
 /// The first error of an invalid workflow, with its hint on a second line, for the graph
 /// pane's top.
 pub(crate) fn error_banner<'a>(theme: &Theme, e: &WorkflowEntry) -> Option<Vec<Line<'a>>> {

@@ -61,6 +61,9 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     if inner.height == 0 {
         return;
     }
+    if super::draw_without_graph(frame, inner, theme, e) {
+        return;
+    }
     let Some(run) = &e.run else {
         let mut lines = header(app, e, "");
         lines.push(Line::from(Span::styled(
