@@ -79,7 +79,7 @@ impl Driver {
                     for p in &paths {
                         let abs = loader::absolute(p);
                         let r = if abs.is_dir() {
-                            w.watch_tree(&abs)
+                            w.watch_dir(&abs)
                         } else {
                             w.watch_file(&abs)
                         };

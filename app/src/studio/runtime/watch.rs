@@ -19,7 +19,6 @@ pub const DEBOUNCE: Duration = Duration::from_millis(120);
 /// The file watcher.
 pub struct Watcher {
     debouncer: Debouncer<RecommendedWatcher, RecommendedCache>,
-    recursive: HashSet<PathBuf>,
     flat: HashSet<PathBuf>,
     roots: Arc<Mutex<Vec<PathBuf>>>,
 }
@@ -74,34 +73,18 @@ impl Watcher {
             .map_err(|e| format!("cannot watch files: {e}"))?;
         Ok(Watcher {
             debouncer,
-            recursive: HashSet::new(),
             flat: HashSet::new(),
             roots,
         })
     }
 
     fn covered(&self, dir: &Path) -> bool {
-        self.flat.contains(dir) || self.recursive.iter().any(|r| dir.starts_with(r))
+        self.flat.contains(dir)
     }
 
-    /// Watch a folder and everything below it.
-    pub fn watch_tree(&mut self, dir: &Path) -> Result<(), String> {
-        if self.recursive.iter().any(|r| dir.starts_with(r)) {
-            return Ok(());
-        }
-        self.debouncer
-            .watch(dir, RecursiveMode::Recursive)
-            .map_err(|e| format!("cannot watch {}: {e}", dir.display()))?;
-        self.recursive.insert(dir.to_path_buf());
-        self.add_root(dir);
-        Ok(())
-    }
-
-    /// Watch the folder holding `file` (not its subfolders).
-    pub fn watch_file(&mut self, file: &Path) -> Result<(), String> {
-        let Some(dir) = file.parent() else {
-            return Ok(());
-        };
+    /// Watch a folder (not its subfolders: those holding workflows are watched as their
+    /// files are found, so a large tree such as a build folder is never watched).
+    pub fn watch_dir(&mut self, dir: &Path) -> Result<(), String> {
         if self.covered(dir) {
             return Ok(());
         }
@@ -111,6 +94,14 @@ impl Watcher {
         self.flat.insert(dir.to_path_buf());
         self.add_root(dir);
         Ok(())
+    }
+
+    /// Watch the folder holding `file` (not its subfolders).
+    pub fn watch_file(&mut self, file: &Path) -> Result<(), String> {
+        match file.parent() {
+            Some(dir) => self.watch_dir(dir),
+            None => Ok(()),
+        }
     }
 
     fn add_root(&self, dir: &Path) {
