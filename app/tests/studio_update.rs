@@ -517,3 +517,46 @@ fn settings_come_from_the_config_file_and_flags() {
     };
     assert!(settings(&args).is_err_and(|e| e.contains("config.ron:1:")));
 }
+
+#[test]
+fn slash_in_the_graph_finds_nodes() {
+    let mut a = app();
+    a.add_workflow(etl());
+    a.focus = Pane::Graph;
+    assert_eq!(a.key_action(&key('/')), Some(Action::Search));
+    a.update(Action::Search);
+    assert_eq!(a.focus, Pane::Graph, "the find stays in the graph");
+    assert_eq!(a.key_action(&key('c')), Some(Action::InputChar('c')));
+    for c in "CLEAN".chars() {
+        a.update(Action::InputChar(c));
+    }
+    assert!(render(&a, 100, 30).contains("find node: /CLEAN"));
+    a.update(Action::InputSubmit);
+    let selected = |a: &App| {
+        a.entry()
+            .and_then(|e| e.graph.selected.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(&*selected(&a), "cleaners");
+    a.update(Action::SearchNext);
+    assert_eq!(&*selected(&a), "clean_a");
+    a.update(Action::SearchNext);
+    assert_eq!(&*selected(&a), "clean_b");
+    a.update(Action::SearchNext);
+    assert_eq!(&*selected(&a), "cleaners", "wraps around");
+    a.update(Action::SearchPrev);
+    assert_eq!(&*selected(&a), "clean_b");
+    assert!(render(&a, 100, 30).contains("find /clean"));
+    a.update(Action::Back);
+    assert_eq!(a.find, None);
+    a.update(Action::Search);
+    for c in "zzz".chars() {
+        a.update(Action::InputChar(c));
+    }
+    a.update(Action::InputSubmit);
+    assert!(
+        a.message
+            .as_ref()
+            .is_some_and(|m| m.0.contains("no node matches 'zzz'"))
+    );
+}

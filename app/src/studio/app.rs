@@ -312,6 +312,10 @@ pub struct App {
     pub copied: Option<String>,
     /// A channel snapshot is on its way.
     pub snapshot_pending: bool,
+    /// The graph's find (lower case), when one was submitted.
+    pub find: Option<String>,
+    /// Where the open prompt (`log.input`) goes: the graph's find or the log's search.
+    pub prompt_for: Pane,
 }
 
 impl App {
@@ -349,6 +353,8 @@ impl App {
             effects: Vec::new(),
             copied: None,
             snapshot_pending: false,
+            find: None,
+            prompt_for: Pane::Inspector,
         }
     }
 
@@ -580,8 +586,13 @@ impl App {
                 self.log.follow = true;
             }
             Action::Search => {
-                self.focus = Pane::Inspector;
-                self.tab = Tab::Task;
+                if self.focus == Pane::Graph {
+                    self.prompt_for = Pane::Graph;
+                } else {
+                    self.prompt_for = Pane::Inspector;
+                    self.focus = Pane::Inspector;
+                    self.tab = Tab::Task;
+                }
                 self.log.input = Some(String::new());
             }
             Action::InputChar(c) => {
@@ -596,12 +607,24 @@ impl App {
             }
             Action::InputSubmit => {
                 if let Some(text) = self.log.input.take() {
-                    self.log.search = (!text.is_empty()).then(|| text.to_lowercase());
-                    self.jump_to_match(true, true);
+                    let term = (!text.is_empty()).then(|| text.to_lowercase());
+                    if self.prompt_for == Pane::Graph {
+                        self.find = term;
+                        self.find_node(true, true);
+                    } else {
+                        self.log.search = term;
+                        self.jump_to_match(true, true);
+                    }
                 }
             }
-            Action::SearchNext => self.jump_to_match(true, false),
-            Action::SearchPrev => self.jump_to_match(false, false),
+            Action::SearchNext | Action::SearchPrev => {
+                let forward = action == Action::SearchNext;
+                if self.focus == Pane::Graph {
+                    self.find_node(forward, false);
+                } else {
+                    self.jump_to_match(forward, false);
+                }
+            }
             Action::Copy => self.copy(),
             Action::ToggleZoomPane => self.zoomed = !self.zoomed,
             Action::ToggleMouse => {
@@ -645,6 +668,9 @@ impl App {
             return;
         }
         if self.log.input.take().is_some() {
+            return;
+        }
+        if self.focus == Pane::Graph && self.find.take().is_some() {
             return;
         }
         if self.log.search.take().is_some() {
@@ -1019,6 +1045,55 @@ impl App {
                 self.log.follow = false;
             }
             None => self.message = Some((format!("no line matches '{needle}'"), Level::Info)),
+        }
+    }
+
+    /// Select the next (or previous) node whose id contains the find; from the start when
+    /// `from_start`.
+    fn find_node(&mut self, forward: bool, from_start: bool) {
+        let Some(needle) = self.find.clone() else {
+            return;
+        };
+        let Some(e) = self.entries.get_mut(self.selected) else {
+            return;
+        };
+        let rows = &e.graph.lanes.rows;
+        let n = rows.len();
+        if n == 0 {
+            return;
+        }
+        let cur = match (from_start, e.graph.selected_row()) {
+            (true, _) | (_, None) => {
+                if forward {
+                    n - 1
+                } else {
+                    0
+                }
+            }
+            (false, Some(r)) => r,
+        };
+        let found = (1..=n).find_map(|k| {
+            let i = if forward {
+                (cur + k) % n
+            } else {
+                (cur + n - k % n) % n
+            };
+            e.graph.model.nodes[rows[i].node]
+                .id
+                .to_lowercase()
+                .contains(&needle)
+                .then_some(i)
+        });
+        match found {
+            Some(i) => {
+                e.graph.select_row(i);
+                if self.view == GraphView::Canvas {
+                    self.keep_canvas_selection_visible();
+                } else {
+                    self.keep_selection_visible();
+                }
+            }
+            None => self.message = Some((format!("no node matches '{needle}'"), Level::Info)),
         }
     }
 

@@ -13,6 +13,20 @@ use crate::studio::model::RunPhase;
 /// Draw the status line.
 pub fn draw_status(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.settings.theme;
+    if let Some(input) = app
+        .log
+        .input
+        .as_ref()
+        .filter(|_| app.prompt_for == crate::studio::app::Pane::Graph)
+    {
+        let line = Line::from(vec![
+            Span::styled(" find node: /", theme.key()),
+            Span::raw(input.clone()),
+            Span::styled("█", theme.accent()),
+        ]);
+        frame.render_widget(Paragraph::new(line), area);
+        return;
+    }
     let line = match &app.message {
         Some((text, Level::Error)) => Line::from(Span::styled(format!(" {text}"), theme.error())),
         Some((text, Level::Info)) => Line::from(Span::styled(format!(" {text}"), theme.accent())),

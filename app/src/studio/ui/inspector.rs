@@ -209,7 +209,11 @@ fn draw_task(frame: &mut Frame, area: Rect, app: &App) {
         height: area.height - head_h,
         ..area
     };
-    if let Some(input) = &app.log.input
+    if let Some(input) = app
+        .log
+        .input
+        .as_ref()
+        .filter(|_| app.prompt_for == Pane::Inspector)
         && log_area.height > 0
     {
         let prompt = Line::from(vec![
