@@ -242,6 +242,7 @@ fn bench_real_binary() {
     cmd.env("TERM", "xterm-256color");
     cmd.env("GRAFLOW_STATE_DIR", dir.join("state"));
     cmd.env("XDG_CONFIG_HOME", dir.join("config"));
+    cmd.env("GRAFLOW_STUDIO_LOG", dir.join("studio.log"));
     let Ok(mut child) = pair.slave.spawn_command(cmd) else {
         return;
     };

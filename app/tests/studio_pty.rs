@@ -37,11 +37,15 @@ struct Studio {
     writer: Box<dyn Write + Send>,
     child: Box<dyn Child + Send + Sync>,
     screen: Arc<Mutex<vt100::Parser>>,
-    _state: tempfile::TempDir,
+    state: tempfile::TempDir,
 }
 
 impl Studio {
     fn start(args: &[&str], cwd: &Path) -> Studio {
+        Studio::start_with(args, cwd, &[])
+    }
+
+    fn start_with(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Studio {
         let (cols, rows) = (120u16, 36u16);
         let pair = native_pty_system()
             .openpty(PtySize {
@@ -58,8 +62,13 @@ impl Studio {
         cmd.env("TERM", "xterm-256color");
         cmd.env("GRAFLOW_STATE_DIR", state.path().join("state"));
         cmd.env("XDG_CONFIG_HOME", state.path().join("config"));
+        cmd.env("GRAFLOW_STUDIO_LOG", state.path().join("studio.log"));
         cmd.env_remove("NO_COLOR");
         cmd.env_remove("TMUX");
+        cmd.env_remove("RUST_LOG");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         let child = pair
             .slave
             .spawn_command(cmd)
@@ -92,7 +101,7 @@ impl Studio {
             writer,
             child,
             screen,
-            _state: state,
+            state,
         }
     }
 
@@ -280,6 +289,22 @@ fn survives_a_tiny_terminal() {
     s.resize(120, 36);
     s.send("1");
     s.wait_for("Workflows (");
+    s.quit();
+}
+
+#[test]
+fn log_lines_go_to_the_log_file_not_the_screen() {
+    let mut s = Studio::start_with(
+        &["studio", "sample-workflows/hello.ron"],
+        &repo_root(),
+        &[("RUST_LOG", "trace")],
+    );
+    s.wait_for("greet");
+    s.send("r");
+    s.wait_for("hello: run succeeded");
+    assert!(!s.text().contains("TRACE"), "{}", s.text());
+    let log = std::fs::read_to_string(s.state.path().join("studio.log")).unwrap_or_default();
+    assert!(log.contains("TRACE"), "nothing logged: {log}");
     s.quit();
 }
 

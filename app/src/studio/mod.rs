@@ -135,6 +135,13 @@ pub async fn run(args: StudioArgs) -> anyhow::Result<i32> {
     if !notes.is_empty() {
         app.message = Some((notes.join("; "), Level::Error));
     }
+    // Log lines must not scribble over the screen: standard error goes to a file meanwhile.
+    if let Some(log) = runtime::term::stderr::log_path()
+        && let Err(e) = runtime::term::stderr::redirect(&log)
+    {
+        let note = format!("log lines may show on screen ({}: {e})", log.display());
+        app.message = Some((note, Level::Error));
+    }
     let mut driver = Driver::new(app, state_dir);
     driver.open(paths, true);
     let (terminal, guard) = runtime::term::enter(mouse)?;
