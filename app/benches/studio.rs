@@ -136,6 +136,13 @@ fn bench_layout() {
         fallback,
         &format!(",\"edges\":{}", edges.len()),
     );
+    let big = 5000;
+    let big_edges = random_dag(big, 11);
+    let bv = view(big, &big_edges);
+    let big_t = time(5, || {
+        std::hint::black_box(layout::compute(&bv));
+    });
+    report("layout_full_random_dag", big, big_t, &format!(",\"edges\":{},\"zooms\":3", big_edges.len()));
     let lanes_t = time(7, || {
         std::hint::black_box(lanes::compute(&v, n, |_| 0));
     });
