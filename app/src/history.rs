@@ -185,6 +185,7 @@ mod tests {
             result: None,
             results: Default::default(),
             channel: Default::default(),
+            checkpoint: None,
         }));
         let runs = list(&dir);
         assert_eq!(runs.len(), 1);

@@ -13,6 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use graflow_engine::checkpoint::snapshot::ChannelContent;
 use graflow_engine::checkpoint::{CheckpointConfig, WorkflowSource, store};
 use graflow_engine::prelude::*;
 use serde_json::json;
@@ -100,7 +101,9 @@ fn bench(
         let resumed = rt.block_on(async {
             let ckpt = store::load(&path).expect("loads");
             let mut snapshot = ckpt.snapshot;
-            snapshot.channel.insert("resumed".into(), json!(true));
+            if let ChannelContent::Values(values) = &mut snapshot.channel {
+                values.insert("resumed".into(), json!(true));
+            }
             let handle = Engine::new()
                 .resume(
                     wf.clone(),

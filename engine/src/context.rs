@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::channel::Channel;
 use crate::error::RunError;
 use crate::events::LogStream;
+use crate::hitl::{FeedbackError, FeedbackKind, FeedbackResponse, FeedbackSpec, Notifier};
 use crate::workflow::TaskDef;
 
 /// A task asked to run next by `next_task` or `goto`.
@@ -74,6 +75,31 @@ pub trait RunAccess: Send + Sync {
         task: &str,
         metadata: Value,
     ) -> BoxFuture<'static, Result<String, String>>;
+    /// Ask a human and wait for the answer (see [`TaskContext::request_feedback`]).
+    fn request_feedback(
+        &self,
+        ask: FeedbackAsk,
+    ) -> BoxFuture<'static, Result<FeedbackResponse, FeedbackError>>;
+}
+
+/// One feedback request of one execution, as the run receives it.
+#[derive(Clone)]
+pub struct FeedbackAsk {
+    /// The execution's slot.
+    pub slot: u32,
+    /// The task.
+    pub task: String,
+    /// Its cycle.
+    pub cycle: u32,
+    /// Its attempt.
+    pub attempt: u32,
+    /// The request's number within the execution (0, 1, …): with the rest, it names the
+    /// request, so a task that runs again after a pause finds its earlier request.
+    pub ordinal: u32,
+    /// What is asked.
+    pub spec: FeedbackSpec,
+    /// Notifiers replacing the run's defaults.
+    pub notifiers: Option<Vec<Arc<dyn Notifier>>>,
 }
 
 struct Inner {
@@ -87,6 +113,7 @@ struct Inner {
     channel: Channel,
     run: Arc<dyn RunAccess>,
     control: Mutex<ControlRequests>,
+    feedback_asked: std::sync::atomic::AtomicU32,
 }
 
 /// The context handed to a task's body. Cheap to clone; clones share the control record.
@@ -140,6 +167,7 @@ impl TaskContext {
                 channel,
                 run,
                 control: Mutex::new(ControlRequests::default()),
+                feedback_asked: std::sync::atomic::AtomicU32::new(0),
             }),
         }
     }
@@ -299,6 +327,105 @@ impl TaskContext {
             .run
             .checkpoint_now(self.inner.slot, &self.inner.task_id, metadata)
             .await
+    }
+
+    /// Ask a human and wait for the answer, up to the request's timeout. When the wait runs
+    /// out and the run has a checkpoint folder, the whole run pauses into a checkpoint (the
+    /// process exits with code 3) and this call does not return; after an answer, resuming
+    /// runs this task again and the same request returns the stored answer at once.
+    pub async fn request_feedback(
+        &self,
+        spec: FeedbackSpec,
+    ) -> Result<FeedbackResponse, FeedbackError> {
+        self.request_feedback_with(spec, None).await
+    }
+
+    /// [`request_feedback`](Self::request_feedback) with its own notifiers.
+    pub async fn request_feedback_with(
+        &self,
+        spec: FeedbackSpec,
+        notifiers: Option<Vec<Arc<dyn Notifier>>>,
+    ) -> Result<FeedbackResponse, FeedbackError> {
+        let ordinal = self
+            .inner
+            .feedback_asked
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let ask = FeedbackAsk {
+            slot: self.inner.slot,
+            task: self.inner.task_id.to_string(),
+            cycle: self.inner.cycle,
+            attempt: self.inner.attempt,
+            ordinal,
+            spec,
+            notifiers,
+        };
+        self.inner.run.request_feedback(ask).await
+    }
+
+    /// Ask for an approval; true when approved.
+    pub async fn request_approval(
+        &self,
+        prompt: &str,
+        timeout_secs: Option<f64>,
+    ) -> Result<bool, FeedbackError> {
+        let mut spec = FeedbackSpec::new(FeedbackKind::Approval, prompt);
+        spec.timeout_secs = timeout_secs;
+        Ok(self
+            .request_feedback(spec)
+            .await?
+            .answer
+            .approved
+            .unwrap_or(false))
+    }
+
+    /// Ask for text.
+    pub async fn request_text(
+        &self,
+        prompt: &str,
+        timeout_secs: Option<f64>,
+    ) -> Result<String, FeedbackError> {
+        let mut spec = FeedbackSpec::new(FeedbackKind::Text, prompt);
+        spec.timeout_secs = timeout_secs;
+        Ok(self
+            .request_feedback(spec)
+            .await?
+            .answer
+            .text
+            .unwrap_or_default())
+    }
+
+    /// Ask to pick one of `options`.
+    pub async fn request_selection(
+        &self,
+        prompt: &str,
+        options: Vec<String>,
+        timeout_secs: Option<f64>,
+    ) -> Result<String, FeedbackError> {
+        let mut spec = FeedbackSpec::new(FeedbackKind::Selection, prompt).options(options);
+        spec.timeout_secs = timeout_secs;
+        Ok(self
+            .request_feedback(spec)
+            .await?
+            .answer
+            .selected
+            .unwrap_or_default())
+    }
+
+    /// Ask to pick any of `options`.
+    pub async fn request_multi_selection(
+        &self,
+        prompt: &str,
+        options: Vec<String>,
+        timeout_secs: Option<f64>,
+    ) -> Result<Vec<String>, FeedbackError> {
+        let mut spec = FeedbackSpec::new(FeedbackKind::MultiSelection, prompt).options(options);
+        spec.timeout_secs = timeout_secs;
+        Ok(self
+            .request_feedback(spec)
+            .await?
+            .answer
+            .selected_multiple
+            .unwrap_or_default())
     }
 
     /// A copy of the control calls made so far.

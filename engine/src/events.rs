@@ -165,6 +165,9 @@ pub enum EventKind {
         results: BTreeMap<String, Value>,
         /// The channel's final content.
         channel: BTreeMap<String, Value>,
+        /// The checkpoint to resume, when the run paused.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        checkpoint: Option<String>,
     },
 }
 

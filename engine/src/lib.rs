@@ -41,6 +41,7 @@ pub mod flow;
 pub mod graph;
 pub mod group;
 pub mod handler;
+pub mod hitl;
 pub mod render;
 pub mod run;
 pub mod template;

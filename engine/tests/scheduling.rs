@@ -331,3 +331,25 @@ async fn every_event_serializes_with_event_run_id_and_ts() {
     assert_eq!(names(&events)[0], "run_started");
     let _ = rec;
 }
+
+#[tokio::test]
+async fn the_event_stream_ends_after_run_finished() {
+    let mut wf = Workflow::builder("ends");
+    let a = wf.task("a", |_c: TaskContext| async { anyhow::Ok(1) });
+    wf.flow(a);
+    let mut handle = Engine::new().start(
+        Arc::new(wf.build().unwrap()),
+        RunOptions::new().with_events(),
+    );
+    let mut rx = handle.take_events().unwrap();
+    let mut last = None;
+    // The handle is still alive: the stream must end on its own.
+    while let Some(e) = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("the stream ends")
+    {
+        last = Some(e.name());
+    }
+    assert_eq!(last, Some("run_finished"));
+    assert!(handle.wait().await.succeeded());
+}

@@ -4,6 +4,7 @@ pub mod checkpoints;
 pub mod completions;
 pub mod ctx;
 pub mod exit;
+pub mod feedback;
 pub mod graph;
 mod load;
 pub mod logging;
@@ -45,6 +46,8 @@ pub enum Command {
     Resume(resume::ResumeArgs),
     /// List checkpoints with their metadata, newest first.
     Checkpoints(checkpoints::CheckpointsArgs),
+    /// List, show, answer or cancel human-feedback requests.
+    Feedback(feedback::FeedbackArgs),
     /// Print a shell completion script.
     Completions(completions::CompletionsArgs),
     /// Talk to the running engine from inside a Shell or Command task.
@@ -61,6 +64,7 @@ pub async fn dispatch(cli: Cli) -> i32 {
         Some(Command::Graph(args)) => Ok(graph::run(&args)),
         Some(Command::Resume(args)) => resume::run(args).await,
         Some(Command::Checkpoints(args)) => Ok(checkpoints::run(&args)),
+        Some(Command::Feedback(args)) => Ok(feedback::run(args).await),
         Some(Command::Completions(args)) => Ok(completions::run(&args)),
         Some(Command::Ctx(_)) => Ok(exit::BAD_INPUT),
     };

@@ -8,7 +8,9 @@ use std::time::Duration;
 use clap::Args;
 use graflow_engine::file::LoadedWorkflow;
 use graflow_engine::handler::Runtimes;
+use graflow_engine::hitl::{FeedbackManager, FileBackend, Notifier};
 use graflow_engine::{Engine, EventKind, RunHandle, RunOptions, Value};
+use std::sync::Arc;
 
 use super::exit;
 use super::load::load_or_report;
@@ -80,14 +82,30 @@ impl CheckpointArgs {
         history::state_dir(self.state_dir.as_deref()).join("checkpoints")
     }
 
-    /// Run options with checkpoints configured for `loaded`.
+    /// Run options with checkpoints and human feedback configured for `loaded`.
     pub fn options(&self, loaded: &LoadedWorkflow, dir: PathBuf) -> RunOptions {
         let mut options = RunOptions::new()
             .with_events()
             .checkpoints(loaded.checkpoint_config(dir, self.keep_last));
         options.checkpoint_every_task = self.checkpoint_every_task;
+        let state_dir = history::state_dir(self.state_dir.as_deref());
+        options.feedback = Some(Arc::new(feedback_manager(&state_dir, loaded.notifiers())));
         options
     }
+}
+
+/// The feedback setup of runs started in `state_dir`: requests as files in
+/// `<state dir>/feedback`, answer links at `GRAFLOW_SERVE_URL` (default the local
+/// `graflow serve`).
+pub fn feedback_manager(state_dir: &Path, notifiers: Vec<Arc<dyn Notifier>>) -> FeedbackManager {
+    let mut manager = FeedbackManager::new(Arc::new(FileBackend::new(state_dir.join("feedback"))));
+    manager.notifiers = notifiers;
+    if let Ok(url) = std::env::var("GRAFLOW_SERVE_URL")
+        && !url.trim().is_empty()
+    {
+        manager.answer_base_url = url;
+    }
+    manager
 }
 
 /// Run the workflow; returns the exit code.
@@ -168,6 +186,16 @@ pub async fn follow(
     }
     printer.finish();
     let outcome = handle.wait().await;
+    if let Some(p) = &outcome.paused {
+        eprintln!(
+            "{}",
+            Style::stderr().warning(&format!(
+                "paused: waiting for feedback {id}. Answer it in the studio, with `graflow feedback respond {id} …` or through `graflow serve`, then continue with:\n  graflow resume {}",
+                p.checkpoint,
+                id = p.feedback_id
+            ))
+        );
+    }
     Ok(exit::for_status(outcome.status))
 }
 

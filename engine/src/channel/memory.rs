@@ -201,6 +201,28 @@ impl MemoryChannel {
             .collect())
     }
 
+    /// Every live key with its value as JSON text (keys sorted), without copying the values.
+    pub fn snapshot_json(&self) -> Result<String, ChannelError> {
+        use serde::ser::{SerializeMap, Serializer};
+        let map = self.map.lock();
+        let mut now = None;
+        let mut live: Vec<(&String, &Value)> = map
+            .iter()
+            .filter(|(_, e)| e.live(&mut now))
+            .map(|(k, e)| (k, &e.value))
+            .collect();
+        live.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut out = Vec::with_capacity(live.len() * 64);
+        let mut ser = serde_json::Serializer::new(&mut out);
+        let fail = |e: serde_json::Error| ChannelError::Backend(e.to_string());
+        let mut m = ser.serialize_map(Some(live.len())).map_err(fail)?;
+        for (k, v) in live {
+            m.serialize_entry(k, v).map_err(fail)?;
+        }
+        m.end().map_err(fail)?;
+        String::from_utf8(out).map_err(|e| ChannelError::Backend(e.to_string()))
+    }
+
     /// Remove every key.
     pub fn clear(&self) -> Result<(), ChannelError> {
         self.map.lock().clear();

@@ -208,6 +208,18 @@ impl Channel {
         dispatch!(self, clear())
     }
 
+    /// Every key with its value as one JSON object (keys sorted), serialized straight from the
+    /// store: the fast path of checkpoints.
+    pub async fn snapshot_json(&self) -> Result<Box<serde_json::value::RawValue>, ChannelError> {
+        let text = match &self.store {
+            Store::Memory(m) => m.snapshot_json()?,
+            Store::Backend(b) => serde_json::to_string(&b.snapshot().await?)
+                .map_err(|e| ChannelError::Backend(e.to_string()))?,
+        };
+        serde_json::value::RawValue::from_string(text)
+            .map_err(|e| ChannelError::Backend(e.to_string()))
+    }
+
     /// A typed view of one key: values are (de)serialized as `T`.
     pub fn typed<T: serde::Serialize + serde::de::DeserializeOwned>(
         &self,

@@ -101,7 +101,60 @@ pub struct RunSnapshot {
     /// The top-level branch (and through it every running group).
     pub top: BranchSnapshot,
     /// The channel's content.
-    pub channel: BTreeMap<String, Value>,
+    pub channel: ChannelContent,
+}
+
+/// A channel's content in a snapshot: values, or (when written by a run) the JSON text of
+/// the map, serialized straight from the channel without copying every value first.
+#[derive(Debug, Clone)]
+pub enum ChannelContent {
+    /// Key → value.
+    Values(BTreeMap<String, Value>),
+    /// A JSON object, as text.
+    Json(Box<serde_json::value::RawValue>),
+}
+
+impl Default for ChannelContent {
+    fn default() -> Self {
+        ChannelContent::Values(BTreeMap::new())
+    }
+}
+
+impl ChannelContent {
+    /// The key → value map (parsing the JSON text when needed).
+    pub fn into_values(self) -> Result<BTreeMap<String, Value>, String> {
+        match self {
+            ChannelContent::Values(v) => Ok(v),
+            ChannelContent::Json(raw) => serde_json::from_str(raw.get())
+                .map_err(|e| format!("the saved channel does not parse: {e}")),
+        }
+    }
+
+    /// A copy of the key → value map.
+    pub fn values(&self) -> Result<BTreeMap<String, Value>, String> {
+        self.clone().into_values()
+    }
+}
+
+impl PartialEq for ChannelContent {
+    fn eq(&self, other: &Self) -> bool {
+        matches!((self.values(), other.values()), (Ok(a), Ok(b)) if a == b)
+    }
+}
+
+impl Serialize for ChannelContent {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ChannelContent::Values(v) => v.serialize(serializer),
+            ChannelContent::Json(raw) => raw.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ChannelContent {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        BTreeMap::<String, Value>::deserialize(deserializer).map(ChannelContent::Values)
+    }
 }
 
 impl RunSnapshot {

@@ -10,15 +10,21 @@ use crate::error::{BuildError, Span};
 use crate::flow::{Flow, Leaf, ParFlow, parse_flow};
 use crate::group::GroupPolicy;
 use crate::handler::builtin::{NoopHandler, SleepHandler, ValueHandler};
+use crate::handler::feedback::FeedbackHandler;
 use crate::handler::http::HttpHandler;
 use crate::handler::process::{ProcessHandler, ProcessSpec, Program};
 use crate::handler::script::{ScriptHandler, ScriptPolicy, ScriptSource};
 use crate::handler::{HandlerEnv, Runtimes, TaskHandler};
+use crate::hitl::{
+    ConsoleNotifier, FeedbackKind, FeedbackSpec, Notifier, WebhookConfig, WebhookNotifier,
+};
+use crate::template::Template;
 use crate::workflow::{GroupDef, RetryPolicy, TaskDef, Workflow, WorkflowBuilder};
 
 use super::locate::Locator;
 use super::spec::{
-    BackendSpec, ChannelSpec, PolicySpec, RetrySpec, RunSpec, ScriptSpec, TaskSpec, WorkflowSpec,
+    AnswerKind, BackendSpec, ChannelSpec, FeedbackTaskSpec, NotifySpec, PolicySpec, RetrySpec,
+    RunSpec, ScriptSpec, TaskSpec, WorkflowSpec,
 };
 use super::{Diagnostic, Severity};
 
@@ -119,6 +125,12 @@ pub(super) fn assemble(
         }
     }
     check_environment(spec, rep);
+    if let Some(list) = &spec.notify
+        && let Err(m) = notifiers(list)
+    {
+        let at = rep.loc.top_field("notify");
+        rep.error(at, format!("notify: {m}"), None);
+    }
 
     let known = |n: &str| spec.tasks.contains_key(n) || spec.groups.contains_key(n);
     for (name, group) in &spec.groups {
@@ -433,6 +445,30 @@ pub(super) fn task_def(
                 None
             }
         },
+        RunSpec::Approval(a) => {
+            let feedback = FeedbackTaskSpec {
+                kind: AnswerKind::Approval,
+                prompt: a.prompt.clone(),
+                options: Vec::new(),
+                timeout: a.timeout.clone(),
+                channel_key: a.channel_key.clone(),
+                notify: a.notify.clone(),
+            };
+            match feedback_handler(&feedback) {
+                Ok(h) => Some(Arc::new(h)),
+                Err(m) => {
+                    bad(rep, "run", format!("Approval: {m}"), None);
+                    None
+                }
+            }
+        }
+        RunSpec::Feedback(f) => match feedback_handler(f) {
+            Ok(h) => Some(Arc::new(h)),
+            Err(m) => {
+                bad(rep, "run", format!("Feedback: {m}"), None);
+                None
+            }
+        },
     };
     let mut def = TaskDef::new(name, handler?).retry(retry);
     def.options.timeout = timeout;
@@ -478,6 +514,82 @@ fn script_error_place(
     literal_key
         .and_then(|k| rep.loc.inside_string_after_paren(k, offset + col_bytes))
         .or(run)
+}
+
+fn feedback_handler(f: &FeedbackTaskSpec) -> Result<FeedbackHandler, String> {
+    let kind = match f.kind {
+        AnswerKind::Approval => FeedbackKind::Approval,
+        AnswerKind::Text => FeedbackKind::Text,
+        AnswerKind::Selection => FeedbackKind::Selection,
+        AnswerKind::MultiSelection => FeedbackKind::MultiSelection,
+        AnswerKind::Custom => FeedbackKind::Custom,
+    };
+    let mut spec = FeedbackSpec::new(kind, f.prompt.clone()).options(f.options.clone());
+    if let Some(t) = &f.timeout {
+        spec.timeout_secs = Some(
+            duration(t)
+                .map_err(|m| format!("timeout: {m}"))?
+                .as_secs_f64(),
+        );
+    }
+    spec.channel_key = f.channel_key.clone();
+    let notifiers = f.notify.as_deref().map(notifiers).transpose()?;
+    FeedbackHandler::new(spec, notifiers)
+}
+
+/// Build notifiers from their specs; errors name the bad field.
+pub fn notifiers(specs: &[NotifySpec]) -> Result<Vec<Arc<dyn Notifier>>, String> {
+    specs
+        .iter()
+        .map(|n| -> Result<Arc<dyn Notifier>, String> {
+            match n {
+                NotifySpec::Console => Ok(Arc::new(ConsoleNotifier)),
+                NotifySpec::Webhook(w) => {
+                    if !w.url.starts_with("http://") && !w.url.starts_with("https://") {
+                        return Err(format!(
+                            "webhook url '{}' must start with http:// or https://",
+                            w.url
+                        ));
+                    }
+                    let body = w
+                        .body
+                        .as_deref()
+                        .map(Template::parse)
+                        .transpose()
+                        .map_err(|e| format!("webhook body: {e}"))?;
+                    let secret = w
+                        .secret
+                        .as_deref()
+                        .map(WebhookConfig::decode_secret)
+                        .transpose()?;
+                    let timeout = match &w.timeout {
+                        Some(t) => duration(t).map_err(|m| format!("webhook timeout: {m}"))?,
+                        None => Duration::from_secs(10),
+                    };
+                    let method = w
+                        .method
+                        .clone()
+                        .unwrap_or_else(|| "POST".into())
+                        .to_ascii_uppercase();
+                    reqwest::Method::from_bytes(method.as_bytes())
+                        .map_err(|_| format!("webhook method '{method}' is not an HTTP method"))?;
+                    Ok(Arc::new(WebhookNotifier::new(WebhookConfig {
+                        url: w.url.clone(),
+                        method,
+                        headers: w
+                            .headers
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                        body,
+                        secret,
+                        retries: w.retries.unwrap_or(3),
+                        timeout,
+                    })))
+                }
+            }
+        })
+        .collect()
 }
 
 fn retry_policy(r: &RetrySpec) -> Result<RetryPolicy, String> {

@@ -131,6 +131,15 @@ impl LoadedWorkflow {
         }
     }
 
+    /// The workflow's notifiers for human-feedback requests (`notify:`; the console when the
+    /// file names none).
+    pub fn notifiers(&self) -> Vec<Arc<dyn crate::hitl::Notifier>> {
+        match &self.spec.notify {
+            None => vec![Arc::new(crate::hitl::ConsoleNotifier)],
+            Some(list) => load::notifiers(list).unwrap_or_default(),
+        }
+    }
+
     /// Rebuilds tasks added at run time (from their specs) when this workflow resumes.
     pub fn task_factory(&self, runtimes: &Runtimes) -> FileTaskFactory {
         FileTaskFactory {

@@ -39,6 +39,9 @@ pub struct WorkflowSpec {
     /// How many checkpoints of this workflow to keep (newest first); all by default.
     #[serde(default)]
     pub keep_last: Option<usize>,
+    /// Who is told when a task asks a human; `[Console]` when absent, `[]` for nobody.
+    #[serde(default)]
+    pub notify: Option<Vec<NotifySpec>>,
     /// Initial channel values.
     #[serde(default)]
     pub params: IndexMap<String, Value>,
@@ -166,6 +169,100 @@ pub enum RunSpec {
     Script(ScriptSpec),
     /// An HTTP request.
     Http(HttpSpec),
+    /// Ask a human to approve; succeeds with the answer when approved, fails when rejected.
+    Approval(ApprovalSpec),
+    /// Ask a human for text, a selection, several selections or any data.
+    Feedback(FeedbackTaskSpec),
+}
+
+/// `Approval(prompt: "…", timeout: "3m", channel_key: "approved", notify: [...])`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalSpec {
+    /// The question.
+    pub prompt: String,
+    /// How long to wait before the run pauses (default 3 minutes).
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// Write the answer to this channel key.
+    #[serde(default)]
+    pub channel_key: Option<String>,
+    /// Notifiers replacing the workflow's.
+    #[serde(default)]
+    pub notify: Option<Vec<NotifySpec>>,
+}
+
+/// The kind of a `Feedback` task's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum AnswerKind {
+    /// Free text.
+    Text,
+    /// One of `options`.
+    Selection,
+    /// Any of `options`.
+    MultiSelection,
+    /// Any JSON value.
+    Custom,
+    /// Approve or reject (the result is true or false; use `Approval` to fail on rejection).
+    Approval,
+}
+
+/// `Feedback(kind: Selection, prompt: "…", options: ["a", "b"], timeout: "5m", …)`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackTaskSpec {
+    /// The kind of answer.
+    pub kind: AnswerKind,
+    /// The question.
+    pub prompt: String,
+    /// Options of a selection.
+    #[serde(default)]
+    pub options: Vec<String>,
+    /// How long to wait before the run pauses (default 3 minutes).
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// Write the answer to this channel key.
+    #[serde(default)]
+    pub channel_key: Option<String>,
+    /// Notifiers replacing the workflow's.
+    #[serde(default)]
+    pub notify: Option<Vec<NotifySpec>>,
+}
+
+/// `Console` or `Webhook(url: "…", …)`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub enum NotifySpec {
+    /// Print the request, where to answer, and a curl example.
+    Console,
+    /// Call a URL for each request event.
+    Webhook(WebhookSpec),
+}
+
+/// A webhook notifier.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSpec {
+    /// Where to send.
+    pub url: String,
+    /// HTTP method (`POST`).
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Extra headers.
+    #[serde(default)]
+    pub headers: IndexMap<String, String>,
+    /// Body template with `{{prompt}}`, `{{url}}`, `{{feedback_id}}`, `{{task}}`, `{{run_id}}`,
+    /// `{{kind}}`, `{{event}}`, `{{workflow}}`; without it the request is sent as JSON.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// `whsec_<base64 key>`: sign per Standard Webhooks.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// Attempts after the first (3).
+    #[serde(default)]
+    pub retries: Option<u32>,
+    /// Time limit of one attempt (`"10s"`).
+    #[serde(default)]
+    pub timeout: Option<String>,
 }
 
 /// `Script("code")` or `Script(file: "path.rhai")`.

@@ -5,6 +5,7 @@
 
 pub mod builtin;
 mod env;
+pub mod feedback;
 pub mod http;
 mod in_process;
 pub mod process;

@@ -9,8 +9,9 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 
 use crate::checkpoint::Reason;
-use crate::context::RunAccess;
+use crate::context::{FeedbackAsk, RunAccess};
 use crate::events::{EventKind, LogStream};
+use crate::hitl::{FeedbackError, FeedbackResponse};
 use crate::workflow::{PlanKind, PlanNode, TaskDef};
 
 use super::state::{RunShared, RunState};
@@ -143,5 +144,12 @@ impl RunAccess for RunShared {
                 .map_err(|e| e.to_string())
         }
         .boxed()
+    }
+
+    fn request_feedback(
+        &self,
+        ask: FeedbackAsk,
+    ) -> BoxFuture<'static, Result<FeedbackResponse, FeedbackError>> {
+        self.ask_feedback(ask)
     }
 }

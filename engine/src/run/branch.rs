@@ -264,6 +264,8 @@ async fn run_task(
             return complete(shared, branch, entry.node, &id, cycle, ctx, value, started);
         }
         Err(Failure::Cancelled) => return Err(shared.cancel_error()),
+        // The run was stopped (cancelled, or paused for feedback) while the body ended.
+        Err(Failure::Error(_)) if shared.stop.is_cancelled() => return Err(shared.cancel_error()),
         Err(Failure::Error(e)) => e,
     };
     let message = format!("{error:#}");
@@ -295,10 +297,10 @@ async fn run_task(
             return Err(shared.cancel_error());
         }
         let mut st = shared.state.lock();
-        if let Some(b) = st.branch(branch) {
-            if let Some(retry) = b.retry.take() {
-                b.queue.push_back(retry);
-            }
+        if let Some(b) = st.branch(branch)
+            && let Some(retry) = b.retry.take()
+        {
+            b.queue.push_back(retry);
         }
         return Ok(None);
     }

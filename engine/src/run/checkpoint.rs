@@ -8,8 +8,8 @@ use std::sync::atomic::Ordering;
 use serde_json::{Map, Value};
 
 use crate::checkpoint::snapshot::{
-    BranchSnapshot, DynamicTask, EntrySnapshot, FinishedMember, GroupSnapshot, RunSnapshot,
-    Terminated,
+    BranchSnapshot, ChannelContent, DynamicTask, EntrySnapshot, FinishedMember, GroupSnapshot,
+    RunSnapshot, Terminated,
 };
 use crate::checkpoint::{Checkpoint, CheckpointError, Reason, Saved, store};
 use crate::events::EventKind;
@@ -92,9 +92,22 @@ impl RunShared {
             }
             self.state.lock().checkpoint_seq = seq;
             snapshot.channel =
-                self.channel.snapshot().await.map_err(|e| {
+                ChannelContent::Json(self.channel.snapshot_json().await.map_err(|e| {
                     CheckpointError::Invalid(format!("cannot read the channel: {e}"))
-                })?;
+                })?);
+            let feedback = match &self.feedback {
+                Some(manager) => manager
+                    .backend
+                    .list(Some(&self.run_id), true)
+                    .await
+                    .map(|open| {
+                        open.iter()
+                            .filter_map(|r| serde_json::to_value(r).ok())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            };
             let ckpt = Checkpoint {
                 run_id: self.run_id.to_string(),
                 seq,
@@ -105,16 +118,16 @@ impl RunShared {
                 workflow: config.workflow.clone(),
                 metadata: enrich(metadata, reason, requester),
                 snapshot,
-                feedback: Vec::new(),
+                feedback,
             };
             let dir = config.dir.clone();
             let keep = config.keep_last;
             tokio::task::spawn_blocking(move || {
                 let saved = store::save(&dir, &ckpt);
-                if saved.is_ok() {
-                    if let Some(keep) = keep {
-                        store::prune(&dir, &ckpt.workflow.name, keep.max(1));
-                    }
+                if saved.is_ok()
+                    && let Some(keep) = keep
+                {
+                    store::prune(&dir, &ckpt.workflow.name, keep.max(1));
                 }
                 // Freeing a large state takes a while: do it off the run's path.
                 std::thread::spawn(move || drop(ckpt));
@@ -147,10 +160,9 @@ impl RunShared {
                 .current
                 .as_ref()
                 .filter(|e| e.attempt == 0 && e.resume.is_none())
+                && let Some(c) = cycles.get_mut(&id(cur.node))
             {
-                if let Some(c) = cycles.get_mut(&id(cur.node)) {
-                    *c = c.saturating_sub(1);
-                }
+                *c = c.saturating_sub(1);
             }
         }
         cycles.retain(|_, c| *c > 0);
@@ -186,7 +198,7 @@ impl RunShared {
                     result: result.clone(),
                 }),
             top: self.branch_snapshot(st, TOP_BRANCH),
-            channel: BTreeMap::new(),
+            channel: ChannelContent::default(),
         }
     }
 

@@ -4,6 +4,7 @@
 mod access;
 mod branch;
 mod checkpoint;
+mod feedback;
 mod group;
 mod restore;
 mod state;
@@ -42,6 +43,8 @@ pub struct RunOptions {
     pub checkpoints: Option<CheckpointConfig>,
     /// Write a deferred checkpoint after every completed task (needs `checkpoints`).
     pub checkpoint_every_task: bool,
+    /// Human feedback: where requests live and who is told; without it requests fail.
+    pub feedback: Option<Arc<crate::hitl::FeedbackManager>>,
 }
 
 impl RunOptions {
@@ -100,6 +103,17 @@ pub struct RunOutcome {
     pub channel: BTreeMap<String, Value>,
     /// Completed task executions.
     pub steps: u64,
+    /// Why the run paused, when it did.
+    pub paused: Option<Paused>,
+}
+
+/// A run paused waiting for human feedback.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Paused {
+    /// The checkpoint to resume once answered.
+    pub checkpoint: String,
+    /// The request whose wait ran out.
+    pub feedback_id: String,
 }
 
 impl RunOutcome {
@@ -161,7 +175,7 @@ impl Engine {
             }
         }
         let start = Start::Resumed {
-            channel: snapshot.channel,
+            channel: snapshot.channel.into_values()?,
             from: from.to_string(),
         };
         let task = tokio::spawn(drive(shared.clone(), start));
@@ -189,7 +203,14 @@ impl Engine {
             (None, None)
         };
         let channel = options.channel.clone().unwrap_or_else(Channel::memory);
-        let shared = RunShared::new(run_id, workflow, channel, tx, options.checkpoints.clone());
+        let shared = RunShared::new(
+            run_id,
+            workflow,
+            channel,
+            tx,
+            options.checkpoints.clone(),
+            options.feedback.clone(),
+        );
         shared.checkpoint_every_task.store(
             options.checkpoint_every_task,
             std::sync::atomic::Ordering::Relaxed,
@@ -265,15 +286,13 @@ impl RunHandle {
 
     /// Cancel the run from outside: running tasks are stopped, the run ends as cancelled.
     pub fn cancel(&self, message: impl Into<String>) {
-        self.shared.cancel(None, message.into());
+        self.control().cancel(message)
     }
 
     /// Checkpoint the running run: no new task starts, running tasks finish, the state is
     /// written, the run goes on. Needs [`RunOptions::checkpoints`].
     pub async fn checkpoint(&self, metadata: Value) -> Result<Saved, CheckpointError> {
-        self.shared
-            .checkpoint(Reason::Host, None, metadata, None)
-            .await
+        self.control().checkpoint(metadata).await
     }
 
     /// A handle that can cancel or checkpoint the run while another part of the program
@@ -299,6 +318,7 @@ impl RunHandle {
                 results: BTreeMap::new(),
                 channel: BTreeMap::new(),
                 steps: 0,
+                paused: None,
             },
         }
     }
@@ -341,14 +361,15 @@ async fn drive(shared: Arc<RunShared>, how: Start) -> RunOutcome {
     shared
         .finished
         .store(true, std::sync::atomic::Ordering::Release);
-    let (terminated, steps) = {
+    let (terminated, steps, paused) = {
         let st = shared.state.lock();
-        (st.terminated.clone(), st.steps)
+        (st.terminated.clone(), st.steps, st.paused.clone())
     };
-    let (status, error, mut result) = match outcome {
-        Ok(last) => (RunStatus::Succeeded, None, last),
-        Err(e) if e.is_cancel() => (RunStatus::Cancelled, Some(e), None),
-        Err(e) => (RunStatus::Failed, Some(e), None),
+    let (status, error, mut result) = match (outcome, &paused) {
+        (_, Some(_)) => (RunStatus::Paused, None, None),
+        (Ok(last), None) => (RunStatus::Succeeded, None, last),
+        (Err(e), None) if e.is_cancel() => (RunStatus::Cancelled, Some(e), None),
+        (Err(e), None) => (RunStatus::Failed, Some(e), None),
     };
     if let (RunStatus::Succeeded, Some((_, _, value))) = (status, &terminated) {
         result = Some(value.clone());
@@ -364,6 +385,10 @@ async fn drive(shared: Arc<RunShared>, how: Start) -> RunOutcome {
         results,
         channel,
         steps,
+        paused: paused.map(|(checkpoint, feedback_id)| Paused {
+            checkpoint,
+            feedback_id,
+        }),
     };
     shared.emit(EventKind::RunFinished {
         status: outcome.status,
@@ -371,6 +396,8 @@ async fn drive(shared: Arc<RunShared>, how: Start) -> RunOutcome {
         result: outcome.result.clone(),
         results: outcome.results.clone(),
         channel: outcome.channel.clone(),
+        checkpoint: outcome.paused.as_ref().map(|p| p.checkpoint.clone()),
     });
+    shared.close_events();
     outcome
 }

@@ -109,38 +109,38 @@ fn check_branch(shared: &RunShared, st: &RunState, b: &BranchSnapshot) -> Result
 /// entries. Ids were checked by `restore`.
 pub(crate) fn branch_entries(shared: &RunShared, st: &RunState, b: &BranchSnapshot) -> Vec<Entry> {
     let mut out = Vec::with_capacity(b.queue.len() + 1);
-    if let Some(g) = &b.group {
-        if let Some(node) = shared.lookup(st, &g.group) {
-            let finished = g
-                .finished
-                .iter()
-                .map(|f| {
-                    (
-                        MemberOutcome {
-                            id: f.member.clone(),
-                            error: f.error.clone(),
-                            duration_ms: f.duration_ms,
-                        },
-                        f.result.clone(),
-                    )
-                })
-                .collect();
-            let running = g
-                .running
-                .iter()
-                .filter_map(|(m, child)| shared.lookup(st, m).map(|i| (i, child.clone())))
-                .collect();
-            out.push(Entry {
-                node,
-                data: Value::Null,
-                attempt: 0,
-                resume: Some(Arc::new(GroupResume {
-                    finished,
-                    running,
-                    saved: g.clone(),
-                })),
-            });
-        }
+    if let Some(g) = &b.group
+        && let Some(node) = shared.lookup(st, &g.group)
+    {
+        let finished = g
+            .finished
+            .iter()
+            .map(|f| {
+                (
+                    MemberOutcome {
+                        id: f.member.clone(),
+                        error: f.error.clone(),
+                        duration_ms: f.duration_ms,
+                    },
+                    f.result.clone(),
+                )
+            })
+            .collect();
+        let running = g
+            .running
+            .iter()
+            .filter_map(|(m, child)| shared.lookup(st, m).map(|i| (i, child.clone())))
+            .collect();
+        out.push(Entry {
+            node,
+            data: Value::Null,
+            attempt: 0,
+            resume: Some(Arc::new(GroupResume {
+                finished,
+                running,
+                saved: g.clone(),
+            })),
+        });
     }
     out.extend(b.queue.iter().filter_map(|e| {
         shared.lookup(st, &e.task).map(|node| Entry {

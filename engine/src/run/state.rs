@@ -119,6 +119,8 @@ pub(crate) struct RunState {
     pub running: usize,
     /// Checkpoints written by this run.
     pub checkpoint_seq: u32,
+    /// Set when the run paused for feedback: the checkpoint and the request.
+    pub paused: Option<(String, String)>,
 }
 
 impl RunState {
@@ -162,7 +164,8 @@ pub(crate) struct RunShared {
     pub run_id: Arc<str>,
     pub wf: Arc<Workflow>,
     pub channel: Channel,
-    events: Option<UnboundedSender<RunEvent>>,
+    events: Mutex<Option<UnboundedSender<RunEvent>>>,
+    has_events: bool,
     pub state: Mutex<RunState>,
     /// Cancelled when the run is cancelled: running bodies are dropped.
     pub stop: CancellationToken,
@@ -180,6 +183,8 @@ pub(crate) struct RunShared {
     pub finished: AtomicBool,
     /// Checkpoint after every completed task.
     pub checkpoint_every_task: AtomicBool,
+    /// Human feedback, if set up.
+    pub feedback: Option<Arc<crate::hitl::FeedbackManager>>,
     /// This run itself, for work that outlives a borrow (immediate checkpoints).
     pub me: std::sync::Weak<RunShared>,
 }
@@ -191,6 +196,7 @@ impl RunShared {
         channel: Channel,
         events: Option<UnboundedSender<RunEvent>>,
         checkpoints: Option<CheckpointConfig>,
+        feedback: Option<Arc<crate::hitl::FeedbackManager>>,
     ) -> Arc<Self> {
         let n = wf.plan.nodes.len();
         let state = RunState {
@@ -202,7 +208,8 @@ impl RunShared {
             run_id,
             wf,
             channel,
-            events,
+            has_events: events.is_some(),
+            events: Mutex::new(events),
             state: Mutex::new(state),
             stop: CancellationToken::new(),
             terminating: AtomicBool::new(false),
@@ -212,24 +219,33 @@ impl RunShared {
             checkpoints,
             finished: AtomicBool::new(false),
             checkpoint_every_task: AtomicBool::new(false),
+            feedback,
             me: me.clone(),
         })
     }
 
     /// Whether anyone listens to events (building them is skipped otherwise).
     pub fn emitting(&self) -> bool {
-        self.events.is_some()
+        self.has_events
     }
 
     /// Send an event to the listener, if any.
     pub fn emit(&self, kind: EventKind) {
-        if let Some(tx) = &self.events {
+        if !self.has_events {
+            return;
+        }
+        if let Some(tx) = self.events.lock().as_ref() {
             let _ = tx.send(RunEvent {
                 run_id: self.run_id.clone(),
                 ts: SystemTime::now(),
                 kind,
             });
         }
+    }
+
+    /// Close the event stream (after `run_finished`): the receiver sees its end.
+    pub fn close_events(&self) {
+        self.events.lock().take();
     }
 
     /// The plan node at `index`.
@@ -285,10 +301,8 @@ impl RunShared {
     /// as running. Called with the state locked.
     pub fn task_stopped(&self, st: &mut RunState, branch: u32, keep_current: bool) {
         st.running = st.running.saturating_sub(1);
-        if !keep_current {
-            if let Some(b) = st.branch(branch) {
-                b.current = None;
-            }
+        if !keep_current && let Some(b) = st.branch(branch) {
+            b.current = None;
         }
         if st.gate_closed && st.running == 0 {
             self.quiet.notify_one();

@@ -18,6 +18,7 @@ use super::{ScriptEnv, ScriptHandler, ScriptSource, sandbox};
 use crate::channel::ChannelError;
 use crate::context::TaskContext;
 use crate::error::RunError;
+use crate::hitl::{FeedbackKind, FeedbackSpec};
 use crate::workflow::TaskDef;
 
 type Res<T> = Result<T, Box<EvalAltResult>>;
@@ -135,6 +136,7 @@ pub(super) fn register(engine: &mut Engine) {
     register_channel(engine);
     register_control(engine);
     register_checkpoints(engine);
+    register_feedback(engine);
     engine.register_fn("log", |c: &mut Ctx, msg: Dynamic| c.task().log(text(&msg)));
 }
 
@@ -297,4 +299,141 @@ fn register_checkpoints(engine: &mut Engine) {
             now(c, meta)
         },
     );
+}
+
+/// A timeout given to a request: seconds (a number) or a duration string (`"3m"`).
+fn timeout_of(t: &Dynamic) -> Res<Option<f64>> {
+    if t.is_unit() {
+        return Ok(None);
+    }
+    if let Ok(i) = t.as_int() {
+        return Ok(Some(i as f64));
+    }
+    if let Ok(f) = t.as_float() {
+        return Ok(Some(f));
+    }
+    if let Some(s) = t.read_lock::<ImmutableString>() {
+        return humantime::parse_duration(s.as_str())
+            .map(|d| Some(d.as_secs_f64()))
+            .map_err(|e| runtime_error(format!("timeout '{}': {e}", s.as_str())));
+    }
+    Err(runtime_error(format!(
+        "a timeout is seconds or a duration like \"3m\", not {}",
+        t.type_name()
+    )))
+}
+
+fn strings(options: &Array, what: &str) -> Res<Vec<String>> {
+    options
+        .iter()
+        .map(|o| {
+            o.clone()
+                .into_string()
+                .map_err(|t| runtime_error(format!("{what}: options must be strings, found {t}")))
+        })
+        .collect()
+}
+
+/// Ask and wait; the answer's value or the whole response.
+fn ask(c: &Ctx, spec: FeedbackSpec, whole: bool) -> Res<Dynamic> {
+    let what = format!("ctx.request_{}()", spec.kind.as_str());
+    let task = c.task().clone();
+    let response = c.wait(&what, async move {
+        task.request_feedback(spec).await.map_err(|e| e.to_string())
+    })?;
+    if whole {
+        to_dynamic(&serde_json::to_value(&response).unwrap_or(serde_json::Value::Null))
+    } else {
+        to_dynamic(&response.value())
+    }
+}
+
+/// `ctx.request_approval`, `request_text`, `request_selection`, `request_multi_selection`
+/// (each with an optional timeout) and `request_feedback(#{kind, prompt, options, timeout,
+/// channel_key})`, which returns the whole response.
+fn register_feedback(engine: &mut Engine) {
+    fn simple(
+        kind: FeedbackKind,
+        prompt: &str,
+        options: Vec<String>,
+        timeout: Option<f64>,
+    ) -> FeedbackSpec {
+        let mut spec = FeedbackSpec::new(kind, prompt).options(options);
+        spec.timeout_secs = timeout;
+        spec
+    }
+    engine.register_fn("request_approval", |c: &mut Ctx, prompt: &str| {
+        ask(
+            c,
+            simple(FeedbackKind::Approval, prompt, vec![], None),
+            false,
+        )
+    });
+    engine.register_fn(
+        "request_approval",
+        |c: &mut Ctx, prompt: &str, t: Dynamic| {
+            ask(
+                c,
+                simple(FeedbackKind::Approval, prompt, vec![], timeout_of(&t)?),
+                false,
+            )
+        },
+    );
+    engine.register_fn("request_text", |c: &mut Ctx, prompt: &str| {
+        ask(c, simple(FeedbackKind::Text, prompt, vec![], None), false)
+    });
+    engine.register_fn("request_text", |c: &mut Ctx, prompt: &str, t: Dynamic| {
+        ask(
+            c,
+            simple(FeedbackKind::Text, prompt, vec![], timeout_of(&t)?),
+            false,
+        )
+    });
+    for (name, kind) in [
+        ("request_selection", FeedbackKind::Selection),
+        ("request_multi_selection", FeedbackKind::MultiSelection),
+    ] {
+        engine.register_fn(name, move |c: &mut Ctx, prompt: &str, options: Array| {
+            ask(
+                c,
+                simple(kind, prompt, strings(&options, name)?, None),
+                false,
+            )
+        });
+        engine.register_fn(
+            name,
+            move |c: &mut Ctx, prompt: &str, options: Array, t: Dynamic| {
+                ask(
+                    c,
+                    simple(kind, prompt, strings(&options, name)?, timeout_of(&t)?),
+                    false,
+                )
+            },
+        );
+    }
+    engine.register_fn("request_feedback", |c: &mut Ctx, spec: Map| -> Res<Dynamic> {
+        let get = |k: &str| spec.get(k).cloned().unwrap_or(Dynamic::UNIT);
+        let kind = match get("kind").into_string().unwrap_or_default().as_str() {
+            "approval" => FeedbackKind::Approval,
+            "text" => FeedbackKind::Text,
+            "selection" => FeedbackKind::Selection,
+            "multi_selection" => FeedbackKind::MultiSelection,
+            "custom" => FeedbackKind::Custom,
+            other => {
+                return Err(runtime_error(format!(
+                    "ctx.request_feedback: kind '{other}' is not approval, text, selection, multi_selection or custom"
+                )));
+            }
+        };
+        let prompt = get("prompt").into_string().unwrap_or_default();
+        let options = match get("options").try_cast::<Array>() {
+            Some(a) => strings(&a, "ctx.request_feedback")?,
+            None => Vec::new(),
+        };
+        let mut s = simple(kind, &prompt, options, timeout_of(&get("timeout"))?);
+        if let Ok(key) = get("channel_key").into_string() {
+            s.channel_key = Some(key);
+        }
+        ask(c, s, true)
+    });
 }

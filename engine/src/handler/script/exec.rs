@@ -43,6 +43,11 @@ const BLOCKING_WORDS: &[&str] = &[
     "import",
     // Calls that wait for the run (a checkpoint pauses every task first).
     "checkpoint_now",
+    "request_approval",
+    "request_text",
+    "request_selection",
+    "request_multi_selection",
+    "request_feedback",
 ];
 
 /// A script compiled at load time.

@@ -1,0 +1,238 @@
+//! `graflow feedback list | show | respond | cancel`: answer human-feedback requests from a
+//! shell. Requests live in `<state dir>/feedback`, shared with `graflow run`, `graflow serve`
+//! and the studio started in the same folder.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use graflow_engine::hitl::{
+    Answer, FeedbackBackend, FeedbackError, FeedbackKind, FeedbackRequest, FileBackend,
+};
+
+use super::exit;
+use super::style::Style;
+use crate::history;
+
+/// Arguments of `graflow feedback`.
+#[derive(Debug, Args)]
+pub struct FeedbackArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: FeedbackAction,
+    /// The state folder (default: $GRAFLOW_STATE_DIR, else .graflow).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub state_dir: Option<PathBuf>,
+    /// JSON output.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// The feedback commands.
+#[derive(Debug, Subcommand)]
+pub enum FeedbackAction {
+    /// List requests waiting for an answer (all of them with --all).
+    List {
+        /// Only requests of this run.
+        #[arg(long)]
+        run: Option<String>,
+        /// Answered and cancelled requests too.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Show one request and its answer.
+    Show {
+        /// The request id.
+        id: String,
+    },
+    /// Answer a request.
+    Respond(RespondArgs),
+    /// Withdraw a request (the waiting task fails).
+    Cancel {
+        /// The request id.
+        id: String,
+    },
+}
+
+/// An answer given on the command line.
+#[derive(Debug, Args)]
+pub struct RespondArgs {
+    /// The request id.
+    pub id: String,
+    /// Approve (approval requests).
+    #[arg(long, conflicts_with = "reject")]
+    pub approve: bool,
+    /// Reject (approval requests).
+    #[arg(long)]
+    pub reject: bool,
+    /// Why (approval requests).
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// The text (text requests).
+    #[arg(long)]
+    pub text: Option<String>,
+    /// The option picked (selection requests).
+    #[arg(long)]
+    pub select: Option<String>,
+    /// The options picked (multi-selection requests); repeat or separate with commas.
+    #[arg(long = "select-multiple", value_delimiter = ',')]
+    pub select_multiple: Option<Vec<String>>,
+    /// Any JSON (custom requests).
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Who answers (default: $USER).
+    #[arg(long)]
+    pub by: Option<String>,
+}
+
+impl RespondArgs {
+    fn answer(&self) -> Result<Answer, String> {
+        let custom_data = match &self.data {
+            None => None,
+            Some(d) => {
+                Some(serde_json::from_str(d).map_err(|e| format!("--data is not JSON: {e}"))?)
+            }
+        };
+        let approved = match (self.approve, self.reject) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        };
+        Ok(Answer {
+            approved,
+            reason: self.reason.clone(),
+            text: self.text.clone(),
+            selected: self.select.clone(),
+            selected_multiple: self.select_multiple.clone(),
+            custom_data,
+            responded_by: self.by.clone().or_else(|| std::env::var("USER").ok()),
+        })
+    }
+}
+
+fn how_to_answer(kind: FeedbackKind, options: &[String]) -> String {
+    match kind {
+        FeedbackKind::Approval => "--approve | --reject [--reason …]".into(),
+        FeedbackKind::Text => "--text …".into(),
+        FeedbackKind::Selection => format!("--select one of [{}]", options.join(", ")),
+        FeedbackKind::MultiSelection => {
+            format!("--select-multiple any of [{}]", options.join(", "))
+        }
+        FeedbackKind::Custom => "--data <json>".into(),
+    }
+}
+
+fn line(r: &FeedbackRequest, style: &Style) -> String {
+    let status = serde_json::to_value(r.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let mut s = format!(
+        "{}  {}  {} / {}  [{}] {}\n    answer: graflow feedback respond {} {}",
+        style.bold(&r.id),
+        status,
+        r.workflow,
+        r.task,
+        r.spec.kind.as_str(),
+        r.spec.prompt,
+        r.id,
+        how_to_answer(r.spec.kind, &r.spec.options)
+    );
+    if let Some(ckpt) = &r.checkpoint {
+        s.push_str(&format!(
+            "\n    the run paused; then: graflow resume {ckpt}"
+        ));
+    }
+    s
+}
+
+/// Run a feedback command; returns the exit code.
+pub async fn run(args: FeedbackArgs) -> i32 {
+    let backend = FileBackend::new(history::state_dir(args.state_dir.as_deref()).join("feedback"));
+    let (out, err) = (Style::stdout(), Style::stderr());
+    let fail = |e: FeedbackError| {
+        eprintln!("{}", err.error(&format!("graflow feedback: {e}")));
+        match e {
+            FeedbackError::Backend(_) => exit::FAILURE,
+            _ => exit::BAD_INPUT,
+        }
+    };
+    match &args.action {
+        FeedbackAction::List { run, all } => match backend.list(run.as_deref(), !all).await {
+            Ok(list) if args.json => {
+                for r in list {
+                    println!("{}", serde_json::to_string(&r).unwrap_or_default());
+                }
+                exit::SUCCESS
+            }
+            Ok(list) if list.is_empty() => {
+                println!("no {}feedback requests", if *all { "" } else { "pending " });
+                exit::SUCCESS
+            }
+            Ok(list) => {
+                for r in list {
+                    println!("{}", line(&r, &out));
+                }
+                exit::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
+        FeedbackAction::Show { id } => match backend.get(id).await {
+            Ok(Some((request, response))) => {
+                if args.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"request": request, "response": response})
+                    );
+                } else {
+                    println!("{}", line(&request, &out));
+                    if !request.spec.options.is_empty() {
+                        println!("    options: {}", request.spec.options.join(", "));
+                    }
+                    match response {
+                        Some(r) => println!(
+                            "    answered {} by {}: {}",
+                            r.responded_at,
+                            r.answer.responded_by.clone().unwrap_or_default(),
+                            r.value()
+                        ),
+                        None => println!("    not answered yet"),
+                    }
+                }
+                exit::SUCCESS
+            }
+            Ok(None) => fail(FeedbackError::NotFound(id.clone())),
+            Err(e) => fail(e),
+        },
+        FeedbackAction::Respond(r) => {
+            let answer = match r.answer() {
+                Ok(a) => a,
+                Err(e) => return fail(FeedbackError::Invalid(e)),
+            };
+            match backend.respond(&r.id, answer).await {
+                Ok(response) => {
+                    if args.json {
+                        println!("{}", serde_json::to_string(&response).unwrap_or_default());
+                    } else {
+                        println!("{} {}: {}", out.ok("answered"), r.id, response.value());
+                        if let Ok(Some((req, _))) = backend.get(&r.id).await
+                            && let Some(ckpt) = req.checkpoint
+                        {
+                            println!(
+                                "the run paused waiting for it; continue with: graflow resume {ckpt}"
+                            );
+                        }
+                    }
+                    exit::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+        FeedbackAction::Cancel { id } => match backend.cancel(id).await {
+            Ok(_) => {
+                println!("cancelled {id}");
+                exit::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
+    }
+}

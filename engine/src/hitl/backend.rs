@@ -1,0 +1,317 @@
+//! Where feedback requests and answers live. [`FeedbackBackend`] is the trait (a Redis
+//! backend with pub/sub wake-up fits it); [`FileBackend`] keeps them as JSON files in the
+//! state dir, so `graflow run`, `graflow serve`, `graflow feedback` and the studio started in
+//! the same folder see the same requests.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use thiserror::Error;
+
+use super::types::{Answer, FeedbackRequest, FeedbackResponse, FeedbackStatus};
+
+/// A feedback operation failed.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum FeedbackError {
+    /// No request has this id.
+    #[error("feedback request '{0}' not found")]
+    NotFound(String),
+    /// The request was answered or cancelled already.
+    #[error("feedback request '{id}' is {status}, not pending")]
+    NotPending {
+        /// The request.
+        id: String,
+        /// Its status.
+        status: String,
+    },
+    /// The answer does not fit the request.
+    #[error("{0}")]
+    Invalid(String),
+    /// The request was cancelled while the task waited.
+    #[error("feedback request '{0}' was cancelled")]
+    Cancelled(String),
+    /// The wait ran out and the run could not pause (no checkpoint folder).
+    #[error("feedback request '{id}' got no answer within {secs} s")]
+    Timeout {
+        /// The request.
+        id: String,
+        /// The wait.
+        secs: f64,
+    },
+    /// The run paused (checkpointed) waiting for this request.
+    #[error("the run paused waiting for feedback request '{0}'")]
+    Paused(String),
+    /// Human feedback is not set up for this run.
+    #[error("human feedback is not configured for this run")]
+    NotConfigured,
+    /// The storage failed.
+    #[error("feedback storage: {0}")]
+    Backend(String),
+}
+
+/// Stores requests and answers.
+#[async_trait]
+pub trait FeedbackBackend: Send + Sync {
+    /// A short name: `files`, `redis`.
+    fn kind(&self) -> &'static str;
+    /// Store a new request; if one with the same id exists, return it unchanged.
+    async fn create(&self, request: FeedbackRequest) -> Result<FeedbackRequest, FeedbackError>;
+    /// A request and its answer.
+    async fn get(
+        &self,
+        id: &str,
+    ) -> Result<Option<(FeedbackRequest, Option<FeedbackResponse>)>, FeedbackError>;
+    /// Requests, oldest first; `pending_only` hides answered and cancelled ones.
+    async fn list(
+        &self,
+        run_id: Option<&str>,
+        pending_only: bool,
+    ) -> Result<Vec<FeedbackRequest>, FeedbackError>;
+    /// Answer a pending request (checked against it); the first answer wins.
+    async fn respond(&self, id: &str, answer: Answer) -> Result<FeedbackResponse, FeedbackError>;
+    /// Withdraw a pending request.
+    async fn cancel(&self, id: &str) -> Result<FeedbackRequest, FeedbackError>;
+    /// Rewrite a request's bookkeeping (timeout time, checkpoint).
+    async fn update(&self, request: &FeedbackRequest) -> Result<(), FeedbackError>;
+    /// Wait up to `timeout` for the answer: `Ok(None)` when none came, `Err(Cancelled)` when
+    /// the request was cancelled meanwhile.
+    async fn wait(
+        &self,
+        id: &str,
+        timeout: Duration,
+    ) -> Result<Option<FeedbackResponse>, FeedbackError>;
+}
+
+/// Requests and answers as JSON files: `<dir>/requests/<id>.json`, `<dir>/responses/<id>.json`.
+#[derive(Debug, Clone)]
+pub struct FileBackend {
+    dir: PathBuf,
+    poll: Duration,
+}
+
+fn backend(e: impl std::fmt::Display) -> FeedbackError {
+    FeedbackError::Backend(e.to_string())
+}
+
+/// Ids are file names and URL segments: letters, digits, `-`, `_`, `.` only.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 200
+        && !id.starts_with('.')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()
+}
+
+impl FileBackend {
+    /// Files under `dir` (usually `<state dir>/feedback`).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        FileBackend {
+            dir: dir.into(),
+            poll: Duration::from_millis(20),
+        }
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn request_path(&self, id: &str) -> PathBuf {
+        self.dir.join("requests").join(format!("{id}.json"))
+    }
+
+    fn response_path(&self, id: &str) -> PathBuf {
+        self.dir.join("responses").join(format!("{id}.json"))
+    }
+
+    fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, FeedbackError> {
+        match fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| backend(format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(backend(format!("{}: {e}", path.display()))),
+        }
+    }
+
+    /// Write through a temporary file and rename (readers never see half a file).
+    fn write(path: &Path, value: &impl serde::Serialize) -> Result<(), FeedbackError> {
+        let dir = path.parent().unwrap_or_else(|| Path::new("."));
+        fs::create_dir_all(dir).map_err(backend)?;
+        let bytes = serde_json::to_vec_pretty(value).map_err(backend)?;
+        let tmp = dir.join(format!(
+            ".{}.tmp-{}",
+            path.file_name().and_then(|n| n.to_str()).unwrap_or("f"),
+            std::process::id()
+        ));
+        fs::write(&tmp, bytes).map_err(backend)?;
+        fs::rename(&tmp, path).map_err(backend)
+    }
+
+    /// Publish a complete file only if none exists (the first answer wins).
+    fn write_new(path: &Path, value: &impl serde::Serialize) -> Result<bool, FeedbackError> {
+        let dir = path.parent().unwrap_or_else(|| Path::new("."));
+        fs::create_dir_all(dir).map_err(backend)?;
+        let bytes = serde_json::to_vec_pretty(value).map_err(backend)?;
+        let tmp = dir.join(format!(
+            ".answer.tmp-{}-{:x}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        fs::write(&tmp, bytes).map_err(backend)?;
+        let linked = fs::hard_link(&tmp, path);
+        let _ = fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    fn get_sync(
+        &self,
+        id: &str,
+    ) -> Result<Option<(FeedbackRequest, Option<FeedbackResponse>)>, FeedbackError> {
+        if !valid_id(id) {
+            return Ok(None);
+        }
+        let Some(request) = Self::read::<FeedbackRequest>(&self.request_path(id))? else {
+            return Ok(None);
+        };
+        let response = Self::read::<FeedbackResponse>(&self.response_path(id))?;
+        Ok(Some((request, response)))
+    }
+}
+
+fn status_name(s: FeedbackStatus) -> String {
+    serde_json::to_value(s)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+#[async_trait]
+impl FeedbackBackend for FileBackend {
+    fn kind(&self) -> &'static str {
+        "files"
+    }
+
+    async fn create(&self, request: FeedbackRequest) -> Result<FeedbackRequest, FeedbackError> {
+        if !valid_id(&request.id) {
+            return Err(FeedbackError::Invalid(format!(
+                "'{}' is not a valid feedback id",
+                request.id
+            )));
+        }
+        if let Some(existing) = Self::read::<FeedbackRequest>(&self.request_path(&request.id))? {
+            return Ok(existing);
+        }
+        Self::write(&self.request_path(&request.id), &request)?;
+        Ok(request)
+    }
+
+    async fn get(
+        &self,
+        id: &str,
+    ) -> Result<Option<(FeedbackRequest, Option<FeedbackResponse>)>, FeedbackError> {
+        self.get_sync(id)
+    }
+
+    async fn list(
+        &self,
+        run_id: Option<&str>,
+        pending_only: bool,
+    ) -> Result<Vec<FeedbackRequest>, FeedbackError> {
+        let Ok(entries) = fs::read_dir(self.dir.join("requests")) else {
+            return Ok(Vec::new());
+        };
+        let mut out: Vec<FeedbackRequest> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .filter_map(|p| Self::read::<FeedbackRequest>(&p).ok().flatten())
+            .filter(|r| run_id.is_none_or(|id| r.run_id == id))
+            .filter(|r| !pending_only || r.status == FeedbackStatus::Pending)
+            .collect();
+        out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    async fn respond(&self, id: &str, answer: Answer) -> Result<FeedbackResponse, FeedbackError> {
+        let Some((mut request, existing)) = self.get_sync(id)? else {
+            return Err(FeedbackError::NotFound(id.to_string()));
+        };
+        if existing.is_some() || request.status != FeedbackStatus::Pending {
+            let status = if existing.is_some() {
+                FeedbackStatus::Answered
+            } else {
+                request.status
+            };
+            return Err(FeedbackError::NotPending {
+                id: id.to_string(),
+                status: status_name(status),
+            });
+        }
+        let response = request
+            .accept(answer, now())
+            .map_err(FeedbackError::Invalid)?;
+        if !Self::write_new(&self.response_path(id), &response)? {
+            return Err(FeedbackError::NotPending {
+                id: id.to_string(),
+                status: "answered".into(),
+            });
+        }
+        request.status = FeedbackStatus::Answered;
+        Self::write(&self.request_path(id), &request)?;
+        Ok(response)
+    }
+
+    async fn cancel(&self, id: &str) -> Result<FeedbackRequest, FeedbackError> {
+        let Some((mut request, existing)) = self.get_sync(id)? else {
+            return Err(FeedbackError::NotFound(id.to_string()));
+        };
+        if existing.is_some() || request.status == FeedbackStatus::Answered {
+            return Err(FeedbackError::NotPending {
+                id: id.to_string(),
+                status: "answered".into(),
+            });
+        }
+        request.status = FeedbackStatus::Cancelled;
+        Self::write(&self.request_path(id), &request)?;
+        Ok(request)
+    }
+
+    async fn update(&self, request: &FeedbackRequest) -> Result<(), FeedbackError> {
+        Self::write(&self.request_path(&request.id), request)
+    }
+
+    async fn wait(
+        &self,
+        id: &str,
+        timeout: Duration,
+    ) -> Result<Option<FeedbackResponse>, FeedbackError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.get_sync(id)? {
+                None => return Err(FeedbackError::NotFound(id.to_string())),
+                Some((_, Some(response))) => return Ok(Some(response)),
+                Some((r, None)) if r.status == FeedbackStatus::Cancelled => {
+                    return Err(FeedbackError::Cancelled(id.to_string()));
+                }
+                Some(_) => {}
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(self.poll.min(deadline - now)).await;
+        }
+    }
+}
