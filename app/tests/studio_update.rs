@@ -560,3 +560,39 @@ fn slash_in_the_graph_finds_nodes() {
             .is_some_and(|m| m.0.contains("no node matches 'zzz'"))
     );
 }
+
+#[test]
+fn a_question_and_a_pause_say_what_to_do() {
+    let mut a = app();
+    a.add_workflow(etl());
+    let id = started(&mut a);
+    a.on_msg(Msg::Engine(vec![ev(
+        &id,
+        5,
+        EventKind::FeedbackRequested {
+            id: "fb-1".into(),
+            task: "merge".into(),
+            kind: "approval".into(),
+            prompt: "Ship it?".into(),
+        },
+    )]));
+    assert!(
+        matches!(&a.message, Some((m, Level::Info)) if m.contains("merge asks: Ship it?") && m.contains("graflow feedback respond fb-1"))
+    );
+    a.on_msg(Msg::Engine(vec![ev(
+        &id,
+        9,
+        EventKind::RunFinished {
+            status: graflow_engine::RunStatus::Paused,
+            error: None,
+            result: None,
+            results: Default::default(),
+            channel: Default::default(),
+            checkpoint: Some("/state/checkpoints/etl.ckpt".into()),
+        },
+    )]));
+    assert!(
+        matches!(&a.message, Some((m, Level::Info)) if m.contains("run paused") && m.contains("graflow resume /state/checkpoints/etl.ckpt"))
+    );
+    assert!(render(&a, 100, 30).contains("⏸ etl"));
+}

@@ -1329,6 +1329,14 @@ impl App {
             if applied.finished {
                 finished.push(index);
             }
+            if let graflow_engine::EventKind::FeedbackRequested {
+                id, task, prompt, ..
+            } = &ev.kind
+            {
+                let text =
+                    format!("⚑ {task} asks: {prompt} — answer with: graflow feedback respond {id}");
+                self.message = Some((text, Level::Info));
+            }
         }
         for index in finished {
             let Some(e) = self.entries.get_mut(index) else {
@@ -1345,10 +1353,15 @@ impl App {
                         t.push_str(": ");
                         t.push_str(first_line(err));
                     }
-                    let lvl = if s == graflow_engine::RunStatus::Succeeded {
-                        Level::Info
-                    } else {
-                        Level::Error
+                    if let Some(ckpt) = &run.checkpoint {
+                        t.push_str(&format!(
+                            " — waiting for feedback (graflow feedback list); then: graflow resume {ckpt}"
+                        ));
+                    }
+                    let lvl = match s {
+                        graflow_engine::RunStatus::Succeeded
+                        | graflow_engine::RunStatus::Paused => Level::Info,
+                        _ => Level::Error,
                     };
                     (t, lvl)
                 }

@@ -228,6 +228,7 @@ pub fn etl_failed_run(run: &str) -> Vec<RunEvent> {
                 ("rows".to_string(), serde_json::json!([1, 2, 3])),
                 ("source".to_string(), Value::from("crm")),
             ]),
+            checkpoint: None,
         },
     ));
     v

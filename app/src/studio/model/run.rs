@@ -182,6 +182,8 @@ pub struct RunView {
     pub channel: BTreeMap<String, Value>,
     /// The task whose failure ended the run, if any.
     pub failed_task: Option<Arc<str>>,
+    /// The checkpoint to resume from, when the run paused for feedback.
+    pub checkpoint: Option<String>,
 }
 
 /// What applying an event changed, beyond the run's own state.
@@ -211,6 +213,7 @@ impl RunView {
             log_lines: 0,
             channel: BTreeMap::new(),
             failed_task: None,
+            checkpoint: None,
         }
     }
 
@@ -405,8 +408,10 @@ impl RunView {
                 result,
                 results,
                 channel,
+                checkpoint,
             } => {
                 self.phase = RunPhase::Finished(*status);
+                self.checkpoint = checkpoint.clone();
                 self.finished = Some(ts);
                 self.error = error.clone();
                 self.result = result.clone();
@@ -433,6 +438,9 @@ impl RunView {
                     }
                 }
                 let mut text = status_word(*status).to_string();
+                if let Some(c) = checkpoint {
+                    text.push_str(&format!(" (resume from {c})"));
+                }
                 if let Some(e) = error {
                     text.push_str(": ");
                     text.push_str(first_line(e));
@@ -636,6 +644,7 @@ mod tests {
                 result: None,
                 results: BTreeMap::new(),
                 channel: BTreeMap::from([("k".to_string(), Value::from(1))]),
+                checkpoint: None,
             },
         ));
         assert!(applied.finished);
@@ -674,6 +683,7 @@ mod tests {
                 result: None,
                 results: BTreeMap::new(),
                 channel: BTreeMap::new(),
+                checkpoint: None,
             },
         ));
         assert_eq!(r.status_of("a"), TaskStatus::Cancelled);

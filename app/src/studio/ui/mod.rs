@@ -139,6 +139,9 @@ pub(crate) fn entry_glyph(theme: &Theme, e: &WorkflowEntry) -> (&'static str, St
             Some(super::model::RunPhase::Finished(graflow_engine::RunStatus::Succeeded)) => {
                 ("✓", theme.status(TaskStatus::Succeeded))
             }
+            Some(super::model::RunPhase::Finished(graflow_engine::RunStatus::Paused)) => {
+                ("⏸", theme.status(TaskStatus::Retrying))
+            }
             Some(super::model::RunPhase::Finished(_)) => ("✗", theme.status(TaskStatus::Failed)),
             None => ("◇", theme.text()),
         },
