@@ -142,7 +142,12 @@ fn bench_layout() {
     let big_t = time(5, || {
         std::hint::black_box(layout::compute(&bv));
     });
-    report("layout_full_random_dag", big, big_t, &format!(",\"edges\":{},\"zooms\":3", big_edges.len()));
+    report(
+        "layout_full_random_dag",
+        big,
+        big_t,
+        &format!(",\"edges\":{},\"zooms\":3", big_edges.len()),
+    );
     let lanes_t = time(7, || {
         std::hint::black_box(lanes::compute(&v, n, |_| 0));
     });
