@@ -541,3 +541,69 @@ async fn the_channel_inspector_reads_a_running_run() {
     d.dispatch(Action::Confirm);
     assert!(d.run_until(WAIT, finished).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_answered_from_a_shell_lets_the_run_go_on() {
+    let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/studio/approve.ron");
+    let mut d = driver(state.path(), vec![]);
+    d.open(vec![file], false);
+    assert!(
+        d.run_until(WAIT, |a| a
+            .entries
+            .first()
+            .is_some_and(|e| e.state == LoadState::Ready))
+            .await
+    );
+    d.dispatch(Action::Run);
+    let asked = |a: &App| {
+        a.entry()
+            .and_then(|e| e.run.as_ref())
+            .and_then(|r| r.pending_feedback.first().map(|p| p.0.clone()))
+    };
+    assert!(
+        d.run_until(WAIT, |a| asked(a).is_some()).await,
+        "no feedback request"
+    );
+    let id = asked(&d.app).unwrap_or_default();
+    assert!(
+        d.app
+            .message
+            .as_ref()
+            .is_some_and(|m| m.0.contains("approve asks: Ship 1.4.0?"))
+    );
+    // Answer it the way a person at another terminal would.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_graflow"))
+        .args([
+            "feedback",
+            "respond",
+            &id,
+            "--approve",
+            "--by",
+            "tester",
+            "--state-dir",
+        ])
+        .arg(state.path())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(d.run_until(WAIT, finished).await);
+    assert_eq!(
+        phase(&d.app),
+        Some(RunPhase::Finished(RunStatus::Succeeded))
+    );
+    let run = d
+        .app
+        .entry()
+        .and_then(|e| e.run.as_ref())
+        .unwrap_or_else(|| panic!("no run"));
+    assert!(run.pending_feedback.is_empty());
+    assert_eq!(
+        run.task("ship").and_then(|t| t.result.clone()),
+        Some(Value::from("shipped"))
+    );
+}

@@ -132,6 +132,7 @@ snap_two_sizes!(invalid_file_keeps_the_last_good_graph, {
             workflow: etl(),
             warnings: vec![],
             scripts: vec![],
+            setup: None,
         }),
     });
     let diag = |line, column, message: &str, hint: Option<&str>| Diagnostic {

@@ -199,6 +199,7 @@ fn hot_reload_keeps_the_last_good_graph_and_the_selection() {
             workflow: etl(),
             warnings: vec![],
             scripts: vec![PathBuf::from("/flows/merge.rhai")],
+            setup: None,
         }),
     });
     assert_eq!(a.entries[i].state, LoadState::Ready);
@@ -251,6 +252,7 @@ fn hot_reload_keeps_the_last_good_graph_and_the_selection() {
             workflow: looping(),
             warnings: vec![],
             scripts: vec![],
+            setup: None,
         }),
     });
     assert_eq!(a.entries[i].state, LoadState::Invalid);
@@ -263,6 +265,7 @@ fn hot_reload_keeps_the_last_good_graph_and_the_selection() {
             workflow: etl(),
             warnings: vec![],
             scripts: vec![],
+            setup: None,
         }),
     });
     assert_eq!(a.entries[i].state, LoadState::Ready);

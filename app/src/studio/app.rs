@@ -144,6 +144,8 @@ pub enum Effect {
         workflow: Arc<Workflow>,
         /// Its file, for the history.
         file: Option<PathBuf>,
+        /// Checkpoints and notifiers (workflow files).
+        setup: Option<super::model::RunSetup>,
     },
     /// Cancel a run.
     CancelRun(String),
@@ -222,6 +224,8 @@ pub struct Loaded {
     pub warnings: Vec<Diagnostic>,
     /// Script files it names.
     pub scripts: Vec<PathBuf>,
+    /// How its runs are set up.
+    pub setup: Option<super::model::RunSetup>,
 }
 
 /// A failed load.
@@ -978,11 +982,13 @@ impl App {
         e.set_workflow(wf.clone());
         e.run = Some(RunView::new(run_id.clone(), now));
         let file = e.path.clone();
+        let setup = e.setup.clone();
         self.runs.insert(run_id.clone(), self.selected);
         self.effects.push(Effect::StartRun {
             run_id,
             workflow: wf,
             file,
+            setup,
         });
         self.log.follow = true;
         self.events_scroll = None;
@@ -1283,6 +1289,7 @@ impl App {
             Ok(loaded) => {
                 e.state = LoadState::Ready;
                 e.diagnostics = loaded.warnings;
+                e.setup = loaded.setup;
                 if loaded.scripts != e.scripts {
                     watch.extend(loaded.scripts.iter().cloned());
                     e.scripts = loaded.scripts;

@@ -8,12 +8,33 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use graflow_engine::Workflow;
+use graflow_engine::checkpoint::CheckpointConfig;
 use graflow_engine::file::Diagnostic;
+use graflow_engine::hitl::Notifier;
 
 pub use run::{RunPhase, RunView, StatusCounts, TaskStatus};
 
 use super::graph::GraphState;
 use super::graph::model::GraphModel;
+
+/// How runs of a workflow file are set up, as `graflow run` sets them up: where its
+/// checkpoints go and who hears of its human-feedback requests.
+#[derive(Clone)]
+pub struct RunSetup {
+    /// Checkpoints (the file's `checkpoint_dir`, else `<state dir>/checkpoints`).
+    pub checkpoints: CheckpointConfig,
+    /// The file's notifiers (`notify:`).
+    pub notifiers: Vec<Arc<dyn Notifier>>,
+}
+
+impl std::fmt::Debug for RunSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunSetup")
+            .field("checkpoints", &self.checkpoints.dir)
+            .field("notifiers", &self.notifiers.len())
+            .finish()
+    }
+}
 
 /// Whether a workflow's file loaded.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +64,8 @@ pub struct WorkflowEntry {
     pub diagnostics: Vec<Diagnostic>,
     /// Script files the workflow names (watched too).
     pub scripts: Vec<PathBuf>,
+    /// How its runs are set up (files only).
+    pub setup: Option<RunSetup>,
     /// The load asked for last; older results are dropped.
     pub generation: u64,
     /// The graph and its view state.
@@ -65,6 +88,7 @@ impl WorkflowEntry {
             workflow: None,
             diagnostics: Vec::new(),
             scripts: Vec::new(),
+            setup: None,
             generation: 0,
             graph: GraphState::default(),
             run: None,
@@ -80,6 +104,7 @@ impl WorkflowEntry {
             workflow: None,
             diagnostics: Vec::new(),
             scripts: Vec::new(),
+            setup: None,
             generation: 0,
             graph: GraphState::default(),
             run: None,

@@ -184,6 +184,8 @@ pub struct RunView {
     pub failed_task: Option<Arc<str>>,
     /// The checkpoint to resume from, when the run paused for feedback.
     pub checkpoint: Option<String>,
+    /// Feedback requests not answered yet: (request id, task, kind, prompt).
+    pub pending_feedback: Vec<(String, Arc<str>, String, String)>,
 }
 
 /// What applying an event changed, beyond the run's own state.
@@ -214,6 +216,7 @@ impl RunView {
             channel: BTreeMap::new(),
             failed_task: None,
             checkpoint: None,
+            pending_feedback: Vec::new(),
         }
     }
 
@@ -392,6 +395,12 @@ impl RunView {
                 kind,
                 prompt,
             } => {
+                self.pending_feedback.push((
+                    id.clone(),
+                    task.clone(),
+                    kind.clone(),
+                    prompt.clone(),
+                ));
                 self.log_event(
                     ts,
                     "feedback_requested",
@@ -400,6 +409,7 @@ impl RunView {
                 );
             }
             EventKind::FeedbackAnswered { id } => {
+                self.pending_feedback.retain(|p| p.0 != *id);
                 self.log_event(ts, "feedback_answered", id.clone(), false);
             }
             EventKind::RunFinished {

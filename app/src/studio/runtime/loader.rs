@@ -7,6 +7,7 @@ use graflow_engine::file::{Diagnostic, Severity, load_file};
 use graflow_engine::handler::Runtimes;
 
 use crate::studio::app::{Failed, Loaded};
+use crate::studio::model::RunSetup;
 
 /// Folders deeper than this under a given folder are not searched.
 const MAX_DEPTH: usize = 6;
@@ -80,8 +81,8 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Load one workflow file.
-pub fn load(path: &Path, runtimes: &Runtimes) -> Result<Loaded, Failed> {
+/// Load one workflow file; its runs keep checkpoints and feedback under `state_dir`.
+pub fn load(path: &Path, runtimes: &Runtimes, state_dir: &Path) -> Result<Loaded, Failed> {
     if !path.exists() {
         return Err(Failed {
             diagnostics: vec![Diagnostic {
@@ -107,10 +108,19 @@ pub fn load(path: &Path, runtimes: &Runtimes) -> Result<Loaded, Failed> {
                     _ => None,
                 })
                 .collect();
+            let checkpoint_dir = match &lw.spec.checkpoint_dir {
+                Some(d) => PathBuf::from(d),
+                None => state_dir.join("checkpoints"),
+            };
+            let setup = RunSetup {
+                checkpoints: lw.checkpoint_config(checkpoint_dir, None),
+                notifiers: lw.notifiers(),
+            };
             Ok(Loaded {
-                workflow: lw.workflow,
-                warnings: lw.warnings,
+                workflow: lw.workflow.clone(),
+                warnings: lw.warnings.clone(),
                 scripts,
+                setup: Some(setup),
             })
         }
         Err(e) => Err(Failed {
@@ -159,7 +169,12 @@ mod tests {
 
     #[test]
     fn a_missing_file_says_so() {
-        let e = load(Path::new("/nonexistent/flow.ron"), &Runtimes::default()).err();
+        let e = load(
+            Path::new("/nonexistent/flow.ron"),
+            &Runtimes::default(),
+            Path::new(".graflow"),
+        )
+        .err();
         assert!(e.is_some_and(|f| f.missing && f.diagnostics[0].message.contains("deleted")));
     }
 }

@@ -174,8 +174,9 @@ impl Driver {
                 generation,
             } => {
                 let runtimes = self.runtimes.clone();
+                let state_dir = self.state_dir.clone();
                 tokio::task::spawn_blocking(move || {
-                    let result = loader::load(&path, &runtimes);
+                    let result = loader::load(&path, &runtimes, &state_dir);
                     let _ = tx.blocking_send(Msg::Loaded {
                         index,
                         generation,
@@ -196,12 +197,14 @@ impl Driver {
                 run_id,
                 workflow,
                 file,
+                setup,
             } => {
                 let control = runs::start(
                     &self.engine,
                     run_id.clone(),
                     workflow,
                     file,
+                    setup,
                     &self.state_dir,
                     tx,
                 );

@@ -4,12 +4,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use graflow_engine::hitl::{FeedbackManager, FileBackend, Notifier};
 use graflow_engine::{Channel, Engine, RunOptions, Workflow};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::history::Recorder;
 use crate::studio::app::Msg;
+use crate::studio::model::RunSetup;
 
 /// Events forwarded to the app in one message, at most.
 const BATCH: usize = 512;
@@ -36,14 +38,25 @@ pub fn start(
     run_id: String,
     workflow: Arc<Workflow>,
     file: Option<PathBuf>,
+    setup: Option<RunSetup>,
     state_dir: &Path,
     tx: mpsc::Sender<Msg>,
 ) -> RunControl {
     let channel = Channel::memory();
-    let options = RunOptions::new()
+    let mut options = RunOptions::new()
         .with_events()
         .run_id(run_id.clone())
         .channel(channel.clone());
+    // As `graflow run` does: feedback requests as files in the state dir (so `graflow feedback`
+    // and `graflow serve` answer them), checkpoints where the file says.
+    let notifiers = setup
+        .as_ref()
+        .map(|s| s.notifiers.clone())
+        .unwrap_or_default();
+    options.feedback = Some(Arc::new(feedback_manager(state_dir, notifiers)));
+    if let Some(s) = setup {
+        options = options.checkpoints(s.checkpoints);
+    }
     let mut handle = engine.start(workflow.clone(), options);
     let events = handle.take_events();
     let (cancel_tx, mut cancel_rx) = mpsc::channel::<()>(1);
@@ -85,4 +98,17 @@ pub fn start(
         channel,
         task,
     }
+}
+
+/// The feedback setup of runs started in `state_dir`, the same as `graflow run`'s: requests
+/// as files in `<state dir>/feedback`, answer links at `GRAFLOW_SERVE_URL` when set.
+pub fn feedback_manager(state_dir: &Path, notifiers: Vec<Arc<dyn Notifier>>) -> FeedbackManager {
+    let mut manager = FeedbackManager::new(Arc::new(FileBackend::new(state_dir.join("feedback"))));
+    manager.notifiers = notifiers;
+    if let Ok(url) = std::env::var("GRAFLOW_SERVE_URL")
+        && !url.trim().is_empty()
+    {
+        manager.answer_base_url = url;
+    }
+    manager
 }
