@@ -2,8 +2,8 @@
 //! `graflow-engine`: `cli/` has one module per command, `studio/` the terminal app.
 
 mod cli;
-mod history;
-mod studio;
+
+pub use graflow::{history, studio};
 
 use std::process::ExitCode;
 

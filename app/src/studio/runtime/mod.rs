@@ -1,0 +1,252 @@
+//! The studio's runtime: the [`Driver`] owns the [`App`] and carries out its effects (loads,
+//! runs, layouts, watching), feeding the answers back through one bounded channel; the
+//! [`event_loop`] adds the terminal. Headless tests use the driver alone.
+
+pub mod clipboard;
+pub mod event_loop;
+pub mod jobs;
+pub mod loader;
+pub mod runs;
+pub mod term;
+pub mod watch;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use graflow_engine::Engine;
+use graflow_engine::handler::Runtimes;
+use tokio::sync::mpsc;
+
+use super::action::Action;
+use super::app::{App, Effect, Level, Msg};
+use jobs::LayoutWorker;
+use runs::RunControl;
+use watch::Watcher;
+
+/// Capacity of the channel into the app.
+pub const CHANNEL: usize = 1024;
+
+/// Owns the app and does what it asks.
+pub struct Driver {
+    /// The app.
+    pub app: App,
+    tx: mpsc::Sender<Msg>,
+    rx: mpsc::Receiver<Msg>,
+    engine: Engine,
+    runtimes: Runtimes,
+    state_dir: PathBuf,
+    runs: HashMap<String, RunControl>,
+    layout: LayoutWorker,
+    watcher: Option<Watcher>,
+    /// Texts to copy to the clipboard (the terminal host sends them).
+    pub copies: Vec<String>,
+    /// A mouse capture change for the terminal host.
+    pub mouse: Option<bool>,
+    /// Messages handled so far.
+    pub handled: u64,
+}
+
+impl Driver {
+    /// A driver for `app`, recording runs under `state_dir`. Must run inside a tokio runtime.
+    pub fn new(app: App, state_dir: PathBuf) -> Driver {
+        let (tx, rx) = mpsc::channel(CHANNEL);
+        let layout = LayoutWorker::start(tx.clone());
+        let mut d = Driver {
+            app,
+            tx,
+            rx,
+            engine: Engine::new(),
+            runtimes: Runtimes::default(),
+            state_dir,
+            runs: HashMap::new(),
+            layout,
+            watcher: None,
+            copies: Vec::new(),
+            mouse: None,
+            handled: 0,
+        };
+        d.app.effects.push(Effect::RefreshHistory);
+        d.run_effects();
+        d
+    }
+
+    /// Open workflow files and folders: find the workflows (off this task) and watch them.
+    pub fn open(&mut self, paths: Vec<PathBuf>, watch: bool) {
+        if watch {
+            match Watcher::new(self.tx.clone()) {
+                Ok(mut w) => {
+                    for p in &paths {
+                        let abs = loader::absolute(p);
+                        let r = if abs.is_dir() {
+                            w.watch_dir(&abs)
+                        } else {
+                            w.watch_file(&abs)
+                        };
+                        if let Err(e) = r {
+                            self.app.message = Some((e, Level::Error));
+                        }
+                    }
+                    self.watcher = Some(w);
+                }
+                Err(e) => self.app.message = Some((e, Level::Error)),
+            }
+        }
+        let tx = self.tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let found = loader::discover(&paths, true);
+            let _ = tx.blocking_send(Msg::Discovered(found));
+        });
+    }
+
+    /// Apply a user action and carry out its effects.
+    pub fn dispatch(&mut self, action: Action) {
+        self.app.update(action);
+        self.run_effects();
+    }
+
+    /// Apply a runtime message and carry out its effects.
+    pub fn handle(&mut self, msg: Msg) {
+        self.handled += 1;
+        if let Msg::RunEnded(id) = &msg {
+            self.runs.remove(id);
+        }
+        self.app.on_msg(msg);
+        self.run_effects();
+    }
+
+    /// Wait for the next message (cancel-safe).
+    pub async fn recv(&mut self) -> Option<Msg> {
+        self.rx.recv().await
+    }
+
+    /// Handle messages until `done` holds or `timeout` passes; returns whether it held.
+    pub async fn run_until(
+        &mut self,
+        timeout: Duration,
+        mut done: impl FnMut(&App) -> bool,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if done(&self.app) {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(msg)) => {
+                    self.app.now = std::time::SystemTime::now();
+                    self.handle(msg);
+                }
+                Ok(None) | Err(_) => return done(&self.app),
+            }
+        }
+    }
+
+    /// Cancel every run and wait (up to `grace`) for their records to be written.
+    pub async fn shutdown(&mut self, grace: Duration) {
+        for r in self.runs.values() {
+            r.cancel();
+        }
+        let tasks: Vec<_> = self.runs.drain().map(|(_, r)| r.task).collect();
+        let _ = tokio::time::timeout(grace, futures::future::join_all(tasks)).await;
+    }
+
+    /// Carry out the app's pending effects.
+    pub fn run_effects(&mut self) {
+        for effect in std::mem::take(&mut self.app.effects) {
+            self.run_effect(effect);
+        }
+    }
+
+    fn run_effect(&mut self, effect: Effect) {
+        let tx = self.tx.clone();
+        match effect {
+            Effect::Discover(paths) => {
+                tokio::task::spawn_blocking(move || {
+                    let found = loader::discover(&paths, false);
+                    if !found.is_empty() {
+                        let _ = tx.blocking_send(Msg::Discovered(found));
+                    }
+                });
+            }
+            Effect::Load {
+                index,
+                path,
+                generation,
+            } => {
+                let runtimes = self.runtimes.clone();
+                let state_dir = self.state_dir.clone();
+                tokio::task::spawn_blocking(move || {
+                    let result = loader::load(&path, &runtimes, &state_dir);
+                    let _ = tx.blocking_send(Msg::Loaded {
+                        index,
+                        generation,
+                        result,
+                    });
+                });
+            }
+            Effect::Watch(files) => {
+                if let Some(w) = &mut self.watcher {
+                    for f in files {
+                        if let Err(e) = w.watch_file(&f) {
+                            self.app.message = Some((e, Level::Error));
+                        }
+                    }
+                }
+            }
+            Effect::StartRun {
+                run_id,
+                workflow,
+                file,
+                setup,
+            } => {
+                let control = runs::start(
+                    &self.engine,
+                    run_id.clone(),
+                    workflow,
+                    file,
+                    setup,
+                    &self.state_dir,
+                    tx,
+                );
+                self.runs.insert(run_id, control);
+            }
+            Effect::CancelRun(run_id) => {
+                if let Some(r) = self.runs.get(&run_id) {
+                    r.cancel();
+                }
+            }
+            Effect::Layout { index, view } => self.layout.request(index, view),
+            Effect::SnapshotChannel(run_id) => {
+                if let Some(r) = self.runs.get(&run_id) {
+                    let channel = r.channel.clone();
+                    tokio::spawn(async move {
+                        let values = channel.snapshot().await.unwrap_or_default();
+                        let _ = tx.send(Msg::Channel { run_id, values }).await;
+                    });
+                } else {
+                    self.app.snapshot_pending = false;
+                }
+            }
+            Effect::RefreshHistory => {
+                let dir = self.state_dir.clone();
+                tokio::task::spawn_blocking(move || {
+                    let _ = tx.blocking_send(Msg::History(crate::history::list(&dir)));
+                });
+            }
+            Effect::LoadRecordedRun(run_id) => {
+                let dir = self.state_dir.clone();
+                tokio::task::spawn_blocking(move || {
+                    let events = crate::history::events(&dir, &run_id);
+                    let _ = tx.blocking_send(Msg::RecordedRun { run_id, events });
+                });
+            }
+            Effect::Copy(text) => self.copies.push(text),
+            Effect::SetMouse(on) => self.mouse = Some(on),
+        }
+    }
+
+    /// Runs not finished yet.
+    pub fn active_runs(&self) -> usize {
+        self.runs.values().filter(|r| !r.task.is_finished()).count()
+    }
+}

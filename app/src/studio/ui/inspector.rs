@@ -1,0 +1,436 @@
+//! The inspector pane: the selected task (status, attempts, result, errors and its streamed
+//! log), the run's channel, and the run's event log.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::{fit, node_status, pane, placeholder};
+use crate::studio::app::{App, Pane, Tab};
+use crate::studio::model::run::{format_ms, stream_tag};
+use crate::studio::theme::Theme;
+
+/// Draw the inspector.
+pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = &app.settings.theme;
+    let mut title = vec![Span::raw(" ")];
+    for (tab, name) in [
+        (Tab::Task, "Task"),
+        (Tab::Channel, "Channel"),
+        (Tab::Events, "Events"),
+    ] {
+        let style = if app.tab == tab {
+            theme.accent()
+        } else {
+            theme.muted()
+        };
+        title.push(Span::styled(name, style));
+        title.push(Span::raw(" "));
+    }
+    let inner = pane(frame, area, app, Pane::Inspector, Line::from(title));
+    if inner.height == 0 || inner.width == 0 {
+        return;
+    }
+    match app.tab {
+        Tab::Task => draw_task(frame, inner, app),
+        Tab::Channel => draw_channel(frame, inner, app),
+        Tab::Events => draw_events(frame, inner, app),
+    }
+}
+
+fn json_line(v: &graflow_engine::Value) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "?".into())
+}
+
+fn draw_task(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = &app.settings.theme;
+    let Some(e) = app.entry() else {
+        placeholder(frame, area, theme, vec![Line::from("no workflow selected")]);
+        return;
+    };
+    let Some(n) = e.graph.selected_index() else {
+        placeholder(
+            frame,
+            area,
+            theme,
+            vec![Line::from("select a task in the graph")],
+        );
+        return;
+    };
+    let node = &e.graph.model.nodes[n];
+    let status = node_status(e, n);
+    let w = area.width as usize;
+    let mut head: Vec<Line> = Vec::new();
+    let mut first = vec![
+        Span::styled(format!("{} ", status.glyph()), theme.status(status)),
+        Span::styled(node.id.to_string(), theme.accent()),
+        Span::styled(
+            format!(" · {} · {}", node.kind, status.word()),
+            theme.muted(),
+        ),
+    ];
+    let task = e.run.as_ref().and_then(|r| r.task(&node.id));
+    if let Some(t) = task {
+        let mut facts = format!(" · cycle {} · attempt {}", t.cycle, t.attempt);
+        if let Some(ms) = t.last_ms {
+            facts.push_str(&format!(" · last {}", format_ms(ms)));
+        }
+        if t.cycle > 1 {
+            facts.push_str(&format!(" · total {}", format_ms(t.total_ms)));
+        }
+        first.push(Span::styled(facts, theme.muted()));
+    }
+    head.push(Line::from(first));
+    if node.is_group {
+        let members: Vec<&str> = node
+            .members
+            .iter()
+            .map(|&m| &*e.graph.model.nodes[m].id)
+            .collect();
+        head.push(Line::from(format!(
+            "group ({}) of {}",
+            node.policy.clone().unwrap_or_default(),
+            members.join(" | ")
+        )));
+        if let Some(g) = e.run.as_ref().and_then(|r| r.groups.get(&node.id)) {
+            for (id, msg) in g.failed.iter().take(3) {
+                head.push(Line::from(Span::styled(
+                    fit(&format!("✗ {id}: {msg}"), w),
+                    theme.error(),
+                )));
+            }
+        }
+    }
+    if let Some(t) = task {
+        if let Some(r) = &t.result {
+            head.push(Line::from(vec![
+                Span::styled("result ", theme.muted()),
+                Span::raw(fit(&json_line(r), w.saturating_sub(7))),
+            ]));
+        }
+        for (attempt, msg) in t.errors.iter().rev().take(2) {
+            let text = fit(
+                &format!("✗ attempt {attempt}: {}", msg.replace('\n', " ⏎ ")),
+                w,
+            );
+            head.push(Line::from(Span::styled(text, theme.error())));
+        }
+        if t.attempts.len() > 1 {
+            let shown: Vec<String> = t
+                .attempts
+                .iter()
+                .rev()
+                .take(8)
+                .map(|a| {
+                    let g = match &a.outcome {
+                        None => "●",
+                        Some(Ok(())) => "✓",
+                        Some(Err(_)) => "✗",
+                    };
+                    let d = a
+                        .end
+                        .and_then(|end| end.duration_since(a.start).ok())
+                        .map(|d| format_ms(d.as_secs_f64() * 1000.0))
+                        .unwrap_or_default();
+                    format!("{g}{}.{} {d}", a.cycle, a.attempt)
+                })
+                .collect();
+            head.push(Line::from(Span::styled(
+                fit(&format!("attempts (newest first): {}", shown.join("  ")), w),
+                theme.muted(),
+            )));
+        }
+    } else if e.run.is_none() {
+        let preds: Vec<&str> = e
+            .graph
+            .model
+            .edges
+            .iter()
+            .filter(|x| x.1 == n)
+            .map(|x| &*e.graph.model.nodes[x.0].id)
+            .collect();
+        let succs: Vec<&str> = e
+            .graph
+            .model
+            .edges
+            .iter()
+            .filter(|x| x.0 == n)
+            .map(|x| &*e.graph.model.nodes[x.1].id)
+            .collect();
+        head.push(Line::from(Span::styled(
+            fit(
+                &format!("after: {}   before: {}", preds.join(", "), succs.join(", ")),
+                w,
+            ),
+            theme.muted(),
+        )));
+        head.push(Line::from(Span::styled(
+            "not run yet: r runs the workflow",
+            theme.muted(),
+        )));
+    }
+    // The log header.
+    let lines = app.log_lines();
+    let mut flags = Vec::new();
+    if app.log.follow {
+        flags.push("follow");
+    }
+    if app.log.wrap {
+        flags.push("wrap");
+    }
+    if app.log.errors_only {
+        flags.push("errors only");
+    }
+    let mut log_head = format!("log: {} lines", lines.len());
+    if let Some(t) = task
+        && t.log.dropped() > 0
+    {
+        log_head.push_str(&format!(" ({} older dropped)", t.log.dropped()));
+    }
+    if !flags.is_empty() {
+        log_head.push_str(&format!(" · {}", flags.join(" · ")));
+    }
+    if let Some(s) = &app.log.search {
+        log_head.push_str(&format!(" · /{s}"));
+    }
+    head.push(Line::from(Span::styled(fit(&log_head, w), theme.muted())));
+    let head_h = (head.len() as u16).min(area.height);
+    frame.render_widget(
+        Paragraph::new(head),
+        Rect {
+            height: head_h,
+            ..area
+        },
+    );
+    let mut log_area = Rect {
+        y: area.y + head_h,
+        height: area.height - head_h,
+        ..area
+    };
+    if let Some(input) = app
+        .log
+        .input
+        .as_ref()
+        .filter(|_| app.prompt_for == Pane::Inspector)
+        && log_area.height > 0
+    {
+        let prompt = Line::from(vec![
+            Span::styled("/", theme.key()),
+            Span::raw(input.clone()),
+            Span::styled("█", theme.accent()),
+        ]);
+        frame.render_widget(
+            Paragraph::new(prompt),
+            Rect {
+                y: log_area.bottom() - 1,
+                height: 1,
+                ..log_area
+            },
+        );
+        log_area.height -= 1;
+    }
+    if log_area.height == 0 {
+        return;
+    }
+    if lines.is_empty() {
+        let text = if task.is_some() { "(no output)" } else { "" };
+        frame.render_widget(Paragraph::new(Span::styled(text, theme.muted())), log_area);
+        return;
+    }
+    let h = log_area.height as usize;
+    let cursor = if app.log.follow {
+        lines.len() - 1
+    } else {
+        app.log.cursor.min(lines.len() - 1)
+    };
+    let text_w = (log_area.width as usize).saturating_sub(4).max(1);
+    // Build display rows upward from the cursor's line until the pane is full.
+    let mut rows: Vec<Line> = Vec::new();
+    let mut top_line = cursor + 1;
+    let below = if app.log.follow { 0 } else { h / 3 };
+    let end = (cursor + 1 + below).min(lines.len());
+    for i in (0..end).rev() {
+        let l = lines[i];
+        let pieces = if app.log.wrap {
+            wrap(&l.text, text_w)
+        } else {
+            vec![l.text.clone()]
+        };
+        let mut new_rows = Vec::new();
+        for (k, piece) in pieces.iter().enumerate() {
+            let tag = if k == 0 {
+                format!("{} ", stream_tag(l.stream))
+            } else {
+                "    ".into()
+            };
+            let base = if l.is_error() {
+                theme
+                    .error()
+                    .remove_modifier(ratatui::style::Modifier::BOLD)
+            } else {
+                theme.text()
+            };
+            let mut spans = vec![Span::styled(tag, theme.muted())];
+            spans.extend(highlight(piece, app.log.search.as_deref(), base, theme));
+            let mut line = Line::from(spans);
+            if i == cursor && !app.log.follow {
+                line = line.style(theme.selection());
+            }
+            new_rows.push(line);
+        }
+        for r in new_rows.into_iter().rev() {
+            rows.push(r);
+        }
+        top_line = i;
+        if rows.len() >= h {
+            break;
+        }
+    }
+    let _ = top_line;
+    rows.reverse();
+    let skip = rows.len().saturating_sub(h);
+    let rows: Vec<Line> = rows.into_iter().skip(skip).collect();
+    frame.render_widget(Paragraph::new(rows), log_area);
+}
+
+/// Split a line into pieces of at most `width` characters.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.is_empty() {
+        return vec![String::new()];
+    }
+    chars
+        .chunks(width.max(1))
+        .map(|c| c.iter().collect())
+        .collect()
+}
+
+/// Spans of `text` with the matches of `needle` (lower case) highlighted.
+fn highlight<'a>(text: &str, needle: Option<&str>, base: Style, theme: &Theme) -> Vec<Span<'a>> {
+    let Some(needle) = needle.filter(|n| !n.is_empty()) else {
+        return vec![Span::styled(text.to_string(), base)];
+    };
+    let lower = text.to_lowercase();
+    if lower.len() != text.len() {
+        // Case folding changed byte offsets: highlight nothing rather than cut a character.
+        return vec![Span::styled(text.to_string(), base)];
+    }
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some(pos) = lower[at..].find(needle) {
+        let s = at + pos;
+        let e = s + needle.len();
+        if s > at {
+            out.push(Span::styled(text[at..s].to_string(), base));
+        }
+        out.push(Span::styled(
+            text[s..e].to_string(),
+            theme
+                .accent()
+                .add_modifier(ratatui::style::Modifier::REVERSED),
+        ));
+        at = e;
+    }
+    if at < text.len() {
+        out.push(Span::styled(text[at..].to_string(), base));
+    }
+    out
+}
+
+fn draw_channel(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = &app.settings.theme;
+    let Some(run) = app.entry().and_then(|e| e.run.as_ref()) else {
+        placeholder(
+            frame,
+            area,
+            theme,
+            vec![Line::from(
+                "no run yet: the channel shows once a run starts",
+            )],
+        );
+        return;
+    };
+    if run.channel.is_empty() {
+        let text = if run.is_active() {
+            "the channel is empty (so far)"
+        } else {
+            "the channel was empty"
+        };
+        placeholder(frame, area, theme, vec![Line::from(text)]);
+        return;
+    }
+    let w = area.width as usize;
+    let key_w = run
+        .channel
+        .keys()
+        .map(|k| k.chars().count())
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 24);
+    let list_h = (area.height as usize * 3 / 5).max(1);
+    let sel = app.channel_selected.min(run.channel.len() - 1);
+    let offset = sel.saturating_sub(list_h.saturating_sub(1));
+    let mut lines = Vec::new();
+    for (i, (k, v)) in run.channel.iter().enumerate().skip(offset).take(list_h) {
+        let mut line = Line::from(vec![
+            Span::styled(format!("{:<key_w$} ", fit(k, key_w)), theme.accent()),
+            Span::raw(fit(&json_line(v), w.saturating_sub(key_w + 1))),
+        ]);
+        if i == sel {
+            line = line.style(theme.selection());
+        }
+        lines.push(line);
+    }
+    if let Some((k, v)) = run.channel.iter().nth(sel) {
+        lines.push(Line::from(Span::styled(
+            format!("── {k} ──"),
+            theme.muted(),
+        )));
+        let pretty = serde_json::to_string_pretty(v).unwrap_or_default();
+        for l in pretty.lines().take(area.height as usize) {
+            lines.push(Line::from(fit(l, w)));
+        }
+    }
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+fn draw_events(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = &app.settings.theme;
+    let Some(run) = app.entry().and_then(|e| e.run.as_ref()) else {
+        placeholder(
+            frame,
+            area,
+            theme,
+            vec![Line::from("no run yet: events show once a run starts")],
+        );
+        return;
+    };
+    let h = area.height as usize;
+    let n = run.events.len();
+    let top = app
+        .events_scroll
+        .unwrap_or(n.saturating_sub(h))
+        .min(n.saturating_sub(1));
+    let w = area.width as usize;
+    let mut lines = Vec::new();
+    for ev in run.events.iter().skip(top).take(h) {
+        let t = ev
+            .ts
+            .duration_since(run.started)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        let style = if ev.is_error {
+            theme.error()
+        } else {
+            theme.text()
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("{t:>8.3}s "), theme.muted()),
+            Span::styled(format!("{:<18} ", ev.name), theme.accent()),
+            Span::styled(fit(&ev.text, w.saturating_sub(28)), style),
+        ]));
+    }
+    frame.render_widget(Paragraph::new(lines), area);
+}

@@ -1,0 +1,115 @@
+//! The workflows pane (files with their validation state) and the run history pane.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::{entry_glyph, fit, pane, placeholder};
+use crate::studio::app::{App, Pane};
+use crate::studio::model::TaskStatus;
+
+/// Draw the workflows list.
+pub fn draw_workflows(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = &app.settings.theme;
+    let title = Line::from(format!(" Workflows ({}) ", app.entries.len()));
+    let inner = pane(frame, area, app, Pane::Workflows, title);
+    if app.entries.is_empty() {
+        placeholder(
+            frame,
+            inner,
+            theme,
+            vec![
+                Line::from("no workflow files found"),
+                Line::from("(*.ron with a flow)"),
+            ],
+        );
+        return;
+    }
+    let w = inner.width as usize;
+    let mut lines = Vec::new();
+    for (i, e) in app
+        .entries
+        .iter()
+        .enumerate()
+        .skip(app.workflows_offset)
+        .take(inner.height as usize)
+    {
+        let (glyph, style) = entry_glyph(theme, e);
+        let mut spans = vec![Span::styled(format!("{glyph} "), style)];
+        let label = e.label();
+        let note = match e.first_error() {
+            Some(err) => err,
+            None => {
+                let n = e.graph.model.len();
+                if n > 0 {
+                    format!("{n} nodes")
+                } else {
+                    String::new()
+                }
+            }
+        };
+        let room = w.saturating_sub(2);
+        let name = fit(&label, room);
+        let rest = room.saturating_sub(name.chars().count() + 1);
+        spans.push(Span::raw(name));
+        if rest > 3 && !note.is_empty() {
+            let style = if e.first_error().is_some() {
+                theme.error()
+            } else {
+                theme.muted()
+            };
+            spans.push(Span::styled(format!(" {}", fit(&note, rest)), style));
+        }
+        let mut line = Line::from(spans);
+        if i == app.selected {
+            line = line.style(theme.selection());
+        }
+        lines.push(line);
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// Draw the run history.
+pub fn draw_history(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = &app.settings.theme;
+    let title = Line::from(format!(" Runs ({}) ", app.history.len()));
+    let inner = pane(frame, area, app, Pane::History, title);
+    if app.history.is_empty() {
+        placeholder(
+            frame,
+            inner,
+            theme,
+            vec![
+                Line::from("no runs yet"),
+                Line::from("r runs the selected workflow"),
+            ],
+        );
+        return;
+    }
+    let h = inner.height as usize;
+    let offset = app.history_selected.saturating_sub(h.saturating_sub(1));
+    let w = inner.width as usize;
+    let mut lines = Vec::new();
+    for (i, r) in app.history.iter().enumerate().skip(offset).take(h) {
+        let (glyph, status) = match r.status {
+            Some(graflow_engine::RunStatus::Succeeded) => ("✓", TaskStatus::Succeeded),
+            Some(graflow_engine::RunStatus::Cancelled) => ("⊘", TaskStatus::Cancelled),
+            Some(graflow_engine::RunStatus::Paused) => ("⏸", TaskStatus::Retrying),
+            Some(graflow_engine::RunStatus::Failed) => ("✗", TaskStatus::Failed),
+            None => ("?", TaskStatus::Pending),
+        };
+        // RFC 3339: keep "MM-DD HH:MM".
+        let when = r.started.get(5..16).unwrap_or(&r.started).replace('T', " ");
+        let text = fit(&format!("{} {}", r.workflow, when), w.saturating_sub(2));
+        let mut line = Line::from(vec![
+            Span::styled(format!("{glyph} "), theme.status(status)),
+            Span::raw(text),
+        ]);
+        if i == app.history_selected && app.focus == Pane::History {
+            line = line.style(theme.selection());
+        }
+        lines.push(line);
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}

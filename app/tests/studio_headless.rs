@@ -1,0 +1,609 @@
+//! Headless app tests: the real driver with the real embedded engine, real files and the real
+//! file watcher, driven by actions; no terminal (frames go to a `TestBackend`).
+
+mod studio_support;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+use graflow::studio::action::Action;
+use graflow::studio::app::{App, Settings};
+use graflow::studio::model::logbuf::MAX_LINES;
+use graflow::studio::model::{LoadState, RunPhase, TaskStatus};
+use graflow::studio::runtime::Driver;
+use graflow::studio::runtime::event_loop::{self, Host};
+use graflow_engine::{LogStream, RetryPolicy, RunStatus, TaskDef, Value, Workflow};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use studio_support::*;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn driver(state: &Path, workflows: Vec<Arc<Workflow>>) -> Driver {
+    let mut app = App::new(Settings::default());
+    app.screen = (100, 30);
+    for wf in workflows {
+        app.add_workflow(wf);
+    }
+    Driver::new(app, state.to_path_buf())
+}
+
+fn finished(app: &App) -> bool {
+    app.entry()
+        .and_then(|e| e.run.as_ref())
+        .is_some_and(|r| matches!(r.phase, RunPhase::Finished(_)))
+}
+
+fn phase(app: &App) -> Option<RunPhase> {
+    app.entry().and_then(|e| e.run.as_ref()).map(|r| r.phase)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_run_succeeds_is_recorded_and_runs_again() {
+    let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut d = driver(state.path(), vec![etl()]);
+    d.dispatch(Action::Run);
+    assert!(d.run_until(WAIT, finished).await, "the run did not finish");
+    assert_eq!(
+        phase(&d.app),
+        Some(RunPhase::Finished(RunStatus::Succeeded))
+    );
+    let e = d.app.entry().unwrap_or_else(|| panic!("no entry"));
+    let run = e.run.as_ref().unwrap_or_else(|| panic!("no run"));
+    for id in ["fetch", "clean_a", "enrich", "clean_b", "merge", "load"] {
+        assert_eq!(run.status_of(id), TaskStatus::Succeeded, "{id}");
+    }
+    assert_eq!(
+        run.task("fetch")
+            .map(|t| t.log.lines()[0].text.clone())
+            .as_deref(),
+        Some("fetch: working")
+    );
+    // (A history read from before the run ended may arrive first: wait for the final record.)
+    assert!(
+        d.run_until(WAIT, |a| a
+            .history
+            .first()
+            .is_some_and(|r| r.status.is_some()))
+            .await,
+        "no history record"
+    );
+    let first = d.app.history[0].run_id.clone();
+    assert_eq!(d.app.history[0].status, Some(RunStatus::Succeeded));
+    assert_eq!(d.app.history[0].workflow, "etl");
+    // The studio stays open and runs it again.
+    d.dispatch(Action::Run);
+    assert!(d.run_until(WAIT, |a| a.history.len() == 2).await);
+    assert_ne!(d.app.history[0].run_id, first);
+    // A recorded run can be opened from the history.
+    d.app.focus = graflow::studio::app::Pane::History;
+    d.app.history_selected = 1;
+    d.dispatch(Action::Open);
+    assert!(
+        d.run_until(WAIT, |a| a
+            .entry()
+            .and_then(|e| e.run.as_ref())
+            .is_some_and(|r| r.run_id == first))
+            .await
+    );
+    assert_eq!(
+        phase(&d.app),
+        Some(RunPhase::Finished(RunStatus::Succeeded))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_task_opens_with_its_log() {
+    let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut wf = Workflow::builder("failing");
+    wf.task("prepare", |_ctx| async { anyhow::Ok(Value::from(1)) });
+    wf.add(
+        TaskDef::from_fn("import", |ctx| async move {
+            ctx.log("reading rows");
+            ctx.log_stream(
+                LogStream::Stderr,
+                format!("error: row 7 is broken (attempt {})", ctx.attempt()),
+            );
+            Err::<Value, _>(anyhow::anyhow!("row 7 is broken"))
+        })
+        .retry(RetryPolicy::retries(1).backoff(Duration::from_millis(10))),
+    );
+    wf.task("report", |_ctx| async { anyhow::Ok(Value::Null) });
+    wf.flow_str("prepare >> import >> report");
+    let wf = Arc::new(wf.build().unwrap_or_else(|e| panic!("{e}")));
+    let mut d = driver(state.path(), vec![wf]);
+    d.dispatch(Action::Run);
+    assert!(d.run_until(WAIT, finished).await);
+    assert_eq!(phase(&d.app), Some(RunPhase::Finished(RunStatus::Failed)));
+    let e = d.app.entry().unwrap_or_else(|| panic!("no entry"));
+    assert_eq!(
+        e.graph.selected.as_deref(),
+        Some("import"),
+        "the failed task is selected"
+    );
+    let lines: Vec<String> = d.app.log_lines().iter().map(|l| l.text.clone()).collect();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    let run = e.run.as_ref().unwrap_or_else(|| panic!("no run"));
+    assert_eq!(run.task("import").map(|t| t.attempts.len()), Some(2));
+    assert_eq!(run.status_of("report"), TaskStatus::Pending);
+    d.dispatch(Action::ToggleErrorsOnly);
+    assert_eq!(d.app.log_lines().len(), 2);
+    let screen = render(&d.app, 100, 30);
+    assert!(
+        screen.contains("error: row 7 is broken (attempt 1)"),
+        "{screen}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_stops_a_running_workflow() {
+    let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut wf = Workflow::builder("slow");
+    wf.task("wait", |_ctx| async {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        anyhow::Ok(Value::Null)
+    });
+    wf.task("after", |_ctx| async { anyhow::Ok(Value::Null) });
+    wf.flow_str("wait >> after");
+    let mut d = driver(
+        state.path(),
+        vec![Arc::new(wf.build().unwrap_or_else(|e| panic!("{e}")))],
+    );
+    d.dispatch(Action::Run);
+    assert!(
+        d.run_until(WAIT, |a| a
+            .entry()
+            .and_then(|e| e.run.as_ref())
+            .is_some_and(|r| r.status_of("wait") == TaskStatus::Running))
+            .await
+    );
+    let t0 = Instant::now();
+    d.dispatch(Action::Cancel);
+    d.dispatch(Action::Confirm);
+    assert!(d.run_until(WAIT, finished).await);
+    assert!(t0.elapsed() < Duration::from_secs(10));
+    assert_eq!(
+        phase(&d.app),
+        Some(RunPhase::Finished(RunStatus::Cancelled))
+    );
+    let run = d
+        .app
+        .entry()
+        .and_then(|e| e.run.as_ref())
+        .unwrap_or_else(|| panic!("no run"));
+    assert_eq!(run.status_of("wait"), TaskStatus::Cancelled);
+    assert!(
+        d.run_until(WAIT, |a| a
+            .history
+            .first()
+            .is_some_and(|r| r.status == Some(RunStatus::Cancelled)))
+            .await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_added_at_run_time_appear_live() {
+    let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut wf = Workflow::builder("dynamic");
+    wf.task("plan", |ctx| async move {
+        for i in 0..3 {
+            ctx.next_task_def(TaskDef::from_fn(
+                format!("work_{i}").as_str(),
+                |_ctx| async { anyhow::Ok(Value::from("done")) },
+            ))?;
+        }
+        anyhow::Ok(Value::from(3))
+    });
+    wf.task("collect", |_ctx| async { anyhow::Ok(Value::Null) });
+    wf.flow_str("plan >> collect");
+    let mut d = driver(
+        state.path(),
+        vec![Arc::new(wf.build().unwrap_or_else(|e| panic!("{e}")))],
+    );
+    d.dispatch(Action::ViewCanvas);
+    d.dispatch(Action::Run);
+    assert!(d.run_until(WAIT, finished).await);
+    let e = d.app.entry().unwrap_or_else(|| panic!("no entry"));
+    assert_eq!(e.graph.lanes.rows.len(), 5);
+    let run = e.run.as_ref().unwrap_or_else(|| panic!("no run"));
+    for i in 0..3 {
+        assert_eq!(run.status_of(&format!("work_{i}")), TaskStatus::Succeeded);
+    }
+    // The canvas gets a new layout with the new tasks.
+    assert!(
+        d.run_until(WAIT, |a| a
+            .entry()
+            .is_some_and(|e| e.graph.layout_is_current()))
+            .await
+    );
+    let layout = d
+        .app
+        .entry()
+        .and_then(|e| e.graph.layout.clone())
+        .unwrap_or_default();
+    assert_eq!(layout.layered.pos.len(), 5);
+}
+
+const GOOD: &str = r#"Workflow(
+    name: "reload",
+    flow: "a >> b",
+    tasks: {
+        "a": Task(run: Value(1)),
+        "b": Task(run: Script(file: "b.rhai")),
+    },
+)
+"#;
+
+const BAD: &str = r#"Workflow(
+    name: "reload",
+    flow: "a >> b >> c",
+    tasks: {
+        "a": Task(run: Value(1)),
+        "b": Task(run: Script(file: "b.rhai")),
+    },
+)
+"#;
+
+const FIXED: &str = r#"Workflow(
+    name: "reload",
+    flow: "a >> b >> c",
+    tasks: {
+        "a": Task(run: Value(1)),
+        "b": Task(run: Script(file: "b.rhai")),
+        "c": Task(run: Value(3)),
+    },
+)
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_reload_shows_errors_and_fixes() {
+    let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let file = dir.path().join("reload.ron");
+    let script = dir.path().join("b.rhai");
+    std::fs::write(&script, "ctx.input(\"a\") + 1").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&file, GOOD).unwrap_or_else(|e| panic!("{e}"));
+    let mut d = driver(state.path(), vec![]);
+    d.open(vec![dir.path().to_path_buf()], true);
+    assert!(
+        d.run_until(WAIT, |a| a
+            .entries
+            .first()
+            .is_some_and(|e| e.state == LoadState::Ready))
+            .await
+    );
+    assert_eq!(d.app.entries.len(), 1);
+    d.dispatch(Action::SelectNode("b".into()));
+    // Give the watcher a moment to settle on the new folder.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let t0 = Instant::now();
+    std::fs::write(&file, BAD).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        d.run_until(WAIT, |a| a.entries[0].state == LoadState::Invalid)
+            .await,
+        "the bad edit was not seen"
+    );
+    println!(
+        "{{\"workload\":\"hot_reload_error\",\"ms\":{:.1}}}",
+        t0.elapsed().as_secs_f64() * 1000.0
+    );
+    let e = &d.app.entries[0];
+    assert!(e.diagnostics[0].line > 0, "{:?}", e.diagnostics);
+    assert_eq!(e.graph.model.len(), 2, "the last good graph stays");
+    assert_eq!(e.graph.selected.as_deref(), Some("b"));
+
+    let t0 = Instant::now();
+    std::fs::write(&file, FIXED).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        d.run_until(WAIT, |a| a.entries[0].state == LoadState::Ready)
+            .await,
+        "the fix was not seen"
+    );
+    println!(
+        "{{\"workload\":\"hot_reload_fix\",\"ms\":{:.1}}}",
+        t0.elapsed().as_secs_f64() * 1000.0
+    );
+    assert_eq!(d.app.entries[0].graph.model.len(), 3);
+    assert_eq!(d.app.entries[0].graph.selected.as_deref(), Some("b"));
+
+    // A save of the script it names reloads it too.
+    let generation = d.app.entries[0].generation;
+    std::fs::write(&script, "ctx.input(\"a\") + 2").unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        d.run_until(WAIT, |a| a.entries[0].generation > generation
+            && a.entries[0].state == LoadState::Ready)
+            .await
+    );
+
+    // An editor saving by rename still counts. (First let trailing events of the last save
+    // settle, so that the next wait sees the rename's own event.)
+    d.run_until(Duration::from_millis(400), |_| false).await;
+    let tmp = dir.path().join(".reload.ron.swp");
+    std::fs::write(&tmp, GOOD).unwrap_or_else(|e| panic!("{e}"));
+    let before = d.app.entries[0].generation;
+    std::fs::rename(&tmp, &file).unwrap_or_else(|e| panic!("{e}"));
+    // (Wait for the rename's own event: a load still running from the script's save may read
+    // the new content first.)
+    assert!(
+        d.run_until(WAIT, |a| {
+            a.entries[0].generation > before
+                && a.entries[0].state == LoadState::Ready
+                && a.entries[0].graph.model.len() == 2
+        })
+        .await,
+        "a save by rename was missed"
+    );
+
+    // Deleted: the graph stays, the state says so.
+    d.run_until(Duration::from_millis(400), |_| false).await;
+    std::fs::remove_file(&file).unwrap_or_else(|e| panic!("{e}"));
+    let deleted = d
+        .run_until(WAIT, |a| a.entries[0].state == LoadState::Deleted)
+        .await;
+    assert!(
+        deleted,
+        "the deletion was missed: {:?} {:?}",
+        d.app.entries[0].state, d.app.entries[0].diagnostics
+    );
+    assert_eq!(d.app.entries[0].graph.model.len(), 2);
+    // A new workflow file in the folder shows up.
+    std::fs::write(
+        dir.path().join("second.ron"),
+        GOOD.replace("reload", "second"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        d.run_until(WAIT, |a| a.entries.len() == 2
+            && a.entries[1].state == LoadState::Ready)
+            .await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_output_stays_bounded() {
+    let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut wf = Workflow::builder("noisy");
+    wf.task("shout", |ctx| async move {
+        let long = "x".repeat(10_000);
+        for i in 0..100_000 {
+            ctx.log(if i % 1000 == 0 {
+                long.clone()
+            } else {
+                format!("line {i}")
+            });
+        }
+        anyhow::Ok(Value::Null)
+    });
+    let mut d = driver(
+        state.path(),
+        vec![Arc::new({
+            wf.flow_str("shout");
+            wf.build().unwrap_or_else(|e| panic!("{e}"))
+        })],
+    );
+    d.dispatch(Action::Run);
+    assert!(d.run_until(Duration::from_secs(60), finished).await);
+    let run = d
+        .app
+        .entry()
+        .and_then(|e| e.run.as_ref())
+        .unwrap_or_else(|| panic!("no run"));
+    let log = &run.task("shout").unwrap_or_else(|| panic!("no task")).log;
+    assert_eq!(log.len(), MAX_LINES);
+    assert_eq!(log.total(), 100_000);
+    assert_eq!(log.dropped(), 100_000 - MAX_LINES as u64);
+    assert!(log.lines().iter().all(|l| l.text.chars().count() <= 1001));
+    let _ = render(&d.app, 100, 30);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_thousand_tasks_show_as_a_list() {
+    // (5,000 tasks: a start, a group of 4,998, an end.)
+    let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut wf = Workflow::builder("huge");
+    let mut names = Vec::new();
+    for i in 0..5000 {
+        let id = format!("t{i:04}");
+        wf.add(TaskDef::from_fn(id.as_str(), |_ctx| async {
+            anyhow::Ok(Value::Null)
+        }));
+        names.push(id);
+    }
+    let fan: Vec<&str> = names[1..4999].iter().map(String::as_str).collect();
+    wf.flow_str(&format!(
+        "{} >> ({}) >> {}",
+        names[0],
+        fan.join(" | "),
+        names[4999]
+    ));
+    let wf = Arc::new(wf.build().unwrap_or_else(|e| panic!("{e}")));
+    let mut d = driver(state.path(), vec![wf]);
+    // A big group opens collapsed, with its counts; expanded, every task has a row.
+    assert_eq!(d.app.entry().map(|e| e.graph.lanes.rows.len()), Some(3));
+    d.app.focus = graflow::studio::app::Pane::Graph;
+    d.dispatch(Action::Down);
+    d.dispatch(Action::ToggleGroup);
+    let e = d.app.entry().unwrap_or_else(|| panic!("no entry"));
+    assert_eq!(e.graph.lanes.rows.len(), e.graph.model.len());
+    assert!(
+        e.graph.lanes.width <= 4,
+        "gutter {} wide",
+        e.graph.lanes.width
+    );
+    d.dispatch(Action::Run);
+    assert!(d.run_until(Duration::from_secs(60), finished).await);
+    assert_eq!(
+        phase(&d.app),
+        Some(RunPhase::Finished(RunStatus::Succeeded))
+    );
+    d.dispatch(Action::End);
+    let screen = render(&d.app, 100, 30);
+    assert!(screen.contains("t4999"), "{screen}");
+}
+
+struct TestHost {
+    terminal: Terminal<TestBackend>,
+    copies: Vec<String>,
+}
+
+impl Host for TestHost {
+    type B = TestBackend;
+    fn terminal(&mut self) -> &mut Terminal<TestBackend> {
+        &mut self.terminal
+    }
+    fn copy(&mut self, text: &str) {
+        self.copies.push(text.to_string());
+    }
+    fn set_mouse(&mut self, _on: bool) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_draws_nothing_and_keys_work_through_the_loop() {
+    let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut d = driver(state.path(), vec![etl()]);
+    let mut host = TestHost {
+        terminal: Terminal::new(TestBackend::new(100, 30)).unwrap_or_else(|e| panic!("{e}")),
+        copies: Vec::new(),
+    };
+    // 1.5 s of nothing, then `y` (copy the selected id), then `q`.
+    let keys = futures::stream::unfold(0, |n| async move {
+        match n {
+            0 => {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                Some((
+                    Ok(Event::Key(KeyEvent::new(
+                        KeyCode::Char('y'),
+                        KeyModifiers::NONE,
+                    ))),
+                    1,
+                ))
+            }
+            1 => Some((
+                Ok(Event::Key(KeyEvent::new(
+                    KeyCode::Char('q'),
+                    KeyModifiers::NONE,
+                ))),
+                2,
+            )),
+            _ => None,
+        }
+    });
+    let stats = event_loop::run(&mut d, &mut host, Box::pin(keys))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    println!(
+        "{{\"workload\":\"idle_frames_1500ms\",\"frames\":{},\"messages\":{}}}",
+        stats.frames, stats.messages
+    );
+    // The first frame, one after the history arrives, one after `y`: nothing while idle.
+    assert!(stats.frames <= 4, "{stats:?}");
+    assert_eq!(stats.inputs, 2);
+    assert_eq!(host.copies, vec!["fetch".to_string()]);
+    assert!(d.app.quit);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_channel_inspector_reads_a_running_run() {
+    let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut wf = Workflow::builder("channel");
+    wf.task("write", |ctx| async move {
+        ctx.channel().set("progress", Value::from(42)).await?;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        anyhow::Ok(Value::Null)
+    });
+    wf.flow_str("write");
+    let mut d = driver(
+        state.path(),
+        vec![Arc::new(wf.build().unwrap_or_else(|e| panic!("{e}")))],
+    );
+    d.dispatch(Action::Run);
+    assert!(
+        d.run_until(WAIT, |a| a
+            .entry()
+            .and_then(|e| e.run.as_ref())
+            .is_some_and(|r| r.status_of("write") == TaskStatus::Running))
+            .await
+    );
+    // Opening the channel tab reads the live channel; later events refresh it.
+    d.dispatch(Action::NextTab);
+    let live = d
+        .run_until(WAIT, |a| {
+            a.entry().and_then(|e| e.run.as_ref()).is_some_and(|r| {
+                r.is_active() && r.channel.get("progress") == Some(&Value::from(42))
+            })
+        })
+        .await;
+    assert!(live, "the running run's channel was not shown");
+    d.dispatch(Action::Cancel);
+    d.dispatch(Action::Confirm);
+    assert!(d.run_until(WAIT, finished).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_answered_from_a_shell_lets_the_run_go_on() {
+    let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/studio/approve.ron");
+    let mut d = driver(state.path(), vec![]);
+    d.open(vec![file], false);
+    assert!(
+        d.run_until(WAIT, |a| a
+            .entries
+            .first()
+            .is_some_and(|e| e.state == LoadState::Ready))
+            .await
+    );
+    d.dispatch(Action::Run);
+    let asked = |a: &App| {
+        a.entry()
+            .and_then(|e| e.run.as_ref())
+            .and_then(|r| r.pending_feedback.first().map(|p| p.0.clone()))
+    };
+    assert!(
+        d.run_until(WAIT, |a| asked(a).is_some()).await,
+        "no feedback request"
+    );
+    let id = asked(&d.app).unwrap_or_default();
+    assert!(
+        d.app
+            .message
+            .as_ref()
+            .is_some_and(|m| m.0.contains("approve asks: Ship 1.4.0?"))
+    );
+    // Answer it the way a person at another terminal would.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_graflow"))
+        .args([
+            "feedback",
+            "respond",
+            &id,
+            "--approve",
+            "--by",
+            "tester",
+            "--state-dir",
+        ])
+        .arg(state.path())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(d.run_until(WAIT, finished).await);
+    assert_eq!(
+        phase(&d.app),
+        Some(RunPhase::Finished(RunStatus::Succeeded))
+    );
+    let run = d
+        .app
+        .entry()
+        .and_then(|e| e.run.as_ref())
+        .unwrap_or_else(|| panic!("no run"));
+    assert!(run.pending_feedback.is_empty());
+    assert_eq!(
+        run.task("ship").and_then(|t| t.result.clone()),
+        Some(Value::from("shipped"))
+    );
+}

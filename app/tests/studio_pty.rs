@@ -1,0 +1,325 @@
+//! End-to-end tests of the real `graflow` binary in a real pseudo-terminal, its screen read
+//! back through a terminal emulator (vt100). Few and focused: start on the samples, run one
+//! to success, follow a failing task's log, hot-reload an error and its fix, help on `?`,
+//! resizing to 20×5, and `q` quitting with the terminal restored.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
+
+/// Waits are longer on CI machines.
+fn patience() -> Duration {
+    if std::env::var_os("CI").is_some() {
+        Duration::from_secs(40)
+    } else {
+        Duration::from_secs(20)
+    }
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/studio")
+        .join(name)
+}
+
+struct Studio {
+    master: Box<dyn MasterPty + Send>,
+    writer: Box<dyn Write + Send>,
+    child: Box<dyn Child + Send + Sync>,
+    screen: Arc<Mutex<vt100::Parser>>,
+    state: tempfile::TempDir,
+}
+
+impl Studio {
+    fn start(args: &[&str], cwd: &Path) -> Studio {
+        Studio::start_with(args, cwd, &[])
+    }
+
+    fn start_with(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Studio {
+        let (cols, rows) = (120u16, 36u16);
+        let pair = native_pty_system()
+            .openpty(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap_or_else(|e| panic!("openpty: {e}"));
+        let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_graflow"));
+        cmd.args(args);
+        cmd.cwd(cwd);
+        cmd.env("TERM", "xterm-256color");
+        cmd.env("GRAFLOW_STATE_DIR", state.path().join("state"));
+        cmd.env("XDG_CONFIG_HOME", state.path().join("config"));
+        cmd.env("GRAFLOW_STUDIO_LOG", state.path().join("studio.log"));
+        cmd.env_remove("NO_COLOR");
+        cmd.env_remove("TMUX");
+        cmd.env_remove("RUST_LOG");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = pair
+            .slave
+            .spawn_command(cmd)
+            .unwrap_or_else(|e| panic!("spawn: {e}"));
+        drop(pair.slave);
+        let mut reader = pair
+            .master
+            .try_clone_reader()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let writer = pair.master.take_writer().unwrap_or_else(|e| panic!("{e}"));
+        let screen = Arc::new(Mutex::new(vt100::Parser::new(
+            std::num::NonZeroU16::new(rows).unwrap_or(std::num::NonZeroU16::MIN),
+            std::num::NonZeroU16::new(cols).unwrap_or(std::num::NonZeroU16::MIN),
+            0,
+        )));
+        let sink = screen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut p) = sink.lock() {
+                    p.process(&buf[..n]);
+                }
+            }
+        });
+        Studio {
+            master: pair.master,
+            writer,
+            child,
+            screen,
+            state,
+        }
+    }
+
+    fn text(&self) -> String {
+        self.screen
+            .lock()
+            .map(|p| p.screen().contents())
+            .unwrap_or_default()
+    }
+
+    fn wait_for(&self, what: &str) {
+        let deadline = Instant::now() + patience();
+        while Instant::now() < deadline {
+            if self.text().contains(what) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(40));
+        }
+        panic!("'{what}' did not appear; the screen:\n{}", self.text());
+    }
+
+    fn wait_gone(&self, what: &str) {
+        let deadline = Instant::now() + patience();
+        while Instant::now() < deadline {
+            if !self.text().contains(what) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(40));
+        }
+        panic!("'{what}' did not go away; the screen:\n{}", self.text());
+    }
+
+    fn send(&mut self, keys: &str) {
+        self.writer
+            .write_all(keys.as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let _ = self.writer.flush();
+        // A lone ESC needs a pause, or it reads as Alt with the next key.
+        std::thread::sleep(Duration::from_millis(if keys.contains('\x1b') {
+            150
+        } else {
+            60
+        }));
+    }
+
+    fn resize(&self, cols: u16, rows: u16) {
+        self.master
+            .resize(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        if let (Ok(mut p), Some(r), Some(c)) = (
+            self.screen.lock(),
+            std::num::NonZeroU16::new(rows),
+            std::num::NonZeroU16::new(cols),
+        ) {
+            p.set_size(r, c);
+        }
+    }
+
+    /// Quit with `q` and check the exit code and the restored terminal.
+    fn quit(mut self) {
+        self.send("q");
+        let deadline = Instant::now() + patience();
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => {
+                    assert!(status.success(), "exit status {status:?}");
+                    break;
+                }
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(40))
+                }
+                other => {
+                    let _ = self.child.kill();
+                    panic!("the studio did not quit: {other:?}");
+                }
+            }
+        }
+        // Let the reader drain the last bytes.
+        std::thread::sleep(Duration::from_millis(200));
+        let p = self.screen.lock().unwrap_or_else(|e| panic!("{e}"));
+        let s = p.screen();
+        assert!(!s.alternate_screen(), "still on the alternate screen");
+        assert!(!s.hide_cursor(), "the cursor is still hidden");
+        assert!(!s.bracketed_paste(), "bracketed paste still on");
+        assert_eq!(
+            s.mouse_protocol_mode(),
+            vt100::MouseProtocolMode::None,
+            "mouse capture still on"
+        );
+    }
+}
+
+impl Drop for Studio {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+    }
+}
+
+#[test]
+fn starts_on_the_samples_and_q_restores_the_terminal() {
+    let s = Studio::start(&[], &repo_root());
+    s.wait_for("hello.ron");
+    s.wait_for("etl-diamond.ron");
+    s.wait_for("Workflows (");
+    s.quit();
+}
+
+#[test]
+fn runs_a_sample_to_success() {
+    let mut s = Studio::start(&["studio", "sample-workflows/hello.ron"], &repo_root());
+    s.wait_for("greet");
+    s.send("r");
+    s.wait_for("hello: run succeeded");
+    s.wait_for("Runs (1)");
+    // The studio stays open: run it again.
+    s.send("r");
+    s.wait_for("Runs (2)");
+    s.quit();
+}
+
+#[test]
+fn follows_a_failing_tasks_log() {
+    let mut s = Studio::start(
+        &["studio", &fixture("failing.ron").to_string_lossy()],
+        &repo_root(),
+    );
+    s.wait_for("prepare");
+    s.send("r");
+    s.wait_for("run failed");
+    // The failed task is selected and its log shows, newest line last.
+    s.wait_for("✗ import");
+    s.wait_for("row 7 looks odd");
+    s.wait_for("bad input on row 7");
+    s.send("\t");
+    s.send("3");
+    s.wait_for("timeline");
+    s.quit();
+}
+
+#[test]
+fn hot_reloads_an_error_and_its_fix() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let file = dir.path().join("reload.ron");
+    let copy = |name: &str| std::fs::copy(fixture(name), &file).unwrap_or_else(|e| panic!("{e}"));
+    copy("reload-good.ron");
+    let s = Studio::start(&["studio", "."], dir.path());
+    s.wait_for("second");
+    std::thread::sleep(Duration::from_millis(300));
+    copy("reload-bad.ron");
+    s.wait_for("reload.ron:3:31");
+    s.wait_for("showing the last good version");
+    copy("reload-fixed.ron");
+    s.wait_gone("reload.ron:3:31");
+    s.wait_for("third");
+    s.quit();
+}
+
+#[test]
+fn help_on_question_mark_and_escape() {
+    let mut s = Studio::start(&["studio", "sample-workflows/hello.ron"], &repo_root());
+    s.wait_for("greet");
+    s.send("?");
+    s.wait_for("Keys — esc closes");
+    s.wait_for("Run the selected workflow");
+    s.send("\x1b");
+    s.wait_gone("Keys — esc closes");
+    s.quit();
+}
+
+#[test]
+fn survives_a_tiny_terminal() {
+    let mut s = Studio::start(&["studio", "sample-workflows"], &repo_root());
+    s.wait_for("hello.ron");
+    s.resize(20, 5);
+    s.send("2");
+    s.send("j");
+    std::thread::sleep(Duration::from_millis(300));
+    s.resize(120, 36);
+    s.send("1");
+    s.wait_for("Workflows (");
+    s.quit();
+}
+
+#[test]
+fn log_lines_go_to_the_log_file_not_the_screen() {
+    let mut s = Studio::start_with(
+        &["studio", "sample-workflows/hello.ron"],
+        &repo_root(),
+        &[("RUST_LOG", "trace")],
+    );
+    s.wait_for("greet");
+    s.send("r");
+    s.wait_for("hello: run succeeded");
+    assert!(!s.text().contains("TRACE"), "{}", s.text());
+    let log = std::fs::read_to_string(s.state.path().join("studio.log")).unwrap_or_default();
+    assert!(log.contains("TRACE"), "nothing logged: {log}");
+    s.quit();
+}
+
+#[test]
+fn refuses_a_missing_path_with_a_clear_message() {
+    let s = Studio::start(&["studio", "no/such/folder"], &repo_root());
+    s.wait_for("no such file or folder: no/such/folder");
+    let mut child = s;
+    let deadline = Instant::now() + patience();
+    let status = loop {
+        if let Ok(Some(st)) = child.child.try_wait() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "did not exit");
+        std::thread::sleep(Duration::from_millis(40));
+    };
+    assert_eq!(status.exit_code(), 2);
+}

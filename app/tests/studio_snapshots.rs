@@ -1,0 +1,255 @@
+//! Snapshots of every view on ratatui's `TestBackend`, each at two sizes (100×30 and 60×20),
+//! plus one snapshot with styles where colour is the point.
+
+mod studio_support;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use graflow::studio::action::Action;
+use graflow::studio::app::{App, Failed, Loaded, Msg, Pane, Settings, Tab};
+use graflow::studio::graph::layout;
+use graflow::studio::theme::Theme;
+use graflow_engine::file::{Diagnostic, Severity};
+use graflow_engine::{EventKind, LogStream};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use studio_support::*;
+
+/// An app showing `etl` after its failed run, with `view` and focus on `pane`.
+fn failed_etl() -> App {
+    let mut a = app();
+    a.add_workflow(etl());
+    a.add_workflow(looping());
+    a.update(Action::Run);
+    let id = a
+        .entry()
+        .and_then(|e| e.run.as_ref())
+        .map(|r| r.run_id.clone())
+        .unwrap_or_default();
+    a.on_msg(Msg::Engine(etl_failed_run(&id)));
+    a.message = None;
+    a.effects.clear();
+    a
+}
+
+fn with_layout(mut a: App) -> App {
+    let view = a
+        .entry()
+        .map(|e| e.graph.canvas_view.clone())
+        .unwrap_or_default();
+    a.update(Action::ViewCanvas);
+    a.on_msg(Msg::Layout {
+        index: a.selected,
+        layout: Arc::new(layout::compute(&view)),
+    });
+    a
+}
+
+macro_rules! snap_two_sizes {
+    ($name:ident, $make:expr) => {
+        #[test]
+        fn $name() {
+            for (w, h) in [(100u16, 30u16), (60, 20)] {
+                let mut a: App = $make;
+                a.update(Action::Resize(w, h));
+                insta::assert_snapshot!(format!("{}_{w}x{h}", stringify!($name)), render(&a, w, h));
+            }
+        }
+    };
+}
+
+snap_two_sizes!(list_after_a_failed_run, failed_etl());
+
+snap_two_sizes!(canvas_boxes, with_layout(failed_etl()));
+
+snap_two_sizes!(canvas_pills_with_a_loop, {
+    let mut a = failed_etl();
+    a.update(Action::SelectWorkflow(1));
+    let mut a = with_layout(a);
+    a.update(Action::ZoomOut);
+    a
+});
+
+snap_two_sizes!(canvas_dots, {
+    let mut a = with_layout(failed_etl());
+    a.update(Action::ZoomOut);
+    a.update(Action::ZoomOut);
+    a
+});
+
+snap_two_sizes!(timeline, {
+    let mut a = failed_etl();
+    a.update(Action::ViewTimeline);
+    a
+});
+
+snap_two_sizes!(task_detail_with_log, {
+    let mut a = failed_etl();
+    a.focus = Pane::Inspector;
+    a
+});
+
+snap_two_sizes!(task_log_search, {
+    let mut a = failed_etl();
+    a.focus = Pane::Inspector;
+    a.update(Action::Search);
+    for c in "row 2".chars() {
+        a.update(Action::InputChar(c));
+    }
+    a.update(Action::InputSubmit);
+    a
+});
+
+snap_two_sizes!(channel_tab, {
+    let mut a = failed_etl();
+    a.tab = Tab::Channel;
+    a
+});
+
+snap_two_sizes!(events_tab, {
+    let mut a = failed_etl();
+    a.tab = Tab::Events;
+    a
+});
+
+snap_two_sizes!(help, {
+    let mut a = failed_etl();
+    a.update(Action::ToggleHelp);
+    a
+});
+
+snap_two_sizes!(invalid_file_keeps_the_last_good_graph, {
+    let mut a = app();
+    a.on_msg(Msg::Discovered(vec![
+        PathBuf::from("/flows/etl.ron"),
+        PathBuf::from("/flows/broken.ron"),
+    ]));
+    a.on_msg(Msg::Loaded {
+        index: 0,
+        generation: 1,
+        result: Ok(Loaded {
+            workflow: etl(),
+            warnings: vec![],
+            scripts: vec![],
+            setup: None,
+        }),
+    });
+    let diag = |line, column, message: &str, hint: Option<&str>| Diagnostic {
+        severity: Severity::Error,
+        file: PathBuf::from("/flows/x.ron"),
+        line,
+        column,
+        message: message.into(),
+        hint: hint.map(Into::into),
+    };
+    a.on_msg(Msg::Loaded {
+        index: 1,
+        generation: 1,
+        result: Err(Failed {
+            diagnostics: vec![diag(3, 9, "expected a string", None)],
+            missing: false,
+        }),
+    });
+    a.on_msg(Msg::FilesChanged(vec![PathBuf::from("/flows/etl.ron")]));
+    a.on_msg(Msg::Loaded {
+        index: 0,
+        generation: 2,
+        result: Err(Failed {
+            diagnostics: vec![diag(
+                7,
+                14,
+                "unknown task 'mrege' in the flow",
+                Some("did you mean 'merge'?"),
+            )],
+            missing: false,
+        }),
+    });
+    a.effects.clear();
+    a
+});
+
+snap_two_sizes!(no_workflows, app());
+
+snap_two_sizes!(running_with_live_clock, {
+    let mut a = app();
+    a.add_workflow(etl());
+    a.update(Action::Run);
+    let id = a
+        .entry()
+        .and_then(|e| e.run.as_ref())
+        .map(|r| r.run_id.clone())
+        .unwrap_or_default();
+    a.on_msg(Msg::Engine(vec![
+        ev(
+            &id,
+            0,
+            EventKind::RunStarted {
+                workflow: "etl".into(),
+                start: "fetch".into(),
+                resumed_from: None,
+            },
+        ),
+        ev(
+            &id,
+            100,
+            EventKind::TaskStarted {
+                task: "fetch".into(),
+                cycle: 1,
+                attempt: 0,
+            },
+        ),
+        ev(
+            &id,
+            150,
+            EventKind::TaskLog {
+                task: "fetch".into(),
+                stream: LogStream::Log,
+                line: "downloading…".into(),
+            },
+        ),
+    ]));
+    a.now = at(2_600);
+    a
+});
+
+#[test]
+fn status_colours_in_the_list() {
+    let mut a = App::new(Settings {
+        theme: Theme::dark(),
+        ..Settings::default()
+    });
+    a.now = at(1_000);
+    a.add_workflow(etl());
+    a.update(Action::Run);
+    let id = a
+        .entry()
+        .and_then(|e| e.run.as_ref())
+        .map(|r| r.run_id.clone())
+        .unwrap_or_default();
+    a.on_msg(Msg::Engine(etl_failed_run(&id)));
+    a.message = None;
+    a.zoomed = true;
+    a.focus = Pane::Graph;
+    a.update(Action::Resize(36, 12));
+    let mut t = Terminal::new(TestBackend::new(36, 12)).unwrap_or_else(|e| panic!("{e}"));
+    t.draw(|f| graflow::studio::ui::draw(f, &a))
+        .unwrap_or_else(|e| panic!("{e}"));
+    insta::assert_debug_snapshot!(t.backend().buffer());
+}
+
+#[test]
+fn no_color_uses_no_colour() {
+    let mut a = App::new(Settings {
+        theme: Theme::monochrome(),
+        ..Settings::default()
+    });
+    a.add_workflow(etl());
+    let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap_or_else(|e| panic!("{e}"));
+    t.draw(|f| graflow::studio::ui::draw(f, &a))
+        .unwrap_or_else(|e| panic!("{e}"));
+    for cell in t.backend().buffer().content() {
+        assert_eq!(cell.fg, ratatui::style::Color::Reset);
+        assert_eq!(cell.bg, ratatui::style::Color::Reset);
+    }
+}

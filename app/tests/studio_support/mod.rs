@@ -1,0 +1,251 @@
+//! Shared pieces of the studio tests: workflows built with the Rust builder, events with
+//! fixed times, a rendered screen as text.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use graflow::studio::app::{App, Settings};
+use graflow::studio::ui;
+use graflow_engine::{
+    EventKind, GroupDef, LogStream, RunEvent, RunStatus, TaskDef, Value, Workflow, parse_flow,
+};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+/// fetch >> cleaners(a >> a2 | b) >> merge >> load, with closures that succeed.
+pub fn etl() -> Arc<Workflow> {
+    let mut wf = Workflow::builder("etl");
+    for id in ["fetch", "clean_a", "enrich", "clean_b", "merge", "load"] {
+        let id2 = id.to_string();
+        wf.add(TaskDef::from_fn(id, move |ctx| {
+            let id = id2.clone();
+            async move {
+                ctx.log(format!("{id}: working"));
+                anyhow::Ok(Value::from(id))
+            }
+        }));
+    }
+    let members = parse_flow("clean_a >> enrich | clean_b")
+        .unwrap_or_default()
+        .remove(0);
+    wf.add_group(GroupDef::new("cleaners", members));
+    wf.flow_str("fetch >> cleaners >> merge >> load");
+    Arc::new(wf.build().unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// a >> b >> c with a loop edge c >> a.
+pub fn looping() -> Arc<Workflow> {
+    let mut wf = Workflow::builder("looping");
+    for id in ["a", "b", "c"] {
+        wf.add(TaskDef::from_fn(id, |_ctx| async {
+            anyhow::Ok(Value::Null)
+        }));
+    }
+    wf.flow_str("a >> b >> c >> a");
+    wf.start("a");
+    Arc::new(wf.build().unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// The time `ms` milliseconds after the epoch.
+pub fn at(ms: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+/// An event of run `run` at `ms`.
+pub fn ev(run: &str, ms: u64, kind: EventKind) -> RunEvent {
+    RunEvent {
+        run_id: run.into(),
+        ts: at(ms),
+        kind,
+    }
+}
+
+/// A complete failed run of `etl()`: clean_b fails after a retry, with logs.
+pub fn etl_failed_run(run: &str) -> Vec<RunEvent> {
+    let mut v = vec![ev(
+        run,
+        0,
+        EventKind::RunStarted {
+            workflow: "etl".into(),
+            start: "fetch".into(),
+            resumed_from: None,
+        },
+    )];
+    v.push(ev(
+        run,
+        10,
+        EventKind::TaskStarted {
+            task: "fetch".into(),
+            cycle: 1,
+            attempt: 0,
+        },
+    ));
+    v.push(ev(
+        run,
+        12,
+        EventKind::TaskLog {
+            task: "fetch".into(),
+            stream: LogStream::Stdout,
+            line: "fetched 3 rows".into(),
+        },
+    ));
+    v.push(ev(
+        run,
+        250,
+        EventKind::TaskSucceeded {
+            task: "fetch".into(),
+            result: serde_json::json!([1, 2, 3]),
+            duration_ms: 240.0,
+            cycle: 1,
+        },
+    ));
+    v.push(ev(
+        run,
+        260,
+        EventKind::GroupStarted {
+            group: "cleaners".into(),
+            members: vec!["clean_a".into(), "clean_b".into()],
+        },
+    ));
+    for (t, s) in [("clean_a", 270), ("clean_b", 270)] {
+        v.push(ev(
+            run,
+            s,
+            EventKind::TaskStarted {
+                task: t.into(),
+                cycle: 1,
+                attempt: 0,
+            },
+        ));
+    }
+    v.push(ev(
+        run,
+        300,
+        EventKind::TaskLog {
+            task: "clean_b".into(),
+            stream: LogStream::Stdout,
+            line: "cleaning row 1".into(),
+        },
+    ));
+    v.push(ev(
+        run,
+        310,
+        EventKind::TaskLog {
+            task: "clean_b".into(),
+            stream: LogStream::Stderr,
+            line: "error: row 2 has no id".into(),
+        },
+    ));
+    v.push(ev(
+        run,
+        320,
+        EventKind::TaskFailed {
+            task: "clean_b".into(),
+            error: "row 2 has no id".into(),
+            attempt: 0,
+            will_retry: true,
+        },
+    ));
+    v.push(ev(
+        run,
+        400,
+        EventKind::TaskSucceeded {
+            task: "clean_a".into(),
+            result: Value::from("a"),
+            duration_ms: 130.0,
+            cycle: 1,
+        },
+    ));
+    v.push(ev(
+        run,
+        410,
+        EventKind::TaskStarted {
+            task: "enrich".into(),
+            cycle: 1,
+            attempt: 0,
+        },
+    ));
+    v.push(ev(
+        run,
+        500,
+        EventKind::TaskStarted {
+            task: "clean_b".into(),
+            cycle: 1,
+            attempt: 1,
+        },
+    ));
+    v.push(ev(
+        run,
+        520,
+        EventKind::TaskLog {
+            task: "clean_b".into(),
+            stream: LogStream::Stderr,
+            line: "error: row 2 has no id".into(),
+        },
+    ));
+    v.push(ev(
+        run,
+        600,
+        EventKind::TaskSucceeded {
+            task: "enrich".into(),
+            result: serde_json::json!({"rows": 2}),
+            duration_ms: 190.0,
+            cycle: 1,
+        },
+    ));
+    v.push(ev(
+        run,
+        640,
+        EventKind::TaskFailed {
+            task: "clean_b".into(),
+            error: "row 2 has no id".into(),
+            attempt: 1,
+            will_retry: false,
+        },
+    ));
+    v.push(ev(
+        run,
+        650,
+        EventKind::GroupFinished {
+            group: "cleaners".into(),
+            policy: "strict".into(),
+            succeeded: vec!["clean_a".into()],
+            failed: vec![("clean_b".into(), "row 2 has no id".into())],
+            ok: false,
+        },
+    ));
+    v.push(ev(
+        run,
+        660,
+        EventKind::RunFinished {
+            status: RunStatus::Failed,
+            error: Some("group 'cleaners' failed: clean_b: row 2 has no id".into()),
+            result: None,
+            results: BTreeMap::new(),
+            channel: BTreeMap::from([
+                ("rows".to_string(), serde_json::json!([1, 2, 3])),
+                ("source".to_string(), Value::from("crm")),
+            ]),
+            checkpoint: None,
+        },
+    ));
+    v
+}
+
+/// A fresh app with default settings on an 100×30 screen.
+pub fn app() -> App {
+    let mut a = App::new(Settings::default());
+    a.screen = (100, 30);
+    a.now = at(1_000);
+    a
+}
+
+/// The screen as text.
+pub fn render(app: &App, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap_or_else(|e| panic!("{e}"));
+    t.draw(|f| ui::draw(f, app))
+        .unwrap_or_else(|e| panic!("{e}"));
+    format!("{}", t.backend())
+}

@@ -1,0 +1,601 @@
+//! Pure update tests: actions and messages in, state and effects out. No terminal, no engine.
+
+mod studio_support;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use graflow::studio::action::{Action, REGISTRY};
+use graflow::studio::app::{
+    App, Effect, Failed, GraphView, Level, Loaded, Msg, Overlay, Pane, Settings, Tab,
+};
+use graflow::studio::graph::layout;
+use graflow::studio::model::{LoadState, RunPhase, TaskStatus, WorkflowEntry};
+use graflow_engine::file::{Diagnostic, Severity};
+use graflow_engine::{EventKind, LogStream};
+use studio_support::*;
+
+fn key(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+}
+
+fn started(app: &mut App) -> String {
+    app.update(Action::Run);
+    app.entry()
+        .and_then(|e| e.run.as_ref())
+        .map(|r| r.run_id.clone())
+        .unwrap_or_default()
+}
+
+fn effects(app: &mut App) -> Vec<Effect> {
+    std::mem::take(&mut app.effects)
+}
+
+#[test]
+fn keys_map_through_the_context() {
+    let mut a = app();
+    a.add_workflow(etl());
+    a.focus = Pane::Graph;
+    assert_eq!(a.key_action(&key('f')), Some(Action::ToggleFocusMode));
+    a.focus = Pane::Inspector;
+    assert_eq!(a.key_action(&key('f')), Some(Action::ToggleFollow));
+    assert_eq!(a.key_action(&key('q')), Some(Action::Quit));
+    a.update(Action::ToggleHelp);
+    assert!(matches!(a.overlay, Some(Overlay::Help { .. })));
+    // In the help, j scrolls and r does nothing.
+    assert_eq!(a.key_action(&key('j')), Some(Action::Down));
+    assert_eq!(a.key_action(&key('r')), None);
+    a.update(Action::Down);
+    assert_eq!(a.overlay, Some(Overlay::Help { scroll: 1 }));
+    a.update(Action::Back);
+    assert_eq!(a.overlay, None);
+    a.update(Action::Quit);
+    assert!(a.quit);
+}
+
+#[test]
+fn run_starts_once_and_cancel_asks_first() {
+    let mut a = app();
+    a.add_workflow(etl());
+    effects(&mut a);
+    let run_id = started(&mut a);
+    let fx = effects(&mut a);
+    assert!(
+        matches!(&fx[..], [Effect::StartRun { run_id: r, .. }, ..] if *r == run_id),
+        "{fx:?}"
+    );
+    a.update(Action::Run);
+    assert!(effects(&mut a).is_empty(), "a second run while one goes on");
+    assert!(
+        a.message
+            .as_ref()
+            .is_some_and(|m| m.0.contains("already running"))
+    );
+
+    a.update(Action::Cancel);
+    assert!(matches!(a.overlay, Some(Overlay::Confirm(_))));
+    assert_eq!(a.key_action(&key('n')), Some(Action::Deny));
+    a.update(Action::Deny);
+    assert!(a.overlay.is_none() && effects(&mut a).is_empty());
+    a.update(Action::Cancel);
+    a.update(Action::Confirm);
+    assert!(matches!(&effects(&mut a)[..], [Effect::CancelRun(r)] if *r == run_id));
+}
+
+#[test]
+fn read_only_refuses_runs_and_hides_them() {
+    let mut a = App::new(Settings {
+        read_only: true,
+        ..Settings::default()
+    });
+    a.add_workflow(etl());
+    effects(&mut a);
+    a.update(Action::Run);
+    assert!(effects(&mut a).is_empty());
+    assert!(matches!(&a.message, Some((m, Level::Error)) if m.contains("read-only")));
+    a.update(Action::Cancel);
+    assert!(a.overlay.is_none());
+    let help = render(
+        &{
+            a.update(Action::ToggleHelp);
+            a
+        },
+        100,
+        60,
+    );
+    assert!(!help.contains("Run the selected workflow"), "{help}");
+    assert!(help.contains("Leave the studio"));
+}
+
+#[test]
+fn events_fold_and_a_failure_opens_the_failed_task() {
+    let mut a = app();
+    a.add_workflow(etl());
+    let id = started(&mut a);
+    effects(&mut a);
+    a.tab = Tab::Events;
+    a.on_msg(Msg::Engine(etl_failed_run(&id)));
+    let e = a.entry().unwrap_or_else(|| panic!("no entry"));
+    let run = e.run.as_ref().unwrap_or_else(|| panic!("no run"));
+    assert_eq!(run.status_of("fetch"), TaskStatus::Succeeded);
+    assert_eq!(run.status_of("clean_b"), TaskStatus::Failed);
+    assert_eq!(run.status_of("merge"), TaskStatus::Pending);
+    assert!(matches!(run.phase, RunPhase::Finished(_)));
+    assert_eq!(
+        e.graph.selected.as_deref(),
+        Some("clean_b"),
+        "the failed task is selected"
+    );
+    assert_eq!(a.tab, Tab::Task, "its detail shows");
+    assert!(matches!(&a.message, Some((m, Level::Error)) if m.contains("run failed")));
+    assert!(
+        effects(&mut a)
+            .iter()
+            .any(|e| matches!(e, Effect::RefreshHistory))
+    );
+    // Events of an unknown run change nothing.
+    a.on_msg(Msg::Engine(etl_failed_run("someone-else")));
+    assert_eq!(
+        a.entry()
+            .and_then(|e| e.run.as_ref())
+            .map(|r| r.events.len()),
+        Some(14)
+    );
+}
+
+#[test]
+fn tasks_added_at_run_time_appear_in_the_list() {
+    let mut a = app();
+    a.add_workflow(etl());
+    let id = started(&mut a);
+    let before = a.entry().map_or(0, |e| e.graph.lanes.rows.len());
+    a.on_msg(Msg::Engine(vec![
+        ev(
+            &id,
+            1,
+            EventKind::GraphChanged {
+                added: vec!["extra_1".into(), "extra_2".into()],
+                by: "merge".into(),
+            },
+        ),
+        ev(
+            &id,
+            2,
+            EventKind::TaskStarted {
+                task: "extra_1".into(),
+                cycle: 1,
+                attempt: 0,
+            },
+        ),
+    ]));
+    let g = &a.entry().unwrap_or_else(|| panic!("no entry")).graph;
+    assert_eq!(g.lanes.rows.len(), before + 2);
+    let extra = g.model.find("extra_1").unwrap_or(usize::MAX);
+    assert!(g.model.nodes[extra].dynamic);
+    let merge_row = g.lanes.row_of[&g.model.find("merge").unwrap_or(0)];
+    assert!(g.lanes.row_of[&extra] > merge_row);
+}
+
+fn file_entry(a: &mut App, path: &str) -> usize {
+    a.on_msg(Msg::Discovered(vec![PathBuf::from(path)]));
+    a.entries.len() - 1
+}
+
+#[test]
+fn hot_reload_keeps_the_last_good_graph_and_the_selection() {
+    let mut a = app();
+    let i = file_entry(&mut a, "/flows/etl.ron");
+    let fx = effects(&mut a);
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::Load { index, generation: 1, .. } if *index == i))
+    );
+    assert!(fx.iter().any(|e| matches!(e, Effect::Watch(_))));
+    a.on_msg(Msg::Loaded {
+        index: i,
+        generation: 1,
+        result: Ok(Loaded {
+            workflow: etl(),
+            warnings: vec![],
+            scripts: vec![PathBuf::from("/flows/merge.rhai")],
+            setup: None,
+        }),
+    });
+    assert_eq!(a.entries[i].state, LoadState::Ready);
+    a.focus = Pane::Graph;
+    a.update(Action::SelectNode("merge".into()));
+
+    // A save of the script reloads the workflow.
+    effects(&mut a);
+    a.on_msg(Msg::FilesChanged(vec![PathBuf::from("/flows/merge.rhai")]));
+    assert!(matches!(
+        &effects(&mut a)[..],
+        [Effect::Load { generation: 2, .. }]
+    ));
+    // An invalid edit: error with line:col, graph and selection kept.
+    let diag = Diagnostic {
+        severity: Severity::Error,
+        file: PathBuf::from("/flows/etl.ron"),
+        line: 7,
+        column: 14,
+        message: "unknown task 'mrege' in the flow".into(),
+        hint: Some("did you mean 'merge'?".into()),
+    };
+    a.on_msg(Msg::Loaded {
+        index: i,
+        generation: 2,
+        result: Err(Failed {
+            diagnostics: vec![diag],
+            missing: false,
+        }),
+    });
+    let e = &a.entries[i];
+    assert_eq!(e.state, LoadState::Invalid);
+    assert_eq!(
+        e.first_error().as_deref(),
+        Some("7:14: unknown task 'mrege' in the flow")
+    );
+    assert_eq!(e.graph.model.len(), 7);
+    assert_eq!(e.graph.selected.as_deref(), Some("merge"));
+    let screen = render(&a, 100, 30);
+    assert!(
+        screen.contains("etl.ron:7:14: unknown task 'mrege'"),
+        "{screen}"
+    );
+    assert!(screen.contains("did you mean 'merge'?"));
+    // A stale result (an older load) is dropped.
+    a.on_msg(Msg::Loaded {
+        index: i,
+        generation: 1,
+        result: Ok(Loaded {
+            workflow: looping(),
+            warnings: vec![],
+            scripts: vec![],
+            setup: None,
+        }),
+    });
+    assert_eq!(a.entries[i].state, LoadState::Invalid);
+    // The fix: a new graph, the selection kept by id.
+    a.on_msg(Msg::FilesChanged(vec![PathBuf::from("/flows/etl.ron")]));
+    a.on_msg(Msg::Loaded {
+        index: i,
+        generation: 3,
+        result: Ok(Loaded {
+            workflow: etl(),
+            warnings: vec![],
+            scripts: vec![],
+            setup: None,
+        }),
+    });
+    assert_eq!(a.entries[i].state, LoadState::Ready);
+    assert_eq!(a.entries[i].graph.selected.as_deref(), Some("merge"));
+    // A deleted file keeps the graph and says so.
+    a.on_msg(Msg::FilesChanged(vec![PathBuf::from("/flows/etl.ron")]));
+    let generation = a.entries[i].generation;
+    a.on_msg(Msg::Loaded {
+        index: i,
+        generation,
+        result: Err(Failed {
+            diagnostics: vec![Diagnostic {
+                severity: Severity::Error,
+                file: "/flows/etl.ron".into(),
+                line: 0,
+                column: 0,
+                message: "the file was deleted".into(),
+                hint: None,
+            }],
+            missing: true,
+        }),
+    });
+    assert_eq!(a.entries[i].state, LoadState::Deleted);
+    assert_eq!(a.entries[i].graph.model.len(), 7);
+    a.update(Action::Run);
+    assert!(matches!(&a.message, Some((m, Level::Error)) if m.contains("deleted")));
+}
+
+#[test]
+fn the_canvas_asks_for_one_layout_and_drops_stale_ones() {
+    let mut a = app();
+    a.add_workflow(etl());
+    effects(&mut a);
+    a.update(Action::ViewCanvas);
+    let fx = effects(&mut a);
+    let view = match &fx[..] {
+        [Effect::Layout { index: 0, view }] => view.clone(),
+        other => panic!("expected one layout request, got {other:?}"),
+    };
+    a.update(Action::ViewList);
+    a.update(Action::ViewCanvas);
+    assert!(
+        effects(&mut a).is_empty(),
+        "the same structure is not laid out twice"
+    );
+    // Collapse the group: a new structure, a new request; the old result is stale.
+    a.update(Action::SelectNode("cleaners".into()));
+    a.update(Action::ToggleGroup);
+    assert!(matches!(&effects(&mut a)[..], [Effect::Layout { .. }]));
+    a.on_msg(Msg::Layout {
+        index: 0,
+        layout: Arc::new(layout::compute(&view)),
+    });
+    assert!(
+        a.entry().is_some_and(|e| e.graph.layout.is_none()),
+        "stale layout dropped"
+    );
+    let current = a
+        .entry()
+        .map(|e| e.graph.canvas_view.clone())
+        .unwrap_or_default();
+    a.on_msg(Msg::Layout {
+        index: 0,
+        layout: Arc::new(layout::compute(&current)),
+    });
+    assert!(a.entry().is_some_and(|e| e.graph.layout_is_current()));
+}
+
+#[test]
+fn groups_collapse_and_focus_narrows() {
+    let mut a = app();
+    a.add_workflow(etl());
+    a.focus = Pane::Graph;
+    let rows = |a: &App| a.entry().map_or(0, |e| e.graph.lanes.rows.len());
+    assert_eq!(rows(&a), 7);
+    a.update(Action::SelectNode("enrich".into()));
+    a.update(Action::ToggleGroup);
+    assert_eq!(rows(&a), 4, "a member collapses its group");
+    assert_eq!(
+        a.entry().and_then(|e| e.graph.selected.clone()).as_deref(),
+        Some("cleaners")
+    );
+    a.update(Action::ToggleGroup);
+    assert_eq!(rows(&a), 7);
+    a.update(Action::SelectNode("load".into()));
+    a.update(Action::ToggleFocusMode);
+    assert_eq!(rows(&a), 2, "load and merge");
+    a.update(Action::FocusDepth);
+    assert_eq!(rows(&a), 3);
+    a.update(Action::Back);
+    assert_eq!(rows(&a), 7);
+}
+
+#[test]
+fn the_log_follows_filters_and_searches() {
+    let mut a = app();
+    a.add_workflow(etl());
+    let id = started(&mut a);
+    let mut evs = vec![ev(
+        &id,
+        0,
+        EventKind::TaskStarted {
+            task: "fetch".into(),
+            cycle: 1,
+            attempt: 0,
+        },
+    )];
+    for i in 0..50 {
+        let (stream, line) = if i % 10 == 3 {
+            (LogStream::Stderr, format!("warning {i}"))
+        } else {
+            (LogStream::Stdout, format!("row {i} ok"))
+        };
+        evs.push(ev(
+            &id,
+            i + 1,
+            EventKind::TaskLog {
+                task: "fetch".into(),
+                stream,
+                line,
+            },
+        ));
+    }
+    a.on_msg(Msg::Engine(evs));
+    a.update(Action::SelectNode("fetch".into()));
+    a.focus = Pane::Inspector;
+    assert!(a.log.follow);
+    assert_eq!(a.log_lines().len(), 50);
+    a.update(Action::Up);
+    assert!(!a.log.follow);
+    assert_eq!(a.log.cursor, 48);
+    a.update(Action::End);
+    assert!(a.log.follow);
+    a.update(Action::ToggleErrorsOnly);
+    assert_eq!(a.log_lines().len(), 5);
+    a.update(Action::ToggleErrorsOnly);
+    a.update(Action::Search);
+    for c in "ROW 2".chars() {
+        a.update(Action::InputChar(c));
+    }
+    a.update(Action::InputSubmit);
+    assert_eq!(a.log.search.as_deref(), Some("row 2"));
+    assert_eq!(a.log_lines()[a.log.cursor].text, "row 2 ok");
+    a.update(Action::SearchNext);
+    assert_eq!(a.log_lines()[a.log.cursor].text, "row 20 ok");
+    a.update(Action::SearchPrev);
+    assert_eq!(a.log_lines()[a.log.cursor].text, "row 2 ok");
+    a.update(Action::Copy);
+    assert_eq!(a.copied.as_deref(), Some("row 2 ok"));
+    assert!(matches!(&effects(&mut a)[..], [.., Effect::Copy(t)] if t == "row 2 ok"));
+    a.update(Action::Back);
+    assert_eq!(a.log.search, None);
+}
+
+#[test]
+fn the_mouse_selects_and_can_be_turned_off() {
+    let mut a = app();
+    a.add_workflow(etl());
+    a.add_workflow(looping());
+    let click = |x, y| MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: x,
+        row: y,
+        modifiers: KeyModifiers::NONE,
+    };
+    // Row 2 of the screen is the second workflow (row 0 is the border).
+    let act = a.mouse_action(&click(3, 2)).unwrap_or(Action::Quit);
+    a.update(act);
+    assert_eq!(a.focus, Pane::Workflows);
+    assert_eq!(a.selected, 1);
+    a.update(Action::ToggleMouse);
+    assert!(matches!(
+        &effects(&mut a)[..],
+        [.., Effect::SetMouse(false)]
+    ));
+    assert_eq!(a.mouse_action(&click(3, 1)), None);
+}
+
+#[test]
+fn every_action_on_a_tiny_screen_is_harmless() {
+    let mut a = app();
+    a.add_workflow(etl());
+    a.entries.push(WorkflowEntry::from_path(PathBuf::from(
+        "/nowhere/broken.ron",
+    )));
+    a.update(Action::Resize(20, 5));
+    for view in [GraphView::List, GraphView::Canvas, GraphView::Timeline] {
+        a.view = view;
+        for info in REGISTRY {
+            for _ in 0..2 {
+                a.update(info.id.action());
+                a.quit = false;
+                let _ = render(&a, 20, 5);
+                let _ = render(&a, 1, 1);
+            }
+        }
+        for act in [
+            Action::Click(5, 2),
+            Action::ScrollAt(5, 2, 3),
+            Action::SelectWorkflow(9),
+            Action::SelectNode("nope".into()),
+        ] {
+            a.update(act);
+        }
+    }
+}
+
+#[test]
+fn settings_come_from_the_config_file_and_flags() {
+    use graflow::studio::{StudioArgs, settings};
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = dir.path().join("config.ron");
+    std::fs::write(&config, r#"(theme: "light", mouse: false, log_wrap: true, keys: {"run": ["ctrl-r"], "nope": ["x"]})"#)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let args = StudioArgs {
+        config: Some(config.clone()),
+        ..StudioArgs::default()
+    };
+    let (s, notes) = settings(&args).unwrap_or_else(|e| panic!("{e}"));
+    if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        assert!(s.theme.monochrome);
+    } else {
+        assert_eq!(s.theme.name, "light");
+    }
+    assert!(!s.mouse && s.log_wrap && s.log_follow);
+    assert_eq!(
+        notes,
+        vec!["config: keys: no action named 'nope'".to_string()]
+    );
+    let mut a = App::new(s);
+    a.add_workflow(etl());
+    assert_eq!(a.key_action(&key('r')), None);
+    assert_eq!(
+        a.key_action(&KeyEvent::new(KeyCode::Char('r'), KeyModifiers::CONTROL)),
+        Some(Action::Run)
+    );
+    // The flag wins over the file; a theme that does not exist is an error.
+    let args = StudioArgs {
+        config: Some(config.clone()),
+        read_only: true,
+        theme: Some("no-such".into()),
+        ..StudioArgs::default()
+    };
+    if std::env::var_os("NO_COLOR").is_none() {
+        assert!(settings(&args).is_err_and(|e| e.contains("no theme 'no-such'")));
+    }
+    // A config file that does not parse names its line and column.
+    std::fs::write(&config, "(theme: 3)").unwrap_or_else(|e| panic!("{e}"));
+    let args = StudioArgs {
+        config: Some(config.clone()),
+        ..StudioArgs::default()
+    };
+    assert!(settings(&args).is_err_and(|e| e.contains("config.ron:1:")));
+}
+
+#[test]
+fn slash_in_the_graph_finds_nodes() {
+    let mut a = app();
+    a.add_workflow(etl());
+    a.focus = Pane::Graph;
+    assert_eq!(a.key_action(&key('/')), Some(Action::Search));
+    a.update(Action::Search);
+    assert_eq!(a.focus, Pane::Graph, "the find stays in the graph");
+    assert_eq!(a.key_action(&key('c')), Some(Action::InputChar('c')));
+    for c in "CLEAN".chars() {
+        a.update(Action::InputChar(c));
+    }
+    assert!(render(&a, 100, 30).contains("find node: /CLEAN"));
+    a.update(Action::InputSubmit);
+    let selected = |a: &App| {
+        a.entry()
+            .and_then(|e| e.graph.selected.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(&*selected(&a), "cleaners");
+    a.update(Action::SearchNext);
+    assert_eq!(&*selected(&a), "clean_a");
+    a.update(Action::SearchNext);
+    assert_eq!(&*selected(&a), "clean_b");
+    a.update(Action::SearchNext);
+    assert_eq!(&*selected(&a), "cleaners", "wraps around");
+    a.update(Action::SearchPrev);
+    assert_eq!(&*selected(&a), "clean_b");
+    assert!(render(&a, 100, 30).contains("find /clean"));
+    a.update(Action::Back);
+    assert_eq!(a.find, None);
+    a.update(Action::Search);
+    for c in "zzz".chars() {
+        a.update(Action::InputChar(c));
+    }
+    a.update(Action::InputSubmit);
+    assert!(
+        a.message
+            .as_ref()
+            .is_some_and(|m| m.0.contains("no node matches 'zzz'"))
+    );
+}
+
+#[test]
+fn a_question_and_a_pause_say_what_to_do() {
+    let mut a = app();
+    a.add_workflow(etl());
+    let id = started(&mut a);
+    a.on_msg(Msg::Engine(vec![ev(
+        &id,
+        5,
+        EventKind::FeedbackRequested {
+            id: "fb-1".into(),
+            task: "merge".into(),
+            kind: "approval".into(),
+            prompt: "Ship it?".into(),
+        },
+    )]));
+    assert!(
+        matches!(&a.message, Some((m, Level::Info)) if m.contains("merge asks: Ship it?") && m.contains("graflow feedback respond fb-1"))
+    );
+    a.on_msg(Msg::Engine(vec![ev(
+        &id,
+        9,
+        EventKind::RunFinished {
+            status: graflow_engine::RunStatus::Paused,
+            error: None,
+            result: None,
+            results: Default::default(),
+            channel: Default::default(),
+            checkpoint: Some("/state/checkpoints/etl.ckpt".into()),
+        },
+    )]));
+    assert!(
+        matches!(&a.message, Some((m, Level::Info)) if m.contains("run paused") && m.contains("graflow resume /state/checkpoints/etl.ckpt"))
+    );
+    assert!(render(&a, 100, 30).contains("⏸ etl"));
+}
