@@ -406,11 +406,22 @@ fn every_sample_validates_without_warnings() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).trim().is_empty(), "warnings: {}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(text.lines().filter(|l| l.starts_with("ok ")).count(), files.len());
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("ok ")).count(),
+        files.len()
+    );
     // Every sample opens with a comment saying what it shows and how to run it.
     for f in &files {
         let head = std::fs::read_to_string(f).unwrap();
-        assert!(head.starts_with("//"), "{} has no opening comment", f.display());
-        assert!(head.contains("Run: graflow run sample-workflows/"), "{} does not say how to run it", f.display());
+        assert!(
+            head.starts_with("//"),
+            "{} has no opening comment",
+            f.display()
+        );
+        assert!(
+            head.contains("Run: graflow run sample-workflows/"),
+            "{} does not say how to run it",
+            f.display()
+        );
     }
 }
