@@ -416,12 +416,12 @@ async fn a_checkpoint_while_a_task_waits_for_a_human_does_not_wait_for_the_human
     wf.flow(wait | work);
     let handle = Engine::new().start(Arc::new(wf.build().unwrap()), s.options(true));
     let id = s.pending(1).await.remove(0);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     s.backend.respond(&id, approve()).await.unwrap();
     let out = handle.wait().await;
     assert!(out.succeeded(), "{:?}", out.error);
     assert!(
-        out.results["work"].as_u64().unwrap() < 150,
+        out.results["work"].as_u64().unwrap() < 1000,
         "{}",
         out.results["work"]
     );
