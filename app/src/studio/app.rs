@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
+use graflow_engine::checkpoint::CheckpointInfo;
 use graflow_engine::file::Diagnostic;
+use graflow_engine::hitl::{Answer, FeedbackRequest};
 use graflow_engine::{RunEvent, Value, Workflow};
 
 use super::action::{Action, ActionId, Context, infos};
@@ -19,9 +21,13 @@ use super::keymap::{KeySpec, Keymap};
 use super::model::logbuf::LogLine;
 use super::model::run::{event_from_json, first_line, format_ms, status_word};
 use super::model::{LoadState, RunPhase, RunView, WorkflowEntry};
+use super::screens::Screen;
+use super::screens::checkpoints::{CheckpointBrowser, CheckpointDetail, PreparedResume};
+use super::screens::inbox::{Inbox, Responded};
 use super::theme::Theme;
 use super::ui::areas::{Areas, areas};
 use crate::history::RunRecord;
+use crate::runsetup::ResumeRefusal;
 
 /// A pane that can have the focus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -79,6 +85,20 @@ pub enum Question {
     CancelRun {
         /// The run.
         run_id: String,
+    },
+    /// The workflow file changed since this checkpoint: resume with it as it is now?
+    ResumeChanged {
+        /// The checkpoint.
+        checkpoint: PathBuf,
+        /// The changed file.
+        file: PathBuf,
+    },
+    /// An answer went to a paused run: resume it from its checkpoint now?
+    ResumeAnswered {
+        /// The checkpoint the run paused into.
+        checkpoint: PathBuf,
+        /// The workflow's name.
+        workflow: String,
     },
 }
 
@@ -166,6 +186,30 @@ pub enum Effect {
     Copy(String),
     /// Turn mouse capture on or off.
     SetMouse(bool),
+    /// List the pending feedback requests of the state dir.
+    RefreshInbox,
+    /// Answer a feedback request (the backend checks it).
+    RespondFeedback {
+        /// The request.
+        id: String,
+        /// The answer.
+        answer: Answer,
+    },
+    /// List the checkpoints of the state dir and of these folders.
+    RefreshCheckpoints(Vec<PathBuf>),
+    /// Read a checkpoint's content.
+    LoadCheckpoint(PathBuf),
+    /// Read a checkpoint and choose its workflow, to resume it.
+    PrepareResume {
+        /// The `.ckpt`.
+        checkpoint: PathBuf,
+        /// A changed workflow file is fine (the user said yes).
+        force: bool,
+    },
+    /// Start a prepared resume as a live run.
+    StartResume(Arc<PreparedResume>),
+    /// Write a host checkpoint of a running run.
+    CheckpointRun(String),
 }
 
 /// What the runtime reports back.
@@ -213,6 +257,45 @@ pub enum Msg {
     RunEnded(String),
     /// Something went wrong in the runtime.
     Problem(String),
+    /// The pending feedback requests (or why they could not be listed).
+    Inbox(Result<Vec<FeedbackRequest>, String>),
+    /// An answer was taken, or refused with the engine's message.
+    Responded {
+        /// The request.
+        id: String,
+        /// What came of it.
+        result: Result<Responded, String>,
+    },
+    /// The checkpoints, newest first.
+    Checkpoints(Vec<CheckpointInfo>),
+    /// A checkpoint's content.
+    CheckpointDetail {
+        /// The `.ckpt`.
+        path: PathBuf,
+        /// What it holds, or why it could not be read.
+        result: Result<CheckpointDetail, String>,
+    },
+    /// A checkpoint is ready to resume, or cannot resume.
+    ResumePrepared {
+        /// The `.ckpt`.
+        checkpoint: PathBuf,
+        /// The prepared run, or why not.
+        result: Result<Arc<PreparedResume>, ResumeRefusal>,
+    },
+    /// A run the app announced could not start.
+    RunNotStarted {
+        /// The run.
+        run_id: String,
+        /// Why.
+        error: String,
+    },
+    /// A host checkpoint was written (its `.ckpt`), or not.
+    CheckpointTaken {
+        /// The run.
+        run_id: String,
+        /// The `.ckpt`, or why not.
+        result: Result<PathBuf, String>,
+    },
 }
 
 /// A successful load.
@@ -320,6 +403,12 @@ pub struct App {
     pub find: Option<String>,
     /// Where the open prompt (`log.input`) goes: the graph's find or the log's search.
     pub prompt_for: Pane,
+    /// What fills the screen: the workflows, the inbox or the checkpoint browser.
+    pub showing: Screen,
+    /// The approvals inbox.
+    pub inbox: Inbox,
+    /// The checkpoint browser.
+    pub checkpoints: CheckpointBrowser,
 }
 
 impl App {
@@ -359,6 +448,9 @@ impl App {
             snapshot_pending: false,
             find: None,
             prompt_for: Pane::Inspector,
+            showing: Screen::Main,
+            inbox: Inbox::default(),
+            checkpoints: CheckpointBrowser::default(),
         }
     }
 
@@ -389,7 +481,12 @@ impl App {
         match &self.overlay {
             Some(Overlay::Help { .. }) => Context::Help,
             Some(Overlay::Confirm(_)) => Context::Confirm,
-            None => self.focus.context(),
+            None => match self.showing {
+                Screen::Main => self.focus.context(),
+                Screen::Inbox if self.inbox.editing && self.inbox.form.is_some() => Context::Answer,
+                Screen::Inbox => Context::Inbox,
+                Screen::Checkpoints => Context::Checkpoints,
+            },
         }
     }
 
@@ -431,9 +528,57 @@ impl App {
                 })
             }),
             Context::Confirm => km.lookup(Context::Confirm, spec),
+            Context::Answer => return self.answer_key_action(key, spec),
+            ctx @ (Context::Inbox | Context::Checkpoints) => km.lookup(ctx, spec).or_else(|| {
+                km.lookup(Context::Global, spec)
+                    .filter(|id| on_screens(*id))
+            }),
             ctx => km.resolve(ctx, spec),
         }?;
         Some(id.action())
+    }
+
+    /// Keys while an answer is written: the answer's own keys where they fit its kind, the
+    /// moves in option lists, and everything else for the text box.
+    fn answer_key_action(&self, key: &KeyEvent, spec: KeySpec) -> Option<Action> {
+        let form = self.inbox.form.as_ref()?;
+        let km = &self.settings.keymap;
+        let plain_enter = key.code == KeyCode::Enter && key.modifiers.is_empty();
+        if let Some(id) = km.lookup(Context::Answer, spec) {
+            let fits = match id {
+                ActionId::SubmitAnswer => !(plain_enter && form.multiline()),
+                ActionId::ToggleOption => {
+                    form.kind == graflow_engine::hitl::FeedbackKind::MultiSelection
+                }
+                ActionId::ToggleDecision => {
+                    form.kind == graflow_engine::hitl::FeedbackKind::Approval
+                }
+                _ => true,
+            };
+            if fits {
+                return Some(id.action());
+            }
+        }
+        if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
+            return Some(Action::Quit);
+        }
+        if form.is_list() {
+            return km
+                .lookup(Context::Global, spec)
+                .filter(|id| {
+                    matches!(
+                        id,
+                        ActionId::Up
+                            | ActionId::Down
+                            | ActionId::PageUp
+                            | ActionId::PageDown
+                            | ActionId::Home
+                            | ActionId::End
+                    )
+                })
+                .map(ActionId::action);
+        }
+        Some(Action::AnswerKey(*key))
     }
 
     /// The action a mouse event asks for, if any.
@@ -460,7 +605,7 @@ impl App {
             && !self.allowed(id)
         {
             self.message = Some((
-                "read-only: runs cannot be started or cancelled".into(),
+                "read-only: nothing can be run, cancelled, answered or resumed here".into(),
                 Level::Error,
             ));
             return;
@@ -534,9 +679,27 @@ impl App {
                             self.effects.push(Effect::CancelRun(run_id));
                             self.message = Some(("cancelling…".into(), Level::Info));
                         }
+                        Question::ResumeChanged { checkpoint, .. } => {
+                            self.prepare_resume(checkpoint, true)
+                        }
+                        Question::ResumeAnswered { checkpoint, .. } => {
+                            self.prepare_resume(checkpoint, false)
+                        }
                     }
                 }
             }
+            Action::ToggleInbox => self.toggle_inbox(),
+            Action::ToggleCheckpoints => self.toggle_checkpoints(),
+            Action::CheckpointNow => self.checkpoint_now(),
+            Action::AnswerRequest => self.answer_request(),
+            Action::Approve => self.decide(true),
+            Action::Reject => self.decide(false),
+            Action::SubmitAnswer => self.submit_answer(),
+            Action::ToggleOption => self.toggle_option(),
+            Action::ToggleDecision => self.toggle_decision(),
+            Action::Resume => self.resume_selected(),
+            Action::AnswerKey(key) => self.answer_key(key),
+            Action::AnswerPaste(text) => self.answer_paste(&text),
             Action::Deny => {
                 if matches!(self.overlay, Some(Overlay::Confirm(_))) {
                     self.overlay = None;
@@ -650,6 +813,7 @@ impl App {
                 }
             }
             Action::Click(x, y) => self.click(x, y),
+            Action::ScrollAt(_, _, d) if self.showing != Screen::Main => self.move_by(d as i64),
             Action::ScrollAt(x, y, d) => {
                 if let Some(p) = self.areas().pane_at(x, y) {
                     let saved = self.focus;
@@ -669,6 +833,15 @@ impl App {
 
     fn back(&mut self) {
         if self.overlay.take().is_some() {
+            return;
+        }
+        if self.showing == Screen::Inbox && self.inbox.editing {
+            // The draft stays: enter on the same request brings it back.
+            self.inbox.editing = false;
+            return;
+        }
+        if self.showing != Screen::Main {
+            self.showing = Screen::Main;
             return;
         }
         if self.log.input.take().is_some() {
@@ -702,6 +875,11 @@ impl App {
         if let Some(Overlay::Help { scroll }) = &mut self.overlay {
             *scroll = (*scroll as i64 + delta).clamp(0, 500) as u16;
             return;
+        }
+        match self.showing {
+            Screen::Main => {}
+            Screen::Inbox => return self.inbox_move(delta),
+            Screen::Checkpoints => return self.checkpoints_move(delta),
         }
         match self.focus {
             Pane::Workflows => {
@@ -768,6 +946,10 @@ impl App {
 
     fn move_to_end(&mut self, end: bool) {
         let big = if end { i64::MAX / 4 } else { -(i64::MAX / 4) };
+        if self.showing != Screen::Main || self.overlay.is_some() {
+            self.move_by(big);
+            return;
+        }
         if self.focus == Pane::Graph && self.view == GraphView::Canvas {
             if let Some(e) = self.entry_mut() {
                 let row = if end {
@@ -813,7 +995,7 @@ impl App {
         }
     }
 
-    fn select_workflow(&mut self, i: usize) {
+    pub(crate) fn select_workflow(&mut self, i: usize) {
         if i < self.entries.len() {
             self.selected = i;
             self.channel_selected = 0;
@@ -1131,6 +1313,9 @@ impl App {
     }
 
     fn click(&mut self, x: u16, y: u16) {
+        if self.showing != Screen::Main {
+            return self.click_screen(x, y);
+        }
         let areas = self.areas();
         let Some(pane) = areas.pane_at(x, y) else {
             return;
@@ -1188,8 +1373,56 @@ impl App {
         }
     }
 
+    /// A click on the inbox's or the browser's list selects the row under it (the same
+    /// rows and offset the drawing uses).
+    fn click_screen(&mut self, x: u16, y: u16) {
+        let inbox = self.showing == Screen::Inbox;
+        let s = super::ui::areas::screen_areas(self.screen.0, self.screen.1, inbox);
+        let Some(l) = s.list.filter(|l| l.contains((x, y).into())) else {
+            return;
+        };
+        let header = if inbox { 0 } else { 1 };
+        let rows = (l.height.saturating_sub(2) as usize).saturating_sub(header);
+        let Some(row) = (y.saturating_sub(l.y + 1) as usize).checked_sub(header) else {
+            return;
+        };
+        if y == l.y || row >= rows {
+            return;
+        }
+        if inbox {
+            if self.inbox.editing {
+                return;
+            }
+            let offset = self.inbox.selected.saturating_sub(rows.saturating_sub(1));
+            if offset + row < self.inbox.requests.len() {
+                self.inbox.selected = offset + row;
+            }
+        } else {
+            let offset = self
+                .checkpoints
+                .selected
+                .saturating_sub(rows.saturating_sub(1));
+            if offset + row < self.checkpoints.list.len() {
+                self.checkpoints.selected = offset + row;
+                self.want_checkpoint_detail();
+            }
+        }
+    }
+
     /// Apply something the runtime reported.
     pub fn on_msg(&mut self, msg: Msg) {
+        // Listings come from polls: they redraw only when something changed.
+        let msg = match msg {
+            Msg::Inbox(listed) => {
+                self.dirty |= self.on_inbox(listed);
+                return;
+            }
+            Msg::Checkpoints(list) => {
+                self.dirty |= self.on_checkpoints(list);
+                return;
+            }
+            other => other,
+        };
         self.dirty = true;
         match msg {
             Msg::Discovered(paths) => {
@@ -1274,6 +1507,14 @@ impl App {
                 self.runs.remove(&run_id);
             }
             Msg::Problem(text) => self.message = Some((text, Level::Error)),
+            Msg::Inbox(_) | Msg::Checkpoints(_) => {}
+            Msg::Responded { id, result } => self.on_responded(id, result),
+            Msg::CheckpointDetail { path, result } => self.on_checkpoint_detail(path, result),
+            Msg::ResumePrepared { checkpoint, result } => {
+                self.on_resume_prepared(checkpoint, result)
+            }
+            Msg::RunNotStarted { run_id, error } => self.on_run_not_started(run_id, error),
+            Msg::CheckpointTaken { run_id, result } => self.on_checkpoint_taken(run_id, result),
         }
     }
 
@@ -1316,6 +1557,8 @@ impl App {
 
     fn on_engine(&mut self, events: Vec<RunEvent>) {
         let mut finished = Vec::new();
+        let mut refresh_inbox = false;
+        let mut refresh_checkpoints = false;
         let mut changed_entries = Vec::new();
         for ev in &events {
             let Some(&index) = self.runs.get(&*ev.run_id) else {
@@ -1336,14 +1579,24 @@ impl App {
             if applied.finished {
                 finished.push(index);
             }
-            if let graflow_engine::EventKind::FeedbackRequested {
-                id, task, prompt, ..
-            } = &ev.kind
-            {
-                let text =
-                    format!("⚑ {task} asks: {prompt} — answer with: graflow feedback respond {id}");
-                self.message = Some((text, Level::Info));
+            match &ev.kind {
+                graflow_engine::EventKind::FeedbackRequested { task, prompt, .. } => {
+                    let key = self.key_name("inbox");
+                    let text = format!("⚑ {task} asks: {prompt} — {key} opens the inbox");
+                    self.message = Some((text, Level::Info));
+                    refresh_inbox = true;
+                }
+                graflow_engine::EventKind::FeedbackAnswered { .. } => refresh_inbox = true,
+                graflow_engine::EventKind::CheckpointSaved { .. } => refresh_checkpoints = true,
+                _ => {}
             }
+        }
+        let mut refresh_inbox_after = false;
+        if refresh_inbox {
+            self.want_inbox();
+        }
+        if refresh_checkpoints && (self.checkpoints.listed || self.showing == Screen::Checkpoints) {
+            self.want_checkpoints();
         }
         for index in finished {
             let Some(e) = self.entries.get_mut(index) else {
@@ -1360,9 +1613,10 @@ impl App {
                         t.push_str(": ");
                         t.push_str(first_line(err));
                     }
-                    if let Some(ckpt) = &run.checkpoint {
+                    if run.checkpoint.is_some() {
+                        let key = self.settings.keymap.key_names_of("inbox");
                         t.push_str(&format!(
-                            " — waiting for feedback (graflow feedback list); then: graflow resume {ckpt}"
+                            " — waiting for an answer: {key} opens the inbox, then it resumes"
                         ));
                     }
                     let lvl = match s {
@@ -1386,6 +1640,10 @@ impl App {
             self.message = Some((text, level));
             self.effects.push(Effect::RefreshHistory);
             self.snapshot_pending = false;
+            refresh_inbox_after = true;
+        }
+        if refresh_inbox_after {
+            self.want_inbox();
         }
         if changed_entries.contains(&self.selected) {
             self.want_layout();
@@ -1447,13 +1705,33 @@ impl App {
     /// running run's channel).
     pub fn tick(&mut self, now: SystemTime) {
         self.now = now;
-        self.dirty = true;
-        self.want_snapshot();
+        if self.clocks_running() {
+            self.dirty = true;
+            self.want_snapshot();
+        }
+        if self.wants_inbox_poll() {
+            self.want_inbox();
+        }
+        if self.showing == Screen::Checkpoints {
+            self.want_checkpoints();
+        }
     }
 
     /// Whether something on screen changes with time alone (a running task's clock).
-    pub fn needs_heartbeat(&self) -> bool {
+    pub fn clocks_running(&self) -> bool {
         self.entries.iter().any(WorkflowEntry::is_running)
+    }
+
+    /// Whether the heartbeat should run: clocks, or a light poll of the inbox (open, or
+    /// something waits for an answer) and of the open checkpoint browser. Idle with nothing
+    /// pending, nothing wakes up.
+    pub fn needs_heartbeat(&self) -> bool {
+        self.clocks_running() || self.wants_inbox_poll() || self.showing == Screen::Checkpoints
+    }
+
+    /// The first key of a registry entry (for messages), or its name in brackets.
+    pub fn key_name(&self, action: &str) -> String {
+        self.settings.keymap.key_names_of(action)
     }
 }
 
@@ -1462,8 +1740,35 @@ fn registry_id(a: &Action) -> Option<ActionId> {
     match a {
         Action::Run => Some(ActionId::Run),
         Action::Cancel => Some(ActionId::Cancel),
+        Action::CheckpointNow => Some(ActionId::CheckpointNow),
+        Action::AnswerRequest => Some(ActionId::AnswerRequest),
+        Action::Approve => Some(ActionId::Approve),
+        Action::Reject => Some(ActionId::Reject),
+        Action::SubmitAnswer | Action::AnswerKey(_) | Action::AnswerPaste(_) => {
+            Some(ActionId::SubmitAnswer)
+        }
+        Action::Resume => Some(ActionId::Resume),
         _ => None,
     }
+}
+
+/// Global actions that also work in the inbox and the checkpoint browser.
+pub fn on_screens(id: ActionId) -> bool {
+    matches!(
+        id,
+        ActionId::Quit
+            | ActionId::ToggleHelp
+            | ActionId::Up
+            | ActionId::Down
+            | ActionId::PageUp
+            | ActionId::PageDown
+            | ActionId::Home
+            | ActionId::End
+            | ActionId::Back
+            | ActionId::ToggleInbox
+            | ActionId::ToggleCheckpoints
+            | ActionId::ToggleMouse
+    )
 }
 
 /// A time-ordered run id, like the engine's.
