@@ -1712,6 +1712,10 @@ impl App {
         if self.wants_inbox_poll() {
             self.want_inbox();
         }
+        if self.showing == Screen::Inbox {
+            // The requests' ages move on.
+            self.dirty = true;
+        }
         if self.showing == Screen::Checkpoints {
             self.want_checkpoints();
         }

@@ -337,7 +337,11 @@ impl App {
     pub(crate) fn on_checkpoint_taken(&mut self, run_id: String, result: Result<PathBuf, String>) {
         self.message = Some(match result {
             Ok(path) => (
-                format!("checkpoint of run {run_id} saved: {}", path.display()),
+                format!(
+                    "checkpoint of run {run_id} saved: {} ({} browses)",
+                    file_name(&path),
+                    self.key_name("checkpoints")
+                ),
                 Level::Info,
             ),
             Err(e) => (format!("no checkpoint of run {run_id}: {e}"), Level::Error),

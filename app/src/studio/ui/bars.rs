@@ -114,8 +114,13 @@ pub fn hints(app: &App) -> Vec<(String, &'static str)> {
     let mut out = Vec::new();
     for a in REGISTRY {
         let shown = if a.context == ctx {
-            // In an answer, only the keys that fit its kind.
+            // In an answer, only the keys that fit its kind; nothing to answer or resume
+            // without requests or checkpoints.
             match a.id {
+                ActionId::AnswerRequest | ActionId::Approve | ActionId::Reject => {
+                    !app.inbox.requests.is_empty()
+                }
+                ActionId::Resume => !app.checkpoints.list.is_empty(),
                 ActionId::ToggleOption => {
                     form.is_some_and(|f| f.kind == FeedbackKind::MultiSelection)
                 }
