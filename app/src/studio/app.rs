@@ -8,26 +8,23 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
-use graflow_engine::checkpoint::CheckpointInfo;
-use graflow_engine::file::Diagnostic;
-use graflow_engine::hitl::{Answer, FeedbackRequest};
 use graflow_engine::{RunEvent, Value, Workflow};
 
 use super::action::{Action, ActionId, Context, infos};
-use super::graph::layout::{CanvasLayout, Zoom};
-use super::graph::model::ViewGraph;
-use super::keymap::{KeySpec, Keymap};
+use super::graph::layout::Zoom;
+use super::keymap::Keymap;
 use super::model::logbuf::LogLine;
 use super::model::run::{event_from_json, first_line, format_ms, status_word};
 use super::model::{LoadState, RunPhase, RunView, WorkflowEntry};
 use super::screens::Screen;
-use super::screens::checkpoints::{CheckpointBrowser, CheckpointDetail, PreparedResume};
-use super::screens::inbox::{Inbox, Responded};
+use super::screens::checkpoints::CheckpointBrowser;
+use super::screens::inbox::Inbox;
 use super::theme::Theme;
 use super::ui::areas::{Areas, areas};
 use crate::history::RunRecord;
-use crate::runsetup::ResumeRefusal;
+
+pub use super::input::on_screens;
+pub use super::messages::{Effect, Failed, Loaded, Msg};
 
 /// A pane that can have the focus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -138,186 +135,6 @@ pub struct LogView {
     pub input: Option<String>,
     /// Selected line (index into the shown lines) when not following.
     pub cursor: usize,
-}
-
-/// Something the runtime should do for the app.
-#[derive(Debug, Clone)]
-pub enum Effect {
-    /// Look for workflow files at these paths (files or folders).
-    Discover(Vec<PathBuf>),
-    /// Load entry `index`'s file as load number `generation`.
-    Load {
-        /// Entry.
-        index: usize,
-        /// The file.
-        path: PathBuf,
-        /// Load number.
-        generation: u64,
-    },
-    /// Watch these files' folders (workflow files and the scripts they name).
-    Watch(Vec<PathBuf>),
-    /// Start a run.
-    StartRun {
-        /// Its id.
-        run_id: String,
-        /// The workflow.
-        workflow: Arc<Workflow>,
-        /// Its file, for the history.
-        file: Option<PathBuf>,
-        /// Checkpoints and notifiers (workflow files).
-        setup: Option<super::model::RunSetup>,
-    },
-    /// Cancel a run.
-    CancelRun(String),
-    /// Lay out a graph for the canvas (newest request wins).
-    Layout {
-        /// Entry.
-        index: usize,
-        /// The graph.
-        view: ViewGraph,
-    },
-    /// Read a running run's channel.
-    SnapshotChannel(String),
-    /// Re-read the run history.
-    RefreshHistory,
-    /// Read a recorded run's events.
-    LoadRecordedRun(String),
-    /// Put text on the clipboard (OSC 52).
-    Copy(String),
-    /// Turn mouse capture on or off.
-    SetMouse(bool),
-    /// List the pending feedback requests of the state dir.
-    RefreshInbox,
-    /// Answer a feedback request (the backend checks it).
-    RespondFeedback {
-        /// The request.
-        id: String,
-        /// The answer.
-        answer: Answer,
-    },
-    /// List the checkpoints of the state dir and of these folders.
-    RefreshCheckpoints(Vec<PathBuf>),
-    /// Read a checkpoint's content.
-    LoadCheckpoint(PathBuf),
-    /// Read a checkpoint and choose its workflow, to resume it.
-    PrepareResume {
-        /// The `.ckpt`.
-        checkpoint: PathBuf,
-        /// A changed workflow file is fine (the user said yes).
-        force: bool,
-    },
-    /// Start a prepared resume as a live run.
-    StartResume(Arc<PreparedResume>),
-    /// Write a host checkpoint of a running run.
-    CheckpointRun(String),
-}
-
-/// What the runtime reports back.
-#[derive(Debug, Clone)]
-pub enum Msg {
-    /// Workflow files found (absolute paths).
-    Discovered(Vec<PathBuf>),
-    /// A load finished.
-    Loaded {
-        /// Entry.
-        index: usize,
-        /// Load number.
-        generation: u64,
-        /// The workflow, the problems and the scripts, or the errors.
-        result: Result<Loaded, Failed>,
-    },
-    /// Watched files changed (absolute paths).
-    FilesChanged(Vec<PathBuf>),
-    /// Engine events (in order).
-    Engine(Vec<RunEvent>),
-    /// A layout finished.
-    Layout {
-        /// Entry.
-        index: usize,
-        /// The layout.
-        layout: Arc<CanvasLayout>,
-    },
-    /// A channel snapshot.
-    Channel {
-        /// The run.
-        run_id: String,
-        /// Its content.
-        values: std::collections::BTreeMap<String, Value>,
-    },
-    /// The run history.
-    History(Vec<RunRecord>),
-    /// A recorded run's events (JSON objects).
-    RecordedRun {
-        /// The run.
-        run_id: String,
-        /// Its events.
-        events: Vec<Value>,
-    },
-    /// A run's engine task ended (its events are all delivered).
-    RunEnded(String),
-    /// Something went wrong in the runtime.
-    Problem(String),
-    /// The pending feedback requests (or why they could not be listed).
-    Inbox(Result<Vec<FeedbackRequest>, String>),
-    /// An answer was taken, or refused with the engine's message.
-    Responded {
-        /// The request.
-        id: String,
-        /// What came of it.
-        result: Result<Responded, String>,
-    },
-    /// The checkpoints, newest first.
-    Checkpoints(Vec<CheckpointInfo>),
-    /// A checkpoint's content.
-    CheckpointDetail {
-        /// The `.ckpt`.
-        path: PathBuf,
-        /// What it holds, or why it could not be read.
-        result: Result<CheckpointDetail, String>,
-    },
-    /// A checkpoint is ready to resume, or cannot resume.
-    ResumePrepared {
-        /// The `.ckpt`.
-        checkpoint: PathBuf,
-        /// The prepared run, or why not.
-        result: Result<Arc<PreparedResume>, ResumeRefusal>,
-    },
-    /// A run the app announced could not start.
-    RunNotStarted {
-        /// The run.
-        run_id: String,
-        /// Why.
-        error: String,
-    },
-    /// A host checkpoint was written (its `.ckpt`), or not.
-    CheckpointTaken {
-        /// The run.
-        run_id: String,
-        /// The `.ckpt`, or why not.
-        result: Result<PathBuf, String>,
-    },
-}
-
-/// A successful load.
-#[derive(Debug, Clone)]
-pub struct Loaded {
-    /// The workflow.
-    pub workflow: Arc<Workflow>,
-    /// Warnings.
-    pub warnings: Vec<Diagnostic>,
-    /// Script files it names.
-    pub scripts: Vec<PathBuf>,
-    /// How its runs are set up.
-    pub setup: Option<super::model::RunSetup>,
-}
-
-/// A failed load.
-#[derive(Debug, Clone)]
-pub struct Failed {
-    /// The errors.
-    pub diagnostics: Vec<Diagnostic>,
-    /// The file is gone.
-    pub missing: bool,
 }
 
 /// Options fixed at start.
@@ -493,105 +310,6 @@ impl App {
     /// Whether an action is allowed (read-only refuses mutating ones).
     pub fn allowed(&self, id: ActionId) -> bool {
         !(self.settings.read_only && infos(id).any(|i| i.mutating))
-    }
-
-    /// The action a key press asks for, if any.
-    pub fn key_action(&self, key: &KeyEvent) -> Option<Action> {
-        if let Some(input) = &self.log.input {
-            let _ = input;
-            return match key.code {
-                KeyCode::Esc => Some(Action::Back),
-                KeyCode::Enter => Some(Action::InputSubmit),
-                KeyCode::Backspace => Some(Action::InputBackspace),
-                KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
-                    Some(Action::InputChar(c))
-                }
-                KeyCode::Char('c') => Some(Action::Quit),
-                _ => None,
-            };
-        }
-        let spec = KeySpec::from_event(key);
-        let km = &self.settings.keymap;
-        let id = match self.context() {
-            Context::Help => km.lookup(Context::Help, spec).or_else(|| {
-                km.lookup(Context::Global, spec).filter(|id| {
-                    matches!(
-                        id,
-                        ActionId::Up
-                            | ActionId::Down
-                            | ActionId::PageUp
-                            | ActionId::PageDown
-                            | ActionId::Home
-                            | ActionId::End
-                            | ActionId::Quit
-                    )
-                })
-            }),
-            Context::Confirm => km.lookup(Context::Confirm, spec),
-            Context::Answer => return self.answer_key_action(key, spec),
-            ctx @ (Context::Inbox | Context::Checkpoints) => km.lookup(ctx, spec).or_else(|| {
-                km.lookup(Context::Global, spec)
-                    .filter(|id| on_screens(*id))
-            }),
-            ctx => km.resolve(ctx, spec),
-        }?;
-        Some(id.action())
-    }
-
-    /// Keys while an answer is written: the answer's own keys where they fit its kind, the
-    /// moves in option lists, and everything else for the text box.
-    fn answer_key_action(&self, key: &KeyEvent, spec: KeySpec) -> Option<Action> {
-        let form = self.inbox.form.as_ref()?;
-        let km = &self.settings.keymap;
-        let plain_enter = key.code == KeyCode::Enter && key.modifiers.is_empty();
-        if let Some(id) = km.lookup(Context::Answer, spec) {
-            let fits = match id {
-                ActionId::SubmitAnswer => !(plain_enter && form.multiline()),
-                ActionId::ToggleOption => {
-                    form.kind == graflow_engine::hitl::FeedbackKind::MultiSelection
-                }
-                ActionId::ToggleDecision => {
-                    form.kind == graflow_engine::hitl::FeedbackKind::Approval
-                }
-                _ => true,
-            };
-            if fits {
-                return Some(id.action());
-            }
-        }
-        if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
-            return Some(Action::Quit);
-        }
-        if form.is_list() {
-            return km
-                .lookup(Context::Global, spec)
-                .filter(|id| {
-                    matches!(
-                        id,
-                        ActionId::Up
-                            | ActionId::Down
-                            | ActionId::PageUp
-                            | ActionId::PageDown
-                            | ActionId::Home
-                            | ActionId::End
-                    )
-                })
-                .map(ActionId::action);
-        }
-        Some(Action::AnswerKey(*key))
-    }
-
-    /// The action a mouse event asks for, if any.
-    pub fn mouse_action(&self, ev: &MouseEvent) -> Option<Action> {
-        if !self.settings.mouse {
-            return None;
-        }
-        match ev.kind {
-            MouseEventKind::Down(_) => Some(Action::Click(ev.column, ev.row)),
-            MouseEventKind::ScrollUp => Some(Action::ScrollAt(ev.column, ev.row, -3)),
-            MouseEventKind::ScrollDown => Some(Action::ScrollAt(ev.column, ev.row, 3)),
-            _ => None,
-        }
     }
 
     /// Apply a user action.
@@ -1754,25 +1472,6 @@ fn registry_id(a: &Action) -> Option<ActionId> {
         Action::Resume => Some(ActionId::Resume),
         _ => None,
     }
-}
-
-/// Global actions that also work in the inbox and the checkpoint browser.
-pub fn on_screens(id: ActionId) -> bool {
-    matches!(
-        id,
-        ActionId::Quit
-            | ActionId::ToggleHelp
-            | ActionId::Up
-            | ActionId::Down
-            | ActionId::PageUp
-            | ActionId::PageDown
-            | ActionId::Home
-            | ActionId::End
-            | ActionId::Back
-            | ActionId::ToggleInbox
-            | ActionId::ToggleCheckpoints
-            | ActionId::ToggleMouse
-    )
 }
 
 /// A time-ordered run id, like the engine's.

@@ -4,7 +4,9 @@
 //! Layout of this module (state, events and drawing kept apart):
 //! - [`app`]: the state and its two ways to change, `update(Action)` and `on_msg(Msg)`;
 //! - [`action`]: the actions and the one registry behind the keymap, the hints and the help;
-//! - [`keymap`], [`theme`], [`config`]: keys, colours and the user's config file;
+//! - [`messages`]: the effects the app asks the runtime for and the messages it gets back;
+//! - [`input`], [`keymap`], [`theme`], [`config`]: keys and the mouse to actions, colours and
+//!   the user's config file;
 //! - [`model`]: runs, task states and logs folded from the engine's events;
 //! - [`screens`]: the approvals inbox and the checkpoint browser (their state and update);
 //! - [`graph`]: the graph model and its three views' geometry (lanes, layered layout);
@@ -16,7 +18,9 @@ pub mod action;
 pub mod app;
 pub mod config;
 pub mod graph;
+pub mod input;
 pub mod keymap;
+pub mod messages;
 pub mod model;
 pub mod runtime;
 pub mod screens;
