@@ -287,6 +287,11 @@ fn survives_a_tiny_terminal() {
     s.resize(20, 5);
     s.send("2");
     s.send("j");
+    // The inbox and the checkpoint browser fit too (the badge takes a corner).
+    s.send("a");
+    s.send("\x1b");
+    s.send("c");
+    s.send("\x1b");
     std::thread::sleep(Duration::from_millis(300));
     s.resize(120, 36);
     s.send("1");

@@ -949,3 +949,31 @@ fn the_inbox_polls_only_while_something_waits() {
             .any(|e| matches!(e, Effect::RefreshInbox))
     );
 }
+
+#[test]
+fn clicks_and_the_wheel_select_in_the_inbox_and_the_browser() {
+    use graflow_engine::checkpoint::Reason;
+    let mut a = app();
+    a.update(Action::ToggleInbox);
+    a.on_msg(Msg::Inbox(Ok(every_kind())));
+    // 100×30: the list on the left, its first row at y = 1.
+    a.update(Action::Click(5, 3));
+    assert_eq!(a.inbox.selected, 2);
+    a.update(Action::ScrollAt(50, 10, 3));
+    assert_eq!(a.inbox.selected, 4);
+    a.update(Action::Click(5, 20));
+    assert_eq!(
+        a.inbox.selected, 4,
+        "a click below the rows selects nothing"
+    );
+    a.update(Action::ToggleCheckpoints);
+    a.on_msg(Msg::Checkpoints(vec![
+        checkpoint_info(2, "release", "2026-11-28T14:34:10Z", Reason::Host, None),
+        checkpoint_info(1, "release", "2026-11-28T14:30:00Z", Reason::Host, None),
+    ]));
+    effects(&mut a);
+    // The table has a header row: the second checkpoint is at y = 3.
+    a.update(Action::Click(10, 3));
+    assert_eq!(a.checkpoints.selected, 1);
+    assert!(matches!(&effects(&mut a)[..], [Effect::LoadCheckpoint(_)]));
+}
