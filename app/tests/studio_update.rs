@@ -977,3 +977,24 @@ fn clicks_and_the_wheel_select_in_the_inbox_and_the_browser() {
     assert_eq!(a.checkpoints.selected, 1);
     assert!(matches!(&effects(&mut a)[..], [Effect::LoadCheckpoint(_)]));
 }
+
+#[test]
+fn a_question_answered_elsewhere_takes_its_form_and_says_so() {
+    let mut a = app();
+    a.update(Action::ToggleInbox);
+    a.on_msg(Msg::Inbox(Ok(every_kind())));
+    a.update(Action::Down);
+    a.update(Action::AnswerRequest);
+    press(&mut a, &typed("half"));
+    let rest: Vec<_> = every_kind()
+        .into_iter()
+        .filter(|r| r.id != "name")
+        .collect();
+    a.on_msg(Msg::Inbox(Ok(rest)));
+    assert!(a.inbox.form.is_none());
+    assert_eq!(a.context(), graflow::studio::action::Context::Inbox);
+    assert!(
+        matches!(&a.message, Some((m, _)) if m.contains("name was answered or withdrawn elsewhere"))
+    );
+    assert_eq!(a.pending_requests(), 4);
+}

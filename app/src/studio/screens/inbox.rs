@@ -367,6 +367,10 @@ impl App {
         if let Some(f) = &self.inbox.form
             && !self.inbox.requests.iter().any(|r| r.id == f.id)
         {
+            if self.inbox.editing && !f.sending {
+                let text = format!("{} was answered or withdrawn elsewhere", f.id);
+                self.message = Some((text, Level::Info));
+            }
             self.inbox.form = None;
             self.inbox.editing = false;
         }
