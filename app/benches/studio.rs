@@ -9,7 +9,12 @@
 //! - `studio_rss_1000`: resident memory of the real binary with a 1,000-task workflow loaded
 //!   and laid out;
 //! - `studio_idle_10s`: frames drawn (synchronized-update sequences written) and CPU time used
-//!   by the real binary over 10 idle seconds.
+//!   by the real binary over 10 idle seconds;
+//! - `studio_inbox_open_10s`: the same with the inbox open (it polls the feedback files once a
+//!   second and redraws the requests' ages);
+//! - `inbox_list_200`: listing 200 pending feedback requests from the files (one poll);
+//! - `draw_inbox_frame`: one frame of the inbox with 200 requests and a text answer open;
+//! - `checkpoint_list_200` / `checkpoint_detail`: listing 200 checkpoints and reading one.
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -202,6 +207,100 @@ fn bench_frames() {
     report("draw_list_frame", m, t, ",\"width\":200,\"height\":60");
 }
 
+fn bench_inbox() {
+    use graflow_engine::hitl::{
+        FeedbackBackend, FeedbackKind, FeedbackRequest, FeedbackSpec, FeedbackStatus,
+    };
+    let dir = std::env::temp_dir().join(format!("graflow-inbox-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let backend = graflow::runsetup::feedback_backend(&dir);
+    let n = 200;
+    let requests: Vec<FeedbackRequest> = (0..n)
+        .map(|i| FeedbackRequest {
+            id: format!("run{:03}-task-1-0-0", i),
+            run_id: format!("run{i:03}"),
+            task: format!("task{i}"),
+            workflow: "bench".into(),
+            spec: FeedbackSpec::new(FeedbackKind::Text, format!("Question {i}?")).timeout(180.0),
+            status: FeedbackStatus::Pending,
+            created_at: format!("2026-11-28T14:{:02}:00Z", i % 60),
+            timed_out_at: None,
+            checkpoint: None,
+        })
+        .collect();
+    for r in &requests {
+        if futures::executor::block_on(backend.create(r.clone())).is_err() {
+            println!("{{\"workload\":\"inbox_list_200\",\"skipped\":\"cannot write requests\"}}");
+            return;
+        }
+    }
+    let t = time(7, || {
+        let listed = graflow::studio::runtime::inbox::list(&dir);
+        assert_eq!(listed.map(|l| l.len()).unwrap_or(0), n);
+    });
+    report("inbox_list_200", n, t, "");
+    let mut app = App::new(Settings::default());
+    app.update(Action::Resize(200, 60));
+    app.update(Action::ToggleInbox);
+    app.on_msg(Msg::Inbox(Ok(requests)));
+    app.update(Action::AnswerRequest);
+    let mut term = Terminal::new(TestBackend::new(200, 60)).unwrap_or_else(|e| panic!("{e}"));
+    let t = time(51, || {
+        term.draw(|f| ui::draw(f, &app))
+            .unwrap_or_else(|e| panic!("{e}"));
+    });
+    report("draw_inbox_frame", n, t, ",\"width\":200,\"height\":60");
+
+    // Checkpoints: 200 written by real runs would take long; write them with the store.
+    use graflow_engine::checkpoint::{Checkpoint, Reason, RunSnapshot, WorkflowSource, store};
+    let ckdir = dir.join("checkpoints");
+    let mut first = None;
+    for i in 0..n {
+        let mut snapshot = RunSnapshot::default();
+        for k in 0..20 {
+            snapshot.results.insert(
+                format!("t{k}"),
+                Value::from(format!("result {k} of run {i}")),
+            );
+        }
+        let ckpt = Checkpoint {
+            run_id: format!("run{i:03}"),
+            seq: 1,
+            created_at: format!("2026-11-28T14:{:02}:00Z", i % 60),
+            reason: Reason::Host,
+            task: None,
+            workflow: WorkflowSource {
+                name: "bench".into(),
+                ..WorkflowSource::default()
+            },
+            metadata: Default::default(),
+            snapshot,
+            feedback: Vec::new(),
+        };
+        match store::save(&ckdir, &ckpt) {
+            Ok(saved) => {
+                first.get_or_insert(saved.path);
+            }
+            Err(e) => {
+                println!("{{\"workload\":\"checkpoint_list_200\",\"skipped\":\"{e}\"}}");
+                return;
+            }
+        }
+    }
+    let t = time(7, || {
+        let l = graflow::studio::runtime::checkpoints::list(&dir, &[]);
+        assert_eq!(l.len(), n);
+    });
+    report("checkpoint_list_200", n, t, "");
+    if let Some(path) = first {
+        let t = time(7, || {
+            std::hint::black_box(graflow::studio::runtime::checkpoints::detail(&path).ok());
+        });
+        report("checkpoint_detail", 1, t, ",\"results\":20");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn proc_field(pid: u32, file: &str, key: &str) -> Option<f64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
     let line = text.lines().find(|l| l.starts_with(key))?;
@@ -327,6 +426,22 @@ fn bench_real_binary() {
         cpu1 - cpu0,
         (cpu1 - cpu0) / idle.as_secs_f64() * 100.0
     );
+    // The inbox open: one listing a second and a redraw for the ages.
+    let _ = writer.write_all(b"a");
+    let _ = writer.flush();
+    std::thread::sleep(Duration::from_millis(500));
+    let frames0 = out.lock().map(|o| count(&o)).unwrap_or(0);
+    let cpu0 = cpu_seconds(pid).unwrap_or(0.0);
+    std::thread::sleep(idle);
+    let cpu1 = cpu_seconds(pid).unwrap_or(0.0);
+    let frames1 = out.lock().map(|o| count(&o)).unwrap_or(0);
+    println!(
+        "{{\"workload\":\"studio_inbox_open_10s\",\"n\":1,\"seconds\":{:.1},\"per_item_us\":0,\"frames\":{},\"cpu_seconds\":{:.3},\"cpu_percent\":{:.3}}}",
+        idle.as_secs_f64(),
+        frames1 - frames0,
+        cpu1 - cpu0,
+        (cpu1 - cpu0) / idle.as_secs_f64() * 100.0
+    );
     let _ = writer.write_all(b"q");
     let _ = writer.flush();
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -348,5 +463,6 @@ fn main() {
     }
     bench_layout();
     bench_frames();
+    bench_inbox();
     bench_real_binary();
 }

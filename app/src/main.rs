@@ -3,7 +3,7 @@
 
 mod cli;
 
-pub use graflow::{history, studio};
+pub use graflow::{history, runsetup, studio};
 
 use std::process::ExitCode;
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use graflow::studio::action::Action;
-use graflow::studio::app::{App, Settings};
+use graflow::studio::app::{App, Overlay, Question, Settings};
 use graflow::studio::model::logbuf::MAX_LINES;
 use graflow::studio::model::{LoadState, RunPhase, TaskStatus};
 use graflow::studio::runtime::Driver;
@@ -605,5 +605,328 @@ async fn an_approval_answered_from_a_shell_lets_the_run_go_on() {
     assert_eq!(
         run.task("ship").and_then(|t| t.result.clone()),
         Some(Value::from("shipped"))
+    );
+}
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/studio")
+        .join(name)
+}
+
+/// A driver on workflow file `file` (not watched), once it has loaded.
+async fn on_file(state: &Path, file: std::path::PathBuf) -> Driver {
+    let mut d = driver(state, vec![]);
+    d.open(vec![file], false);
+    assert!(
+        d.run_until(WAIT, |a| a
+            .entries
+            .first()
+            .is_some_and(|e| e.state == LoadState::Ready))
+            .await,
+        "the workflow did not load"
+    );
+    d
+}
+
+/// Press keys as the event loop does.
+fn press(d: &mut Driver, keys: &str) {
+    for c in keys.chars() {
+        let k = match c {
+            '\n' => KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE),
+            '\x1b' => KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE),
+            '\x13' => KeyEvent::new(KeyCode::Char('s'), KeyModifiers::CONTROL),
+            c => KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE),
+        };
+        event_loop::handle_input(d, Event::Key(k));
+    }
+}
+
+fn waiting(a: &App, prompt: &str) -> bool {
+    a.inbox.requests.iter().any(|r| r.spec.prompt == prompt)
+}
+
+fn graflow_cli(args: &[&str], state: &Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_graflow"))
+        .args(args)
+        .arg("--state-dir")
+        .arg(state)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_answered_in_the_inbox_goes_on_at_once() {
+    let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut d = on_file(state.path(), fixture("approve.ron")).await;
+    press(&mut d, "r");
+    // The question refreshes the inbox: the badge counts it.
+    assert!(
+        d.run_until(WAIT, |a| waiting(a, "Ship 1.4.0?")).await,
+        "the request never reached the inbox"
+    );
+    assert!(render(&d.app, 100, 30).contains("⚑ 1 waiting"));
+    // While it waits, a host checkpoint of the live run (C).
+    press(&mut d, "C");
+    assert!(
+        d.run_until(WAIT, |a| a
+            .message
+            .as_ref()
+            .is_some_and(|m| m.0.contains("saved:")))
+            .await,
+        "{:?}",
+        d.app.message
+    );
+    let saved = graflow_engine::checkpoint::store::list(&state.path().join("checkpoints"));
+    assert_eq!(saved.len(), 1);
+    assert_eq!(saved[0].reason, graflow_engine::checkpoint::Reason::Host);
+    // Answer inline: a opens the inbox, y approves.
+    press(&mut d, "a");
+    let screen = render(&d.app, 100, 30);
+    assert!(
+        screen.contains("Inbox — 1 waiting") && screen.contains("Ship 1.4.0?"),
+        "{screen}"
+    );
+    press(&mut d, "y");
+    assert!(d.run_until(WAIT, finished).await);
+    assert_eq!(
+        phase(&d.app),
+        Some(RunPhase::Finished(RunStatus::Succeeded))
+    );
+    let run = d.app.entry().and_then(|e| e.run.as_ref()).cloned();
+    let run = run.unwrap_or_else(|| panic!("no run"));
+    assert_eq!(
+        run.task("ship").and_then(|t| t.result.clone()),
+        Some(Value::from("shipped"))
+    );
+    assert!(d.run_until(WAIT, |a| a.pending_requests() == 0).await);
+    assert!(render(&d.app, 100, 30).contains("⚑ 0"));
+    // The studio answered through the backend: `graflow feedback` sees the answer.
+    let out = graflow_cli(&["feedback", "list", "--all", "--json"], state.path());
+    let listed: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(listed["status"], "answered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_and_pick_one_are_answered_inline() {
+    let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut d = on_file(state.path(), fixture("questions.ron")).await;
+    press(&mut d, "r");
+    assert!(d.run_until(WAIT, |a| waiting(a, "Release name?")).await);
+    press(&mut d, "a\n");
+    // enter is a new line in a text box; ctrl-s sends.
+    press(&mut d, "Lighthouse\nautumn\x13");
+    assert!(
+        d.run_until(WAIT, |a| waiting(a, "When should it go out?"))
+            .await,
+        "the second question never came"
+    );
+    press(&mut d, "\nj\n");
+    assert!(d.run_until(WAIT, finished).await);
+    assert_eq!(
+        phase(&d.app),
+        Some(RunPhase::Finished(RunStatus::Succeeded))
+    );
+    let run = d.app.entry().and_then(|e| e.run.clone());
+    let run = run.unwrap_or_else(|| panic!("no run"));
+    assert_eq!(
+        run.task("name").and_then(|t| t.result.clone()),
+        Some(Value::from("Lighthouse\nautumn"))
+    );
+    assert_eq!(
+        run.task("window").and_then(|t| t.result.clone()),
+        Some(Value::from("tonight"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_answer_shows_why_and_keeps_what_was_typed() {
+    use graflow_engine::hitl::{FeedbackBackend, FeedbackKind, FileBackend};
+    let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // A request asked by another process (stored the way runs store them).
+    let backend = FileBackend::new(state.path().join("feedback"));
+    let asked = request(
+        "elsewhere-name-1-0-0",
+        FeedbackKind::Text,
+        "Release name?",
+        &[],
+    );
+    backend
+        .create(asked)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut d = driver(state.path(), vec![]);
+    press(&mut d, "a");
+    assert!(d.run_until(WAIT, |a| waiting(a, "Release name?")).await);
+    press(&mut d, "\nLight");
+    // Meanwhile someone answers from a shell.
+    let out = graflow_cli(
+        &[
+            "feedback",
+            "respond",
+            "elsewhere-name-1-0-0",
+            "--text",
+            "Dawn",
+        ],
+        state.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    press(&mut d, "\x13");
+    assert!(
+        d.run_until(WAIT, |a| a
+            .inbox
+            .form
+            .as_ref()
+            .is_some_and(|f| f.error.is_some()))
+            .await
+    );
+    let form = d
+        .app
+        .inbox
+        .form
+        .as_ref()
+        .unwrap_or_else(|| panic!("no form"));
+    assert_eq!(
+        form.error.as_deref(),
+        Some("feedback request 'elsewhere-name-1-0-0' is answered, not pending")
+    );
+    assert_eq!(form.text(), "Light", "what was typed is kept");
+    assert!(render(&d.app, 100, 30).contains("is answered, not pending"));
+}
+
+/// Run `file` until it pauses for its question; returns the run id.
+async fn paused_run(d: &mut Driver) -> String {
+    press(d, "r");
+    assert!(d.run_until(WAIT, finished).await, "the run did not pause");
+    assert_eq!(phase(&d.app), Some(RunPhase::Finished(RunStatus::Paused)));
+    // The inbox learns the checkpoint the run paused into.
+    assert!(
+        d.run_until(WAIT, |a| a
+            .inbox
+            .requests
+            .iter()
+            .any(|r| r.checkpoint.is_some()))
+            .await,
+        "the paused request was not listed with its checkpoint"
+    );
+    d.app
+        .entry()
+        .and_then(|e| e.run.as_ref())
+        .map(|r| r.run_id.clone())
+        .unwrap_or_default()
+}
+
+fn succeeded_as(a: &App, run_id: &str) -> bool {
+    a.entry()
+        .and_then(|e| e.run.as_ref())
+        .is_some_and(|r| r.run_id == run_id && r.phase == RunPhase::Finished(RunStatus::Succeeded))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_run_resumes_from_the_checkpoint_browser_after_answering() {
+    let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let flows = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let file = flows.path().join("approve-pause.ron");
+    std::fs::copy(fixture("approve-pause.ron"), &file).unwrap_or_else(|e| panic!("{e}"));
+    let mut d = on_file(state.path(), file.clone()).await;
+    let run_id = paused_run(&mut d).await;
+    // Answer; the studio offers to resume; not now.
+    press(&mut d, "ay");
+    assert!(
+        d.run_until(WAIT, |a| matches!(
+            a.overlay,
+            Some(Overlay::Confirm(Question::ResumeAnswered { .. }))
+        ))
+        .await,
+        "{:?}",
+        d.app.message
+    );
+    press(&mut d, "n");
+    // The workflow file is gone meanwhile: the copy saved in the checkpoint runs.
+    std::fs::remove_file(&file).unwrap_or_else(|e| panic!("{e}"));
+    press(&mut d, "\x1bc");
+    assert!(
+        d.run_until(WAIT, |a| a.checkpoints.list.len() == 1).await,
+        "no checkpoint listed"
+    );
+    let screen = render(&d.app, 100, 30);
+    assert!(screen.contains("feedback (approve)"), "{screen}");
+    assert!(
+        d.run_until(WAIT, |a| a.checkpoints.selected_detail().is_some())
+            .await
+    );
+    assert!(render(&d.app, 100, 30).contains("the saved copy will be used"));
+    press(&mut d, "\n");
+    assert!(
+        d.run_until(WAIT, |a| succeeded_as(a, &run_id)).await,
+        "{:?}",
+        d.app.message
+    );
+    let run = d.app.entry().and_then(|e| e.run.clone());
+    let run = run.unwrap_or_else(|| panic!("no run"));
+    assert_eq!(
+        run.task("ship").and_then(|t| t.result.clone()),
+        Some(Value::from("shipped"))
+    );
+    // What the checkpoint had done shows as done.
+    assert_eq!(run.status_of("build"), TaskStatus::Succeeded);
+    assert!(
+        run.events
+            .iter()
+            .any(|e| e.name == "run_started" && e.text.contains("resumed from")),
+        "{:?}",
+        run.events
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_offer_resumes_and_a_changed_file_needs_a_yes() {
+    let state = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let flows = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let file = flows.path().join("approve-pause.ron");
+    std::fs::copy(fixture("approve-pause.ron"), &file).unwrap_or_else(|e| panic!("{e}"));
+    let mut d = on_file(state.path(), file.clone()).await;
+    let run_id = paused_run(&mut d).await;
+    // The file changes after the checkpoint (a comment is enough).
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&file, format!("// edited\n{text}")).unwrap_or_else(|e| panic!("{e}"));
+    press(&mut d, "ay");
+    assert!(
+        d.run_until(WAIT, |a| matches!(
+            a.overlay,
+            Some(Overlay::Confirm(Question::ResumeAnswered { .. }))
+        ))
+        .await
+    );
+    press(&mut d, "y");
+    // The resume rule refuses a changed file unless the user says yes (--force).
+    assert!(
+        d.run_until(WAIT, |a| matches!(
+            a.overlay,
+            Some(Overlay::Confirm(Question::ResumeChanged { .. }))
+        ))
+        .await,
+        "{:?}",
+        d.app.message
+    );
+    assert!(render(&d.app, 100, 30).contains("approve-pause.ron changed since the checkpoint"));
+    press(&mut d, "y");
+    assert!(
+        d.run_until(WAIT, |a| succeeded_as(a, &run_id)).await,
+        "{:?}",
+        d.app.message
+    );
+    assert!(
+        d.app
+            .message
+            .as_ref()
+            .is_some_and(|m| m.0.contains("run succeeded")),
+        "{:?}",
+        d.app.message
     );
 }

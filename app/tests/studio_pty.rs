@@ -1,7 +1,9 @@
 //! End-to-end tests of the real `graflow` binary in a real pseudo-terminal, its screen read
-//! back through a terminal emulator (vt100). Few and focused: start on the samples, run one
-//! to success, follow a failing task's log, hot-reload an error and its fix, help on `?`,
-//! resizing to 20×5, and `q` quitting with the terminal restored.
+//! back through a terminal emulator (vt100). Few and focused (ten at most): start on the
+//! samples, run one to success, follow a failing task's log, hot-reload an error and its fix,
+//! help on `?`, resizing to 20×5, log lines kept off the screen, a missing path refused,
+//! answering an approval inline, resuming a paused run from the checkpoint browser, and `q`
+//! quitting with the terminal restored.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -285,6 +287,11 @@ fn survives_a_tiny_terminal() {
     s.resize(20, 5);
     s.send("2");
     s.send("j");
+    // The inbox and the checkpoint browser fit too (the badge takes a corner).
+    s.send("a");
+    s.send("\x1b");
+    s.send("c");
+    s.send("\x1b");
     std::thread::sleep(Duration::from_millis(300));
     s.resize(120, 36);
     s.send("1");
@@ -322,4 +329,53 @@ fn refuses_a_missing_path_with_a_clear_message() {
         std::thread::sleep(Duration::from_millis(40));
     };
     assert_eq!(status.exit_code(), 2);
+}
+
+/// A temporary folder holding a copy of fixture `name`.
+fn folder_with(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(fixture(name), dir.path().join(name)).unwrap_or_else(|e| panic!("{e}"));
+    dir
+}
+
+#[test]
+fn answers_an_approval_inline() {
+    let dir = folder_with("approve.ron");
+    let mut s = Studio::start(&["studio", "."], dir.path());
+    s.wait_for("build");
+    s.wait_for("⚑ 0");
+    s.send("r");
+    s.wait_for("approve asks: Ship 1.4.0?");
+    s.wait_for("⚑ 1 waiting");
+    s.send("a");
+    s.wait_for("Inbox — 1 waiting");
+    s.wait_for("y approve");
+    s.send("y");
+    s.wait_for("approve: run succeeded");
+    s.wait_for("⚑ 0");
+    s.send("\x1b");
+    s.wait_for("Workflows (1)");
+    s.quit();
+}
+
+#[test]
+fn resumes_a_paused_run_from_the_checkpoint_browser() {
+    let dir = folder_with("approve-pause.ron");
+    let mut s = Studio::start(&["studio", "."], dir.path());
+    s.wait_for("build");
+    s.send("r");
+    // The question times out after a second: the run pauses into a checkpoint.
+    s.wait_for("run paused");
+    s.send("a");
+    s.wait_for("Ship 1.4.0 tonight?");
+    s.send("y");
+    s.wait_for("Resume approve-pause from its checkpoint now?");
+    s.send("n");
+    s.send("c");
+    s.wait_for("Checkpoints (1)");
+    s.wait_for("feedback (approve)");
+    s.wait_for("enter resumes it");
+    s.send("\r");
+    s.wait_for("approve-pause: run succeeded");
+    s.quit();
 }

@@ -1,5 +1,5 @@
-//! The screenshots in `assets/` (`studio-list.svg`, `studio-canvas.svg`, and their text
-//! captures) are drawn from the studio itself; this test redraws them and checks the files are
+//! The screenshots in `assets/` (`studio-list.svg`, `studio-canvas.svg`, `studio-inbox.svg`,
+//! and their text captures) are drawn from the studio itself; this test redraws them and checks the files are
 //! current. `UPDATE_SCREENSHOTS=1 cargo test -p graflow --test studio_screenshot` rewrites them.
 
 mod studio_support;
@@ -226,4 +226,26 @@ fn screenshots_are_current() {
         &svg(&buf, "graflow studio: the layered canvas"),
     );
     check("studio-canvas.txt", &text);
+
+    // The inbox: a paused run's approval being answered with a reason.
+    let mut a = scene();
+    a.update(Action::Resize(w, h));
+    a.update(Action::ToggleInbox);
+    a.on_msg(Msg::Inbox(Ok(every_kind())));
+    a.now = at(130_000);
+    a.update(Action::AnswerRequest);
+    for c in "release notes checked".chars() {
+        a.update(Action::AnswerKey(crossterm::event::KeyEvent::new(
+            crossterm::event::KeyCode::Char(c),
+            crossterm::event::KeyModifiers::NONE,
+        )));
+    }
+    a.message = None;
+    a.effects.clear();
+    let (buf, text) = shot(&a, w, h);
+    check(
+        "studio-inbox.svg",
+        &svg(&buf, "graflow studio: answering an approval in the inbox"),
+    );
+    check("studio-inbox.txt", &text);
 }

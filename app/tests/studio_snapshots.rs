@@ -253,3 +253,130 @@ fn no_color_uses_no_colour() {
         assert_eq!(cell.bg, ratatui::style::Color::Reset);
     }
 }
+
+/// The inbox with one request of each kind, `index` selected; `answer` types into its form.
+fn inbox(index: usize, answer: impl FnOnce(&mut App)) -> App {
+    let mut a = app();
+    a.add_workflow(etl());
+    a.update(Action::ToggleInbox);
+    a.on_msg(Msg::Inbox(Ok(every_kind())));
+    a.now = at(130_000);
+    for _ in 0..index {
+        a.update(Action::Down);
+    }
+    answer(&mut a);
+    a.effects.clear();
+    a
+}
+
+fn type_text(a: &mut App, text: &str) {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    for c in text.chars() {
+        let k = if c == '\n' {
+            KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)
+        } else {
+            KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+        };
+        a.update(Action::AnswerKey(k));
+    }
+}
+
+snap_two_sizes!(
+    inbox_approval_rejected_with_a_reason,
+    inbox(0, |a| {
+        a.update(Action::Reject);
+        type_text(a, "not on a friday");
+        a.update(Action::SubmitAnswer);
+        a.on_msg(Msg::Responded {
+            id: "approve".into(),
+            result: Err("feedback request 'approve' is answered, not pending".into()),
+        });
+        a.message = None;
+    })
+);
+
+snap_two_sizes!(
+    inbox_text_box,
+    inbox(1, |a| {
+        a.update(Action::AnswerRequest);
+        type_text(a, "Lighthouse\nthe autumn release");
+    })
+);
+
+snap_two_sizes!(
+    inbox_pick_one,
+    inbox(2, |a| {
+        a.update(Action::AnswerRequest);
+        a.update(Action::Down);
+    })
+);
+
+snap_two_sizes!(
+    inbox_pick_many,
+    inbox(3, |a| {
+        a.update(Action::AnswerRequest);
+        a.update(Action::ToggleOption);
+        a.update(Action::Down);
+        a.update(Action::Down);
+        a.update(Action::ToggleOption);
+    })
+);
+
+snap_two_sizes!(
+    inbox_json_that_does_not_parse,
+    inbox(4, |a| {
+        a.update(Action::AnswerRequest);
+        type_text(a, "{\"rps\": 10,}");
+        a.update(Action::SubmitAnswer);
+    })
+);
+
+snap_two_sizes!(inbox_empty, {
+    let mut a = app();
+    a.update(Action::ToggleInbox);
+    a.on_msg(Msg::Inbox(Ok(Vec::new())));
+    a.effects.clear();
+    a
+});
+
+snap_two_sizes!(checkpoint_browser, {
+    use graflow::runsetup::WorkflowFile;
+    use graflow::studio::screens::checkpoints::CheckpointDetail;
+    use graflow_engine::checkpoint::Reason;
+    let mut a = app();
+    a.update(Action::ToggleCheckpoints);
+    a.on_msg(Msg::Checkpoints(vec![
+        checkpoint_info(
+            3,
+            "release",
+            "2026-11-28T14:34:10.5Z",
+            Reason::Feedback,
+            Some("approve"),
+        ),
+        checkpoint_info(2, "release", "2026-11-28T14:33:02Z", Reason::Host, None),
+        checkpoint_info(
+            1,
+            "etl",
+            "2026-11-28T14:30:45Z",
+            Reason::Deferred,
+            Some("merge"),
+        ),
+    ]));
+    a.on_msg(Msg::CheckpointDetail {
+        path: "/state/checkpoints/release-0193a1b2c3d4e-003.ckpt".into(),
+        result: Ok(CheckpointDetail {
+            channel: [
+                ("approved".to_string(), serde_json::json!(false)),
+                ("version".to_string(), serde_json::json!("1.4.0")),
+            ]
+            .into(),
+            pending: vec!["approve".into(), "window".into()],
+            results: [("build".to_string(), serde_json::json!({"version": "1.4.0"}))].into(),
+            cycles: [("build".to_string(), 1)].into(),
+            file: WorkflowFile::Changed("/flows/release.ron".into()),
+            open_requests: 1,
+        }),
+    });
+    a.effects.clear();
+    a
+});

@@ -580,7 +580,7 @@ fn a_question_and_a_pause_say_what_to_do() {
         },
     )]));
     assert!(
-        matches!(&a.message, Some((m, Level::Info)) if m.contains("merge asks: Ship it?") && m.contains("graflow feedback respond fb-1"))
+        matches!(&a.message, Some((m, Level::Info)) if m.contains("merge asks: Ship it?") && m.contains("a opens the inbox"))
     );
     a.on_msg(Msg::Engine(vec![ev(
         &id,
@@ -595,7 +595,406 @@ fn a_question_and_a_pause_say_what_to_do() {
         },
     )]));
     assert!(
-        matches!(&a.message, Some((m, Level::Info)) if m.contains("run paused") && m.contains("graflow resume /state/checkpoints/etl.ckpt"))
+        matches!(&a.message, Some((m, Level::Info)) if m.contains("run paused") && m.contains("a opens the inbox, then it resumes"))
     );
     assert!(render(&a, 100, 30).contains("⏸ etl"));
+}
+
+fn ctrl(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+}
+
+fn special(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+/// Press keys the way the event loop does: key → action → update.
+fn press(a: &mut App, keys: &[KeyEvent]) {
+    for k in keys {
+        if let Some(action) = a.key_action(k) {
+            a.update(action);
+        }
+    }
+}
+
+fn typed(text: &str) -> Vec<KeyEvent> {
+    text.chars().map(key).collect()
+}
+
+fn responds(fx: &[Effect]) -> Vec<(String, graflow_engine::hitl::Answer)> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::RespondFeedback { id, answer } => Some((id.clone(), answer.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_inbox_answers_every_kind_with_its_own_form() {
+    use graflow::studio::action::Context;
+    let mut a = app();
+    a.add_workflow(etl());
+    effects(&mut a);
+    press(&mut a, &[key('a')]);
+    assert_eq!(a.context(), Context::Inbox);
+    assert!(
+        effects(&mut a)
+            .iter()
+            .any(|e| matches!(e, Effect::RefreshInbox))
+    );
+    a.on_msg(Msg::Inbox(Ok(every_kind())));
+    assert_eq!(a.pending_requests(), 5);
+
+    // Approval: y approves at once.
+    press(&mut a, &[key('y')]);
+    let sent = responds(&effects(&mut a));
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, "approve");
+    assert_eq!(sent[0].1.approved, Some(true));
+    assert_eq!(a.context(), Context::Inbox, "approving needs no typing");
+
+    // The engine refuses: the message shows, the form keeps what was written.
+    a.on_msg(Msg::Responded {
+        id: "approve".into(),
+        result: Err("feedback request 'approve' is answered, not pending".into()),
+    });
+    let form = a
+        .inbox
+        .form_for_selected()
+        .unwrap_or_else(|| panic!("no form"));
+    assert!(
+        form.error
+            .as_deref()
+            .is_some_and(|e| e.contains("not pending"))
+    );
+    assert!(!form.sending);
+
+    // n rejects with a reason typed in the text box.
+    press(&mut a, &[key('n')]);
+    assert_eq!(a.context(), Context::Answer);
+    press(&mut a, &typed("not on a friday"));
+    press(&mut a, &[special(KeyCode::Enter)]);
+    let sent = responds(&effects(&mut a));
+    assert_eq!(sent[0].1.approved, Some(false));
+    assert_eq!(sent[0].1.reason.as_deref(), Some("not on a friday"));
+
+    // Text: enter starts a new line, ctrl-s sends.
+    a.inbox.form = None;
+    a.inbox.editing = false;
+    press(&mut a, &[key('j'), special(KeyCode::Enter)]);
+    assert_eq!(a.context(), Context::Answer);
+    press(&mut a, &typed("Lighthouse"));
+    press(&mut a, &[special(KeyCode::Enter), key('2')]);
+    assert!(
+        responds(&effects(&mut a)).is_empty(),
+        "enter is a new line here"
+    );
+    press(&mut a, &[ctrl('s')]);
+    let sent = responds(&effects(&mut a));
+    assert_eq!(sent[0].0, "name");
+    assert_eq!(sent[0].1.text.as_deref(), Some("Lighthouse\n2"));
+    // Escape keeps the draft; enter brings it back.
+    press(&mut a, &[special(KeyCode::Esc)]);
+    assert_eq!(a.context(), Context::Inbox);
+    press(&mut a, &[special(KeyCode::Enter)]);
+    assert_eq!(
+        a.inbox.form.as_ref().map(|f| f.text()).as_deref(),
+        Some("Lighthouse\n2")
+    );
+    press(&mut a, &[special(KeyCode::Esc)]);
+
+    // Pick one: arrows move, enter sends the option under the cursor.
+    press(
+        &mut a,
+        &[key('j'), special(KeyCode::Enter), key('j'), key('j')],
+    );
+    press(&mut a, &[special(KeyCode::Enter)]);
+    let sent = responds(&effects(&mut a));
+    assert_eq!(sent[0].1.selected.as_deref(), Some("tomorrow morning"));
+    press(&mut a, &[special(KeyCode::Esc)]);
+
+    // Pick many: space checks.
+    press(&mut a, &[key('j'), special(KeyCode::Enter)]);
+    press(&mut a, &[key(' '), key('j'), key('j'), key(' '), ctrl('s')]);
+    let sent = responds(&effects(&mut a));
+    assert_eq!(
+        sent[0].1.selected_multiple,
+        Some(vec!["eu".to_string(), "asia".to_string()])
+    );
+    press(&mut a, &[special(KeyCode::Esc)]);
+
+    // Custom: JSON that does not parse is not sent and says where it breaks.
+    press(&mut a, &[key('j'), special(KeyCode::Enter)]);
+    press(&mut a, &typed("{\"rps\": 10,}"));
+    press(&mut a, &[ctrl('s')]);
+    assert!(responds(&effects(&mut a)).is_empty());
+    let err = a.inbox.form.as_ref().and_then(|f| f.error.clone());
+    assert!(
+        err.is_some_and(|e| e.contains("not JSON") && e.contains("line 1 column 12")),
+        "{:?}",
+        a.inbox.form
+    );
+    press(
+        &mut a,
+        &[
+            special(KeyCode::Backspace),
+            special(KeyCode::Backspace),
+            key('}'),
+        ],
+    );
+    press(&mut a, &[ctrl('s')]);
+    let sent = responds(&effects(&mut a));
+    assert_eq!(sent[0].1.custom_data, Some(serde_json::json!({"rps": 10})));
+
+    // Taken: the request leaves the list and the form closes.
+    a.on_msg(Msg::Responded {
+        id: "limits".into(),
+        result: Ok(graflow::studio::screens::inbox::Responded {
+            value: serde_json::json!({"rps": 10}),
+            run_id: "elsewhere".into(),
+            task: "task_limits".into(),
+            workflow: "release".into(),
+            checkpoint: None,
+        }),
+    });
+    assert_eq!(a.pending_requests(), 4);
+    assert!(a.inbox.form.is_none());
+    assert_eq!(a.context(), Context::Inbox);
+    press(&mut a, &[special(KeyCode::Esc)]);
+    assert_eq!(a.showing, graflow::studio::screens::Screen::Main);
+}
+
+#[test]
+fn answering_a_paused_run_offers_to_resume_it() {
+    let mut a = app();
+    a.on_msg(Msg::Inbox(Ok(every_kind())));
+    a.update(Action::ToggleInbox);
+    effects(&mut a);
+    a.on_msg(Msg::Responded {
+        id: "approve".into(),
+        result: Ok(graflow::studio::screens::inbox::Responded {
+            value: serde_json::json!(true),
+            run_id: "0193a1b2c3d4e".into(),
+            task: "task_approve".into(),
+            workflow: "release".into(),
+            checkpoint: Some("/state/checkpoints/release-001.ckpt".into()),
+        }),
+    });
+    assert!(matches!(
+        &a.overlay,
+        Some(Overlay::Confirm(
+            graflow::studio::app::Question::ResumeAnswered { .. }
+        ))
+    ));
+    assert!(render(&a, 100, 30).contains("Resume release from its checkpoint now?"));
+    a.update(Action::Confirm);
+    let fx = effects(&mut a);
+    assert!(
+        fx.iter().any(
+            |e| matches!(e, Effect::PrepareResume { checkpoint, force: false }
+            if checkpoint == &PathBuf::from("/state/checkpoints/release-001.ckpt"))
+        ),
+        "{fx:?}"
+    );
+}
+
+#[test]
+fn a_changed_workflow_file_resumes_only_after_a_yes() {
+    use graflow::runsetup::ResumeRefusal;
+    use graflow_engine::checkpoint::Reason;
+    let mut a = app();
+    a.update(Action::ToggleCheckpoints);
+    let fx = effects(&mut a);
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::RefreshCheckpoints(_)))
+    );
+    a.on_msg(Msg::Checkpoints(vec![
+        checkpoint_info(
+            2,
+            "release",
+            "2026-11-28T14:34:10Z",
+            Reason::Feedback,
+            Some("approve"),
+        ),
+        checkpoint_info(1, "release", "2026-11-28T14:30:00Z", Reason::Host, None),
+    ]));
+    // Selecting reads the checkpoint's content.
+    assert!(
+        matches!(&effects(&mut a)[..], [Effect::LoadCheckpoint(p)] if p.ends_with("release-0193a1b2c3d4e-002.ckpt"))
+    );
+    a.update(Action::Down);
+    assert!(
+        matches!(&effects(&mut a)[..], [Effect::LoadCheckpoint(p)] if p.ends_with("release-0193a1b2c3d4e-001.ckpt"))
+    );
+    a.update(Action::Up);
+    effects(&mut a);
+    assert_eq!(a.key_action(&special(KeyCode::Enter)), Some(Action::Resume));
+    a.update(Action::Resume);
+    let ckpt = PathBuf::from("/state/checkpoints/release-0193a1b2c3d4e-002.ckpt");
+    assert!(
+        matches!(&effects(&mut a)[..], [Effect::PrepareResume { checkpoint, force: false }] if *checkpoint == ckpt)
+    );
+    a.on_msg(Msg::ResumePrepared {
+        checkpoint: ckpt.clone(),
+        result: Err(ResumeRefusal::Changed(PathBuf::from("/flows/release.ron"))),
+    });
+    assert!(render(&a, 100, 30).contains("release.ron changed since the checkpoint"));
+    a.update(Action::Deny);
+    assert!(a.overlay.is_none() && effects(&mut a).is_empty());
+    a.update(Action::Resume);
+    a.on_msg(Msg::ResumePrepared {
+        checkpoint: ckpt.clone(),
+        result: Err(ResumeRefusal::Changed(PathBuf::from("/flows/release.ron"))),
+    });
+    effects(&mut a);
+    a.update(Action::Confirm);
+    assert!(
+        matches!(&effects(&mut a)[..], [Effect::PrepareResume { checkpoint, force: true }] if *checkpoint == ckpt)
+    );
+    // Any other refusal is said plainly.
+    a.on_msg(Msg::ResumePrepared {
+        checkpoint: ckpt,
+        result: Err(ResumeRefusal::NoCopy("release".into())),
+    });
+    assert!(matches!(&a.message, Some((m, Level::Error)) if m.contains("holds no copy")));
+}
+
+#[test]
+fn read_only_lists_but_neither_answers_nor_resumes() {
+    let mut a = App::new(Settings {
+        read_only: true,
+        ..Settings::default()
+    });
+    a.update(Action::ToggleInbox);
+    a.on_msg(Msg::Inbox(Ok(every_kind())));
+    effects(&mut a);
+    for action in [Action::Approve, Action::Reject, Action::AnswerRequest] {
+        a.update(action);
+        assert!(responds(&effects(&mut a)).is_empty());
+        assert!(matches!(&a.message, Some((m, Level::Error)) if m.contains("read-only")));
+    }
+    assert!(a.inbox.form.is_none());
+    let screen = render(&a, 100, 30);
+    assert!(
+        screen.contains("read-only: answer with graflow feedback respond approve"),
+        "{screen}"
+    );
+    assert!(!screen.contains("y approve"), "{screen}");
+    a.update(Action::ToggleCheckpoints);
+    a.update(Action::Resume);
+    assert!(
+        !effects(&mut a)
+            .iter()
+            .any(|e| matches!(e, Effect::PrepareResume { .. }))
+    );
+}
+
+#[test]
+fn the_inbox_polls_only_while_something_waits() {
+    let mut a = app();
+    a.add_workflow(etl());
+    effects(&mut a);
+    assert!(!a.needs_heartbeat(), "idle, nothing pending: no timer");
+    a.update(Action::ToggleInbox);
+    assert!(a.needs_heartbeat(), "the open inbox polls");
+    a.on_msg(Msg::Inbox(Ok(Vec::new())));
+    a.update(Action::ToggleInbox);
+    effects(&mut a);
+    assert!(!a.needs_heartbeat());
+    // A request listed (asked by another process): the badge must drop when answered.
+    a.on_msg(Msg::Inbox(Ok(vec![request(
+        "x",
+        graflow_engine::hitl::FeedbackKind::Text,
+        "?",
+        &[],
+    )])));
+    assert!(a.needs_heartbeat());
+    assert!(render(&a, 100, 30).contains("⚑ 1 waiting"));
+    a.tick(at(5_000));
+    assert!(
+        effects(&mut a)
+            .iter()
+            .any(|e| matches!(e, Effect::RefreshInbox))
+    );
+    // A poll that finds nothing new draws nothing.
+    a.dirty = false;
+    a.on_msg(Msg::Inbox(Ok(vec![request(
+        "x",
+        graflow_engine::hitl::FeedbackKind::Text,
+        "?",
+        &[],
+    )])));
+    assert!(!a.dirty);
+    a.on_msg(Msg::Inbox(Ok(Vec::new())));
+    assert!(a.dirty && !a.needs_heartbeat());
+    assert!(render(&a, 100, 30).contains("⚑ 0"));
+    // A studio run's question refreshes the inbox at once.
+    let id = started(&mut a);
+    effects(&mut a);
+    a.on_msg(Msg::Engine(vec![ev(
+        &id,
+        5,
+        EventKind::FeedbackRequested {
+            id: "fb-1".into(),
+            task: "merge".into(),
+            kind: "approval".into(),
+            prompt: "Ship it?".into(),
+        },
+    )]));
+    assert!(
+        effects(&mut a)
+            .iter()
+            .any(|e| matches!(e, Effect::RefreshInbox))
+    );
+}
+
+#[test]
+fn clicks_and_the_wheel_select_in_the_inbox_and_the_browser() {
+    use graflow_engine::checkpoint::Reason;
+    let mut a = app();
+    a.update(Action::ToggleInbox);
+    a.on_msg(Msg::Inbox(Ok(every_kind())));
+    // 100×30: the list on the left, its first row at y = 1.
+    a.update(Action::Click(5, 3));
+    assert_eq!(a.inbox.selected, 2);
+    a.update(Action::ScrollAt(50, 10, 3));
+    assert_eq!(a.inbox.selected, 4);
+    a.update(Action::Click(5, 20));
+    assert_eq!(
+        a.inbox.selected, 4,
+        "a click below the rows selects nothing"
+    );
+    a.update(Action::ToggleCheckpoints);
+    a.on_msg(Msg::Checkpoints(vec![
+        checkpoint_info(2, "release", "2026-11-28T14:34:10Z", Reason::Host, None),
+        checkpoint_info(1, "release", "2026-11-28T14:30:00Z", Reason::Host, None),
+    ]));
+    effects(&mut a);
+    // The table has a header row: the second checkpoint is at y = 3.
+    a.update(Action::Click(10, 3));
+    assert_eq!(a.checkpoints.selected, 1);
+    assert!(matches!(&effects(&mut a)[..], [Effect::LoadCheckpoint(_)]));
+}
+
+#[test]
+fn a_question_answered_elsewhere_takes_its_form_and_says_so() {
+    let mut a = app();
+    a.update(Action::ToggleInbox);
+    a.on_msg(Msg::Inbox(Ok(every_kind())));
+    a.update(Action::Down);
+    a.update(Action::AnswerRequest);
+    press(&mut a, &typed("half"));
+    let rest: Vec<_> = every_kind()
+        .into_iter()
+        .filter(|r| r.id != "name")
+        .collect();
+    a.on_msg(Msg::Inbox(Ok(rest)));
+    assert!(a.inbox.form.is_none());
+    assert_eq!(a.context(), graflow::studio::action::Context::Inbox);
+    assert!(
+        matches!(&a.message, Some((m, _)) if m.contains("name was answered or withdrawn elsewhere"))
+    );
+    assert_eq!(a.pending_requests(), 4);
 }

@@ -7,13 +7,14 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use graflow_engine::Engine;
 use graflow_engine::checkpoint::{Checkpoint, store};
-use graflow_engine::file::{self, LoadedWorkflow, sha256_hex};
+use graflow_engine::file::LoadedWorkflow;
 use graflow_engine::handler::Runtimes;
 
 use super::exit;
 use super::run::{CheckpointArgs, follow};
 use super::style::Style;
 use crate::history;
+use crate::runsetup::{self, ResumeNote, ResumeRefusal};
 
 /// Arguments of `graflow resume`.
 #[derive(Debug, Args)]
@@ -32,64 +33,40 @@ pub struct ResumeArgs {
     pub checkpoints: CheckpointArgs,
 }
 
-/// Where the workflow of a checkpoint comes from.
+/// The workflow of a checkpoint, by the rule shared with the studio
+/// ([`runsetup::workflow_for_resume`]), with the CLI's words for its notes and refusals.
 fn workflow_of(
     ckpt: &Checkpoint,
     force: bool,
     runtimes: &Runtimes,
     err: &Style,
 ) -> Result<LoadedWorkflow, String> {
-    let saved = &ckpt.workflow;
-    let recorded_path = saved.path.as_deref().map(PathBuf::from);
-    let current = recorded_path.as_ref().and_then(|p| {
-        std::fs::read_to_string(p)
-            .ok()
-            .map(|text| (p.clone(), text))
-    });
-    let (text, path) = match (current, &saved.source) {
-        (Some((p, now)), _) => {
-            if saved.hash.as_deref().is_some_and(|h| h != sha256_hex(&now)) {
-                if !force {
-                    return Err(format!(
-                        "the workflow file {} changed since the checkpoint was written; resume with --force to use it as it is now",
-                        p.display()
-                    ));
-                }
-                eprintln!(
+    match runsetup::workflow_for_resume(ckpt, force, runtimes) {
+        Ok(chosen) => {
+            match &chosen.note {
+                Some(ResumeNote::UsingChanged(p)) => eprintln!(
                     "{}",
                     err.warning(&format!(
                         "note: {} changed since the checkpoint; using it as it is now (--force)",
                         p.display()
                     ))
-                );
-            }
-            (now, p.clone())
-        }
-        (None, Some(source)) => {
-            if let Some(p) = &recorded_path {
-                eprintln!(
+                ),
+                Some(ResumeNote::UsingSavedCopy(p)) => eprintln!(
                     "{}",
                     err.warning(&format!(
                         "note: {} is gone; using the copy of the workflow saved in the checkpoint",
                         p.display()
                     ))
-                );
+                ),
+                None => {}
             }
-            (
-                source.clone(),
-                recorded_path
-                    .clone()
-                    .unwrap_or_else(|| PathBuf::from(format!("{}.ron", saved.name))),
-            )
+            Ok(chosen.loaded)
         }
-        (None, None) => {
-            return Err(format!(
-                "the checkpoint holds no copy of workflow '{}' and its file is not readable",
-                saved.name
-            ));
-        }
-    };
-    file::load_str(&text, &path, runtimes).map_err(|e| format!("the workflow does not load:\n{e}"))
+        Err(refusal @ ResumeRefusal::Changed(_)) => Err(format!(
+            "{refusal}; resume with --force to use it as it is now"
+        )),
+        Err(refusal) => Err(refusal.to_string()),
+    }
 }
 
 /// Resume; returns the exit code.

@@ -8,7 +8,6 @@ use std::time::Duration;
 use clap::Args;
 use graflow_engine::file::LoadedWorkflow;
 use graflow_engine::handler::Runtimes;
-use graflow_engine::hitl::{FeedbackManager, FileBackend, Notifier};
 use graflow_engine::{Engine, EventKind, RunHandle, RunOptions, Value};
 use std::sync::Arc;
 
@@ -17,6 +16,7 @@ use super::load::load_or_report;
 use super::progress;
 use super::style::Style;
 use crate::history::{self, Recorder};
+use crate::runsetup;
 
 /// Checkpoint options shared by `run` and `resume`.
 #[derive(Debug, Args, Default)]
@@ -76,10 +76,7 @@ impl CheckpointArgs {
         if let Some(d) = &self.checkpoint_dir {
             return d.clone();
         }
-        if let Some(d) = &loaded.spec.checkpoint_dir {
-            return PathBuf::from(d);
-        }
-        history::state_dir(self.state_dir.as_deref()).join("checkpoints")
+        runsetup::checkpoint_dir(loaded, &history::state_dir(self.state_dir.as_deref()))
     }
 
     /// Run options with checkpoints and human feedback configured for `loaded`.
@@ -89,23 +86,12 @@ impl CheckpointArgs {
             .checkpoints(loaded.checkpoint_config(dir, self.keep_last));
         options.checkpoint_every_task = self.checkpoint_every_task;
         let state_dir = history::state_dir(self.state_dir.as_deref());
-        options.feedback = Some(Arc::new(feedback_manager(&state_dir, loaded.notifiers())));
+        options.feedback = Some(Arc::new(runsetup::feedback_manager(
+            &state_dir,
+            loaded.notifiers(),
+        )));
         options
     }
-}
-
-/// The feedback setup of runs started in `state_dir`: requests as files in
-/// `<state dir>/feedback`, answer links at `GRAFLOW_SERVE_URL` (default the local
-/// `graflow serve`).
-pub fn feedback_manager(state_dir: &Path, notifiers: Vec<Arc<dyn Notifier>>) -> FeedbackManager {
-    let mut manager = FeedbackManager::new(Arc::new(FileBackend::new(state_dir.join("feedback"))));
-    manager.notifiers = notifiers;
-    if let Ok(url) = std::env::var("GRAFLOW_SERVE_URL")
-        && !url.trim().is_empty()
-    {
-        manager.answer_base_url = url;
-    }
-    manager
 }
 
 /// Run the workflow; returns the exit code.

@@ -15,6 +15,12 @@ pub enum Context {
     Graph,
     /// The inspector pane (task detail with its log, channel, events).
     Inspector,
+    /// The approvals inbox (its list of pending requests).
+    Inbox,
+    /// An answer being written in the inbox (keys go to its text box or option list).
+    Answer,
+    /// The checkpoint browser.
+    Checkpoints,
     /// The `?` help overlay.
     Help,
     /// A confirmation question (cancel the run?).
@@ -23,11 +29,14 @@ pub enum Context {
 
 impl Context {
     /// Every context, in help order.
-    pub const ALL: [Context; 6] = [
+    pub const ALL: [Context; 9] = [
         Context::Global,
         Context::Workflows,
         Context::Graph,
         Context::Inspector,
+        Context::Inbox,
+        Context::Answer,
+        Context::Checkpoints,
         Context::Help,
         Context::Confirm,
     ];
@@ -39,6 +48,9 @@ impl Context {
             Context::Workflows => "workflows",
             Context::Graph => "graph",
             Context::Inspector => "inspector",
+            Context::Inbox => "inbox",
+            Context::Answer => "answer",
+            Context::Checkpoints => "checkpoints",
             Context::Help => "help",
             Context::Confirm => "confirm",
         }
@@ -129,6 +141,30 @@ pub enum Action {
     Confirm,
     /// Answer no to the question.
     Deny,
+    /// Open the approvals inbox (again: back to the workflows).
+    ToggleInbox,
+    /// Open the checkpoint browser (again: back to the workflows).
+    ToggleCheckpoints,
+    /// Checkpoint the selected workflow's running run now.
+    CheckpointNow,
+    /// Start answering the selected request.
+    AnswerRequest,
+    /// Approve the selected approval request at once.
+    Approve,
+    /// Reject the selected approval request (asks for a reason).
+    Reject,
+    /// Send the answer being written.
+    SubmitAnswer,
+    /// Check or uncheck the option under the cursor (pick-many requests).
+    ToggleOption,
+    /// Switch an approval answer between approve and reject.
+    ToggleDecision,
+    /// Resume the selected checkpoint into a live run.
+    Resume,
+    /// A key for the answer's text box.
+    AnswerKey(crossterm::event::KeyEvent),
+    /// Text pasted into the answer's text box.
+    AnswerPaste(String),
     /// Select the workflow at this index.
     SelectWorkflow(usize),
     /// Select the node with this id.
@@ -224,6 +260,16 @@ action_ids!(
     ToggleMouse,
     Confirm,
     Deny,
+    ToggleInbox,
+    ToggleCheckpoints,
+    CheckpointNow,
+    AnswerRequest,
+    Approve,
+    Reject,
+    SubmitAnswer,
+    ToggleOption,
+    ToggleDecision,
+    Resume,
 );
 
 const fn info(
@@ -309,6 +355,30 @@ pub static REGISTRY: &[ActionInfo] = &[
         C::Global,
         &["x"],
     ))),
+    hinted(info(
+        A::ToggleInbox,
+        "inbox",
+        "inbox",
+        "Open the approvals inbox",
+        C::Global,
+        &["a"],
+    )),
+    hinted(info(
+        A::ToggleCheckpoints,
+        "checkpoints",
+        "checkpoints",
+        "Open the checkpoint browser",
+        C::Global,
+        &["c"],
+    )),
+    mutating(info(
+        A::CheckpointNow,
+        "checkpoint-now",
+        "checkpoint",
+        "Checkpoint the selected workflow's running run now",
+        C::Global,
+        &["C"],
+    )),
     info(
         A::ViewList,
         "view-list",
@@ -589,6 +659,86 @@ pub static REGISTRY: &[ActionInfo] = &[
         "Copy the log line under the cursor (OSC 52)",
         C::Inspector,
         &["y"],
+    )),
+    hinted(mutating(info(
+        A::AnswerRequest,
+        "answer",
+        "answer",
+        "Answer the selected request",
+        C::Inbox,
+        &["enter"],
+    ))),
+    hinted(mutating(info(
+        A::Approve,
+        "approve",
+        "approve",
+        "Approve the selected approval request at once",
+        C::Inbox,
+        &["y"],
+    ))),
+    hinted(mutating(info(
+        A::Reject,
+        "reject",
+        "reject",
+        "Reject the selected approval request (asks for a reason)",
+        C::Inbox,
+        &["n"],
+    ))),
+    hinted(info(
+        A::ToggleInbox,
+        "close-inbox",
+        "close",
+        "Back to the workflows",
+        C::Inbox,
+        &["esc"],
+    )),
+    hinted(mutating(info(
+        A::SubmitAnswer,
+        "send-answer",
+        "send",
+        "Send the answer (in text and JSON boxes enter starts a new line: use ctrl-s)",
+        C::Answer,
+        &["ctrl-s", "enter"],
+    ))),
+    hinted(info(
+        A::ToggleOption,
+        "toggle-option",
+        "check",
+        "Pick many: check or uncheck the option under the cursor",
+        C::Answer,
+        &["space"],
+    )),
+    hinted(info(
+        A::ToggleDecision,
+        "toggle-decision",
+        "approve/reject",
+        "Approval: switch between approve and reject",
+        C::Answer,
+        &["tab"],
+    )),
+    hinted(info(
+        A::Back,
+        "cancel-answer",
+        "cancel",
+        "Stop answering (what was typed is kept until another request is answered)",
+        C::Answer,
+        &["esc"],
+    )),
+    hinted(mutating(info(
+        A::Resume,
+        "resume",
+        "resume",
+        "Resume the selected checkpoint into a live run",
+        C::Checkpoints,
+        &["enter"],
+    ))),
+    hinted(info(
+        A::ToggleCheckpoints,
+        "close-checkpoints",
+        "close",
+        "Back to the workflows",
+        C::Checkpoints,
+        &["esc"],
     )),
     info(
         A::Back,

@@ -8,20 +8,23 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
-use graflow_engine::file::Diagnostic;
 use graflow_engine::{RunEvent, Value, Workflow};
 
 use super::action::{Action, ActionId, Context, infos};
-use super::graph::layout::{CanvasLayout, Zoom};
-use super::graph::model::ViewGraph;
-use super::keymap::{KeySpec, Keymap};
+use super::graph::layout::Zoom;
+use super::keymap::Keymap;
 use super::model::logbuf::LogLine;
 use super::model::run::{event_from_json, first_line, format_ms, status_word};
 use super::model::{LoadState, RunPhase, RunView, WorkflowEntry};
+use super::screens::Screen;
+use super::screens::checkpoints::CheckpointBrowser;
+use super::screens::inbox::Inbox;
 use super::theme::Theme;
 use super::ui::areas::{Areas, areas};
 use crate::history::RunRecord;
+
+pub use super::input::on_screens;
+pub use super::messages::{Effect, Failed, Loaded, Msg};
 
 /// A pane that can have the focus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -80,6 +83,20 @@ pub enum Question {
         /// The run.
         run_id: String,
     },
+    /// The workflow file changed since this checkpoint: resume with it as it is now?
+    ResumeChanged {
+        /// The checkpoint.
+        checkpoint: PathBuf,
+        /// The changed file.
+        file: PathBuf,
+    },
+    /// An answer went to a paused run: resume it from its checkpoint now?
+    ResumeAnswered {
+        /// The checkpoint the run paused into.
+        checkpoint: PathBuf,
+        /// The workflow's name.
+        workflow: String,
+    },
 }
 
 /// An overlay over the panes.
@@ -118,123 +135,6 @@ pub struct LogView {
     pub input: Option<String>,
     /// Selected line (index into the shown lines) when not following.
     pub cursor: usize,
-}
-
-/// Something the runtime should do for the app.
-#[derive(Debug, Clone)]
-pub enum Effect {
-    /// Look for workflow files at these paths (files or folders).
-    Discover(Vec<PathBuf>),
-    /// Load entry `index`'s file as load number `generation`.
-    Load {
-        /// Entry.
-        index: usize,
-        /// The file.
-        path: PathBuf,
-        /// Load number.
-        generation: u64,
-    },
-    /// Watch these files' folders (workflow files and the scripts they name).
-    Watch(Vec<PathBuf>),
-    /// Start a run.
-    StartRun {
-        /// Its id.
-        run_id: String,
-        /// The workflow.
-        workflow: Arc<Workflow>,
-        /// Its file, for the history.
-        file: Option<PathBuf>,
-        /// Checkpoints and notifiers (workflow files).
-        setup: Option<super::model::RunSetup>,
-    },
-    /// Cancel a run.
-    CancelRun(String),
-    /// Lay out a graph for the canvas (newest request wins).
-    Layout {
-        /// Entry.
-        index: usize,
-        /// The graph.
-        view: ViewGraph,
-    },
-    /// Read a running run's channel.
-    SnapshotChannel(String),
-    /// Re-read the run history.
-    RefreshHistory,
-    /// Read a recorded run's events.
-    LoadRecordedRun(String),
-    /// Put text on the clipboard (OSC 52).
-    Copy(String),
-    /// Turn mouse capture on or off.
-    SetMouse(bool),
-}
-
-/// What the runtime reports back.
-#[derive(Debug, Clone)]
-pub enum Msg {
-    /// Workflow files found (absolute paths).
-    Discovered(Vec<PathBuf>),
-    /// A load finished.
-    Loaded {
-        /// Entry.
-        index: usize,
-        /// Load number.
-        generation: u64,
-        /// The workflow, the problems and the scripts, or the errors.
-        result: Result<Loaded, Failed>,
-    },
-    /// Watched files changed (absolute paths).
-    FilesChanged(Vec<PathBuf>),
-    /// Engine events (in order).
-    Engine(Vec<RunEvent>),
-    /// A layout finished.
-    Layout {
-        /// Entry.
-        index: usize,
-        /// The layout.
-        layout: Arc<CanvasLayout>,
-    },
-    /// A channel snapshot.
-    Channel {
-        /// The run.
-        run_id: String,
-        /// Its content.
-        values: std::collections::BTreeMap<String, Value>,
-    },
-    /// The run history.
-    History(Vec<RunRecord>),
-    /// A recorded run's events (JSON objects).
-    RecordedRun {
-        /// The run.
-        run_id: String,
-        /// Its events.
-        events: Vec<Value>,
-    },
-    /// A run's engine task ended (its events are all delivered).
-    RunEnded(String),
-    /// Something went wrong in the runtime.
-    Problem(String),
-}
-
-/// A successful load.
-#[derive(Debug, Clone)]
-pub struct Loaded {
-    /// The workflow.
-    pub workflow: Arc<Workflow>,
-    /// Warnings.
-    pub warnings: Vec<Diagnostic>,
-    /// Script files it names.
-    pub scripts: Vec<PathBuf>,
-    /// How its runs are set up.
-    pub setup: Option<super::model::RunSetup>,
-}
-
-/// A failed load.
-#[derive(Debug, Clone)]
-pub struct Failed {
-    /// The errors.
-    pub diagnostics: Vec<Diagnostic>,
-    /// The file is gone.
-    pub missing: bool,
 }
 
 /// Options fixed at start.
@@ -320,6 +220,12 @@ pub struct App {
     pub find: Option<String>,
     /// Where the open prompt (`log.input`) goes: the graph's find or the log's search.
     pub prompt_for: Pane,
+    /// What fills the screen: the workflows, the inbox or the checkpoint browser.
+    pub showing: Screen,
+    /// The approvals inbox.
+    pub inbox: Inbox,
+    /// The checkpoint browser.
+    pub checkpoints: CheckpointBrowser,
 }
 
 impl App {
@@ -359,6 +265,9 @@ impl App {
             snapshot_pending: false,
             find: None,
             prompt_for: Pane::Inspector,
+            showing: Screen::Main,
+            inbox: Inbox::default(),
+            checkpoints: CheckpointBrowser::default(),
         }
     }
 
@@ -389,64 +298,18 @@ impl App {
         match &self.overlay {
             Some(Overlay::Help { .. }) => Context::Help,
             Some(Overlay::Confirm(_)) => Context::Confirm,
-            None => self.focus.context(),
+            None => match self.showing {
+                Screen::Main => self.focus.context(),
+                Screen::Inbox if self.inbox.editing && self.inbox.form.is_some() => Context::Answer,
+                Screen::Inbox => Context::Inbox,
+                Screen::Checkpoints => Context::Checkpoints,
+            },
         }
     }
 
     /// Whether an action is allowed (read-only refuses mutating ones).
     pub fn allowed(&self, id: ActionId) -> bool {
         !(self.settings.read_only && infos(id).any(|i| i.mutating))
-    }
-
-    /// The action a key press asks for, if any.
-    pub fn key_action(&self, key: &KeyEvent) -> Option<Action> {
-        if let Some(input) = &self.log.input {
-            let _ = input;
-            return match key.code {
-                KeyCode::Esc => Some(Action::Back),
-                KeyCode::Enter => Some(Action::InputSubmit),
-                KeyCode::Backspace => Some(Action::InputBackspace),
-                KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
-                    Some(Action::InputChar(c))
-                }
-                KeyCode::Char('c') => Some(Action::Quit),
-                _ => None,
-            };
-        }
-        let spec = KeySpec::from_event(key);
-        let km = &self.settings.keymap;
-        let id = match self.context() {
-            Context::Help => km.lookup(Context::Help, spec).or_else(|| {
-                km.lookup(Context::Global, spec).filter(|id| {
-                    matches!(
-                        id,
-                        ActionId::Up
-                            | ActionId::Down
-                            | ActionId::PageUp
-                            | ActionId::PageDown
-                            | ActionId::Home
-                            | ActionId::End
-                            | ActionId::Quit
-                    )
-                })
-            }),
-            Context::Confirm => km.lookup(Context::Confirm, spec),
-            ctx => km.resolve(ctx, spec),
-        }?;
-        Some(id.action())
-    }
-
-    /// The action a mouse event asks for, if any.
-    pub fn mouse_action(&self, ev: &MouseEvent) -> Option<Action> {
-        if !self.settings.mouse {
-            return None;
-        }
-        match ev.kind {
-            MouseEventKind::Down(_) => Some(Action::Click(ev.column, ev.row)),
-            MouseEventKind::ScrollUp => Some(Action::ScrollAt(ev.column, ev.row, -3)),
-            MouseEventKind::ScrollDown => Some(Action::ScrollAt(ev.column, ev.row, 3)),
-            _ => None,
-        }
     }
 
     /// Apply a user action.
@@ -460,7 +323,7 @@ impl App {
             && !self.allowed(id)
         {
             self.message = Some((
-                "read-only: runs cannot be started or cancelled".into(),
+                "read-only: nothing can be run, cancelled, answered or resumed here".into(),
                 Level::Error,
             ));
             return;
@@ -534,9 +397,27 @@ impl App {
                             self.effects.push(Effect::CancelRun(run_id));
                             self.message = Some(("cancelling…".into(), Level::Info));
                         }
+                        Question::ResumeChanged { checkpoint, .. } => {
+                            self.prepare_resume(checkpoint, true)
+                        }
+                        Question::ResumeAnswered { checkpoint, .. } => {
+                            self.prepare_resume(checkpoint, false)
+                        }
                     }
                 }
             }
+            Action::ToggleInbox => self.toggle_inbox(),
+            Action::ToggleCheckpoints => self.toggle_checkpoints(),
+            Action::CheckpointNow => self.checkpoint_now(),
+            Action::AnswerRequest => self.answer_request(),
+            Action::Approve => self.decide(true),
+            Action::Reject => self.decide(false),
+            Action::SubmitAnswer => self.submit_answer(),
+            Action::ToggleOption => self.toggle_option(),
+            Action::ToggleDecision => self.toggle_decision(),
+            Action::Resume => self.resume_selected(),
+            Action::AnswerKey(key) => self.answer_key(key),
+            Action::AnswerPaste(text) => self.answer_paste(&text),
             Action::Deny => {
                 if matches!(self.overlay, Some(Overlay::Confirm(_))) {
                     self.overlay = None;
@@ -650,6 +531,7 @@ impl App {
                 }
             }
             Action::Click(x, y) => self.click(x, y),
+            Action::ScrollAt(_, _, d) if self.showing != Screen::Main => self.move_by(d as i64),
             Action::ScrollAt(x, y, d) => {
                 if let Some(p) = self.areas().pane_at(x, y) {
                     let saved = self.focus;
@@ -669,6 +551,15 @@ impl App {
 
     fn back(&mut self) {
         if self.overlay.take().is_some() {
+            return;
+        }
+        if self.showing == Screen::Inbox && self.inbox.editing {
+            // The draft stays: enter on the same request brings it back.
+            self.inbox.editing = false;
+            return;
+        }
+        if self.showing != Screen::Main {
+            self.showing = Screen::Main;
             return;
         }
         if self.log.input.take().is_some() {
@@ -702,6 +593,11 @@ impl App {
         if let Some(Overlay::Help { scroll }) = &mut self.overlay {
             *scroll = (*scroll as i64 + delta).clamp(0, 500) as u16;
             return;
+        }
+        match self.showing {
+            Screen::Main => {}
+            Screen::Inbox => return self.inbox_move(delta),
+            Screen::Checkpoints => return self.checkpoints_move(delta),
         }
         match self.focus {
             Pane::Workflows => {
@@ -768,6 +664,10 @@ impl App {
 
     fn move_to_end(&mut self, end: bool) {
         let big = if end { i64::MAX / 4 } else { -(i64::MAX / 4) };
+        if self.showing != Screen::Main || self.overlay.is_some() {
+            self.move_by(big);
+            return;
+        }
         if self.focus == Pane::Graph && self.view == GraphView::Canvas {
             if let Some(e) = self.entry_mut() {
                 let row = if end {
@@ -813,7 +713,7 @@ impl App {
         }
     }
 
-    fn select_workflow(&mut self, i: usize) {
+    pub(crate) fn select_workflow(&mut self, i: usize) {
         if i < self.entries.len() {
             self.selected = i;
             self.channel_selected = 0;
@@ -1131,6 +1031,9 @@ impl App {
     }
 
     fn click(&mut self, x: u16, y: u16) {
+        if self.showing != Screen::Main {
+            return self.click_screen(x, y);
+        }
         let areas = self.areas();
         let Some(pane) = areas.pane_at(x, y) else {
             return;
@@ -1188,8 +1091,56 @@ impl App {
         }
     }
 
+    /// A click on the inbox's or the browser's list selects the row under it (the same
+    /// rows and offset the drawing uses).
+    fn click_screen(&mut self, x: u16, y: u16) {
+        let inbox = self.showing == Screen::Inbox;
+        let s = super::ui::areas::screen_areas(self.screen.0, self.screen.1, inbox);
+        let Some(l) = s.list.filter(|l| l.contains((x, y).into())) else {
+            return;
+        };
+        let header = if inbox { 0 } else { 1 };
+        let rows = (l.height.saturating_sub(2) as usize).saturating_sub(header);
+        let Some(row) = (y.saturating_sub(l.y + 1) as usize).checked_sub(header) else {
+            return;
+        };
+        if y == l.y || row >= rows {
+            return;
+        }
+        if inbox {
+            if self.inbox.editing {
+                return;
+            }
+            let offset = self.inbox.selected.saturating_sub(rows.saturating_sub(1));
+            if offset + row < self.inbox.requests.len() {
+                self.inbox.selected = offset + row;
+            }
+        } else {
+            let offset = self
+                .checkpoints
+                .selected
+                .saturating_sub(rows.saturating_sub(1));
+            if offset + row < self.checkpoints.list.len() {
+                self.checkpoints.selected = offset + row;
+                self.want_checkpoint_detail();
+            }
+        }
+    }
+
     /// Apply something the runtime reported.
     pub fn on_msg(&mut self, msg: Msg) {
+        // Listings come from polls: they redraw only when something changed.
+        let msg = match msg {
+            Msg::Inbox(listed) => {
+                self.dirty |= self.on_inbox(listed);
+                return;
+            }
+            Msg::Checkpoints(list) => {
+                self.dirty |= self.on_checkpoints(list);
+                return;
+            }
+            other => other,
+        };
         self.dirty = true;
         match msg {
             Msg::Discovered(paths) => {
@@ -1274,6 +1225,14 @@ impl App {
                 self.runs.remove(&run_id);
             }
             Msg::Problem(text) => self.message = Some((text, Level::Error)),
+            Msg::Inbox(_) | Msg::Checkpoints(_) => {}
+            Msg::Responded { id, result } => self.on_responded(id, result),
+            Msg::CheckpointDetail { path, result } => self.on_checkpoint_detail(path, result),
+            Msg::ResumePrepared { checkpoint, result } => {
+                self.on_resume_prepared(checkpoint, result)
+            }
+            Msg::RunNotStarted { run_id, error } => self.on_run_not_started(run_id, error),
+            Msg::CheckpointTaken { run_id, result } => self.on_checkpoint_taken(run_id, result),
         }
     }
 
@@ -1316,6 +1275,8 @@ impl App {
 
     fn on_engine(&mut self, events: Vec<RunEvent>) {
         let mut finished = Vec::new();
+        let mut refresh_inbox = false;
+        let mut refresh_checkpoints = false;
         let mut changed_entries = Vec::new();
         for ev in &events {
             let Some(&index) = self.runs.get(&*ev.run_id) else {
@@ -1336,14 +1297,24 @@ impl App {
             if applied.finished {
                 finished.push(index);
             }
-            if let graflow_engine::EventKind::FeedbackRequested {
-                id, task, prompt, ..
-            } = &ev.kind
-            {
-                let text =
-                    format!("⚑ {task} asks: {prompt} — answer with: graflow feedback respond {id}");
-                self.message = Some((text, Level::Info));
+            match &ev.kind {
+                graflow_engine::EventKind::FeedbackRequested { task, prompt, .. } => {
+                    let key = self.key_name("inbox");
+                    let text = format!("⚑ {task} asks: {prompt} — {key} opens the inbox");
+                    self.message = Some((text, Level::Info));
+                    refresh_inbox = true;
+                }
+                graflow_engine::EventKind::FeedbackAnswered { .. } => refresh_inbox = true,
+                graflow_engine::EventKind::CheckpointSaved { .. } => refresh_checkpoints = true,
+                _ => {}
             }
+        }
+        let mut refresh_inbox_after = false;
+        if refresh_inbox {
+            self.want_inbox();
+        }
+        if refresh_checkpoints && (self.checkpoints.listed || self.showing == Screen::Checkpoints) {
+            self.want_checkpoints();
         }
         for index in finished {
             let Some(e) = self.entries.get_mut(index) else {
@@ -1360,9 +1331,10 @@ impl App {
                         t.push_str(": ");
                         t.push_str(first_line(err));
                     }
-                    if let Some(ckpt) = &run.checkpoint {
+                    if run.checkpoint.is_some() {
+                        let key = self.settings.keymap.key_names_of("inbox");
                         t.push_str(&format!(
-                            " — waiting for feedback (graflow feedback list); then: graflow resume {ckpt}"
+                            " — waiting for an answer: {key} opens the inbox, then it resumes"
                         ));
                     }
                     let lvl = match s {
@@ -1386,6 +1358,10 @@ impl App {
             self.message = Some((text, level));
             self.effects.push(Effect::RefreshHistory);
             self.snapshot_pending = false;
+            refresh_inbox_after = true;
+        }
+        if refresh_inbox_after {
+            self.want_inbox();
         }
         if changed_entries.contains(&self.selected) {
             self.want_layout();
@@ -1447,13 +1423,37 @@ impl App {
     /// running run's channel).
     pub fn tick(&mut self, now: SystemTime) {
         self.now = now;
-        self.dirty = true;
-        self.want_snapshot();
+        if self.clocks_running() {
+            self.dirty = true;
+            self.want_snapshot();
+        }
+        if self.wants_inbox_poll() {
+            self.want_inbox();
+        }
+        if self.showing == Screen::Inbox {
+            // The requests' ages move on.
+            self.dirty = true;
+        }
+        if self.showing == Screen::Checkpoints {
+            self.want_checkpoints();
+        }
     }
 
     /// Whether something on screen changes with time alone (a running task's clock).
-    pub fn needs_heartbeat(&self) -> bool {
+    pub fn clocks_running(&self) -> bool {
         self.entries.iter().any(WorkflowEntry::is_running)
+    }
+
+    /// Whether the heartbeat should run: clocks, or a light poll of the inbox (open, or
+    /// something waits for an answer) and of the open checkpoint browser. Idle with nothing
+    /// pending, nothing wakes up.
+    pub fn needs_heartbeat(&self) -> bool {
+        self.clocks_running() || self.wants_inbox_poll() || self.showing == Screen::Checkpoints
+    }
+
+    /// The first key of a registry entry (for messages), or its name in brackets.
+    pub fn key_name(&self, action: &str) -> String {
+        self.settings.keymap.key_names_of(action)
     }
 }
 
@@ -1462,6 +1462,14 @@ fn registry_id(a: &Action) -> Option<ActionId> {
     match a {
         Action::Run => Some(ActionId::Run),
         Action::Cancel => Some(ActionId::Cancel),
+        Action::CheckpointNow => Some(ActionId::CheckpointNow),
+        Action::AnswerRequest => Some(ActionId::AnswerRequest),
+        Action::Approve => Some(ActionId::Approve),
+        Action::Reject => Some(ActionId::Reject),
+        Action::SubmitAnswer | Action::AnswerKey(_) | Action::AnswerPaste(_) => {
+            Some(ActionId::SubmitAnswer)
+        }
+        Action::Resume => Some(ActionId::Resume),
         _ => None,
     }
 }

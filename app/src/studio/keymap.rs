@@ -189,6 +189,14 @@ impl Keymap {
         self.keys.get(info.name).map(Vec::as_slice).unwrap_or(&[])
     }
 
+    /// The first key of the registry entry named `name`, for messages (`a`), or the name.
+    pub fn key_names_of(&self, name: &str) -> String {
+        self.keys
+            .get(name)
+            .and_then(|k| k.first())
+            .map_or_else(|| format!("[{name}]"), ToString::to_string)
+    }
+
     /// The keys of a registry entry as display strings.
     pub fn key_names(&self, info: &ActionInfo) -> Vec<String> {
         self.keys_of(info).iter().map(ToString::to_string).collect()

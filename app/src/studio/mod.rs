@@ -4,8 +4,11 @@
 //! Layout of this module (state, events and drawing kept apart):
 //! - [`app`]: the state and its two ways to change, `update(Action)` and `on_msg(Msg)`;
 //! - [`action`]: the actions and the one registry behind the keymap, the hints and the help;
-//! - [`keymap`], [`theme`], [`config`]: keys, colours and the user's config file;
+//! - [`messages`]: the effects the app asks the runtime for and the messages it gets back;
+//! - [`input`], [`keymap`], [`theme`], [`config`]: keys and the mouse to actions, colours and
+//!   the user's config file;
 //! - [`model`]: runs, task states and logs folded from the engine's events;
+//! - [`screens`]: the approvals inbox and the checkpoint browser (their state and update);
 //! - [`graph`]: the graph model and its three views' geometry (lanes, layered layout);
 //! - [`ui`]: drawing, a pure function of the app;
 //! - [`runtime`]: the driver that carries out effects (loads, runs, layouts, watching) and
@@ -15,9 +18,12 @@ pub mod action;
 pub mod app;
 pub mod config;
 pub mod graph;
+pub mod input;
 pub mod keymap;
+pub mod messages;
 pub mod model;
 pub mod runtime;
+pub mod screens;
 pub mod theme;
 pub mod ui;
 
@@ -42,7 +48,7 @@ pub struct StudioArgs {
     /// Colour theme: dark, light, high-contrast, or a path to a theme .ron file.
     #[arg(long)]
     pub theme: Option<String>,
-    /// Watch only: runs cannot be started or cancelled.
+    /// Watch only: runs cannot be started, cancelled or resumed, questions not answered.
     #[arg(long)]
     pub read_only: bool,
     /// Leave the mouse to the terminal (text selection works as usual).

@@ -249,3 +249,80 @@ pub fn render(app: &App, w: u16, h: u16) -> String {
         .unwrap_or_else(|e| panic!("{e}"));
     format!("{}", t.backend())
 }
+
+/// A pending feedback request of run `run`, asked at 00:00:10 (the test clock's `at(…)`
+/// starts at the epoch).
+pub fn request(
+    id: &str,
+    kind: graflow_engine::hitl::FeedbackKind,
+    prompt: &str,
+    options: &[&str],
+) -> graflow_engine::hitl::FeedbackRequest {
+    use graflow_engine::hitl::{FeedbackRequest, FeedbackSpec, FeedbackStatus};
+    FeedbackRequest {
+        id: id.into(),
+        run_id: "0193a1b2c3d4e".into(),
+        task: format!("task_{id}"),
+        workflow: "release".into(),
+        spec: FeedbackSpec::new(kind, prompt)
+            .options(options.iter().map(|s| s.to_string()).collect())
+            .timeout(180.0),
+        status: FeedbackStatus::Pending,
+        created_at: "1970-01-01T00:00:10Z".into(),
+        timed_out_at: None,
+        checkpoint: None,
+    }
+}
+
+/// One request of each kind, oldest first.
+pub fn every_kind() -> Vec<graflow_engine::hitl::FeedbackRequest> {
+    use graflow_engine::hitl::FeedbackKind as K;
+    let mut paused = request("approve", K::Approval, "Deploy 1.4.0 to production?", &[]);
+    paused.checkpoint = Some("/state/checkpoints/release-0193a1b2c3d4e-001.ckpt".into());
+    vec![
+        paused,
+        request("name", K::Text, "Release name?", &[]),
+        request(
+            "window",
+            K::Selection,
+            "When should it go out?",
+            &["now", "tonight", "tomorrow morning"],
+        ),
+        request(
+            "regions",
+            K::MultiSelection,
+            "Which regions?",
+            &["eu", "us", "asia"],
+        ),
+        request("limits", K::Custom, "Rate limits for the rollout?", &[]),
+    ]
+}
+
+/// A checkpoint listing entry.
+pub fn checkpoint_info(
+    seq: u32,
+    workflow: &str,
+    created: &str,
+    reason: graflow_engine::checkpoint::Reason,
+    task: Option<&str>,
+) -> graflow_engine::checkpoint::CheckpointInfo {
+    let run = "0193a1b2c3d4e";
+    graflow_engine::checkpoint::CheckpointInfo {
+        schema_version: 1,
+        path: format!("/state/checkpoints/{workflow}-{run}-{seq:03}.ckpt").into(),
+        run_id: run.into(),
+        seq,
+        created_at: created.into(),
+        reason,
+        task: task.map(String::from),
+        workflow: workflow.into(),
+        workflow_path: Some(format!("/flows/{workflow}.ron")),
+        workflow_hash: None,
+        steps: seq as u64 * 2,
+        size_bytes: 1_400 * seq as u64,
+        metadata: serde_json::json!({"reason": "feedback_timeout"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    }
+}

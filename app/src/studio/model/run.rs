@@ -462,6 +462,24 @@ impl RunView {
         applied
     }
 
+    /// Start a resumed run from what its checkpoint had done: each finished task or group with
+    /// its result and execution count (`is_group` tells groups from tasks).
+    pub fn seed(&mut self, done: &[(String, Value, u32)], is_group: impl Fn(&str) -> bool) {
+        for (id, result, cycle) in done {
+            let id: Arc<str> = Arc::from(id.as_str());
+            if is_group(&id) {
+                let g = self.groups.entry(id).or_default();
+                g.started = true;
+                g.ok = Some(true);
+            } else {
+                let t = self.task_mut(&id);
+                t.status = Some(TaskStatus::Succeeded);
+                t.cycle = *cycle;
+                t.result = Some(result.clone());
+            }
+        }
+    }
+
     /// How long the run has taken (until `now` while it runs).
     pub fn elapsed(&self, now: SystemTime) -> f64 {
         let end = self.finished.unwrap_or(now);

@@ -195,6 +195,9 @@ pub fn handle_input(driver: &mut Driver, ev: Event) {
                 driver.dispatch(Action::InputChar(c));
             }
         }
+        Event::Paste(text) if driver.app.context() == crate::studio::action::Context::Answer => {
+            driver.dispatch(Action::AnswerPaste(text));
+        }
         _ => {}
     }
 }

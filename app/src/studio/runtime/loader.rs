@@ -108,10 +108,7 @@ pub fn load(path: &Path, runtimes: &Runtimes, state_dir: &Path) -> Result<Loaded
                     _ => None,
                 })
                 .collect();
-            let checkpoint_dir = match &lw.spec.checkpoint_dir {
-                Some(d) => PathBuf::from(d),
-                None => state_dir.join("checkpoints"),
-            };
+            let checkpoint_dir = crate::runsetup::checkpoint_dir(&lw, state_dir);
             let setup = RunSetup {
                 checkpoints: lw.checkpoint_config(checkpoint_dir, None),
                 notifiers: lw.notifiers(),

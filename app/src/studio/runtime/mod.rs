@@ -2,8 +2,10 @@
 //! runs, layouts, watching), feeding the answers back through one bounded channel; the
 //! [`event_loop`] adds the terminal. Headless tests use the driver alone.
 
+pub mod checkpoints;
 pub mod clipboard;
 pub mod event_loop;
+pub mod inbox;
 pub mod jobs;
 pub mod loader;
 pub mod runs;
@@ -67,6 +69,7 @@ impl Driver {
             handled: 0,
         };
         d.app.effects.push(Effect::RefreshHistory);
+        d.app.want_inbox();
         d.run_effects();
         d
     }
@@ -152,8 +155,16 @@ impl Driver {
 
     /// Carry out the app's pending effects.
     pub fn run_effects(&mut self) {
-        for effect in std::mem::take(&mut self.app.effects) {
-            self.run_effect(effect);
+        // Carrying out an effect can report back at once (a run that cannot start), which
+        // may ask for more.
+        loop {
+            let effects = std::mem::take(&mut self.app.effects);
+            if effects.is_empty() {
+                break;
+            }
+            for effect in effects {
+                self.run_effect(effect);
+            }
         }
     }
 
@@ -199,16 +210,36 @@ impl Driver {
                 file,
                 setup,
             } => {
-                let control = runs::start(
-                    &self.engine,
-                    run_id.clone(),
+                let request = runs::RunRequest {
+                    run_id,
                     workflow,
                     file,
                     setup,
-                    &self.state_dir,
-                    tx,
-                );
-                self.runs.insert(run_id, control);
+                    begin: runs::Begin::Fresh,
+                };
+                self.start_run(request);
+            }
+            Effect::StartResume(prepared) => {
+                let parts = prepared.parts.lock().ok().and_then(|mut p| p.take());
+                let Some((snapshot, factory)) = parts else {
+                    self.app.on_msg(Msg::RunNotStarted {
+                        run_id: prepared.run_id.clone(),
+                        error: "this resume was started already".into(),
+                    });
+                    return;
+                };
+                let request = runs::RunRequest {
+                    run_id: prepared.run_id.clone(),
+                    workflow: prepared.workflow.clone(),
+                    file: Some(prepared.file.clone()),
+                    setup: Some(prepared.setup.clone()),
+                    begin: runs::Begin::Resume {
+                        snapshot: Box::new(snapshot),
+                        factory,
+                        from: prepared.checkpoint.display().to_string(),
+                    },
+                };
+                self.start_run(request);
             }
             Effect::CancelRun(run_id) => {
                 if let Some(r) = self.runs.get(&run_id) {
@@ -242,6 +273,68 @@ impl Driver {
             }
             Effect::Copy(text) => self.copies.push(text),
             Effect::SetMouse(on) => self.mouse = Some(on),
+            Effect::RefreshInbox => {
+                let dir = self.state_dir.clone();
+                tokio::task::spawn_blocking(move || {
+                    let _ = tx.blocking_send(Msg::Inbox(inbox::list(&dir)));
+                });
+            }
+            Effect::RespondFeedback { id, answer } => {
+                let dir = self.state_dir.clone();
+                tokio::task::spawn_blocking(move || {
+                    let result = inbox::respond(&dir, &id, answer);
+                    let _ = tx.blocking_send(Msg::Responded { id, result });
+                });
+            }
+            Effect::RefreshCheckpoints(dirs) => {
+                let dir = self.state_dir.clone();
+                tokio::task::spawn_blocking(move || {
+                    let list = checkpoints::list(&dir, &dirs);
+                    let _ = tx.blocking_send(Msg::Checkpoints(list));
+                });
+            }
+            Effect::LoadCheckpoint(path) => {
+                tokio::task::spawn_blocking(move || {
+                    let result = checkpoints::detail(&path);
+                    let _ = tx.blocking_send(Msg::CheckpointDetail { path, result });
+                });
+            }
+            Effect::PrepareResume { checkpoint, force } => {
+                let runtimes = self.runtimes.clone();
+                tokio::task::spawn_blocking(move || {
+                    let result = checkpoints::prepare_shared(&checkpoint, force, &runtimes);
+                    let _ = tx.blocking_send(Msg::ResumePrepared { checkpoint, result });
+                });
+            }
+            Effect::CheckpointRun(run_id) => match self.runs.get(&run_id) {
+                Some(r) => {
+                    let control = r.control.clone();
+                    tokio::spawn(async move {
+                        let meta = serde_json::json!({"by": "studio"});
+                        let result = control
+                            .checkpoint(meta)
+                            .await
+                            .map(|saved| saved.path)
+                            .map_err(|e| e.to_string());
+                        let _ = tx.send(Msg::CheckpointTaken { run_id, result }).await;
+                    });
+                }
+                None => self.app.on_msg(Msg::CheckpointTaken {
+                    run_id,
+                    result: Err("the run is no longer going".into()),
+                }),
+            },
+        }
+    }
+
+    /// Start a run in the embedded engine; a run that cannot start is reported to the app.
+    fn start_run(&mut self, request: runs::RunRequest) {
+        let run_id = request.run_id.clone();
+        match runs::start(&self.engine, request, &self.state_dir, self.tx.clone()) {
+            Ok(control) => {
+                self.runs.insert(run_id, control);
+            }
+            Err(error) => self.app.on_msg(Msg::RunNotStarted { run_id, error }),
         }
     }
 

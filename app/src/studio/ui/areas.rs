@@ -97,6 +97,38 @@ pub fn areas(width: u16, height: u16, focus: Pane, zoomed: bool) -> Areas {
     a
 }
 
+/// Where the parts of a full screen (inbox, checkpoint browser) go.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScreenAreas {
+    /// The list (requests, checkpoints).
+    pub list: Option<Rect>,
+    /// The selected item's detail.
+    pub detail: Option<Rect>,
+}
+
+/// Lay out a full screen of `width`×`height` (the bars keep their rows): side by side when
+/// `side_by_side` and wide enough, else the list above its detail.
+pub fn screen_areas(width: u16, height: u16, side_by_side: bool) -> ScreenAreas {
+    let mut s = ScreenAreas::default();
+    if width == 0 || height == 0 {
+        return s;
+    }
+    let main_h = if height >= 6 { height - 2 } else { height };
+    let main = Rect::new(0, 0, width, main_h);
+    if side_by_side && width >= 100 {
+        let lw = (width as u32 * 2 / 5).clamp(36, 70) as u16;
+        s.list = Some(Rect::new(0, 0, lw, main_h));
+        s.detail = Some(Rect::new(lw, 0, width - lw, main_h));
+    } else if main_h >= 14 {
+        let top = (main_h * 2 / 5).max(5);
+        s.list = Some(Rect::new(0, 0, width, top));
+        s.detail = Some(Rect::new(0, top, width, main_h - top));
+    } else {
+        s.list = Some(main);
+    }
+    s
+}
+
 fn set(a: &mut Areas, pane: Pane, r: Rect) {
     match pane {
         Pane::Workflows => a.workflows = Some(r),
@@ -139,6 +171,13 @@ mod tests {
                         );
                     }
                 }
+            }
+            for side in [false, true] {
+                let s = screen_areas(w, h, side);
+                for r in [s.list, s.detail].into_iter().flatten() {
+                    assert!(r.right() <= w && r.bottom() <= h, "{w}x{h}: {r:?}");
+                }
+                assert_eq!(s.list.is_some(), w > 0 && h > 0);
             }
         }
     }

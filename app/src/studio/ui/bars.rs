@@ -3,15 +3,57 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
+use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::studio::action::{Context, REGISTRY};
-use crate::studio::app::{App, Level};
+use graflow_engine::hitl::FeedbackKind;
+
+use crate::studio::action::{ActionId, Context, REGISTRY};
+use crate::studio::app::{App, Level, on_screens};
 use crate::studio::model::RunPhase;
 
-/// Draw the status line.
+/// The pending-requests badge: its text and whether something waits.
+pub fn badge(app: &App) -> (String, bool) {
+    match app.pending_requests() {
+        0 => ("⚑ 0".into(), false),
+        n => (format!("⚑ {n} waiting"), true),
+    }
+}
+
+fn badge_span(app: &App) -> Span<'static> {
+    let theme = &app.settings.theme;
+    let (text, waiting) = badge(app);
+    let style = if waiting {
+        theme.warning().add_modifier(Modifier::BOLD)
+    } else {
+        theme.muted()
+    };
+    Span::styled(format!(" {text} "), style)
+}
+
+/// Without a status line (tiny terminals), the badge sits in the top right corner.
+pub fn draw_badge_corner(frame: &mut Frame, area: Rect, app: &App) {
+    let span = badge_span(app);
+    let w = (span.width() as u16).min(area.width);
+    if w == 0 || area.height == 0 {
+        return;
+    }
+    let r = Rect::new(area.x + area.width - w, area.y, w, 1);
+    frame.render_widget(Paragraph::new(Line::from(span)), r);
+}
+
+/// Draw the status line, with the badge at its right end.
 pub fn draw_status(frame: &mut Frame, area: Rect, app: &App) {
+    let span = badge_span(app);
+    let w = (span.width() as u16).min(area.width);
+    let badge_area = Rect::new(area.x + area.width - w, area.y, w, 1);
+    frame.render_widget(Paragraph::new(Line::from(span)), badge_area);
+    let area = Rect::new(area.x, area.y, area.width - w, 1);
+    draw_status_text(frame, area, app);
+}
+
+fn draw_status_text(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.settings.theme;
     if let Some(input) = app
         .log
@@ -63,13 +105,32 @@ pub fn draw_status(frame: &mut Frame, area: Rect, app: &App) {
 /// The hints for the current context: (keys, short description).
 pub fn hints(app: &App) -> Vec<(String, &'static str)> {
     let ctx = app.context();
-    let contexts: &[Context] = match ctx {
-        Context::Help | Context::Confirm => &[],
-        _ => &[Context::Global],
+    let global = match ctx {
+        Context::Help | Context::Confirm | Context::Answer => |_: ActionId| false,
+        Context::Inbox | Context::Checkpoints => on_screens,
+        _ => |_: ActionId| true,
     };
+    let form = app.inbox.form.as_ref();
     let mut out = Vec::new();
     for a in REGISTRY {
-        if !a.hint || !(a.context == ctx || contexts.contains(&a.context)) {
+        let shown = if a.context == ctx {
+            // In an answer, only the keys that fit its kind; nothing to answer or resume
+            // without requests or checkpoints.
+            match a.id {
+                ActionId::AnswerRequest | ActionId::Approve | ActionId::Reject => {
+                    !app.inbox.requests.is_empty()
+                }
+                ActionId::Resume => !app.checkpoints.list.is_empty(),
+                ActionId::ToggleOption => {
+                    form.is_some_and(|f| f.kind == FeedbackKind::MultiSelection)
+                }
+                ActionId::ToggleDecision => form.is_some_and(|f| f.kind == FeedbackKind::Approval),
+                _ => true,
+            }
+        } else {
+            a.context == Context::Global && global(a.id)
+        };
+        if !a.hint || !shown {
             continue;
         }
         if app.settings.read_only && a.mutating {

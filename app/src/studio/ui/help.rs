@@ -80,6 +80,15 @@ pub fn draw_overlay(frame: &mut Frame, area: Rect, app: &App) {
         Some(Overlay::Confirm(q)) => {
             let text = match q {
                 Question::CancelRun { run_id } => format!("Cancel run {run_id}?"),
+                Question::ResumeChanged { file, .. } => format!(
+                    "{} changed since the checkpoint. Resume with it as it is now?",
+                    file.file_name()
+                        .map(|n| n.to_string_lossy().to_string())
+                        .unwrap_or_else(|| file.display().to_string())
+                ),
+                Question::ResumeAnswered { workflow, .. } => {
+                    format!("Its run paused. Resume {workflow} from its checkpoint now?")
+                }
             };
             let w = (text.chars().count() as u16 + 6).max(20).min(area.width);
             let h = 4.min(area.height);

@@ -4,7 +4,9 @@
 pub mod areas;
 mod bars;
 mod canvas;
+mod checkpoints;
 mod help;
+mod inbox;
 mod inspector;
 mod list;
 mod timeline;
@@ -18,6 +20,7 @@ use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 
 use super::app::{App, GraphView, Pane};
 use super::model::{LoadState, TaskStatus, WorkflowEntry};
+use super::screens::Screen;
 use super::theme::Theme;
 
 /// Draw the whole screen.
@@ -26,6 +29,24 @@ pub fn draw(frame: &mut Frame, app: &App) {
     let theme = &app.settings.theme;
     frame.render_widget(Block::new().style(theme.text()), area);
     let a = areas::areas(area.width, area.height, app.focus, app.zoomed);
+    match app.showing {
+        Screen::Main => draw_main(frame, &a, app),
+        Screen::Inbox => inbox::draw(frame, app),
+        Screen::Checkpoints => checkpoints::draw(frame, app),
+    }
+    if let Some(r) = a.status {
+        bars::draw_status(frame, r, app);
+    } else {
+        bars::draw_badge_corner(frame, area, app);
+    }
+    if let Some(r) = a.hints {
+        bars::draw_hints(frame, r, app);
+    }
+    help::draw_overlay(frame, area, app);
+}
+
+/// The workflows, the run history, the graph and the inspector.
+fn draw_main(frame: &mut Frame, a: &areas::Areas, app: &App) {
     if let Some(r) = a.workflows {
         workflows::draw_workflows(frame, r, app);
     }
@@ -42,13 +63,6 @@ pub fn draw(frame: &mut Frame, app: &App) {
     if let Some(r) = a.inspector {
         inspector::draw(frame, r, app);
     }
-    if let Some(r) = a.status {
-        bars::draw_status(frame, r, app);
-    }
-    if let Some(r) = a.hints {
-        bars::draw_hints(frame, r, app);
-    }
-    help::draw_overlay(frame, area, app);
 }
 
 /// A pane's frame with its title; returns the inside.
@@ -67,6 +81,98 @@ pub(crate) fn pane(frame: &mut Frame, area: Rect, app: &App, pane: Pane, title: 
     let inner = block.inner(area);
     frame.render_widget(block, area);
     inner
+}
+
+/// A full screen's framed part (inbox, checkpoint browser) with its title; returns the
+/// inside.
+pub(crate) fn screen_block(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    title: String,
+    focused: bool,
+) -> Rect {
+    let theme = &app.settings.theme;
+    let block = Block::new()
+        .borders(Borders::ALL)
+        .border_type(if focused {
+            BorderType::Thick
+        } else {
+            BorderType::Rounded
+        })
+        .border_style(theme.border(focused))
+        .title(Line::from(title).style(theme.title(focused)));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    inner
+}
+
+/// Wrap lines to at most `width` characters (at spaces when a row has one, else anywhere),
+/// keeping their styles, so the number of rows they take is known before drawing.
+pub(crate) fn hard_wrap(lines: Vec<Line<'_>>, width: u16) -> Vec<Line<'static>> {
+    let width = width.max(1) as usize;
+    let mut out = Vec::new();
+    for line in lines {
+        let cells: Vec<(char, Style)> = line
+            .spans
+            .iter()
+            .flat_map(|s| s.content.chars().map(move |c| (c, s.style)))
+            .collect();
+        let mut start = 0;
+        loop {
+            let rest = cells.len() - start;
+            let end = if rest <= width {
+                cells.len()
+            } else {
+                // The last space within the row ends it (the space stays on this row).
+                cells[start..start + width]
+                    .iter()
+                    .rposition(|(c, _)| *c == ' ')
+                    .filter(|&i| i > 0)
+                    .map_or(start + width, |i| start + i + 1)
+            };
+            out.push(styled_row(&cells[start..end]).style(line.style));
+            start = end;
+            if start >= cells.len() {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// One line from characters with their styles (neighbours of one style share a span).
+fn styled_row(cells: &[(char, Style)]) -> Line<'static> {
+    let mut spans: Vec<Span<'static>> = Vec::new();
+    let mut text = String::new();
+    let mut style = cells.first().map(|c| c.1).unwrap_or_default();
+    for &(c, st) in cells {
+        if st != style && !text.is_empty() {
+            spans.push(Span::styled(std::mem::take(&mut text), style));
+        }
+        style = st;
+        text.push(c);
+    }
+    if !text.is_empty() {
+        spans.push(Span::styled(text, style));
+    }
+    Line::from(spans)
+}
+
+/// A size in bytes for people (`812 B`, `1.4 KB`, `3.0 MB`).
+pub fn human_bytes(n: u64) -> String {
+    let units = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < units.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", units[unit])
+    }
 }
 
 /// The status of a node in the selected workflow's shown run: a task's own, or a summary

@@ -1,0 +1,211 @@
+//! How runs are set up and resumed, shared by `graflow run`, `graflow resume` and the studio:
+//! the feedback manager of a state dir, where a workflow's checkpoints go, and which workflow
+//! a checkpoint resumes with (its file when unchanged; a changed file only when forced; the
+//! copy saved in the checkpoint when the file is gone).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use graflow_engine::checkpoint::{Checkpoint, WorkflowSource};
+use graflow_engine::file::{self, LoadedWorkflow, sha256_hex};
+use graflow_engine::handler::Runtimes;
+use graflow_engine::hitl::{FeedbackManager, FileBackend, Notifier};
+
+/// The feedback setup of runs started in `state_dir`: requests as files in
+/// `<state dir>/feedback` (so `graflow feedback`, `graflow serve` and the studio answer them),
+/// answer links at `GRAFLOW_SERVE_URL` (default the local `graflow serve`).
+pub fn feedback_manager(state_dir: &Path, notifiers: Vec<Arc<dyn Notifier>>) -> FeedbackManager {
+    let mut manager = FeedbackManager::new(Arc::new(feedback_backend(state_dir)));
+    manager.notifiers = notifiers;
+    if let Ok(url) = std::env::var("GRAFLOW_SERVE_URL")
+        && !url.trim().is_empty()
+    {
+        manager.answer_base_url = url;
+    }
+    manager
+}
+
+/// The feedback requests and answers of `state_dir`.
+pub fn feedback_backend(state_dir: &Path) -> FileBackend {
+    FileBackend::new(state_dir.join("feedback"))
+}
+
+/// Where the checkpoints of `loaded` go: the file's `checkpoint_dir`, else
+/// `<state dir>/checkpoints`.
+pub fn checkpoint_dir(loaded: &LoadedWorkflow, state_dir: &Path) -> PathBuf {
+    match &loaded.spec.checkpoint_dir {
+        Some(d) => PathBuf::from(d),
+        None => state_dir.join("checkpoints"),
+    }
+}
+
+/// The state of the workflow file a checkpoint was written from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkflowFile {
+    /// The file is there and has the text the checkpoint recorded (or no hash was recorded).
+    Unchanged(PathBuf),
+    /// The file is there but its text changed since the checkpoint.
+    Changed(PathBuf),
+    /// The file is gone (or unreadable); the copy saved in the checkpoint will be used.
+    Gone(Option<PathBuf>),
+    /// The file is gone and the checkpoint holds no copy: it cannot resume.
+    Missing(Option<PathBuf>),
+}
+
+impl WorkflowFile {
+    /// A few words for listings: `unchanged`, `changed since`, `gone, saved copy`, `gone`.
+    pub fn describe(&self) -> String {
+        match self {
+            WorkflowFile::Unchanged(p) => format!("{} (unchanged)", p.display()),
+            WorkflowFile::Changed(p) => {
+                format!("{} (changed since the checkpoint)", p.display())
+            }
+            WorkflowFile::Gone(Some(p)) => {
+                format!("{} is gone; the saved copy will be used", p.display())
+            }
+            WorkflowFile::Gone(None) => "no file; the saved copy will be used".into(),
+            WorkflowFile::Missing(Some(p)) => {
+                format!("{} is gone and no copy was saved", p.display())
+            }
+            WorkflowFile::Missing(None) => "no file and no saved copy".into(),
+        }
+    }
+}
+
+/// Where the workflow of a checkpoint would come from, and its text (when readable).
+fn locate(saved: &WorkflowSource) -> (WorkflowFile, Option<String>) {
+    let recorded = saved.path.as_deref().map(PathBuf::from);
+    let current = recorded
+        .as_ref()
+        .and_then(|p| std::fs::read_to_string(p).ok());
+    match (recorded, current) {
+        (Some(p), Some(text)) => {
+            let changed = saved
+                .hash
+                .as_deref()
+                .is_some_and(|h| h != sha256_hex(&text));
+            let state = if changed {
+                WorkflowFile::Changed(p)
+            } else {
+                WorkflowFile::Unchanged(p)
+            };
+            (state, Some(text))
+        }
+        (recorded, _) if saved.source.is_some() => (WorkflowFile::Gone(recorded), None),
+        (recorded, _) => (WorkflowFile::Missing(recorded), None),
+    }
+}
+
+/// The state of the workflow file of a checkpoint (reads the file).
+pub fn workflow_file(saved: &WorkflowSource) -> WorkflowFile {
+    locate(saved).0
+}
+
+/// Why a checkpoint cannot resume (yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResumeRefusal {
+    /// The workflow file changed since the checkpoint; resuming needs a yes (`--force`).
+    Changed(PathBuf),
+    /// The file is gone and the checkpoint holds no copy of workflow `.0`.
+    NoCopy(String),
+    /// The workflow (file or saved copy) does not load.
+    DoesNotLoad(String),
+}
+
+impl std::fmt::Display for ResumeRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResumeRefusal::Changed(p) => write!(
+                f,
+                "the workflow file {} changed since the checkpoint was written",
+                p.display()
+            ),
+            ResumeRefusal::NoCopy(name) => write!(
+                f,
+                "the checkpoint holds no copy of workflow '{name}' and its file is not readable"
+            ),
+            ResumeRefusal::DoesNotLoad(e) => write!(f, "the workflow does not load:\n{e}"),
+        }
+    }
+}
+
+/// Something worth telling about the workflow a checkpoint resumes with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResumeNote {
+    /// The file changed since the checkpoint and is used as it is now (forced).
+    UsingChanged(PathBuf),
+    /// The file is gone; the copy saved in the checkpoint is used.
+    UsingSavedCopy(PathBuf),
+}
+
+/// The workflow a checkpoint resumes with, loaded.
+pub struct ResumeWorkflow {
+    /// The workflow.
+    pub loaded: LoadedWorkflow,
+    /// What the user should know about where it came from.
+    pub note: Option<ResumeNote>,
+}
+
+/// Pick and load the workflow of `ckpt`: its file when unchanged; a changed file only when
+/// `force`; the saved copy when the file is gone.
+pub fn workflow_for_resume(
+    ckpt: &Checkpoint,
+    force: bool,
+    runtimes: &Runtimes,
+) -> Result<ResumeWorkflow, ResumeRefusal> {
+    let saved = &ckpt.workflow;
+    let (state, text) = locate(saved);
+    let (text, path, note) = match (state, text, &saved.source) {
+        (WorkflowFile::Unchanged(p), Some(text), _) => (text, p, None),
+        (WorkflowFile::Changed(p), Some(text), _) => {
+            if !force {
+                return Err(ResumeRefusal::Changed(p));
+            }
+            (text, p.clone(), Some(ResumeNote::UsingChanged(p)))
+        }
+        (WorkflowFile::Gone(recorded), _, Some(source)) => {
+            let note = recorded.clone().map(ResumeNote::UsingSavedCopy);
+            let path = recorded.unwrap_or_else(|| PathBuf::from(format!("{}.ron", saved.name)));
+            (source.clone(), path, note)
+        }
+        _ => return Err(ResumeRefusal::NoCopy(saved.name.clone())),
+    };
+    let loaded = file::load_str(&text, &path, runtimes)
+        .map_err(|e| ResumeRefusal::DoesNotLoad(e.to_string()))?;
+    Ok(ResumeWorkflow { loaded, note })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(path: Option<&Path>, text: &str, with_copy: bool) -> WorkflowSource {
+        WorkflowSource {
+            name: "w".into(),
+            path: path.map(|p| p.display().to_string()),
+            hash: Some(sha256_hex(text)),
+            source: with_copy.then(|| text.to_string()),
+        }
+    }
+
+    #[test]
+    fn the_file_state_follows_the_rule() {
+        let dir = std::env::temp_dir().join(format!("graflow-runsetup-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let file = dir.join("w.ron");
+        let text = "Workflow(name: \"w\", flow: \"a\", tasks: {\"a\": Task(run: Value(1))})";
+        std::fs::write(&file, text).unwrap_or_else(|e| panic!("{e}"));
+        let saved = source(Some(&file), text, true);
+        assert_eq!(workflow_file(&saved), WorkflowFile::Unchanged(file.clone()));
+        std::fs::write(&file, format!("{text}\n")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(workflow_file(&saved), WorkflowFile::Changed(file.clone()));
+        let _ = std::fs::remove_file(&file);
+        assert_eq!(
+            workflow_file(&saved),
+            WorkflowFile::Gone(Some(file.clone()))
+        );
+        let bare = source(Some(&file), text, false);
+        assert_eq!(workflow_file(&bare), WorkflowFile::Missing(Some(file)));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
