@@ -56,26 +56,45 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Start recording run `run_id` of `workflow` under `state_dir`. Failing to create the
-    /// folder disables recording (with a warning) rather than the run.
+    /// Start recording run `run_id` of `workflow` under `state_dir`; a run resumed from a
+    /// checkpoint goes on with its record and event log. Failing to create the folder disables
+    /// recording (with a warning) rather than the run.
     pub fn start(state_dir: &Path, run_id: &str, workflow: &str, file: Option<&Path>) -> Recorder {
         let dir = runs_dir(state_dir);
         let record_path = dir.join(format!("{run_id}.json"));
+        let earlier: Option<RunRecord> = fs::read(&record_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
         let events = fs::create_dir_all(&dir)
-            .and_then(|_| File::create(dir.join(format!("{run_id}.events.jsonl"))))
+            .and_then(|_| {
+                fs::OpenOptions::new()
+                    .create(true)
+                    .append(earlier.is_some())
+                    .write(true)
+                    .truncate(earlier.is_none())
+                    .open(dir.join(format!("{run_id}.events.jsonl")))
+            })
             .map(BufWriter::new)
             .map_err(|e| tracing::warn!("run history disabled: {}: {e}", dir.display()))
             .ok();
-        let record = RunRecord {
-            run_id: run_id.to_string(),
-            workflow: workflow.to_string(),
-            file: file.map(|f| f.canonicalize().unwrap_or_else(|_| f.to_path_buf())),
-            started: now(),
-            finished: None,
-            status: None,
-            error: None,
-            tasks_succeeded: 0,
-            tasks_failed: 0,
+        let record = match earlier {
+            Some(r) => RunRecord {
+                finished: None,
+                status: None,
+                error: None,
+                ..r
+            },
+            None => RunRecord {
+                run_id: run_id.to_string(),
+                workflow: workflow.to_string(),
+                file: file.map(|f| f.canonicalize().unwrap_or_else(|_| f.to_path_buf())),
+                started: now(),
+                finished: None,
+                status: None,
+                error: None,
+                tasks_succeeded: 0,
+                tasks_failed: 0,
+            },
         };
         let mut recorder = Recorder {
             record,
@@ -193,6 +212,32 @@ mod tests {
         assert_eq!(runs[0].tasks_succeeded, 1);
         assert!(runs[0].finished.is_some());
         assert_eq!(events(&dir, "r1").len(), 2);
+        // The same run resumed goes on with its record and events.
+        let mut again = Recorder::start(&dir, "r1", "wf", None);
+        again.event(&event(EventKind::TaskSucceeded {
+            task: "b".into(),
+            result: serde_json::Value::Null,
+            duration_ms: 1.0,
+            cycle: 1,
+        }));
+        assert_eq!(list(&dir)[0].status, None, "running again");
+        again.event(&event(EventKind::RunFinished {
+            status: RunStatus::Succeeded,
+            error: None,
+            result: None,
+            results: Default::default(),
+            channel: Default::default(),
+            checkpoint: None,
+        }));
+        let runs = list(&dir);
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].tasks_succeeded, 2);
+        assert_eq!(runs[0].status, Some(RunStatus::Succeeded));
+        assert_eq!(
+            events(&dir, "r1").len(),
+            4,
+            "the first part of the run is kept"
+        );
         let _ = fs::remove_dir_all(&dir);
     }
 }

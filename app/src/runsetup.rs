@@ -175,6 +175,31 @@ pub fn workflow_for_resume(
     Ok(ResumeWorkflow { loaded, note })
 }
 
+/// Checkpoints above this size get a warning: `GRAFLOW_CHECKPOINT_WARN_MB` (default 50 MB).
+pub fn checkpoint_warn_bytes() -> u64 {
+    std::env::var("GRAFLOW_CHECKPOINT_WARN_MB")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(50)
+        .saturating_mul(1024 * 1024)
+}
+
+/// A size in bytes for people (`812 B`, `1.4 KB`, `3.0 MB`).
+pub fn human_bytes(n: u64) -> String {
+    let units = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < units.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", units[unit])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -444,3 +444,16 @@ async fn requests_without_a_feedback_setup_fail_clearly() {
             .contains("human feedback is not configured")
     );
 }
+
+#[tokio::test]
+async fn a_cancelled_run_withdraws_its_questions() {
+    let s = setup();
+    let handle = Engine::new().start(approval_workflow(60.0), s.options(false));
+    let id = s.pending(1).await.remove(0);
+    handle.cancel("operator stopped it");
+    let out = handle.wait().await;
+    assert_eq!(out.status, RunStatus::Cancelled);
+    let (request, _) = s.backend.get(&id).await.unwrap().unwrap();
+    assert_eq!(request.status, FeedbackStatus::Cancelled);
+    assert!(s.backend.list(None, true).await.unwrap().is_empty());
+}

@@ -7,9 +7,9 @@ use clap::Args;
 use graflow_engine::checkpoint::store;
 
 use super::exit;
-use super::progress::{checkpoint_warn_bytes, human_bytes};
 use super::style::Style;
 use crate::history;
+use crate::runsetup::{checkpoint_warn_bytes, human_bytes};
 
 /// Arguments of `graflow checkpoints`.
 #[derive(Debug, Args)]

@@ -374,6 +374,19 @@ async fn drive(shared: Arc<RunShared>, how: Start) -> RunOutcome {
     if let (RunStatus::Succeeded, Some((_, _, value))) = (status, &terminated) {
         result = Some(value.clone());
     }
+    // Questions of a run that ended (not paused) can no longer be answered usefully.
+    if let (true, Some(manager)) = (status != RunStatus::Paused, &shared.feedback) {
+        for request in manager
+            .backend
+            .list(Some(&shared.run_id), true)
+            .await
+            .unwrap_or_default()
+        {
+            if let Err(e) = manager.backend.cancel(&request.id).await {
+                tracing::warn!("cannot withdraw feedback request {}: {e}", request.id);
+            }
+        }
+    }
     let results = shared.task_results();
     let channel = shared.channel.snapshot().await.unwrap_or_default();
     let outcome = RunOutcome {

@@ -10,7 +10,7 @@ use std::io::Write;
 use graflow_engine::{EventKind, RunEvent, RunStatus, Value};
 
 pub use live::LivePrinter;
-pub use plain::{PlainPrinter, checkpoint_warn_bytes, human_bytes};
+pub use plain::PlainPrinter;
 
 use super::style::Style;
 

@@ -7,6 +7,7 @@ use graflow_engine::{EventKind, RunEvent};
 
 use super::{Printer, millis, short, summary};
 use crate::cli::style::Style;
+use crate::runsetup::{checkpoint_warn_bytes, human_bytes};
 
 /// Prints a line per event.
 pub struct PlainPrinter {
@@ -146,29 +147,4 @@ impl Printer for PlainPrinter {
     fn finish(&mut self) {
         let _ = self.out.flush();
     }
-}
-
-/// Sizes as B, KB, MB, GB (powers of 1024).
-pub fn human_bytes(n: u64) -> String {
-    let units = ["B", "KB", "MB", "GB", "TB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < units.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", units[unit])
-    }
-}
-
-/// Checkpoints above this size get a warning: `GRAFLOW_CHECKPOINT_WARN_MB` (default 50 MB).
-pub fn checkpoint_warn_bytes() -> u64 {
-    std::env::var("GRAFLOW_CHECKPOINT_WARN_MB")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(50)
-        .saturating_mul(1024 * 1024)
 }

@@ -159,21 +159,7 @@ fn styled_row(cells: &[(char, Style)]) -> Line<'static> {
     Line::from(spans)
 }
 
-/// A size in bytes for people (`812 B`, `1.4 KB`, `3.0 MB`).
-pub fn human_bytes(n: u64) -> String {
-    let units = ["B", "KB", "MB", "GB", "TB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < units.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", units[unit])
-    }
-}
+pub use crate::runsetup::human_bytes;
 
 /// The status of a node in the selected workflow's shown run: a task's own, or a summary
 /// of a group's contents.
