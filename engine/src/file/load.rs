@@ -10,6 +10,7 @@ use crate::error::{BuildError, Span};
 use crate::flow::{Flow, Leaf, ParFlow, parse_flow};
 use crate::group::GroupPolicy;
 use crate::handler::builtin::{NoopHandler, SleepHandler, ValueHandler};
+use crate::handler::docker::DockerHandler;
 use crate::handler::feedback::FeedbackHandler;
 use crate::handler::http::HttpHandler;
 use crate::handler::process::{ProcessHandler, ProcessSpec, Program};
@@ -442,6 +443,13 @@ pub(super) fn task_def(
             Ok(h) => Some(Arc::new(h)),
             Err(m) => {
                 bad(rep, "run", format!("Http {m}"), None);
+                None
+            }
+        },
+        RunSpec::Docker(d) => match DockerHandler::new(d.clone(), env) {
+            Ok(h) => Some(Arc::new(h)),
+            Err(m) => {
+                bad(rep, "run", format!("Docker {m}"), None);
                 None
             }
         },

@@ -5,6 +5,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::handler::docker::DockerSpec;
 use crate::handler::http::HttpSpec;
 
 /// A workflow file: `Workflow(name: …, flow: …, tasks: {…}, …)`.
@@ -169,6 +170,8 @@ pub enum RunSpec {
     Script(ScriptSpec),
     /// An HTTP request.
     Http(HttpSpec),
+    /// A container from a local image.
+    Docker(DockerSpec),
     /// Ask a human to approve; succeeds with the answer when approved, fails when rejected.
     Approval(ApprovalSpec),
     /// Ask a human for text, a selection, several selections or any data.

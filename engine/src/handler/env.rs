@@ -1,9 +1,11 @@
 //! What handlers share: engine-wide runtimes (the script engine, the HTTP client, the task
-//! context server for child processes) and the folder relative paths resolve against.
+//! context server for child processes, the Docker client) and the folder relative paths resolve against.
 
 use std::path::PathBuf;
 
-use super::{http::HttpRuntime, process::ProcessRuntime, script::ScriptRuntime};
+use super::{
+    docker::DockerRuntime, http::HttpRuntime, process::ProcessRuntime, script::ScriptRuntime,
+};
 
 /// Engine-wide resources of the built-in handlers. Cheap to clone; clones share.
 #[derive(Clone, Default)]
@@ -14,6 +16,8 @@ pub struct Runtimes {
     pub process: ProcessRuntime,
     /// The HTTP client of `Http` tasks.
     pub http: HttpRuntime,
+    /// The Docker client of `Docker` tasks.
+    pub docker: DockerRuntime,
 }
 
 /// The environment a handler is built in.

@@ -4,6 +4,7 @@
 //! the body's control calls into the context ([`TaskContext::merge_control`]).
 
 pub mod builtin;
+pub mod docker;
 mod env;
 pub mod feedback;
 pub mod http;

@@ -14,9 +14,9 @@ use crate::context::TaskContext;
 use crate::events::LogStream;
 
 /// Longest line kept; the rest of a longer line is dropped and a marker added.
-pub(super) const MAX_LINE_BYTES: usize = 64 * 1024;
+pub(in crate::handler) const MAX_LINE_BYTES: usize = 64 * 1024;
 /// How many stderr lines a failure message quotes.
-const STDERR_TAIL: usize = 5;
+pub(in crate::handler) const STDERR_TAIL: usize = 5;
 /// How long to keep reading after the child exited while something it started still holds
 /// its stdout or stderr open.
 const DRAIN_GRACE: Duration = Duration::from_millis(200);
@@ -135,7 +135,7 @@ async fn pump(source: Option<impl AsyncRead + Unpin>, mut on_line: impl FnMut(St
 /// Splits a byte stream into lines: at most [`MAX_LINE_BYTES`] per line (a cut line ends with a
 /// marker), invalid UTF-8 replaced, a trailing `\r` removed.
 #[derive(Default)]
-pub(super) struct LineBuffer {
+pub(in crate::handler) struct LineBuffer {
     line: Vec<u8>,
     cut: bool,
 }

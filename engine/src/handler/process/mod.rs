@@ -14,6 +14,9 @@ mod server;
 
 pub use runtime::ProcessRuntime;
 
+pub(in crate::handler) use self::child::{LineBuffer, STDERR_TAIL};
+pub(in crate::handler) use self::server::Execution;
+
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io;
@@ -27,7 +30,6 @@ use tokio::process::Command;
 
 use self::child::{ChildError, Finished, describe_failure};
 use self::protocol::*;
-use self::server::Execution;
 use super::{HandlerEnv, TaskError, TaskHandler, TaskResult};
 use crate::context::TaskContext;
 
@@ -178,7 +180,7 @@ impl TaskHandler for ProcessHandler {
             if let Some(failure) = describe_failure(finished.status) {
                 return Err(failure_error(&spec, failure, &finished));
             }
-            Ok(result(&result_file, &exec, finished))
+            Ok(result(&result_file, &exec, finished.last_stdout))
         }
         .boxed()
     }
@@ -209,25 +211,24 @@ async fn command(
             c
         }
     };
-    cmd.env(ENV_RUN_ID, ctx.run_id())
-        .env(ENV_TASK_ID, ctx.task_id())
-        .env(ENV_CYCLE, ctx.cycle().to_string())
-        .env(ENV_ATTEMPT, ctx.attempt().to_string())
-        .env(ENV_RESULT_FILE, result_file)
-        .env(ENV_SOCKET, exec.socket())
-        .env(ENV_TOKEN, exec.token());
-    let data = serde_json::to_string(ctx.data())?;
-    json_env(&mut cmd, exec, ENV_DATA, ENV_DATA_FILE, "data.json", data).await?;
-    let inputs = serde_json::to_string(&ctx.inputs())?;
-    json_env(
-        &mut cmd,
-        exec,
-        ENV_INPUTS,
-        ENV_INPUTS_FILE,
-        "inputs.json",
-        inputs,
+    let token = exec.token().to_string();
+    let socket = exec.socket().as_os_str().to_owned();
+    let vars = context_vars(
+        ctx,
+        token,
+        socket,
+        result_file.as_os_str().to_owned(),
+        |name| {
+            let path = exec.file(name);
+            (path.clone(), path.into_os_string())
+        },
     )
     .await?;
+    // Variables of the engine's own environment must not leak into the child's.
+    for var in [ENV_DATA, ENV_DATA_FILE, ENV_INPUTS, ENV_INPUTS_FILE] {
+        cmd.env_remove(var);
+    }
+    cmd.envs(vars);
     let paths = runtime.paths();
     match &paths.bin {
         Some(bin) => cmd.env(ENV_BIN, bin),
@@ -243,37 +244,74 @@ async fn command(
     Ok(cmd)
 }
 
-/// Put `json` in variable `var`, or, when it is too large, in a file named by `file_var`.
-async fn json_env(
-    cmd: &mut Command,
-    exec: &mut Execution,
-    var: &str,
-    file_var: &str,
-    suffix: &str,
+/// The task context variables of `docs/task-context.md` other than `GRAFLOW_BIN`: identity,
+/// data and inputs (in a file from `scratch` when too large for the environment), and where
+/// the result file, the socket and the token are as the body sees them. `scratch(name)` gives
+/// the path to write a file named `name` at and the path the body sees it at.
+pub(in crate::handler) async fn context_vars(
+    ctx: &TaskContext,
+    token: String,
+    socket: OsString,
+    result_file: OsString,
+    mut scratch: impl FnMut(&str) -> (PathBuf, OsString),
+) -> Result<Vec<(&'static str, OsString)>, TaskError> {
+    let mut vars = vec![
+        (ENV_RUN_ID, OsString::from(ctx.run_id())),
+        (ENV_TASK_ID, OsString::from(ctx.task_id())),
+        (ENV_CYCLE, OsString::from(ctx.cycle().to_string())),
+        (ENV_ATTEMPT, OsString::from(ctx.attempt().to_string())),
+        (ENV_RESULT_FILE, result_file),
+        (ENV_SOCKET, socket),
+        (ENV_TOKEN, OsString::from(token)),
+    ];
+    let data = serde_json::to_string(ctx.data())?;
+    vars.push(json_var(ENV_DATA, ENV_DATA_FILE, "data.json", data, &mut scratch).await?);
+    let inputs = serde_json::to_string(&ctx.inputs())?;
+    vars.push(
+        json_var(
+            ENV_INPUTS,
+            ENV_INPUTS_FILE,
+            "inputs.json",
+            inputs,
+            &mut scratch,
+        )
+        .await?,
+    );
+    Ok(vars)
+}
+
+/// `json` in variable `var`, or, when it is too large, in a file named by `file_var`.
+async fn json_var(
+    var: &'static str,
+    file_var: &'static str,
+    name: &str,
     json: String,
-) -> Result<(), TaskError> {
+    scratch: &mut impl FnMut(&str) -> (PathBuf, OsString),
+) -> Result<(&'static str, OsString), TaskError> {
     if json.len() <= MAX_ENV_JSON_BYTES {
-        cmd.env(var, json).env_remove(file_var);
-        return Ok(());
+        return Ok((var, OsString::from(json)));
     }
-    let path = exec.file(suffix);
+    let (path, seen) = scratch(name);
     tokio::fs::write(&path, json)
         .await
         .map_err(|e| TaskError::msg(format!("cannot write {}: {e}", path.display())))?;
-    cmd.env(file_var, path).env_remove(var);
-    Ok(())
+    Ok((file_var, seen))
 }
 
 /// The result rules: the result file, else `set-result`, else the last non-empty stdout
 /// line, else null.
-fn result(result_file: &Path, exec: &Execution, finished: Finished) -> Value {
+pub(in crate::handler) fn result(
+    result_file: &Path,
+    exec: &Execution,
+    last_stdout: Option<String>,
+) -> Value {
     if let Ok(bytes) = std::fs::read(result_file) {
         return json_or_string(&String::from_utf8_lossy(&bytes));
     }
     if let Some(v) = exec.set_result() {
         return v;
     }
-    match finished.last_stdout {
+    match last_stdout {
         Some(line) => json_or_string(&line),
         None => Value::Null,
     }
@@ -322,9 +360,17 @@ fn failure_error(spec: &Prepared, failure: String, finished: &Finished) -> TaskE
             _ => {}
         }
     }
-    let tail: Vec<String> = finished
-        .stderr_tail
-        .iter()
+    push_stderr_tail(&mut message, &finished.stderr_tail);
+    TaskError::msg(message)
+}
+
+/// Append the non-empty lines of `tail` (each cut to a readable length) to a failure message.
+pub(in crate::handler) fn push_stderr_tail<'a>(
+    message: &mut String,
+    tail: impl IntoIterator<Item = &'a String>,
+) {
+    let tail: Vec<String> = tail
+        .into_iter()
         .filter(|l| !l.trim().is_empty())
         .map(|l| l.chars().take(QUOTED_LINE_CHARS).collect())
         .collect();
@@ -332,5 +378,4 @@ fn failure_error(spec: &Prepared, failure: String, finished: &Finished) -> TaskE
         message.push_str("; stderr:\n");
         message.push_str(&tail.join("\n"));
     }
-    TaskError::msg(message)
 }

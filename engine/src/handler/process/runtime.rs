@@ -109,7 +109,7 @@ impl ProcessRuntime {
 
     /// The context server, started on the current tokio runtime at first use (and again if
     /// the runtime it ran on has shut down).
-    pub(super) fn server(&self) -> io::Result<Arc<Server>> {
+    pub(in crate::handler) fn server(&self) -> io::Result<Arc<Server>> {
         let mut slot = self.inner.server.lock();
         if let Some(s) = slot.as_ref().filter(|s| s.alive()) {
             return Ok(s.clone());

@@ -20,7 +20,7 @@ use super::protocol::{MAX_REQUEST_BYTES, Op, Request, Response};
 use crate::context::TaskContext;
 
 /// What the server knows about one running execution.
-pub(super) struct Registration {
+pub(in crate::handler) struct Registration {
     /// The execution's context; control calls go straight into it.
     pub ctx: TaskContext,
     /// The value given by `set-result`, if any.
@@ -30,7 +30,7 @@ pub(super) struct Registration {
 type Registry = Arc<Mutex<HashMap<String, Arc<Registration>>>>;
 
 /// A running context server. Dropping it stops the accept loop and removes its folder.
-pub(super) struct Server {
+pub(in crate::handler) struct Server {
     dir: PathBuf,
     socket: PathBuf,
     registry: Registry,
@@ -54,6 +54,18 @@ impl Server {
                 ));
             }
         };
+        // Containers may run as another user than the engine; the private folder keeps the
+        // other users of this machine away from the socket, and the token does the rest.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let open = std::fs::Permissions::from_mode(0o777);
+            if let Err(e) = std::fs::set_permissions(&socket, open) {
+                tracing::warn!(
+                    "task context server: cannot open up {}: {e}",
+                    socket.display()
+                );
+            }
+        }
         let registry = Registry::default();
         let accept = tokio::spawn(accept_loop(listener, registry.clone()));
         Ok(Server {
@@ -89,6 +101,7 @@ impl Server {
             token,
             reg,
             files: Vec::new(),
+            dirs: Vec::new(),
         }
     }
 }
@@ -102,12 +115,13 @@ impl Drop for Server {
 
 /// One execution's registration and scratch files. Dropping it (the execution ended, timed
 /// out or was cancelled) retires the token and removes the files.
-pub(super) struct Execution {
+pub(in crate::handler) struct Execution {
     server: Arc<Server>,
     id: u64,
     token: String,
     reg: Arc<Registration>,
     files: Vec<PathBuf>,
+    dirs: Vec<PathBuf>,
 }
 
 impl Execution {
@@ -133,6 +147,19 @@ impl Execution {
         self.files.push(path.clone());
         path
     }
+
+    /// Create a folder in the private folder for this execution's files named `suffix`; it and
+    /// its contents are removed when the execution ends. Its mode is 0777 so that a container
+    /// running as another user can write its result there; the private folder around it keeps
+    /// the other users of this machine out.
+    pub fn dir(&mut self, suffix: &str) -> io::Result<PathBuf> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.server.dir.join(format!("{}.{suffix}", self.id));
+        std::fs::create_dir(&path)?;
+        self.dirs.push(path.clone());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777))?;
+        Ok(path)
+    }
 }
 
 impl Drop for Execution {
@@ -140,6 +167,9 @@ impl Drop for Execution {
         self.server.registry.lock().remove(&self.token);
         for f in &self.files {
             let _ = std::fs::remove_file(f);
+        }
+        for d in &self.dirs {
+            let _ = std::fs::remove_dir_all(d);
         }
     }
 }
