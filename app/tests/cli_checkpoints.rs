@@ -26,7 +26,9 @@ fn headless_samples() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|x| x == "ron"))
         .filter(|p| {
             let text = std::fs::read_to_string(p).unwrap_or_default();
-            !text.contains("Http(") && !text.contains("Approval(") && !text.contains("Feedback(")
+            !["Http(", "Approval(", "Feedback(", "Docker("]
+                .iter()
+                .any(|kind| text.contains(kind))
         })
         .collect();
     v.sort();

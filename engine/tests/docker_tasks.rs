@@ -22,7 +22,9 @@ use bollard::Docker;
 use bollard::query_parameters::{CreateImageOptionsBuilder, ListContainersOptionsBuilder};
 use futures::StreamExt;
 use graflow_engine::file::load_str;
-use graflow_engine::handler::docker::{DockerHandler, DockerRuntime, DockerSpec, LABEL_RUN_ID};
+use graflow_engine::handler::docker::{
+    DockerHandler, DockerRuntime, DockerSpec, LABEL_RUN_ID, wait_for_cleanups,
+};
 use graflow_engine::handler::{HandlerEnv, Runtimes};
 use graflow_engine::prelude::*;
 use graflow_engine::{LogStream, WorkflowBuilder};
@@ -457,7 +459,12 @@ async fn a_timeout_kills_and_removes_the_container() {
         "{:?}",
         outcome.error
     );
-    assert_no_container_left(&id).await;
+    // Once the pending cleanups are done, the container is gone.
+    let settled = tokio::task::spawn_blocking(|| wait_for_cleanups(Duration::from_secs(15)))
+        .await
+        .unwrap();
+    assert!(settled, "container cleanups still pending after 15 s");
+    assert_eq!(containers_of(&id).await, Vec::<String>::new());
 }
 
 #[tokio::test]

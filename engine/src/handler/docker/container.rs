@@ -14,6 +14,7 @@ use bollard::query_parameters::{
 };
 use bollard::{ClientVersion, Docker, container::LogOutput};
 use futures::StreamExt;
+use parking_lot::{Condvar, Mutex};
 
 use super::runtime::{Host, connect};
 use crate::context::TaskContext;
@@ -202,13 +203,41 @@ impl Drop for Container {
         let version = self.docker.client_version();
         let name = std::mem::take(&mut self.name);
         let creating = self.state == State::Creating;
+        *PENDING.0.lock() += 1;
         let spawned = std::thread::Builder::new()
             .name("graflow-container-cleanup".into())
-            .spawn(move || cleanup(host, version, name, creating));
+            .spawn(move || {
+                cleanup(host, version, name, creating);
+                cleanup_done();
+            });
         if let Err(e) = spawned {
+            cleanup_done();
             tracing::warn!("cannot start the cleanup of a container: {e}");
         }
     }
+}
+
+/// How many cleanups are running, and a signal when one ends.
+static PENDING: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+
+fn cleanup_done() {
+    let mut n = PENDING.0.lock();
+    *n = n.saturating_sub(1);
+    PENDING.1.notify_all();
+}
+
+/// Block until the containers of executions dropped early (timeout, cancellation) are removed,
+/// or `timeout` passes; true when none is left pending. A program about to exit calls it so
+/// that no container outlives it.
+pub fn wait_for_cleanups(timeout: Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut n = PENDING.0.lock();
+    while *n > 0 {
+        if PENDING.1.wait_until(&mut n, deadline).timed_out() {
+            return *n == 0;
+        }
+    }
+    true
 }
 
 fn remove_options() -> bollard::query_parameters::RemoveContainerOptions {

@@ -12,6 +12,7 @@
 mod container;
 mod runtime;
 
+pub use container::wait_for_cleanups;
 pub use runtime::{DEFAULT_SOCKET, DockerRuntime};
 
 use std::collections::{BTreeMap, HashMap};
@@ -187,8 +188,11 @@ fn volume(text: &str, env: &HandlerEnv) -> Result<Volume, String> {
             "uses {RESERVED}, where the engine mounts the task context"
         )));
     }
+    // Docker wants an absolute source; the workflow's folder may be given relatively.
+    let resolved = env.resolve(host);
+    let host = std::path::absolute(&resolved).unwrap_or(resolved);
     Ok(Volume {
-        host: env.resolve(host),
+        host,
         target: target.to_string(),
         read_only,
     })
