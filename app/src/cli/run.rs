@@ -174,6 +174,11 @@ pub async fn follow(
     let outcome = handle.wait().await;
     // Webhooks still being delivered (a pausing run's `timed_out`, retries) get a moment.
     graflow_engine::hitl::flush_deliveries(Duration::from_secs(15)).await;
+    // Containers of executions that were stopped (Ctrl-C, timeouts) are removed before exit.
+    let _ = tokio::task::spawn_blocking(|| {
+        graflow_engine::handler::docker::wait_for_cleanups(Duration::from_secs(15))
+    })
+    .await;
     if let Some(p) = &outcome.paused {
         eprintln!(
             "{}",

@@ -22,6 +22,7 @@ fn mentions_terminate(run: &RunSpec) -> bool {
         }
         RunSpec::Script(ScriptSpec::File { .. }) => true,
         RunSpec::Command(argv) => argv.iter().any(|a| a.contains("terminate")),
+        RunSpec::Docker(d) => d.cmd.iter().flatten().any(|a| a.contains("terminate")),
         _ => false,
     }
 }
