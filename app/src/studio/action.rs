@@ -57,130 +57,160 @@ impl Context {
     }
 }
 
-/// A user intent. Actions without data are bound to keys through the registry; the others
-/// come from the mouse or from other actions.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    /// Leave the studio.
-    Quit,
-    /// Show or hide the help overlay.
-    ToggleHelp,
-    /// Move the focus to the next pane.
-    FocusNext,
-    /// Move the focus to the previous pane.
-    FocusPrev,
-    /// Move the selection up one row.
-    Up,
-    /// Move the selection down one row.
-    Down,
-    /// Move left (canvas: to the node on the left; logs: scroll left).
-    Left,
-    /// Move right.
-    Right,
-    /// Up one page.
-    PageUp,
-    /// Down one page.
-    PageDown,
-    /// To the first row.
-    Home,
-    /// To the last row.
-    End,
-    /// Open the selection (a workflow: its graph; a node: its detail).
-    Open,
-    /// Close the overlay, the search or the focus mode.
-    Back,
-    /// Graph as a list with lanes.
-    ViewList,
-    /// Graph as a layered canvas.
-    ViewCanvas,
-    /// Graph as a timeline of the run.
-    ViewTimeline,
-    /// Next inspector tab (task, channel, events).
-    NextTab,
-    /// Run the selected workflow (or run it again).
-    Run,
-    /// Cancel the running workflow (asks first).
-    Cancel,
-    /// Zoom the canvas in.
-    ZoomIn,
-    /// Zoom the canvas out.
-    ZoomOut,
-    /// Show only the selected node's neighbourhood.
-    ToggleFocusMode,
-    /// Widen the neighbourhood of the focus mode (1 to 4 steps, then back to 1).
-    FocusDepth,
-    /// Collapse or expand the selected group.
-    ToggleGroup,
-    /// Pan the canvas left.
-    PanLeft,
-    /// Pan the canvas right.
-    PanRight,
-    /// Pan the canvas up.
-    PanUp,
-    /// Pan the canvas down.
-    PanDown,
-    /// Follow the log's end.
-    ToggleFollow,
-    /// Wrap long log lines.
-    ToggleWrap,
-    /// Show only error lines (stderr and lines that mention errors).
-    ToggleErrorsOnly,
-    /// Search the log.
-    Search,
-    /// Next search match.
-    SearchNext,
-    /// Previous search match.
-    SearchPrev,
-    /// Copy the selected task id or log line to the clipboard (OSC 52).
-    Copy,
-    /// Give the focused pane the whole screen (again: back).
-    ToggleZoomPane,
-    /// Turn mouse support on or off.
-    ToggleMouse,
-    /// Answer yes to the question.
-    Confirm,
-    /// Answer no to the question.
-    Deny,
-    /// Open the approvals inbox (again: back to the workflows).
-    ToggleInbox,
-    /// Open the checkpoint browser (again: back to the workflows).
-    ToggleCheckpoints,
-    /// Checkpoint the selected workflow's running run now.
-    CheckpointNow,
-    /// Start answering the selected request.
-    AnswerRequest,
-    /// Approve the selected approval request at once.
-    Approve,
-    /// Reject the selected approval request (asks for a reason).
-    Reject,
-    /// Send the answer being written.
-    SubmitAnswer,
-    /// Check or uncheck the option under the cursor (pick-many requests).
-    ToggleOption,
-    /// Switch an approval answer between approve and reject.
-    ToggleDecision,
-    /// Resume the selected checkpoint into a live run.
-    Resume,
-    /// A key for the answer's text box.
-    AnswerKey(crossterm::event::KeyEvent),
-    /// Text pasted into the answer's text box.
-    AnswerPaste(String),
-    /// Select the workflow at this index.
-    SelectWorkflow(usize),
-    /// Select the node with this id.
-    SelectNode(String),
-    /// A mouse click at (column, row): focus and select what is there.
-    Click(u16, u16),
-    /// The mouse wheel at (column, row): scroll that pane by this many rows (negative: up).
-    ScrollAt(u16, u16, i32),
-    /// Type a character into the open search prompt.
-    InputChar(char),
-    /// Delete the last character of the search prompt.
-    InputBackspace,
-    /// Accept the search prompt.
-    InputSubmit,
-    /// Terminal resized to (columns, rows).
-    Resize(u16, u16),
+/// Declares [`Action`] and [`ActionId`] from one list: the actions without data (the ones
+/// keys can be bound to) become both variants of `Action` and of `ActionId`; the others are
+/// variants of `Action` only.
+macro_rules! actions {
+    (
+        keyed { $( $(#[$kdoc:meta])* $id:ident, )* }
+        data { $( $(#[$ddoc:meta])* $dv:ident $( ( $($t:ty),* ) )?, )* }
+    ) => {
+        /// A user intent. Actions without data are bound to keys through the registry; the
+        /// others come from the mouse or from other actions.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum Action {
+            $( $(#[$kdoc])* $id, )*
+            $( $(#[$ddoc])* $dv $( ( $($t),* ) )?, )*
+        }
+
+        /// The actions without data: the ones keys can be bound to.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum ActionId { $($id),* }
+
+        impl ActionId {
+            /// The action this id stands for.
+            pub fn action(self) -> Action {
+                match self { $(ActionId::$id => Action::$id),* }
+            }
+        }
+    };
+}
+
+actions! {
+    keyed {
+        /// Leave the studio.
+        Quit,
+        /// Show or hide the help overlay.
+        ToggleHelp,
+        /// Move the focus to the next pane.
+        FocusNext,
+        /// Move the focus to the previous pane.
+        FocusPrev,
+        /// Move the selection up one row.
+        Up,
+        /// Move the selection down one row.
+        Down,
+        /// Move left (canvas: to the node on the left; logs: scroll left).
+        Left,
+        /// Move right.
+        Right,
+        /// Up one page.
+        PageUp,
+        /// Down one page.
+        PageDown,
+        /// To the first row.
+        Home,
+        /// To the last row.
+        End,
+        /// Open the selection (a workflow: its graph; a node: its detail).
+        Open,
+        /// Close the overlay, the search or the focus mode.
+        Back,
+        /// Graph as a list with lanes.
+        ViewList,
+        /// Graph as a layered canvas.
+        ViewCanvas,
+        /// Graph as a timeline of the run.
+        ViewTimeline,
+        /// Next inspector tab (task, channel, events).
+        NextTab,
+        /// Run the selected workflow (or run it again).
+        Run,
+        /// Cancel the running workflow (asks first).
+        Cancel,
+        /// Zoom the canvas in.
+        ZoomIn,
+        /// Zoom the canvas out.
+        ZoomOut,
+        /// Show only the selected node's neighbourhood.
+        ToggleFocusMode,
+        /// Widen the neighbourhood of the focus mode (1 to 4 steps, then back to 1).
+        FocusDepth,
+        /// Collapse or expand the selected group.
+        ToggleGroup,
+        /// Pan the canvas left.
+        PanLeft,
+        /// Pan the canvas right.
+        PanRight,
+        /// Pan the canvas up.
+        PanUp,
+        /// Pan the canvas down.
+        PanDown,
+        /// Follow the log's end.
+        ToggleFollow,
+        /// Wrap long log lines.
+        ToggleWrap,
+        /// Show only error lines (stderr and lines that mention errors).
+        ToggleErrorsOnly,
+        /// Search the log.
+        Search,
+        /// Next search match.
+        SearchNext,
+        /// Previous search match.
+        SearchPrev,
+        /// Copy the selected task id or log line to the clipboard (OSC 52).
+        Copy,
+        /// Give the focused pane the whole screen (again: back).
+        ToggleZoomPane,
+        /// Turn mouse support on or off.
+        ToggleMouse,
+        /// Answer yes to the question.
+        Confirm,
+        /// Answer no to the question.
+        Deny,
+        /// Open the approvals inbox (again: back to the workflows).
+        ToggleInbox,
+        /// Open the checkpoint browser (again: back to the workflows).
+        ToggleCheckpoints,
+        /// Checkpoint the selected workflow's running run now.
+        CheckpointNow,
+        /// Start answering the selected request.
+        AnswerRequest,
+        /// Approve the selected approval request at once.
+        Approve,
+        /// Reject the selected approval request (asks for a reason).
+        Reject,
+        /// Send the answer being written.
+        SubmitAnswer,
+        /// Check or uncheck the option under the cursor (pick-many requests).
+        ToggleOption,
+        /// Switch an approval answer between approve and reject.
+        ToggleDecision,
+        /// Resume the selected checkpoint into a live run.
+        Resume,
+    }
+    data {
+        /// A key for the answer's text box.
+        AnswerKey(crossterm::event::KeyEvent),
+        /// Text pasted into the answer's text box.
+        AnswerPaste(String),
+        /// Select the workflow at this index.
+        SelectWorkflow(usize),
+        /// Select the node with this id.
+        SelectNode(String),
+        /// A mouse click at (column, row): focus and select what is there.
+        Click(u16, u16),
+        /// The mouse wheel at (column, row): scroll that pane by this many rows (negative: up).
+        ScrollAt(u16, u16, i32),
+        /// Type a character into the open search prompt.
+        InputChar(char),
+        /// Delete the last character of the search prompt.
+        InputBackspace,
+        /// Accept the search prompt.
+        InputSubmit,
+        /// Terminal resized to (columns, rows).
+        Resize(u16, u16),
+    }
 }
 
 /// One registered action: how it is named, described, where it applies, its default keys.
@@ -203,74 +233,6 @@ pub struct ActionInfo {
     /// Whether the hint bar shows it.
     pub hint: bool,
 }
-
-macro_rules! action_ids {
-    ($($id:ident),* $(,)?) => {
-        /// The actions without data: the ones keys can be bound to.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum ActionId { $($id),* }
-
-        impl ActionId {
-            /// The action this id stands for.
-            pub fn action(self) -> Action {
-                match self { $(ActionId::$id => Action::$id),* }
-            }
-        }
-    };
-}
-
-action_ids!(
-    Quit,
-    ToggleHelp,
-    FocusNext,
-    FocusPrev,
-    Up,
-    Down,
-    Left,
-    Right,
-    PageUp,
-    PageDown,
-    Home,
-    End,
-    Open,
-    Back,
-    ViewList,
-    ViewCanvas,
-    ViewTimeline,
-    NextTab,
-    Run,
-    Cancel,
-    ZoomIn,
-    ZoomOut,
-    ToggleFocusMode,
-    FocusDepth,
-    ToggleGroup,
-    PanLeft,
-    PanRight,
-    PanUp,
-    PanDown,
-    ToggleFollow,
-    ToggleWrap,
-    ToggleErrorsOnly,
-    Search,
-    SearchNext,
-    SearchPrev,
-    Copy,
-    ToggleZoomPane,
-    ToggleMouse,
-    Confirm,
-    Deny,
-    ToggleInbox,
-    ToggleCheckpoints,
-    CheckpointNow,
-    AnswerRequest,
-    Approve,
-    Reject,
-    SubmitAnswer,
-    ToggleOption,
-    ToggleDecision,
-    Resume,
-);
 
 const fn info(
     id: ActionId,
