@@ -9,6 +9,8 @@
 //!
 //! `cargo bench -p graflow-engine --bench checkpoint`
 
+mod support;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,21 +19,12 @@ use graflow_engine::checkpoint::snapshot::ChannelContent;
 use graflow_engine::checkpoint::{CheckpointConfig, WorkflowSource, store};
 use graflow_engine::prelude::*;
 use serde_json::json;
+use support::report_with;
 
 const RUNS: usize = 9;
 
 /// When the first task after the checkpoint started (set by the `done` task).
 static RESUMED_AT: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
-
-fn report(workload: &str, n: usize, bytes: u64, mut samples: Vec<Duration>) {
-    samples.sort();
-    let median = samples[samples.len() / 2].as_secs_f64();
-    println!(
-        "{}",
-        json!({"workload": workload, "n": n, "seconds": median, "per_item_us": median * 1e6 / n as f64,
-               "bytes": bytes, "runs": samples.len(), "min_seconds": samples[0].as_secs_f64()})
-    );
-}
 
 /// fill (writes the channel) >> save (checkpoint_now, returns its duration) >> done.
 fn workflow(records: usize, record_bytes: usize) -> Arc<Workflow> {
@@ -129,8 +122,18 @@ fn bench(
         }
         let _ = std::fs::remove_dir_all(&sub);
     }
-    report(&format!("checkpoint_save_{name}"), 1, bytes, saves);
-    report(&format!("checkpoint_resume_{name}"), 1, bytes, resumes);
+    report_with(
+        &format!("checkpoint_save_{name}"),
+        1,
+        &saves,
+        json!({"bytes": bytes}),
+    );
+    report_with(
+        &format!("checkpoint_resume_{name}"),
+        1,
+        &resumes,
+        json!({"bytes": bytes}),
+    );
 }
 
 fn main() {

@@ -8,27 +8,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod support;
+
 use graflow_engine::prelude::*;
-use serde_json::json;
+use support::{report, time_runs};
 
 /// Timed runs per workload (after one untimed warm-up run).
 const RUNS: usize = 11;
-
-fn report(workload: &str, n: usize, mut samples: Vec<Duration>) {
-    samples.sort();
-    let median = samples[samples.len() / 2].as_secs_f64();
-    println!(
-        "{}",
-        json!({
-            "workload": workload,
-            "n": n,
-            "seconds": median,
-            "per_item_us": median * 1e6 / n as f64,
-            "runs": samples.len(),
-            "min_seconds": samples[0].as_secs_f64(),
-        })
-    );
-}
 
 fn noop(id: String) -> TaskDef {
     TaskDef::from_fn(id, |_ctx: TaskContext| async { anyhow::Ok(()) })
@@ -73,21 +59,6 @@ fn looping(n: usize) -> Arc<Workflow> {
     Arc::new(wf.build().expect("loop builds"))
 }
 
-fn time_runs(rt: &tokio::runtime::Runtime, wf: &Arc<Workflow>) -> Vec<Duration> {
-    let engine = Engine::new();
-    (0..=RUNS)
-        .map(|_| {
-            let wf = wf.clone();
-            let t0 = Instant::now();
-            let out = rt.block_on(engine.run(wf, RunOptions::new()));
-            let elapsed = t0.elapsed();
-            assert!(out.succeeded(), "{:?}", out.error);
-            elapsed
-        })
-        .skip(1)
-        .collect()
-}
-
 fn channel_pairs(rt: &tokio::runtime::Runtime, n: usize) -> Vec<Duration> {
     let keys: Vec<String> = (0..1000).map(|i| format!("key{i}")).collect();
     (0..=RUNS)
@@ -118,16 +89,16 @@ fn main() {
         .expect("tokio runtime");
     if wanted("chain") {
         for n in [1_000, 10_000, 100_000] {
-            report("chain", n, time_runs(&rt, &chain(n)));
+            report("chain", n, &time_runs(&rt, &chain(n), RUNS));
         }
     }
     if wanted("fanout") {
-        report("fanout", 1_000, time_runs(&rt, &fanout(1_000)));
+        report("fanout", 1_000, &time_runs(&rt, &fanout(1_000), RUNS));
     }
     if wanted("loop") {
-        report("loop", 10_000, time_runs(&rt, &looping(10_000)));
+        report("loop", 10_000, &time_runs(&rt, &looping(10_000), RUNS));
     }
     if wanted("channel") {
-        report("channel", 200_000, channel_pairs(&rt, 200_000));
+        report("channel", 200_000, &channel_pairs(&rt, 200_000));
     }
 }

@@ -6,6 +6,8 @@
 //! `Shell("true")` tasks through the engine: environment, context-server registration, piped
 //! and streamed output, result rules). Target: `shell_task` ≤ 1.3 × `sh_c_true`.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,33 +15,12 @@ use graflow_engine::handler::HandlerEnv;
 use graflow_engine::handler::process::{ProcessHandler, ProcessSpec};
 use graflow_engine::prelude::*;
 use serde_json::json;
+use support::report;
 
 /// Timed runs per workload (after one untimed warm-up run).
 const RUNS: usize = 7;
 /// Processes per run.
 const N: usize = 300;
-
-fn median(mut samples: Vec<Duration>) -> f64 {
-    samples.sort();
-    samples[samples.len() / 2].as_secs_f64()
-}
-
-fn report(workload: &str, n: usize, samples: &[Duration]) -> f64 {
-    let seconds = median(samples.to_vec());
-    let min = samples.iter().min().copied().unwrap_or_default();
-    println!(
-        "{}",
-        json!({
-            "workload": workload,
-            "n": n,
-            "seconds": seconds,
-            "per_item_us": seconds * 1e6 / n as f64,
-            "runs": samples.len(),
-            "min_seconds": min.as_secs_f64(),
-        })
-    );
-    seconds
-}
 
 fn sh_c_true(rt: &tokio::runtime::Runtime, n: usize) -> Vec<Duration> {
     (0..=RUNS)

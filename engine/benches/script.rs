@@ -17,27 +17,13 @@ use std::time::{Duration, Instant};
 
 use graflow_engine::handler::HandlerEnv;
 use graflow_engine::handler::script::{ScriptHandler, ScriptSource};
+mod support;
+
 use graflow_engine::prelude::*;
-use serde_json::json;
+use support::{report, time_runs};
 
 /// Timed runs per workload (after one untimed warm-up run).
 const RUNS: usize = 7;
-
-fn report(workload: &str, n: usize, mut samples: Vec<Duration>) {
-    samples.sort();
-    let median = samples[samples.len() / 2].as_secs_f64();
-    println!(
-        "{}",
-        json!({
-            "workload": workload,
-            "n": n,
-            "seconds": median,
-            "per_item_us": median * 1e6 / n as f64,
-            "runs": samples.len(),
-            "min_seconds": samples[0].as_secs_f64(),
-        })
-    );
-}
 
 /// A chain of `n` tasks all running `code` (compiled once per task, as a file load would).
 fn chain(env: &HandlerEnv, n: usize, code: &str) -> Arc<Workflow> {
@@ -55,21 +41,6 @@ fn chain(env: &HandlerEnv, n: usize, code: &str) -> Arc<Workflow> {
         .expect("n > 0");
     wf.flow(flow).max_steps(n as u64 + 1);
     Arc::new(wf.build().expect("chain builds"))
-}
-
-fn time_runs(rt: &tokio::runtime::Runtime, wf: &Arc<Workflow>) -> Vec<Duration> {
-    let engine = Engine::new();
-    (0..=RUNS)
-        .map(|_| {
-            let wf = wf.clone();
-            let t0 = Instant::now();
-            let out = rt.block_on(engine.run(wf, RunOptions::new()));
-            let elapsed = t0.elapsed();
-            assert!(out.succeeded(), "{:?}", out.error);
-            elapsed
-        })
-        .skip(1)
-        .collect()
 }
 
 /// Run one task that loops until the operation limit fails it.
@@ -135,14 +106,14 @@ fn main() {
             report(
                 "script_task",
                 n,
-                time_runs(&rt, &chain(&env, n, "ctx.cycle + 1")),
+                &time_runs(&rt, &chain(&env, n, "ctx.cycle + 1"), RUNS),
             );
         }
         let blocking = "for i in 0..0 { } ctx.cycle + 1";
         report(
             "script_task_blocking",
             1_000,
-            time_runs(&rt, &chain(&env, 1_000, blocking)),
+            &time_runs(&rt, &chain(&env, 1_000, blocking), RUNS),
         );
     }
     if wanted("script_channel") {
@@ -150,14 +121,14 @@ fn main() {
         report(
             "script_channel",
             10_000,
-            time_runs(&rt, &chain(&env, 10_000, code)),
+            &time_runs(&rt, &chain(&env, 10_000, code), RUNS),
         );
     }
     if wanted("script_op_limit") {
         let limit = env.runtimes.script.limits().max_operations as usize;
-        report("script_op_limit", limit, op_limit_runs(&rt, &env));
+        report("script_op_limit", limit, &op_limit_runs(&rt, &env));
     }
     if wanted("script_eval") {
-        report("script_eval", 100_000, raw_eval(100_000));
+        report("script_eval", 100_000, &raw_eval(100_000));
     }
 }
