@@ -350,6 +350,19 @@ impl TaskContext {
             .inner
             .feedback_asked
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.request_feedback_numbered(ordinal, spec, notifiers)
+            .await
+    }
+
+    /// Ask as request number `ordinal` of this execution (0, 1, …): the coordinator relays the
+    /// requests a body on a worker makes under the worker's own numbering, so a redelivered
+    /// execution finds its earlier requests.
+    pub async fn request_feedback_numbered(
+        &self,
+        ordinal: u32,
+        spec: FeedbackSpec,
+        notifiers: Option<Vec<Arc<dyn Notifier>>>,
+    ) -> Result<FeedbackResponse, FeedbackError> {
         let ask = FeedbackAsk {
             slot: self.inner.slot,
             task: self.inner.task_id.to_string(),

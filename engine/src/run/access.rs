@@ -31,6 +31,9 @@ impl RunShared {
         st.dynamic_specs.push(spec);
         st.results.push(None);
         st.cycles.push(0);
+        if let Some(run) = self.fleet_run.get() {
+            run.task_added(&self.node(st, index).id);
+        }
         index
     }
 }

@@ -14,9 +14,10 @@ use serde_json::Value;
 
 use crate::checkpoint::Reason;
 use crate::context::{ExecutionInfo, RunAccess, TaskContext};
+use crate::dispatch::Placement;
 use crate::error::RunError;
 use crate::events::EventKind;
-use crate::handler::TaskError;
+use crate::handler::{TaskError, TaskHandler};
 use crate::workflow::{PlanKind, TaskDef};
 
 use super::group::run_group;
@@ -32,11 +33,13 @@ enum Step {
         id: Arc<str>,
         cycle: u32,
         max_cycles: u32,
+        on_fleet: bool,
     },
     Group {
         entry: Entry,
         id: Arc<str>,
         members: Vec<u32>,
+        placement: Placement,
     },
 }
 
@@ -78,9 +81,17 @@ async fn branch_loop(shared: &Arc<RunShared>, branch: u32) -> Result<Option<Valu
                 id,
                 cycle,
                 max_cycles,
+                on_fleet,
             } => {
-                let outcome =
-                    run_task(shared, branch, entry, def, id.clone(), cycle, max_cycles).await?;
+                let execution = Execution {
+                    entry,
+                    def,
+                    id: id.clone(),
+                    cycle,
+                    max_cycles,
+                    on_fleet,
+                };
+                let outcome = run_task(shared, branch, execution).await?;
                 if let Some(metadata) = outcome {
                     {
                         shared
@@ -93,8 +104,13 @@ async fn branch_loop(shared: &Arc<RunShared>, branch: u32) -> Result<Option<Valu
                     }
                 }
             }
-            Step::Group { entry, id, members } => {
-                run_group(shared, branch, entry, id, members).await?;
+            Step::Group {
+                entry,
+                id,
+                members,
+                placement,
+            } => {
+                run_group(shared, branch, entry, id, members, placement).await?;
             }
         }
         if shared.is_terminating() {
@@ -143,8 +159,10 @@ fn next_step(shared: &RunShared, branch: u32) -> Result<Option<Step>, RunError> 
     Ok(Some(match kind {
         PlanKind::Task(def) => {
             st.running += 1;
+            let mut on_fleet = false;
             if let Some(b) = st.branch(branch) {
                 b.current = Some(entry.clone());
+                on_fleet = b.fleet;
             }
             Step::Task {
                 entry,
@@ -152,9 +170,17 @@ fn next_step(shared: &RunShared, branch: u32) -> Result<Option<Step>, RunError> 
                 id,
                 cycle,
                 max_cycles,
+                on_fleet,
             }
         }
-        PlanKind::Group { members, .. } => Step::Group { entry, id, members },
+        PlanKind::Group {
+            members, placement, ..
+        } => Step::Group {
+            entry,
+            id,
+            members,
+            placement,
+        },
     }))
 }
 
@@ -175,11 +201,17 @@ impl Drop for Running<'_> {
     }
 }
 
-/// Run the body once, bounded by the task's timeout, stopped by cancellation, panics caught.
-async fn call_body(shared: &RunShared, def: &TaskDef, ctx: TaskContext) -> Result<Value, Failure> {
-    let body = AssertUnwindSafe(def.handler().execute(ctx)).catch_unwind();
+/// Run the body once with `handler`, bounded by `timeout`, stopped by cancellation, panics
+/// caught.
+async fn call_body(
+    shared: &RunShared,
+    handler: &Arc<dyn TaskHandler>,
+    timeout: Option<Duration>,
+    ctx: TaskContext,
+) -> Result<Value, Failure> {
+    let body = AssertUnwindSafe(handler.execute(ctx)).catch_unwind();
     let timed = async {
-        match def.options.timeout {
+        match timeout {
             None => body.await,
             Some(limit) => match tokio::time::timeout(limit, body).await {
                 Ok(r) => r,
@@ -219,17 +251,32 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-/// One execution of a task. `Ok(Some(meta))` means it completed and asked for a deferred
-/// checkpoint with `meta`; `Ok(None)` that it completed without one, or that a retry was queued.
-async fn run_task(
-    shared: &Arc<RunShared>,
-    branch: u32,
+/// One execution of a task, as the branch loop popped it.
+struct Execution {
     entry: Entry,
     def: Arc<TaskDef>,
     id: Arc<str>,
     cycle: u32,
     max_cycles: u32,
+    /// Whether its branch is placed on the worker fleet.
+    on_fleet: bool,
+}
+
+/// One execution of a task. `Ok(Some(meta))` means it completed and asked for a deferred
+/// checkpoint with `meta`; `Ok(None)` that it completed without one, or that a retry was queued.
+async fn run_task(
+    shared: &Arc<RunShared>,
+    branch: u32,
+    execution: Execution,
 ) -> Result<Option<Value>, RunError> {
+    let Execution {
+        entry,
+        def,
+        id,
+        cycle,
+        max_cycles,
+        on_fleet,
+    } = execution;
     let mut running = Running {
         shared,
         branch,
@@ -258,7 +305,12 @@ async fn run_task(
         });
     }
     let started = Instant::now();
-    let error = match call_body(shared, &def, ctx.clone()).await {
+    // On the fleet the worker enforces the timeout, from the moment it starts the body.
+    let (handler, timeout) = match shared.fleet_handler(on_fleet, &def) {
+        Some(remote) => (remote, None),
+        None => (def.handler().clone(), def.options.timeout),
+    };
+    let error = match call_body(shared, &handler, timeout, ctx.clone()).await {
         Ok(value) => {
             running.armed = false;
             return complete(shared, branch, entry.node, &id, cycle, ctx, value, started);
@@ -355,6 +407,7 @@ fn complete(
         let mut st = shared.state.lock();
         shared.task_stopped(&mut st, branch, false);
         st.results[node as usize] = Some(value.clone());
+        shared.result_recorded(id, &value);
         st.steps += 1;
         if let Some(b) = st.branch(branch) {
             b.last = Some(value.clone());

@@ -1,0 +1,1 @@
+//! The worker fleet on Redis.
