@@ -60,6 +60,10 @@ pub trait RunAccess: Send + Sync {
     /// The results of `task`'s predecessors, keyed by id (a group predecessor contributes its
     /// own entry and one per member).
     fn inputs(&self, task: &str) -> BTreeMap<String, Value>;
+    /// The ids [`inputs`](Self::inputs) would return, without their values.
+    fn input_ids(&self, task: &str) -> Vec<String> {
+        self.inputs(task).into_keys().collect()
+    }
     /// Whether `task` is a node of the run's graph right now.
     fn has_node(&self, task: &str) -> bool;
     /// Add a task to the graph at run time: `def` when given, else the workflow's detached
@@ -215,6 +219,11 @@ impl TaskContext {
     /// All predecessors' results, keyed by id.
     pub fn inputs(&self) -> BTreeMap<String, Value> {
         self.inner.run.inputs(&self.inner.task_id)
+    }
+
+    /// The ids of the predecessors whose results [`inputs`](Self::inputs) holds.
+    pub fn input_ids(&self) -> Vec<String> {
+        self.inner.run.input_ids(&self.inner.task_id)
     }
 
     /// The last result of any finished task.

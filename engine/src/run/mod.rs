@@ -9,6 +9,7 @@ mod group;
 mod restore;
 mod state;
 
+pub(crate) use branch::panic_message;
 pub use restore::TaskFactory;
 
 use std::collections::BTreeMap;
