@@ -159,7 +159,15 @@ struct Waiter {
     /// earlier, lost one).
     log_epoch: u64,
     /// Feedback requests being relayed, by request number.
-    asks: HashMap<u32, JoinHandle<()>>,
+    asks: HashMap<u32, Relay>,
+}
+
+/// A feedback request being relayed: the asking task, and the reply keys the answer goes to
+/// (one per execution that asked: a redelivered execution asks again under a new epoch).
+struct Relay {
+    task: JoinHandle<()>,
+    /// Reply keys, and whether the answer was already sent (then a new ask starts anew).
+    to: Arc<Mutex<(Vec<String>, bool)>>,
 }
 
 /// What the coordinator writes so workers see it before any attempt sent later: results and
@@ -462,8 +470,8 @@ impl RunInner {
     /// The attempt is over: forget it and stop relaying its feedback requests.
     fn finish_waiter(&self, tid: &str) {
         if let Some(w) = self.pending.lock().remove(tid) {
-            for (_, ask) in w.asks {
-                ask.abort();
+            for (_, relay) in w.asks {
+                relay.task.abort();
             }
         }
     }
@@ -530,7 +538,9 @@ impl RunInner {
                 };
                 ctx.log_stream(stream, get("l"));
             }
-            "ask" => self.relay_feedback(&tid, &get("o"), &get("spec"), get("n") == "1"),
+            "ask" => {
+                self.relay_feedback(&tid, &get("ep"), &get("o"), &get("spec"), get("n") == "1")
+            }
             kind @ ("done" | "failed" | "dead") => {
                 let outcome = Outcome::parse(kind, &get("r"), &get("e"), &get("c"), &get("re"));
                 self.deliver(&tid, outcome);
@@ -541,18 +551,30 @@ impl RunInner {
 
     /// A body on a worker asked a human: ask through the coordinator's own context (events,
     /// notifiers, the pause on timeout all work as locally) and send the answer back.
-    fn relay_feedback(self: &Arc<Self>, tid: &str, ordinal: &str, spec: &str, own: bool) {
+    fn relay_feedback(
+        self: &Arc<Self>,
+        tid: &str,
+        epoch: &str,
+        ordinal: &str,
+        spec: &str,
+        own: bool,
+    ) {
         let Ok(ordinal) = ordinal.parse::<u32>() else {
             return;
         };
-        let reply_key = self.keys.reply(tid, ordinal);
+        let reply_key = self.keys.reply(&format!("{tid}:{epoch}"), ordinal);
         let spec: Result<FeedbackSpec, _> = serde_json::from_str(spec);
         let mut pending = self.pending.lock();
         let Some(w) = pending.get_mut(tid) else {
             return;
         };
-        if w.asks.get(&ordinal).is_some_and(|t| !t.is_finished()) {
-            return; // a redelivered execution asks again: the first relay answers both
+        if let Some(relay) = w.asks.get(&ordinal) {
+            let mut to = relay.to.lock();
+            if !to.1 {
+                // A redelivered execution asks again: the relay under way answers it too.
+                to.0.push(reply_key);
+                return;
+            }
         }
         let ctx = w.ctx.clone();
         let notifiers = if own {
@@ -560,7 +582,9 @@ impl RunInner {
         } else {
             None
         };
+        let to = Arc::new(Mutex::new((vec![reply_key], false)));
         let run = self.clone();
+        let keys = to.clone();
         let task = tokio::spawn(async move {
             let result = match spec {
                 Ok(spec) => {
@@ -573,25 +597,22 @@ impl RunInner {
             };
             let reply = serde_json::to_string(&FeedbackReply::from_result(result))
                 .unwrap_or_else(|_| "{}".into());
+            let targets = {
+                let mut to = keys.lock();
+                to.1 = true;
+                std::mem::take(&mut to.0)
+            };
             let _ = retry(run.link(), "answering a worker", None, |mut c| {
-                let (key, reply) = (reply_key.clone(), reply.clone());
-                async move {
-                    redis::pipe()
-                        .cmd("LPUSH")
-                        .arg(&key)
-                        .arg(reply)
-                        .ignore()
-                        .cmd("PEXPIRE")
-                        .arg(&key)
-                        .arg(3_600_000)
-                        .ignore()
-                        .query_async::<()>(&mut c)
-                        .await
+                let mut pipe = redis::pipe();
+                for key in &targets {
+                    pipe.cmd("LPUSH").arg(key).arg(&reply).ignore();
+                    pipe.cmd("PEXPIRE").arg(key).arg(3_600_000).ignore();
                 }
+                async move { pipe.query_async::<()>(&mut c).await }
             })
             .await;
         });
-        w.asks.insert(ordinal, task);
+        w.asks.insert(ordinal, Relay { task, to });
     }
 
     /// Check every pending attempt again: enqueue it (idempotent), put it back on its stream

@@ -41,6 +41,9 @@ pub(crate) struct WorkerAccess {
     pub specs: Mutex<BTreeMap<String, Value>>,
     /// The sequence number of the last entry this attempt sent to the outbox.
     pub last_sent: AtomicU64,
+    /// Cancelled when the attempt ends: waits it started (a feedback request in a script's
+    /// thread) end with it.
+    pub ended: tokio_util::sync::CancellationToken,
 }
 
 fn cut(line: String) -> String {
@@ -199,10 +202,18 @@ impl RunAccess for WorkerAccess {
             ("n", if ask.notifiers.is_some() { "1" } else { "0" }.into()),
         ]);
         let worker = self.worker.clone();
-        let key = self.keys.reply(&self.tid, ask.ordinal);
+        // Per epoch: a lost execution's wait can never take a later execution's answer.
+        let key = self
+            .keys
+            .reply(&format!("{}:{}", self.tid, self.epoch), ask.ordinal);
+        let ended = self.ended.clone();
+        let id = format!("{}/{}", self.tid, ask.ordinal);
         async move {
             worker.outbox.flushed(seq).await;
             loop {
+                if ended.is_cancelled() {
+                    return Err(FeedbackError::Cancelled(id));
+                }
                 let mut conn = match worker.link.blocking().await {
                     Ok(c) => c,
                     Err(_) => {
@@ -210,11 +221,12 @@ impl RunAccess for WorkerAccess {
                         continue;
                     }
                 };
-                let popped: Result<Option<(String, String)>, _> = redis::cmd("BLPOP")
-                    .arg(&key)
-                    .arg(5)
-                    .query_async(&mut conn)
-                    .await;
+                let mut blpop = redis::cmd("BLPOP");
+                blpop.arg(&key).arg(1);
+                let popped: Result<Option<(String, String)>, _> = tokio::select! {
+                    _ = ended.cancelled() => return Err(FeedbackError::Cancelled(id)),
+                    r = blpop.query_async(&mut conn) => r,
+                };
                 match popped {
                     Ok(Some((_, json))) => {
                         return serde_json::from_str::<FeedbackReply>(&json)

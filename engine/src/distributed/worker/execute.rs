@@ -272,7 +272,10 @@ async fn run_attempt(
         inputs,
         specs: Mutex::new(BTreeMap::new()),
         last_sent: AtomicU64::new(0),
+        ended: flight.stop.child_token(),
     });
+    // However the attempt ends, waits its body started end too.
+    let _end_waits = access.ended.clone().drop_guard();
     let channel = Channel::from_backend(Arc::new(RedisChannel::new(
         inner.link.clone(),
         keys.clone(),
