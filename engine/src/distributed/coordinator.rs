@@ -595,6 +595,11 @@ impl RunInner {
                     "the worker sent a request that does not parse: {e}"
                 ))),
             };
+            if let Err(crate::hitl::FeedbackError::Paused(_)) = &result {
+                // The run paused: the attempt is cancelled, so no outcome (a failure "paused")
+                // may be committed in its name; the body's wait ends with the cancellation.
+                return;
+            }
             let reply = serde_json::to_string(&FeedbackReply::from_result(result))
                 .unwrap_or_else(|_| "{}".into());
             let targets = {

@@ -28,6 +28,7 @@ use crate::run::TaskFactory;
 use crate::workflow::Workflow;
 
 use super::access::WorkerAccess;
+use super::failpoint;
 use super::{InFlight, WorkerInner};
 
 /// Why a running attempt was stopped before its body finished.
@@ -101,6 +102,12 @@ pub(crate) async fn process(
     tid: String,
 ) {
     let keys = inner.keys.run(&run);
+    let task_of = |tid: &str| {
+        let mut parts = tid.rsplitn(3, ':');
+        parts.nth(2).unwrap_or(tid).to_string()
+    };
+    let task = task_of(&tid);
+    failpoint::hit("after_fetch", &task);
     let started: Vec<String> = match retry(&inner.link, "starting a task", None, |mut c| {
         let keys = &keys;
         let tid = &tid;
@@ -160,6 +167,7 @@ pub(crate) async fn process(
     });
     inner.inflight.lock().insert(entry.clone(), flight.clone());
     inner.metrics.busy.fetch_add(1, Ordering::Relaxed);
+    failpoint::hit("after_start", &task);
     let outcome = run_attempt(inner, &keys, &flight, &field(2)).await;
     inner.metrics.busy.fetch_sub(1, Ordering::Relaxed);
     inner.inflight.lock().remove(&entry);
@@ -180,7 +188,9 @@ pub(crate) async fn process(
             );
         }
         Ended::Commit(commit) => {
+            failpoint::hit("after_body", &task);
             let committed = commit_outcome(inner, &keys, &flight, &commit).await;
+            failpoint::hit("after_commit", &task);
             if committed {
                 inner.metrics.processed.fetch_add(1, Ordering::Relaxed);
                 let counter = if commit.succeeded {

@@ -5,6 +5,7 @@
 
 mod access;
 mod execute;
+mod failpoint;
 mod outbox;
 mod upkeep;
 
