@@ -37,7 +37,13 @@ fn every_offline_sample_gives_the_local_events_and_results_on_the_fleet() {
     for file in &files {
         let (local_code, local, _) = fleet.run_local(file, &[]);
         let (code, remote, err) = fleet.run(file, &[]);
-        assert_eq!(code, local_code, "{}: {err}\n{}", file.display(), fleet.logs());
+        assert_eq!(
+            code,
+            local_code,
+            "{}: {err}\n{}",
+            file.display(),
+            fleet.logs()
+        );
         let (l, r) = (finished(&local), finished(&remote));
         assert_eq!(r["status"], l["status"], "{}", file.display());
         assert_eq!(r["results"], l["results"], "{}", file.display());
@@ -53,11 +59,15 @@ fn every_offline_sample_gives_the_local_events_and_results_on_the_fleet() {
         .cli(&["KEYS", "graflow:worker:*"])
         .lines()
         .map(|k| {
-            let record: Value = serde_json::from_str(&fleet.redis.cli(&["GET", k])).unwrap_or_default();
+            let record: Value =
+                serde_json::from_str(&fleet.redis.cli(&["GET", k])).unwrap_or_default();
             record["processed"].as_u64().unwrap_or(0)
         })
         .sum();
-    assert!(processed > 10, "the workers ran the groups' members ({processed})");
+    assert!(
+        processed > 10,
+        "the workers ran the groups' members ({processed})"
+    );
 }
 
 const ASK: &str = r##"Workflow(
@@ -85,7 +95,11 @@ fn answer_all(fleet: &Fleet) -> usize {
         .unwrap_or_else(|e| panic!("{e}"));
     let mut n = 0;
     for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Some(id) = line.split_whitespace().next().filter(|_| line.contains("pending")) else {
+        let Some(id) = line
+            .split_whitespace()
+            .next()
+            .filter(|_| line.contains("pending"))
+        else {
             continue;
         };
         let answer: &[&str] = if id.contains("note") {
@@ -95,8 +109,15 @@ fn answer_all(fleet: &Fleet) -> usize {
         };
         let mut args = vec!["feedback", "respond", id];
         args.extend_from_slice(answer);
-        let status = fleet.command(&args).output().unwrap_or_else(|e| panic!("{e}"));
-        assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+        let status = fleet
+            .command(&args)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            status.status.success(),
+            "{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
         n += 1;
     }
     n
@@ -128,13 +149,25 @@ fn feedback_asked_on_a_worker_is_answered_from_the_cli() {
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         finished(&events)["result"],
         json!({"gate": true, "note": "because"})
     );
-    assert!(events.iter().any(|e| e["event"] == "task_log" && e["line"] == "got because"));
-    let asked = events.iter().filter(|e| e["event"] == "feedback_requested").count();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "task_log" && e["line"] == "got because")
+    );
+    let asked = events
+        .iter()
+        .filter(|e| e["event"] == "feedback_requested")
+        .count();
     assert_eq!(asked, 2);
 }
 
@@ -176,11 +209,13 @@ fn a_bad_backend_is_refused_with_its_reason() {
     let path = file.to_string_lossy().to_string();
     for (url, says) in [
         ("http://127.0.0.1:1", "expected redis://"),
-        ("redis://127.0.0.1:1", "cannot reach Redis at redis://127.0.0.1:1"),
+        (
+            "redis://127.0.0.1:1",
+            "cannot reach Redis at redis://127.0.0.1:1",
+        ),
     ] {
-        let (code, _, err) = fleet_support::run_bounded(fleet.command(&[
-            "run", &path, "--backend", url,
-        ]));
+        let (code, _, err) =
+            fleet_support::run_bounded(fleet.command(&["run", &path, "--backend", url]));
         assert_eq!(code, Some(2), "{url}: {err}");
         assert!(err.contains(says), "{url}: {err}");
     }
@@ -198,7 +233,10 @@ fn a_bad_backend_is_refused_with_its_reason() {
 fn http_get(addr: &str, path: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("{addr}: {e}"));
     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let _ = write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    );
     let mut body = String::new();
     let _ = s.read_to_string(&mut body);
     body

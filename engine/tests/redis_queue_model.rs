@@ -230,7 +230,10 @@ impl Harness {
                     expect
                 };
                 if got != expect {
-                    return Err(format!("start by w{w}: {got}, model {expect} ({:?})", self.rec));
+                    return Err(format!(
+                        "start by w{w}: {got}, model {expect} ({:?})",
+                        self.rec
+                    ));
                 }
                 match expect {
                     "run" => {
@@ -304,7 +307,10 @@ impl Harness {
                     _ => "stale",
                 };
                 if got != expect {
-                    return Err(format!("complete by w{w}: {got}, model {expect} ({:?})", self.rec));
+                    return Err(format!(
+                        "complete by w{w}: {got}, model {expect} ({:?})",
+                        self.rec
+                    ));
                 }
                 if expect == "ok" && self.rec.state == Some("running") {
                     self.rec.state = Some("done");
@@ -394,7 +400,11 @@ impl Harness {
             })
             .collect();
         for id in ids {
-            if self.workers.iter().any(|w| w.held.as_ref().is_some_and(|(_, e)| *e == id)) {
+            if self
+                .workers
+                .iter()
+                .any(|w| w.held.as_ref().is_some_and(|(_, e)| *e == id))
+            {
                 // A live holder's entry: its heartbeat takes it back.
                 let verdict: String = scripts::RECLAIM
                     .key(self.keys.attempt(TID))
@@ -417,7 +427,10 @@ impl Harness {
                 _ => "ack",
             };
             if verdict != expect {
-                return Err(format!("reclaim: {verdict}, model {expect} ({:?})", self.rec));
+                return Err(format!(
+                    "reclaim: {verdict}, model {expect} ({:?})",
+                    self.rec
+                ));
             }
             self.after_reclaim(&verdict, &id);
         }
@@ -529,5 +542,8 @@ fn two_producers_with_one_key_make_one_task() {
         .arg("payload")
         .query(&mut h.conn)
         .unwrap_or_default();
-    assert_eq!(payload, "{\"producer\": 0}", "the first producer's attempt stands");
+    assert_eq!(
+        payload, "{\"producer\": 0}",
+        "the first producer's attempt stands"
+    );
 }

@@ -113,7 +113,8 @@ impl Fleet {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.spawn().unwrap_or_else(|e| panic!("cannot start a worker: {e}"))
+        cmd.spawn()
+            .unwrap_or_else(|e| panic!("cannot start a worker: {e}"))
     }
 
     /// Start worker `i` again (same arguments), after it died.
@@ -202,7 +203,13 @@ impl Fleet {
     /// `graflow run FILE --backend URL --json ARGS…`, bounded in time: exit code and events.
     pub fn run(&self, file: &Path, args: &[&str]) -> (Option<i32>, Vec<Value>, String) {
         let file = file.to_string_lossy().to_string();
-        let mut all = vec!["run", file.as_str(), "--json", "--backend", self.url.as_str()];
+        let mut all = vec![
+            "run",
+            file.as_str(),
+            "--json",
+            "--backend",
+            self.url.as_str(),
+        ];
         all.extend_from_slice(args);
         run_bounded(self.command(&all))
     }
@@ -283,7 +290,16 @@ pub fn normalized(events: &[Value]) -> Vec<String> {
         .map(|e| {
             let mut e = e.clone();
             if let Some(o) = e.as_object_mut() {
-                for k in ["ts", "run_id", "duration_ms", "size_bytes", "path", "checkpoint", "worker", "resumed_from"] {
+                for k in [
+                    "ts",
+                    "run_id",
+                    "duration_ms",
+                    "size_bytes",
+                    "path",
+                    "checkpoint",
+                    "worker",
+                    "resumed_from",
+                ] {
                     o.remove(k);
                 }
                 if let Some(Value::Array(s)) = o.get_mut("succeeded") {

@@ -368,22 +368,34 @@ impl RunInner {
         let attempt = self.keys.attempt(tid);
         let retention = self.fleet.config.retention.as_millis() as u64;
         let epoch = self.epoch;
-        let reply: Vec<String> = retry(self.link(), "queueing a task", None, |mut c| {
-            let (coord, attempt) = (coord.clone(), attempt.clone());
-            async move {
-                scripts::ENQUEUE
-                    .key(coord)
-                    .key(attempt)
-                    .arg(epoch)
-                    .arg(payload)
-                    .arg(queue)
-                    .arg(retention)
-                    .invoke_async(&mut c)
-                    .await
+        let mut reply: Vec<String>;
+        let mut lost_lease = 0;
+        loop {
+            reply = retry(self.link(), "queueing a task", None, |mut c| {
+                let (coord, attempt) = (coord.clone(), attempt.clone());
+                async move {
+                    scripts::ENQUEUE
+                        .key(coord)
+                        .key(attempt)
+                        .arg(epoch)
+                        .arg(payload)
+                        .arg(queue)
+                        .arg(retention)
+                        .invoke_async(&mut c)
+                        .await
+                }
+            })
+            .await
+            .map_err(|e| self.redis_error("queueing a task", e))?;
+            if reply.first().map(String::as_str) != Some("nolease") || lost_lease >= 50 {
+                break;
             }
-        })
-        .await
-        .map_err(|e| self.redis_error("queueing a task", e))?;
+            // Redis lost the lease record: renew it (as it was), then enqueue again.
+            lost_lease += 1;
+            let _ = self.renew().await;
+            self.reconcile.notify_one();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         match reply.first().map(String::as_str) {
             Some("fenced") => {
                 let message = format!(
@@ -643,6 +655,34 @@ impl RunInner {
                 tracing::warn!("run {}: attempt {tid}: {e}", self.run_id);
             }
         }
+    }
+
+    /// Renew the coordinator's lease once: the script's reply and the Redis server's run id
+    /// (it changes when Redis restarts).
+    async fn renew(&self) -> Result<(Vec<String>, Option<String>), RedisError> {
+        let lease = self.fleet.config.lease;
+        let (coord, owner, epoch) = (self.keys.coord(), self.fleet.id.clone(), self.epoch);
+        let (renewed, info): (Vec<String>, String) =
+            retry(self.link(), "renewing the run's lease", None, |mut c| {
+                let (coord, owner) = (coord.clone(), owner.clone());
+                async move {
+                    let renewed: Vec<String> = scripts::RENEW
+                        .key(coord)
+                        .arg(&*owner)
+                        .arg(epoch)
+                        .arg(lease.as_millis() as u64)
+                        .invoke_async(&mut c)
+                        .await?;
+                    let info: String = redis::cmd("INFO").arg("server").query_async(&mut c).await?;
+                    Ok((renewed, info))
+                }
+            })
+            .await?;
+        let id = info
+            .lines()
+            .find_map(|l| l.strip_prefix("run_id:"))
+            .map(|s| s.trim().to_string());
+        Ok((renewed, id))
     }
 
     async fn close(&self, status: RunStatus) {
@@ -1082,37 +1122,13 @@ async fn read_outbox(run: Arc<RunInner>, mut cursor: String) {
 /// run (the run stops) and when Redis restarted or the lease lapsed (pending attempts are
 /// checked again).
 async fn keep_lease(run: Arc<RunInner>) {
-    let lease = run.fleet.config.lease;
-    let every = lease / 3;
-    let coord = run.keys.coord();
+    let every = run.fleet.config.lease / 3;
     let mut server: Option<String> = None;
     loop {
         tokio::time::sleep(every).await;
-        let owner = run.fleet.id.clone();
-        let epoch = run.epoch;
-        let reply: Result<(Vec<String>, String), RedisError> =
-            retry(run.link(), "renewing the run's lease", None, |mut c| {
-                let (coord, owner) = (coord.clone(), owner.clone());
-                async move {
-                    let renewed: Vec<String> = scripts::RENEW
-                        .key(coord)
-                        .arg(&*owner)
-                        .arg(epoch)
-                        .arg(lease.as_millis() as u64)
-                        .invoke_async(&mut c)
-                        .await?;
-                    let info: String = redis::cmd("INFO").arg("server").query_async(&mut c).await?;
-                    Ok((renewed, info))
-                }
-            })
-            .await;
-        let Ok((renewed, info)) = reply else {
+        let Ok((renewed, id)) = run.renew().await else {
             continue;
         };
-        let id = info
-            .lines()
-            .find_map(|l| l.strip_prefix("run_id:"))
-            .map(|s| s.trim().to_string());
         let restarted = server.is_some() && id != server;
         server = id;
         match renewed.first().map(String::as_str) {

@@ -1,12 +1,16 @@
 -- Enqueue one task attempt, idempotently on its key (run:task:cycle:attempt).
 -- KEYS[1] coordinator lease, KEYS[2] attempt record
 -- ARGV[1] coordinator epoch, ARGV[2] payload (JSON), ARGV[3] queue, ARGV[4] retention (ms)
--- Returns {'fenced', epoch} when another coordinator drives the run;
+-- Returns {'fenced', epoch} when another coordinator drives the run; {'nolease'} when the
+-- lease record is gone (Redis lost it: the coordinator renews it, then enqueues again);
 -- {'terminal', state, result, error, control, worker, duration, run_error} when the attempt
 -- already has its committed outcome (a resumed run reuses it);
 -- {'pending', state} when it is queued or running already; {'queued'} when (re)queued now:
 -- the caller then adds it to the queue's stream.
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  return {'nolease'}
+end
 if epoch ~= ARGV[1] then
   return {'fenced', epoch or ''}
 end
