@@ -469,7 +469,8 @@ fn a_short_network_cut_costs_nothing_and_a_long_one_moves_the_work() {
 #[test]
 fn a_killed_coordinator_is_resumed_and_reuses_committed_results() {
     let fleet = Fleet::start(2);
-    let file = fleet.write("coord.ron", &group_workflow(4, &shell_member(1.5)));
+    let member = r#"Shell("graflow ctx append exec t{i} >/dev/null && echo t{i} >> execs.log && sleep 1.5 && echo '\"r{i}\"' > \"$GRAFLOW_RESULT_FILE\"")"#;
+    let file = fleet.write("coord.ron", &group_workflow(4, member));
     let (_, expected, _) = fleet.run_local(&file, &[]);
     let mut run = spawn_run(&fleet, &file, &["--checkpoint-every-task"]);
     wait_busy(&fleet, Duration::from_secs(20));
@@ -505,7 +506,16 @@ fn a_killed_coordinator_is_resumed_and_reuses_committed_results() {
         }
     }
     // The members were running when the coordinator died: they committed, and the resumed
-    // run took their outcomes instead of running them again.
+    // run took their outcomes instead of running them again (the local run ran each once;
+    // here the file the bodies write to has one line per member) — and replayed their
+    // channel writes onto the channel restored from the checkpoint.
+    let ran = std::fs::read_to_string(fleet.dir.path().join("execs.log")).unwrap_or_default();
+    let local_runs = 4;
+    assert_eq!(
+        ran.lines().count(),
+        4 + local_runs,
+        "members ran again:\n{ran}"
+    );
     assert_eq!(end["results"]["end"].as_u64(), Some(4), "{end}");
 }
 

@@ -160,6 +160,8 @@ struct Waiter {
     log_epoch: u64,
     /// Feedback requests being relayed, by request number.
     asks: HashMap<u32, Relay>,
+    /// When it was sent.
+    since: std::time::Instant,
 }
 
 /// A feedback request being relayed: the asking task, and the reply keys the answer goes to
@@ -218,6 +220,9 @@ struct RunInner {
     workflow: Arc<Workflow>,
     bundle: Option<String>,
     epoch: u64,
+    /// Redis time when this coordinator had settled what a previous one left: outcomes
+    /// committed before it are replayed (their channel writes) when reused.
+    settled_ms: u64,
     pending: Mutex<HashMap<String, Waiter>>,
     mirror: Mirror,
     /// Queues whose consumer group this process made sure of.
@@ -242,6 +247,7 @@ impl RunInner {
             None => None,
         };
         let epoch = claim(&fleet, &keys, info.resumed).await?;
+        let settled_ms = settle(&fleet, &keys, info.resumed).await?;
         let cursor = outbox_cursor(&fleet.link, &keys).await?;
         seed_mirror(&fleet.link, &keys, &info).await?;
         let inner = Arc::new(RunInner {
@@ -251,6 +257,7 @@ impl RunInner {
             workflow: info.workflow,
             bundle,
             epoch,
+            settled_ms,
             pending: Mutex::new(HashMap::new()),
             mirror: Mirror::new(),
             queues: Mutex::new(HashSet::new()),
@@ -264,6 +271,7 @@ impl RunInner {
             tokio::spawn(keep_lease(inner.clone())),
             tokio::spawn(write_mirror(inner.clone())),
             tokio::spawn(reconcile_when_asked(inner.clone())),
+            tokio::spawn(sweep(inner.clone())),
         ];
         *inner.tasks.lock() = tasks;
         Ok(inner)
@@ -331,6 +339,7 @@ impl RunInner {
                 payload: payload.clone(),
                 log_epoch: 0,
                 asks: HashMap::new(),
+                since: std::time::Instant::now(),
             },
         );
         let mut guard = Abandon {
@@ -340,7 +349,7 @@ impl RunInner {
         };
         // Results and added tasks recorded before this attempt are visible to its worker.
         self.mirror.flushed().await;
-        self.send(&tid, &queue, &payload).await?;
+        self.send(&tid, &queue, &payload, Why::Dispatch).await?;
         let outcome = rx.await.map_err(|_| {
             TaskError::msg(format!(
                 "the coordinator stopped waiting for attempt {tid} of run {}",
@@ -362,25 +371,31 @@ impl RunInner {
     }
 
     /// Enqueue attempt `tid` (idempotently) and put it on its queue's stream when it is
-    /// waiting there. A committed outcome found on the way is delivered at once.
-    async fn send(&self, tid: &str, queue: &str, payload: &str) -> Result<(), TaskError> {
+    /// waiting there (a sweep adds an entry only for an attempt it found lost). A committed
+    /// outcome found on the way is delivered at once.
+    async fn send(&self, tid: &str, queue: &str, payload: &str, why: Why) -> Result<(), TaskError> {
+        let lost_after = self.fleet.config.lease.as_millis() as u64;
         let coord = self.keys.coord();
         let attempt = self.keys.attempt(tid);
+        let attempts = self.keys.attempts();
         let retention = self.fleet.config.retention.as_millis() as u64;
         let epoch = self.epoch;
         let mut reply: Vec<String>;
         let mut lost_lease = 0;
         loop {
             reply = retry(self.link(), "queueing a task", None, |mut c| {
-                let (coord, attempt) = (coord.clone(), attempt.clone());
+                let (coord, attempt, attempts) = (coord.clone(), attempt.clone(), attempts.clone());
                 async move {
                     scripts::ENQUEUE
                         .key(coord)
                         .key(attempt)
+                        .key(attempts)
                         .arg(epoch)
                         .arg(payload)
                         .arg(queue)
                         .arg(retention)
+                        .arg(tid)
+                        .arg(lost_after)
                         .invoke_async(&mut c)
                         .await
                 }
@@ -409,14 +424,45 @@ impl RunInner {
             Some("terminal") => {
                 let field = |i: usize| reply.get(i).map(String::as_str).unwrap_or("");
                 let outcome = Outcome::parse(field(1), field(2), field(3), field(4), field(7));
+                let ended: u64 = field(8).parse().unwrap_or(0);
+                if ended <= self.settled_ms {
+                    // Committed before this coordinator restored the run's channel: the body
+                    // is not run again, so its channel writes are applied again.
+                    self.replay_writes(tid, field(9)).await;
+                }
                 self.deliver(tid, outcome);
                 Ok(())
             }
             Some("pending") if reply.get(1).map(String::as_str) == Some("running") => Ok(()),
+            Some("pending") if why == Why::Sweep => Ok(()),
             Some("pending") | Some("queued") => self.push_to_queue(tid, queue).await,
             other => Err(TaskError::msg(format!(
                 "unexpected reply from the enqueue script: {other:?}"
             ))),
+        }
+    }
+
+    /// Apply the channel writes recorded with a reused outcome.
+    async fn replay_writes(&self, tid: &str, writes: &str) {
+        if writes.is_empty() {
+            return;
+        }
+        let writes: Vec<super::wire::ChannelWrite> = match serde_json::from_str(writes) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(
+                    "run {}: the channel writes of {tid} do not parse: {e}",
+                    self.run_id
+                );
+                return;
+            }
+        };
+        let channel = RedisChannel::new(self.link().clone(), self.keys.clone());
+        if let Err(e) = super::channel::replay(&channel, writes).await {
+            tracing::warn!(
+                "run {}: replaying the channel writes of reused attempt {tid}: {e}",
+                self.run_id
+            );
         }
     }
 
@@ -632,26 +678,29 @@ impl RunInner {
         w.asks.insert(ordinal, Relay { task, to });
     }
 
-    /// Check every pending attempt again: enqueue it (idempotent), put it back on its stream
-    /// when Redis lost the entry, and take outcomes whose report was lost.
-    async fn reconcile(&self) {
+    /// Check pending attempts again: enqueue them (idempotent), put them back on their
+    /// stream when Redis lost the entry (after a restart) or their holder is gone, and take
+    /// outcomes whose report was lost. A sweep checks attempts older than `older_than`.
+    async fn reconcile(&self, why: Why, older_than: Duration) {
         let pending: Vec<(String, String, String)> = self
             .pending
             .lock()
             .iter()
-            .filter(|(_, w)| w.outcome.is_some())
+            .filter(|(_, w)| w.outcome.is_some() && w.since.elapsed() >= older_than)
             .map(|(tid, w)| (tid.clone(), w.queue.clone(), w.payload.clone()))
             .collect();
-        if !pending.is_empty() {
-            tracing::info!(
-                "run {}: checking {} attempts in flight after Redis was away",
-                self.run_id,
-                pending.len()
-            );
+        if why == Why::Reconcile {
+            if !pending.is_empty() {
+                tracing::info!(
+                    "run {}: checking {} attempts in flight after Redis was away",
+                    self.run_id,
+                    pending.len()
+                );
+            }
+            self.queues.lock().clear();
         }
-        self.queues.lock().clear();
         for (tid, queue, payload) in pending {
-            if let Err(e) = self.send(&tid, &queue, &payload).await {
+            if let Err(e) = self.send(&tid, &queue, &payload, why).await {
                 tracing::warn!("run {}: attempt {tid}: {e}", self.run_id);
             }
         }
@@ -954,6 +1003,64 @@ async fn claim(fleet: &RedisFleet, keys: &RunKeys, resumed: bool) -> Result<u64,
     }
 }
 
+/// Settle what a previous coordinator of the run left on the fleet: wait (up to a lease plus
+/// 30 s) for attempts still running under a live lease to end, then cancel what is still
+/// queued or running (it runs again under this coordinator) and give the workers a heartbeat
+/// to stop it. Returns the Redis time when that was done.
+async fn settle(fleet: &RedisFleet, keys: &RunKeys, resumed: bool) -> Result<u64, String> {
+    let fail =
+        |e: RedisError| format!("settling the run on Redis at {}: {e}", fleet.link.address());
+    let call = |mode: &'static str| settle_call(fleet, keys, mode);
+    if !resumed {
+        return call("count").await.map(|(_, _, now)| now).map_err(fail);
+    }
+    let deadline = std::time::Instant::now() + fleet.config.lease + Duration::from_secs(30);
+    let mut told = false;
+    loop {
+        let (live, _, _) = call("count").await.map_err(fail)?;
+        if live == 0 || std::time::Instant::now() >= deadline {
+            break;
+        }
+        if !told {
+            told = true;
+            tracing::warn!("waiting for {live} attempts the previous coordinator started to end");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, cancelled, _) = call("cancel").await.map_err(fail)?;
+    if cancelled > 0 {
+        // Workers stop cancelled attempts at their next heartbeat (at most a second).
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    call("count").await.map(|(_, _, now)| now).map_err(fail)
+}
+
+/// One call of the settle script: live running attempts, attempts cancelled, Redis time.
+async fn settle_call(
+    fleet: &RedisFleet,
+    keys: &RunKeys,
+    mode: &'static str,
+) -> Result<(u64, u64, u64), RedisError> {
+    let (set, prefix) = (keys.attempts(), keys.attempt_prefix());
+    retry(
+        &fleet.link,
+        "settling the run",
+        Some(fleet.config.connect_wait),
+        |mut c| {
+            let (set, prefix) = (set.clone(), prefix.clone());
+            async move {
+                scripts::SETTLE
+                    .key(set)
+                    .arg(mode)
+                    .arg(prefix)
+                    .invoke_async(&mut c)
+                    .await
+            }
+        },
+    )
+    .await
+}
+
 /// The id after which this coordinator reads the outbox: its current end.
 async fn outbox_cursor(link: &Link, keys: &RunKeys) -> Result<String, String> {
     let out = keys.out();
@@ -1206,6 +1313,28 @@ async fn reconcile_when_asked(run: Arc<RunInner>) {
         // Let a burst of notices settle into one pass.
         tokio::time::sleep(Duration::from_millis(100)).await;
         run.reconcile.notified().now_or_never();
-        run.reconcile().await;
+        run.reconcile(Why::Reconcile, Duration::ZERO).await;
     }
+}
+
+/// Every two leases, check attempts that have waited longer than a lease: one whose holder
+/// stopped renewing and whose queue entry is gone (so no reaper sees it) is queued again.
+async fn sweep(run: Arc<RunInner>) {
+    let lease = run.fleet.config.lease;
+    let every = (lease * 2).max(Duration::from_secs(2));
+    loop {
+        tokio::time::sleep(every).await;
+        run.reconcile(Why::Sweep, lease).await;
+    }
+}
+
+/// Why an attempt is sent to Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Why {
+    /// Its first dispatch.
+    Dispatch,
+    /// Redis restarted or was away: everything in flight is checked and re-queued as needed.
+    Reconcile,
+    /// The periodic check of old attempts (no entry is added for one still queued).
+    Sweep,
 }
