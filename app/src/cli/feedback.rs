@@ -10,6 +10,7 @@ use graflow_engine::hitl::{
 };
 
 use super::exit;
+use super::out::outln;
 use super::style::Style;
 use crate::history;
 
@@ -160,17 +161,17 @@ pub async fn run(args: FeedbackArgs) -> i32 {
         FeedbackAction::List { run, all } => match backend.list(run.as_deref(), !all).await {
             Ok(list) if args.json => {
                 for r in list {
-                    println!("{}", serde_json::to_string(&r).unwrap_or_default());
+                    outln!("{}", serde_json::to_string(&r).unwrap_or_default());
                 }
                 exit::SUCCESS
             }
             Ok(list) if list.is_empty() => {
-                println!("no {}feedback requests", if *all { "" } else { "pending " });
+                outln!("no {}feedback requests", if *all { "" } else { "pending " });
                 exit::SUCCESS
             }
             Ok(list) => {
                 for r in list {
-                    println!("{}", line(&r, &out));
+                    outln!("{}", line(&r, &out));
                 }
                 exit::SUCCESS
             }
@@ -179,23 +180,23 @@ pub async fn run(args: FeedbackArgs) -> i32 {
         FeedbackAction::Show { id } => match backend.get(id).await {
             Ok(Some((request, response))) => {
                 if args.json {
-                    println!(
+                    outln!(
                         "{}",
                         serde_json::json!({"request": request, "response": response})
                     );
                 } else {
-                    println!("{}", line(&request, &out));
+                    outln!("{}", line(&request, &out));
                     if !request.spec.options.is_empty() {
-                        println!("    options: {}", request.spec.options.join(", "));
+                        outln!("    options: {}", request.spec.options.join(", "));
                     }
                     match response {
-                        Some(r) => println!(
+                        Some(r) => outln!(
                             "    answered {} by {}: {}",
                             r.responded_at,
                             r.answer.responded_by.clone().unwrap_or_default(),
                             r.value()
                         ),
-                        None => println!("    not answered yet"),
+                        None => outln!("    not answered yet"),
                     }
                 }
                 exit::SUCCESS
@@ -211,13 +212,13 @@ pub async fn run(args: FeedbackArgs) -> i32 {
             match backend.respond(&r.id, answer).await {
                 Ok(response) => {
                     if args.json {
-                        println!("{}", serde_json::to_string(&response).unwrap_or_default());
+                        outln!("{}", serde_json::to_string(&response).unwrap_or_default());
                     } else {
-                        println!("{} {}: {}", out.ok("answered"), r.id, response.value());
+                        outln!("{} {}: {}", out.ok("answered"), r.id, response.value());
                         if let Ok(Some((req, _))) = backend.get(&r.id).await
                             && let Some(ckpt) = req.checkpoint
                         {
-                            println!(
+                            outln!(
                                 "the run paused waiting for it; continue with: graflow resume {ckpt}"
                             );
                         }
@@ -229,7 +230,7 @@ pub async fn run(args: FeedbackArgs) -> i32 {
         }
         FeedbackAction::Cancel { id } => match backend.cancel(id).await {
             Ok(_) => {
-                println!("cancelled {id}");
+                outln!("cancelled {id}");
                 exit::SUCCESS
             }
             Err(e) => fail(e),

@@ -1,0 +1,108 @@
+//! What a newcomer meets on the command line (issue 11): closed pipes end commands quietly,
+//! typos get a "did you mean", messages use the file's words and point at the right place,
+//! Http errors say what went wrong, attempt numbers follow `ctx.attempt`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_graflow")
+}
+
+fn graflow(dir: &Path, args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("GRAFLOW_STATE_DIR", dir.join(".state"))
+        .output()
+        .expect("graflow runs")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write workflow");
+    p
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample-workflows")
+}
+
+fn sample_files() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(samples())
+        .expect("sample-workflows/")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "ron"))
+        .map(|p| p.display().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Run `graflow args…` with its standard output closed before it writes a byte (the reader
+/// of `… | head -0` went away): it must end quietly, without a panic.
+fn with_closed_stdout(dir: &Path, args: &[&str]) -> Output {
+    let mut child = Command::new(bin())
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("GRAFLOW_STATE_DIR", dir.join(".state"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("graflow starts");
+    drop(child.stdout.take());
+    child.wait_with_output().expect("graflow ends")
+}
+
+#[test]
+fn every_command_ends_quietly_on_a_closed_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    // A checkpoint to list.
+    let out = graflow(
+        &samples(),
+        &[
+            "run",
+            "hello.ron",
+            "--json",
+            "--checkpoint-every-task",
+            "--state-dir",
+            &dir.path().join(".state").display().to_string(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let files = sample_files();
+    let mut validate = vec!["validate"];
+    validate.extend(files.iter().map(String::as_str));
+    let hello = samples().join("hello.ron").display().to_string();
+    let cases: Vec<Vec<&str>> = vec![
+        validate,
+        vec!["checkpoints"],
+        vec!["checkpoints", "--json"],
+        vec!["graph", &hello],
+        vec!["graph", &hello, "--format", "dot"],
+        vec!["completions", "bash"],
+        vec!["feedback", "list", "--all"],
+        vec!["--help"],
+    ];
+    for args in cases {
+        let out = with_closed_stdout(dir.path(), &args);
+        let err = stderr(&out);
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "{args:?}: {err}"
+        );
+        assert_ne!(out.status.code(), Some(101), "{args:?}: {err}");
+    }
+}
