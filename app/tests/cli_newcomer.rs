@@ -106,3 +106,47 @@ fn every_command_ends_quietly_on_a_closed_pipe() {
         assert_ne!(out.status.code(), Some(101), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn http_errors_say_what_went_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let flow = format!(
+        r#"Workflow(name: "h", flow: "call", tasks: {{
+            "call": Task(run: Http(url: "http://127.0.0.1:{port}/ping", timeout: "2s")),
+        }})"#
+    );
+    write(dir.path(), "refused.ron", &flow);
+    let out = graflow(dir.path(), &["run", "refused.ron"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("connection refused: nothing listens at 127.0.0.1:"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!stdout(&out).contains("error sending request"));
+
+    write(
+        dir.path(),
+        "tls.ron",
+        r#"Workflow(name: "t", flow: "call", tasks: {
+            "call": Task(run: Http(url: "https://127.0.0.1:9/ping")),
+        })"#,
+    );
+    let out = graflow(dir.path(), &["validate", "tls.ron"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("tls.ron:2:26: warning: task 'call': its url uses https://"),
+        "{}",
+        stderr(&out)
+    );
+    let out = graflow(dir.path(), &["run", "tls.ron"]);
+    assert!(
+        stdout(&out).contains("TLS: https is not available in this build"),
+        "{}",
+        stdout(&out)
+    );
+}
