@@ -150,3 +150,36 @@ fn http_errors_say_what_went_wrong() {
         stdout(&out)
     );
 }
+
+#[test]
+fn attempt_numbers_are_0_based_like_ctx_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "flaky.ron",
+        r##"Workflow(name: "f", flow: "flaky", tasks: {
+            "flaky": Task(
+                run: Script(r#"throw `transient error on attempt ${ctx.attempt}`"#),
+                retries: (max: 1, backoff: "10ms"),
+            ),
+        })"##,
+    );
+    let out = graflow(dir.path(), &["run", "flaky.ron"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "[flaky] failed on attempt 0: transient error on attempt 0; retrying as attempt 1"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("[flaky] started (attempt 1)"), "{text}");
+    assert!(
+        text.contains("[flaky] failed on attempt 1: transient error on attempt 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("attempts 0 to 1 all failed (1 retries)"),
+        "{text}"
+    );
+}

@@ -121,7 +121,7 @@ impl LivePrinter {
                         s.push_str(&format!("  cycle {cycle}"));
                     }
                     if *attempt > 0 {
-                        s.push_str(&format!("  retry {attempt}"));
+                        s.push_str(&format!("  attempt {attempt}"));
                     }
                     self.style.info(&s)
                 }
