@@ -183,3 +183,142 @@ fn attempt_numbers_are_0_based_like_ctx_attempt() {
         "{text}"
     );
 }
+
+const ETL: &str = r##"Workflow(
+    name: "etl",
+    flow: "fetch >> transform >> load",
+    params: {"limit": 3},
+    tasks: {
+        "fetch": Task(run: Value([1, 2, 3])),
+        "transform": Task(run: Script(r#" ctx.input("fetch").len() "#)),
+        "load": Task(run: Noop),
+        "unused": Task(run: Noop),
+    },
+)"##;
+
+#[test]
+fn typos_are_refused_with_a_guess() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "etl.ron", ETL);
+    // A misspelt parameter is refused (exit 2) with a guess.
+    let out = graflow(dir.path(), &["run", "etl.ron", "--set", "limt=5"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("--set limt: 'etl' declares no parameter 'limt'; did you mean 'limit'?"),
+        "{err}"
+    );
+    assert!(err.contains("declared: limit"), "{err}");
+    assert!(stdout(&out).is_empty(), "it ran: {}", stdout(&out));
+    // A declared one runs.
+    let out = graflow(dir.path(), &["run", "etl.ron", "--set", "limit=5"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // A task defined but never reachable is a warning.
+    let out = graflow(dir.path(), &["validate", "etl.ron"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("etl.ron:9:9: warning: task 'unused' can never run"),
+        "{}",
+        stderr(&out)
+    );
+
+    // An unknown name in the flow gets a guess.
+    write(
+        dir.path(),
+        "typo.ron",
+        &ETL.replace("fetch >> transform", "fetch >> transfrom"),
+    );
+    let out = graflow(dir.path(), &["validate", "typo.ron"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(
+            "typo.ron:3:21: error: unknown task or group 'transfrom' in the flow; did you mean 'transform'?"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    // So does an unknown start.
+    write(
+        dir.path(),
+        "start.ron",
+        &ETL.replace("params:", "start: \"fecth\",\n    params:"),
+    );
+    let out = graflow(dir.path(), &["validate", "start.ron"]);
+    assert!(
+        stderr(&out).contains("unknown start task 'fecth'")
+            && stderr(&out).contains("hint: did you mean 'fetch'?"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn policies_and_groups_read_as_the_file_writes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = graflow(&samples(), &["graph", "policy-at-least.ron"]);
+    let text = stdout(&out);
+    assert!(text.contains("AtLeast(2)"), "{text}");
+    assert!(!text.contains("at_least_n"), "{text}");
+    let out = graflow(&samples(), &["run", "policy-critical.ron"]);
+    let text = stdout(&out);
+    assert!(text.contains("(Critical([\""), "{text}");
+    assert!(!text.contains("critical_tasks"), "{text}");
+    let _ = dir;
+}
+
+/// `graflow validate` on a file; returns its standard error.
+fn validate_text(dir: &Path, name: &str, text: &str) -> String {
+    write(dir, name, text);
+    let out = graflow(dir, &["validate", name]);
+    assert_eq!(out.status.code(), Some(2), "{name} is valid?");
+    stderr(&out)
+}
+
+#[test]
+fn messages_speak_the_files_words_and_point_where_the_fix_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let err = validate_text(
+        d,
+        "comma.ron",
+        "Workflow(\n  name: \"x\",\n  flow: \"a\"\n  tasks: {\"a\": Task(run: Noop)},\n)",
+    );
+    assert!(
+        err.contains("comma.ron:3:12: error: a comma is missing after this value"),
+        "{err}"
+    );
+    let err = validate_text(
+        d,
+        "retries.ron",
+        r#"Workflow(name: "x", flow: "a", tasks: {"a": Task(run: Noop, retries: 3)})"#,
+    );
+    assert!(err.contains("`retries: (max: 3)`"), "{err}");
+    let err = validate_text(
+        d,
+        "kind.ron",
+        r#"Workflow(name: "x", flow: "a", tasks: {"a": Task(run: Bash("ls"))})"#,
+    );
+    assert!(err.contains("unknown task kind `Bash`"), "{err}");
+    for kind in [
+        "Value", "Noop", "Sleep", "Shell", "Command", "Script", "Http", "Docker", "Approval",
+        "Feedback",
+    ] {
+        assert!(err.contains(kind), "{kind}: {err}");
+    }
+    let err = validate_text(
+        d,
+        "script.ron",
+        "Workflow(name: \"x\", flow: \"a\", tasks: {\"a\": Task(run: Script(r#\"\n    let rows = [1, 2];\n    rows.len(\n\"#))})",
+    );
+    assert!(
+        err.contains("script.ron:3:14: error: task 'a': script error")
+            && err.contains("script line 3:\n      rows.len(\n               ^"),
+        "{err}"
+    );
+    for e in [&err] {
+        for internal in ["RetrySpec", "RunSpec", "enum", "Spec`"] {
+            assert!(!e.contains(internal), "{e}");
+        }
+    }
+}

@@ -44,6 +44,7 @@ pub mod handler;
 pub mod hitl;
 pub mod render;
 pub mod run;
+pub mod suggest;
 pub mod template;
 pub mod workflow;
 

@@ -89,7 +89,7 @@ fn the_studio_model_mirrors_the_engine_graph_for_every_sample() {
                     assert_eq!(heads, engine_heads, "{what}: members of {}", node.id);
                     assert_eq!(
                         m.policy.as_deref(),
-                        Some(policy.name().as_str()),
+                        Some(policy.label().as_str()),
                         "{what}: policy of {}",
                         node.id
                     );

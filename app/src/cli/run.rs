@@ -70,6 +70,35 @@ pub fn parse_sets(sets: &[String]) -> Result<BTreeMap<String, Value>, String> {
     Ok(out)
 }
 
+/// Refuse `--set` keys the workflow does not declare under `params` (a typo would otherwise
+/// run silently with the default): one message per unknown key, with a "did you mean".
+pub fn check_sets(sets: &BTreeMap<String, Value>, loaded: &LoadedWorkflow) -> Result<(), String> {
+    let declared: Vec<&str> = loaded.spec.params.keys().map(String::as_str).collect();
+    let mut problems = Vec::new();
+    for key in sets.keys().filter(|k| !declared.contains(&k.as_str())) {
+        let guess = graflow_engine::suggest::did_you_mean(key, declared.iter().copied())
+            .map(|g| format!("; {g}"))
+            .unwrap_or_default();
+        problems.push(format!(
+            "--set {key}: '{}' declares no parameter '{key}'{guess}",
+            loaded.workflow.name()
+        ));
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let known = if declared.is_empty() {
+        "it declares none".to_string()
+    } else {
+        format!("declared: {}", declared.join(", "))
+    };
+    Err(format!(
+        "{}\n  hint: {known}; a new parameter goes under `params: {{…}}` in {}",
+        problems.join("\n"),
+        loaded.path.display()
+    ))
+}
+
 impl CheckpointArgs {
     /// The checkpoint folder for `loaded`.
     pub fn dir(&self, loaded: &LoadedWorkflow) -> PathBuf {
@@ -117,6 +146,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let Some(loaded) = load_or_report(&args.file, &runtimes, &err) else {
         return Ok(exit::BAD_INPUT);
     };
+    if let Err(e) = check_sets(&params, &loaded) {
+        eprintln!("{}", err.error(&format!("graflow run: {e}")));
+        return Ok(exit::BAD_INPUT);
+    }
     let mut options = args
         .checkpoints
         .options(&loaded, args.checkpoints.dir(&loaded));

@@ -133,7 +133,12 @@ pub(super) fn assemble(
         rep.error(at, format!("notify: {m}"), None);
     }
 
-    let known = |n: &str| spec.tasks.contains_key(n) || spec.groups.contains_key(n);
+    let names: Vec<&str> = spec
+        .tasks
+        .keys()
+        .chain(spec.groups.keys())
+        .map(String::as_str)
+        .collect();
     for (name, group) in &spec.groups {
         if !valid_name(name) {
             let at = rep.loc.entry("groups", name);
@@ -148,7 +153,7 @@ pub(super) fn assemble(
         let Some(members) = parse_in_string(
             &group.members,
             key_at,
-            &known,
+            &names,
             rep,
             &format!("members of group '{name}'"),
         ) else {
@@ -190,7 +195,7 @@ pub(super) fn assemble(
 
     let flow_at = rep.loc.top_field("flow");
     let statements =
-        parse_in_string(&spec.flow, flow_at, &known, rep, "the flow").unwrap_or_default();
+        parse_in_string(&spec.flow, flow_at, &names, rep, "the flow").unwrap_or_default();
     for s in statements {
         b.flow(s);
     }
@@ -209,10 +214,10 @@ pub(super) fn assemble(
     if rep.has_errors() {
         return None;
     }
-    build(b, rep)
+    build(b, rep, &names)
 }
 
-fn build(b: WorkflowBuilder, rep: &mut Reporter<'_>) -> Option<Workflow> {
+fn build(b: WorkflowBuilder, rep: &mut Reporter<'_>, names: &[&str]) -> Option<Workflow> {
     match b.build() {
         Ok(wf) => Some(wf),
         Err(e) => {
@@ -231,7 +236,14 @@ fn build(b: WorkflowBuilder, rep: &mut Reporter<'_>) -> Option<Workflow> {
                 BuildError::NameClash(n) => loc.entry("groups", n),
                 _ => loc.top_field("flow"),
             };
+            let unknown_start = match &e {
+                BuildError::UnknownStart(s) => {
+                    crate::suggest::did_you_mean(s, names.iter().copied())
+                }
+                _ => None,
+            };
             let hint = match &e {
+                BuildError::UnknownStart(_) => unknown_start.as_deref(),
                 BuildError::NoStart | BuildError::MultipleStarts(_) => {
                     Some("add `start: \"task\"` to the workflow")
                 }
@@ -250,7 +262,7 @@ fn build(b: WorkflowBuilder, rep: &mut Reporter<'_>) -> Option<Workflow> {
 fn parse_in_string(
     text: &str,
     key_at: Option<usize>,
-    known: &dyn Fn(&str) -> bool,
+    names: &[&str],
     rep: &mut Reporter<'_>,
     what: &str,
 ) -> Option<Vec<Flow>> {
@@ -273,14 +285,17 @@ fn parse_in_string(
             let mut ok = true;
             for s in &statements {
                 each_name(s, &mut |name, span| {
-                    if !known(name) {
+                    if !names.contains(&name) {
                         ok = false;
                         let at = span
                             .and_then(|sp| key_at.and_then(|k| rep.loc.inside_string(k, sp.offset)))
                             .or(key_at);
+                        let guess = crate::suggest::did_you_mean(name, names.iter().copied())
+                            .map(|g| format!("; {g}"))
+                            .unwrap_or_default();
                         rep.error(
                             at,
-                            format!("unknown task or group '{name}' in {what}"),
+                            format!("unknown task or group '{name}' in {what}{guess}"),
                             Some("define it under `tasks` or `groups`"),
                         );
                     }
@@ -422,10 +437,27 @@ pub(super) fn task_def(
             match ScriptHandler::new(source, env) {
                 Ok(h) => Some(Arc::new(h)),
                 Err(e) => {
-                    let at = script_error_place(rep, name, s, e.line, e.column);
-                    let whereabouts = match (s, e.line) {
+                    let code = match s {
+                        ScriptSpec::Inline(code) => Some(code.clone()),
+                        ScriptSpec::File { file } => {
+                            std::fs::read_to_string(env.resolve(file)).ok()
+                        }
+                    };
+                    let (line, column) = match (&code, e.line) {
+                        (Some(c), Some(l)) => {
+                            let (l, col) = super::excerpt::settle(c, l, e.column.unwrap_or(1));
+                            (Some(l), Some(col))
+                        }
+                        _ => (e.line, e.column),
+                    };
+                    let hint = code
+                        .as_deref()
+                        .zip(line)
+                        .and_then(|(c, l)| super::excerpt::caret(c, l, column.unwrap_or(1)));
+                    let at = script_error_place(rep, name, s, line, column);
+                    let whereabouts = match (s, line) {
                         (ScriptSpec::File { file }, Some(l)) => {
-                            format!(" ({file}:{l}:{})", e.column.unwrap_or(1))
+                            format!(" ({file}:{l}:{})", column.unwrap_or(1))
                         }
                         (ScriptSpec::File { file }, None) => format!(" ({file})"),
                         _ => String::new(),
@@ -433,7 +465,7 @@ pub(super) fn task_def(
                     rep.error(
                         at,
                         format!("task '{name}': script error{whereabouts}: {}", e.message),
-                        None,
+                        hint.as_deref(),
                     );
                     None
                 }

@@ -93,6 +93,7 @@ pub(super) fn warn(spec: &WorkflowSpec, wf: &Workflow, rep: &mut Reporter<'_>) {
     }
 
     no_tls(spec, rep);
+    unused_definitions(spec, wf, rep);
 
     for name in spec.groups.keys() {
         if graph.find(name).is_none() {
@@ -141,4 +142,74 @@ fn no_tls(spec: &WorkflowSpec, rep: &mut Reporter<'_>) {
             );
         }
     }
+}
+
+/// The code of a task, as far as it can name other tasks: inline scripts, script files (read
+/// next to the workflow), shell lines, command and container arguments.
+fn code_of(run: &RunSpec, base: &std::path::Path) -> Vec<String> {
+    match run {
+        RunSpec::Script(ScriptSpec::Inline(code)) | RunSpec::Shell(code) => vec![code.clone()],
+        RunSpec::Script(ScriptSpec::File { file }) => {
+            vec![std::fs::read_to_string(base.join(file)).unwrap_or_default()]
+        }
+        RunSpec::Command(argv) => argv.clone(),
+        RunSpec::Docker(d) => d.cmd.iter().flatten().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Tasks defined outside the flow are definitions that `next_task` or a goto can add; one
+/// that no task's code names can never run.
+fn unused_definitions(spec: &WorkflowSpec, wf: &Workflow, rep: &mut Reporter<'_>) {
+    let detached = wf.detached_tasks();
+    if detached.is_empty() {
+        return;
+    }
+    let base = rep
+        .file
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let code: Vec<(&str, Vec<String>)> = spec
+        .tasks
+        .iter()
+        .map(|(name, t)| (name.as_str(), code_of(&t.run, &base)))
+        .collect();
+    for name in detached {
+        // Members of a group that is not used are covered by the group's own warning.
+        let in_group = spec
+            .groups
+            .values()
+            .any(|g| crate::flow::parse_flow(&g.members).is_ok_and(|f| mentions(&f, name)));
+        let named = in_group
+            || code
+                .iter()
+                .filter(|(other, _)| *other != name)
+                .any(|(_, texts)| texts.iter().any(|t| t.contains(name)));
+        if named {
+            continue;
+        }
+        let at = rep.loc.entry("tasks", name);
+        rep.at(
+            Severity::Warning,
+            at,
+            format!(
+                "task '{name}' can never run: it is not in the flow and no task adds it (next_task or goto)"
+            ),
+            Some("add it to the flow, call ctx.next_task(\"…\") with its name from a task, or remove it"),
+        );
+    }
+}
+
+fn mentions(flows: &[crate::flow::Flow], name: &str) -> bool {
+    use crate::flow::{Flow, Leaf};
+    fn walk(f: &Flow, name: &str) -> bool {
+        match f {
+            Flow::Leaf(Leaf::Name { name: n, .. }) => n.as_str() == name,
+            Flow::Leaf(_) => false,
+            Flow::Seq(items) => items.iter().any(|i| walk(i, name)),
+            Flow::Par(p) => p.items.iter().any(|i| walk(i, name)),
+        }
+    }
+    flows.iter().any(|f| walk(f, name))
 }

@@ -95,7 +95,8 @@ pub fn line(event: &RunEvent, style: &Style) -> Option<String> {
             ok,
         } => {
             let mut s = format!(
-                "group {group} ({policy}): {} succeeded, {} failed",
+                "group {group} ({}): {} succeeded, {} failed",
+                graflow_engine::group::label_of_name(policy),
                 succeeded.len(),
                 failed.len()
             );

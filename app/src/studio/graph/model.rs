@@ -16,7 +16,7 @@ pub struct GNode {
     pub is_group: bool,
     /// A group's member heads (model indices), in writing order.
     pub members: Vec<usize>,
-    /// A group's policy name.
+    /// A group's policy in the file's words (`AtLeast(2)`).
     pub policy: Option<String>,
     /// The group this node is a member head of.
     pub parent: Option<usize>,
@@ -69,7 +69,7 @@ impl GraphModel {
                     .unwrap_or_else(|| "task".to_string())
             };
             let policy = match &node.kind {
-                NodeKind::Group { policy, .. } => Some(policy.name()),
+                NodeKind::Group { policy, .. } => Some(policy.label()),
                 NodeKind::Task => None,
             };
             let i = m.push(GNode {
