@@ -251,6 +251,11 @@ fn damaged_checkpoints_are_refused_with_exit_2() {
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("truncated", bytes[..bytes.len() - 7].to_vec(), "truncated"),
         (
+            "over-long",
+            [bytes.as_slice(), b"appended\n"].concat(),
+            "too long",
+        ),
+        (
             "bit-flipped",
             {
                 let mut b = bytes.clone();

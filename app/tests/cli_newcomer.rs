@@ -322,3 +322,48 @@ fn messages_speak_the_files_words_and_point_where_the_fix_goes() {
         }
     }
 }
+
+#[test]
+fn feedback_respond_names_the_flags_a_question_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "ask.ron",
+        r#"Workflow(name: "ask", flow: "ok >> pick", notify: [], tasks: {
+            "ok": Task(run: Approval(prompt: "Ship?", timeout: "100ms")),
+            "pick": Task(run: Noop),
+        })"#,
+    );
+    let out = graflow(d, &["run", "ask.ron"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let out = graflow(d, &["feedback", "list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_str(
+        stdout(&out)
+            .lines()
+            .next()
+            .unwrap_or_else(|| panic!("no request: {}", stderr(&out))),
+    )
+    .unwrap();
+    let id = listed["id"].as_str().unwrap().to_string();
+    let out = graflow(d, &["feedback", "respond", &id]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("an approval needs --approve or --reject"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "graflow feedback respond {id} --approve | --reject"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("\"approved\""), "{err}");
+    let out = graflow(d, &["feedback", "respond", &id, "--text", "yes"]);
+    assert!(
+        stderr(&out).contains("--text does not belong"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -122,6 +122,25 @@ fn how_to_answer(kind: FeedbackKind, options: &[String]) -> String {
     }
 }
 
+/// An answer check's message with the command line's flags for the answer's JSON fields.
+fn flag_words(message: &str) -> String {
+    [
+        ("\"approved\": true or false", "--approve or --reject"),
+        ("\"selected_multiple\": [ … ]", "--select-multiple"),
+        ("'approved'", "--approve/--reject"),
+        ("'reason'", "--reason"),
+        ("'text'", "--text"),
+        ("\"text\"", "--text"),
+        ("'selected_multiple'", "--select-multiple"),
+        ("'selected'", "--select"),
+        ("\"selected\"", "--select"),
+        ("'custom_data'", "--data"),
+        ("\"custom_data\"", "--data"),
+    ]
+    .iter()
+    .fold(message.to_string(), |m, (json, flag)| m.replace(json, flag))
+}
+
 fn line(r: &FeedbackRequest, style: &Style) -> String {
     let status = serde_json::to_value(r.status)
         .ok()
@@ -210,6 +229,17 @@ pub async fn run(args: FeedbackArgs) -> i32 {
                 Err(e) => return fail(FeedbackError::Invalid(e)),
             };
             match backend.respond(&r.id, answer).await {
+                Err(FeedbackError::Invalid(m)) => {
+                    let how = match backend.get(&r.id).await {
+                        Ok(Some((req, _))) => format!(
+                            "; answer it with: graflow feedback respond {} {}",
+                            r.id,
+                            how_to_answer(req.spec.kind, &req.spec.options)
+                        ),
+                        _ => String::new(),
+                    };
+                    fail(FeedbackError::Invalid(format!("{}{how}", flag_words(&m))))
+                }
                 Ok(response) => {
                     if args.json {
                         outln!("{}", serde_json::to_string(&response).unwrap_or_default());
