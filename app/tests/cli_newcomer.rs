@@ -367,3 +367,60 @@ fn feedback_respond_names_the_flags_a_question_needs() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_shell_question_without_a_timeout_reports_the_real_default() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "ask.ron",
+        r#"Workflow(name: "ask", flow: "name", notify: [], tasks: {
+            "name": Task(run: Shell("graflow ctx request-text 'Release name?'")),
+        })"#,
+    );
+    let mut child = Command::new(bin())
+        .args(["run", "--json", "ask.ron"])
+        .current_dir(d)
+        .env("NO_COLOR", "1")
+        .env("GRAFLOW_STATE_DIR", d.join(".state"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in lines.map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let id = loop {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!("no feedback_requested")
+            });
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if v["event"] == "feedback_requested" {
+            break v["id"].as_str().unwrap().to_string();
+        }
+    };
+    let out = graflow(d, &["feedback", "show", &id, "--json"]);
+    let shown = stdout(&out);
+    let text = graflow(d, &["feedback", "show", &id]);
+    let respond = graflow(d, &["feedback", "respond", &id, "--text", "Ada"]);
+    let status = child.wait().unwrap();
+    assert!(shown.contains("\"timeout_secs\":180.0"), "{shown}");
+    assert!(
+        stdout(&text).contains("pauses the run if unanswered 3m after it was asked"),
+        "{}",
+        stdout(&text)
+    );
+    assert_eq!(respond.status.code(), Some(0), "{}", stderr(&respond));
+    assert_eq!(status.code(), Some(0));
+}

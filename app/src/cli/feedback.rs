@@ -161,6 +161,15 @@ fn line(r: &FeedbackRequest, style: &Style) -> String {
         s.push_str(&format!(
             "\n    the run paused; then: graflow resume {ckpt}"
         ));
+    } else if let Some(t) = r
+        .spec
+        .timeout_secs
+        .filter(|_| r.status == graflow_engine::hitl::FeedbackStatus::Pending)
+    {
+        let t = humantime::format_duration(std::time::Duration::from_secs_f64(t.max(0.0)));
+        s.push_str(&format!(
+            "\n    pauses the run if unanswered {t} after it was asked"
+        ));
     }
     s
 }
