@@ -424,3 +424,50 @@ fn a_shell_question_without_a_timeout_reports_the_real_default() {
     assert_eq!(respond.status.code(), Some(0), "{}", stderr(&respond));
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn the_failing_sample_fails_offline_the_same_way_every_time() {
+    let mut seen = None;
+    for _ in 0..2 {
+        let out = graflow(&samples(), &["run", "--json", "retries-exhausted.ron"]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        let events: Vec<serde_json::Value> = stdout(&out)
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let failed: Vec<(String, u64, bool)> = events
+            .iter()
+            .filter(|e| e["event"] == "task_failed")
+            .map(|e| {
+                (
+                    e["task"].as_str().unwrap_or_default().to_string(),
+                    e["attempt"].as_u64().unwrap_or(99),
+                    e["will_retry"].as_bool().unwrap_or(false),
+                )
+            })
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                ("fetch".to_string(), 0, true),
+                ("fetch".to_string(), 1, true),
+                ("fetch".to_string(), 2, false)
+            ]
+        );
+        let last = events.last().cloned().unwrap_or_default();
+        assert_eq!(last["status"], "failed");
+        assert!(
+            last["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("attempts 0 to 2 all failed"),
+            "{last}"
+        );
+        assert!(events.iter().all(|e| e["task"] != "report"));
+        let error = last["error"].clone();
+        if let Some(prev) = &seen {
+            assert_eq!(prev, &error);
+        }
+        seen = Some(error);
+    }
+}
