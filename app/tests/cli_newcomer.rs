@@ -2,7 +2,6 @@
 //! typos get a "did you mean", messages use the file's words and point at the right place,
 //! Http errors say what went wrong, attempt numbers follow `ctx.attempt`.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

@@ -882,6 +882,22 @@ async fn a_paused_run_resumes_from_the_checkpoint_browser_after_answering() {
         "{:?}",
         run.events
     );
+    // The history keeps both: the paused run and the resumed one.
+    assert!(
+        d.run_until(WAIT, |a| a.history.len() == 2).await,
+        "{:?}",
+        d.app.history
+    );
+    let statuses: Vec<_> = d.app.history.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses,
+        [Some(RunStatus::Succeeded), Some(RunStatus::Paused)],
+        "{:?}",
+        d.app.history
+    );
+    assert!(d.app.history[0].resumed_from.is_some());
+    let screen = render(&d.app, 100, 30);
+    assert!(screen.contains("↪ approve-pause"), "{screen}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -156,7 +156,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     options.params = params;
     let handle = Engine::new().start(loaded.workflow.clone(), options);
     let state_dir = history::state_dir(args.checkpoints.state_dir.as_deref());
-    follow(handle, &loaded, &args.file, &state_dir, args.json).await
+    follow(handle, &loaded, &args.file, &state_dir, args.json, None).await
 }
 
 /// Show a started run until it ends, recording it in the history; returns the exit code.
@@ -166,6 +166,7 @@ pub async fn follow(
     file: &Path,
     state_dir: &Path,
     json: bool,
+    resumed_from: Option<&str>,
 ) -> anyhow::Result<i32> {
     let Some(mut events) = handle.take_events() else {
         anyhow::bail!("the engine gave no event stream");
@@ -175,6 +176,7 @@ pub async fn follow(
         handle.run_id(),
         loaded.workflow.name(),
         Some(file),
+        resumed_from,
     );
     let mut printer = progress::for_output(json);
     let mut batch = Vec::with_capacity(256);

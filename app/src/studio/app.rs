@@ -691,7 +691,7 @@ impl App {
             Pane::Workflows => self.focus = Pane::Graph,
             Pane::History => {
                 if let Some(r) = self.history.get(self.history_selected) {
-                    self.effects.push(Effect::LoadRecordedRun(r.run_id.clone()));
+                    self.effects.push(Effect::LoadRecordedRun(r.key.clone()));
                 }
             }
             Pane::Graph => {
@@ -1220,7 +1220,7 @@ impl App {
                     .history_selected
                     .min(self.history.len().saturating_sub(1));
             }
-            Msg::RecordedRun { run_id, events } => self.on_recorded(run_id, events),
+            Msg::RecordedRun { key, events } => self.on_recorded(key, events),
             Msg::RunEnded(run_id) => {
                 self.runs.remove(&run_id);
             }
@@ -1372,10 +1372,11 @@ impl App {
         }
     }
 
-    fn on_recorded(&mut self, run_id: String, events: Vec<Value>) {
-        let Some(record) = self.history.iter().find(|r| r.run_id == run_id).cloned() else {
+    fn on_recorded(&mut self, key: String, events: Vec<Value>) {
+        let Some(record) = self.history.iter().find(|r| r.key == key).cloned() else {
             return;
         };
+        let run_id = record.run_id.clone();
         let index = self
             .entries
             .iter()

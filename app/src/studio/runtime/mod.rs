@@ -264,11 +264,11 @@ impl Driver {
                     let _ = tx.blocking_send(Msg::History(crate::history::list(&dir)));
                 });
             }
-            Effect::LoadRecordedRun(run_id) => {
+            Effect::LoadRecordedRun(key) => {
                 let dir = self.state_dir.clone();
                 tokio::task::spawn_blocking(move || {
-                    let events = crate::history::events(&dir, &run_id);
-                    let _ = tx.blocking_send(Msg::RecordedRun { run_id, events });
+                    let events = crate::history::events(&dir, &key);
+                    let _ = tx.blocking_send(Msg::RecordedRun { key, events });
                 });
             }
             Effect::Copy(text) => self.copies.push(text),

@@ -101,7 +101,12 @@ pub fn draw_history(frame: &mut Frame, area: Rect, app: &App) {
         };
         // RFC 3339: keep "MM-DD HH:MM".
         let when = r.started.get(5..16).unwrap_or(&r.started).replace('T', " ");
-        let text = fit(&format!("{} {}", r.workflow, when), w.saturating_sub(2));
+        // A run resumed from a checkpoint: `↪` before its name.
+        let resumed = if r.resumed_from.is_some() { "↪ " } else { "" };
+        let text = fit(
+            &format!("{resumed}{} {when}", r.workflow),
+            w.saturating_sub(2),
+        );
         let mut line = Line::from(vec![
             Span::styled(format!("{glyph} "), theme.status(status)),
             Span::raw(text),
