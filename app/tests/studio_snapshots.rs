@@ -30,6 +30,8 @@ fn failed_etl() -> App {
     a.on_msg(Msg::Engine(etl_failed_run(&id)));
     a.message = None;
     a.effects.clear();
+    // As after `enter` on the workflow: the graph has the focus.
+    a.focus = Pane::Graph;
     a
 }
 

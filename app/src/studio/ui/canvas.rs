@@ -44,9 +44,23 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         "laying out… (showing the previous layout)".to_string()
     } else {
         let engine = e.graph.layout.as_ref().map_or("", |l| l.layered.engine);
+        let more = e
+            .graph
+            .layout
+            .as_ref()
+            .and_then(|l| l.canvas(zoom))
+            .is_some_and(|c| {
+                let (w, h) = crate::studio::canvas_view::viewport(area.width, area.height);
+                c.width > w || c.height > h
+            });
         format!(
-            "{} nodes · {engine} · +/- zoom · HJKL pan · f focus",
-            e.graph.canvas_view.nodes.len()
+            "{} nodes · {engine} · +/- zoom · {} · f focus",
+            e.graph.canvas_view.nodes.len(),
+            if more {
+                "more beyond the arrows: HJKL pan"
+            } else {
+                "HJKL pan"
+            }
         )
     };
     let head = header(app, e, &head);
@@ -73,6 +87,32 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         return;
     };
     render_canvas(frame.buffer_mut(), view, app, e, canvas, zoom);
+    draw_scroll_hints(frame.buffer_mut(), view, app, e, canvas);
+}
+
+/// Arrows on the viewport's edges where the drawing goes on beyond them.
+fn draw_scroll_hints(buf: &mut Buffer, view: Rect, app: &App, e: &WorkflowEntry, canvas: &Canvas) {
+    if view.width < 3 || view.height < 1 {
+        return;
+    }
+    let size = (view.width as u32, view.height as u32);
+    let (sx, sy) = crate::studio::canvas_view::clamp_scroll(e.graph.scroll, canvas, size);
+    let style = app.settings.theme.accent().add_modifier(Modifier::BOLD);
+    let mid_x = view.x + view.width / 2;
+    let mid_y = view.y + view.height / 2;
+    let right = view.x + view.width - 1;
+    let bottom = view.y + view.height - 1;
+    let marks = [
+        (sx > 0, view.x, mid_y, '◀'),
+        (sx + size.0 < canvas.width, right, mid_y, '▶'),
+        (sy > 0, mid_x, view.y, '▲'),
+        (sy + size.1 < canvas.height, mid_x, bottom, '▼'),
+    ];
+    for (more, x, y, ch) in marks {
+        if more && let Some(c) = buf.cell_mut((x, y)) {
+            c.set_char(ch).set_style(style);
+        }
+    }
 }
 
 /// Write the visible part of a canvas into `buf` at `view`.
@@ -85,7 +125,11 @@ pub fn render_canvas(
     zoom: Zoom,
 ) {
     let theme = &app.settings.theme;
-    let (sx, sy) = e.graph.scroll;
+    let (sx, sy) = crate::studio::canvas_view::clamp_scroll(
+        e.graph.scroll,
+        canvas,
+        (view.width as u32, view.height as u32),
+    );
     let solid = theme.edge(false);
     let dashed = theme.edge(true);
     for vy in 0..view.height as u32 {
@@ -142,6 +186,9 @@ pub fn render_canvas(
         let hidden = e.graph.canvas_view.hidden.contains_key(&n);
         let label = if node.is_group {
             format!("◆ {}{}", node.id, if hidden { " ▸" } else { "" })
+        } else if node.dynamic {
+            // Added at run time.
+            format!("+{}", node.id)
         } else {
             node.id.to_string()
         };
@@ -171,17 +218,17 @@ pub fn render_canvas(
                 } else {
                     ('╭', '╮', '╰', '╯', '─', '│')
                 };
-                let name = fit(&label, inner_w.saturating_sub(2 + loop_mark.len().min(1)));
-                let mut top = format!("{tl}{hz}");
-                let fill = inner_w
-                    .saturating_sub(1 + name.chars().count() + 1 + loop_mark.chars().count());
+                // `╭─ name ─…─↻╮`: exactly the box's width, with at least one `─` after the
+                // name, however long the name.
+                let loop_w = loop_mark.chars().count();
+                let name = fit(&label, (r.w as usize).saturating_sub(6 + loop_w));
+                let fill = (r.w as usize).saturating_sub(5 + name.chars().count() + loop_w);
+                let top = format!(
+                    "{tl}{hz} {name} {}{loop_mark}{tr}",
+                    hz.to_string().repeat(fill)
+                );
                 put(r.x, r.y, &top, border);
                 put(r.x + 2, r.y, &format!(" {name} "), name_style);
-                top = format!(
-                    "{}{loop_mark}{tr}",
-                    hz.to_string().repeat(fill.saturating_sub(1))
-                );
-                put(r.x + 2 + name.chars().count() as u32 + 2, r.y, &top, border);
                 let note = node_note(app, e, n);
                 let body = fit(
                     &format!("{} {note}", status.glyph()),
