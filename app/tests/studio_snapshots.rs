@@ -167,6 +167,9 @@ snap_two_sizes!(invalid_file_keeps_the_last_good_graph, {
             missing: false,
         }),
     });
+    // The list sorts broken.ron first; open etl.ron's graph.
+    a.update(Action::SelectWorkflow(0));
+    a.focus = Pane::Graph;
     a.effects.clear();
     a
 });
@@ -212,6 +215,7 @@ snap_two_sizes!(running_with_live_clock, {
         ),
     ]));
     a.now = at(2_600);
+    a.focus = Pane::Graph;
     a
 });
 

@@ -608,9 +608,7 @@ impl App {
             }
             return;
         }
-        if matches!(self.focus, Pane::Workflows | Pane::History)
-            && self.workflow_filter.is_some()
-        {
+        if matches!(self.focus, Pane::Workflows | Pane::History) && self.workflow_filter.is_some() {
             self.set_workflow_filter(None);
             return;
         }

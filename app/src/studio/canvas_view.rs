@@ -125,10 +125,7 @@ impl App {
             return;
         };
         let (x, y) = e.graph.scroll;
-        let moved = (
-            (x as i64 + dx).max(0) as u32,
-            (y as i64 + dy).max(0) as u32,
-        );
+        let moved = ((x as i64 + dx).max(0) as u32, (y as i64 + dy).max(0) as u32);
         e.graph.scroll = match (view, e.graph.layout.clone()) {
             (Some(v), Some(layout)) => layout
                 .canvas(e.graph.zoom)

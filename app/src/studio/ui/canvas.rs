@@ -44,23 +44,28 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         "laying out… (showing the previous layout)".to_string()
     } else {
         let engine = e.graph.layout.as_ref().map_or("", |l| l.layered.engine);
+        // What lies beyond the viewport comes first, so a narrow pane still says it.
         let more = e
             .graph
             .layout
             .as_ref()
             .and_then(|l| l.canvas(zoom))
-            .is_some_and(|c| {
-                let (w, h) = crate::studio::canvas_view::viewport(area.width, area.height);
-                c.width > w || c.height > h
-            });
+            .map(|c| {
+                beyond(
+                    e,
+                    c,
+                    crate::studio::canvas_view::viewport(area.width, area.height),
+                )
+            })
+            .unwrap_or_default();
+        let pan = if more.is_empty() {
+            String::new()
+        } else {
+            format!("more {more}: HJKL pan · ")
+        };
         format!(
-            "{} nodes · {engine} · +/- zoom · {} · f focus",
-            e.graph.canvas_view.nodes.len(),
-            if more {
-                "more beyond the arrows: HJKL pan"
-            } else {
-                "HJKL pan"
-            }
+            "{pan}{} nodes · {engine} · +/- zoom · f focus",
+            e.graph.canvas_view.nodes.len()
         )
     };
     let head = header(app, e, &head);
@@ -87,32 +92,21 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         return;
     };
     render_canvas(frame.buffer_mut(), view, app, e, canvas, zoom);
-    draw_scroll_hints(frame.buffer_mut(), view, app, e, canvas);
 }
 
-/// Arrows on the viewport's edges where the drawing goes on beyond them.
-fn draw_scroll_hints(buf: &mut Buffer, view: Rect, app: &App, e: &WorkflowEntry, canvas: &Canvas) {
-    if view.width < 3 || view.height < 1 {
-        return;
-    }
-    let size = (view.width as u32, view.height as u32);
-    let (sx, sy) = crate::studio::canvas_view::clamp_scroll(e.graph.scroll, canvas, size);
-    let style = app.settings.theme.accent().add_modifier(Modifier::BOLD);
-    let mid_x = view.x + view.width / 2;
-    let mid_y = view.y + view.height / 2;
-    let right = view.x + view.width - 1;
-    let bottom = view.y + view.height - 1;
-    let marks = [
-        (sx > 0, view.x, mid_y, '◀'),
-        (sx + size.0 < canvas.width, right, mid_y, '▶'),
-        (sy > 0, mid_x, view.y, '▲'),
-        (sy + size.1 < canvas.height, mid_x, bottom, '▼'),
-    ];
-    for (more, x, y, ch) in marks {
-        if more && let Some(c) = buf.cell_mut((x, y)) {
-            c.set_char(ch).set_style(style);
-        }
-    }
+/// Which way the drawing goes on beyond the viewport: `▲▼◀▶` (empty when it all fits).
+fn beyond(e: &WorkflowEntry, canvas: &Canvas, (vw, vh): (u32, u32)) -> String {
+    let (sx, sy) = crate::studio::canvas_view::clamp_scroll(e.graph.scroll, canvas, (vw, vh));
+    [
+        (sy > 0, '▲'),
+        (sy + vh < canvas.height, '▼'),
+        (sx > 0, '◀'),
+        (sx + vw < canvas.width, '▶'),
+    ]
+    .iter()
+    .filter(|(more, _)| *more)
+    .map(|(_, c)| *c)
+    .collect()
 }
 
 /// Write the visible part of a canvas into `buf` at `view`.

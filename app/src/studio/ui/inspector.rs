@@ -114,7 +114,10 @@ fn draw_task(frame: &mut Frame, area: Rect, app: &App) {
             let text = format!("✗ attempt {attempt}: {}", msg.replace('\n', " ⏎ "));
             if app.log.wrap {
                 // `w` wraps the errors as it wraps the log (up to a few rows each).
-                let rows = super::hard_wrap(vec![Line::from(Span::styled(text, theme.error()))], w as u16);
+                let rows = super::hard_wrap(
+                    vec![Line::from(Span::styled(text, theme.error()))],
+                    w as u16,
+                );
                 head.extend(rows.into_iter().take(4));
             } else {
                 head.push(Line::from(Span::styled(fit(&text, w), theme.error())));

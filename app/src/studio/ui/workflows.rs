@@ -100,7 +100,10 @@ pub fn draw_history(frame: &mut Frame, area: Rect, app: &App) {
             } else {
                 vec![
                     Line::from("no runs yet"),
-                    Line::from(format!("{} runs the selected workflow", app.key_name("run"))),
+                    Line::from(format!(
+                        "{} runs the selected workflow",
+                        app.key_name("run")
+                    )),
                 ]
             },
         );
