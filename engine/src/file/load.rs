@@ -130,7 +130,11 @@ pub(super) fn assemble(
         && let Err(m) = notifiers(list)
     {
         let at = rep.loc.top_field("notify");
-        rep.error(at, format!("notify: {m}"), None);
+        rep.error(
+            at,
+            format!("notify: {m}"),
+            Some("notifiers are `Console` or `Webhook(url: \"http://…\")`; `notify: []` tells nobody"),
+        );
     }
 
     let names: Vec<&str> = spec
@@ -167,7 +171,7 @@ pub(super) fn assemble(
                     format!(
                         "the members of group '{name}' must be one expression like \"a | b | c\""
                     ),
-                    None,
+                    Some("join the members with `|`; a member may be a chain: \"a >> a2 | b\""),
                 );
                 continue;
             }
@@ -376,7 +380,7 @@ pub(super) fn task_def(
             rep,
             "cwd",
             format!("cwd '{}' is not a folder", dir.display()),
-            None,
+            Some("a relative cwd starts at the workflow file's folder"),
         );
     }
     let uses_process = matches!(task.run, RunSpec::Shell(_) | RunSpec::Command(_));
@@ -385,7 +389,7 @@ pub(super) fn task_def(
             rep,
             "run",
             "`env` and `cwd` apply only to Shell and Command tasks".into(),
-            None,
+            Some("remove them here, or make this a Shell(\"…\") or Command([…]) task"),
         );
     }
 
@@ -400,7 +404,12 @@ pub(super) fn task_def(
             }
         },
         RunSpec::Shell(line) if line.trim().is_empty() => {
-            bad(rep, "run", "Shell needs a command line".into(), None);
+            bad(
+                rep,
+                "run",
+                "Shell needs a command line".into(),
+                Some("Shell(\"echo hello\")"),
+            );
             None
         }
         RunSpec::Command(argv) if argv.is_empty() || argv[0].trim().is_empty() => {
@@ -408,7 +417,7 @@ pub(super) fn task_def(
                 rep,
                 "run",
                 "Command needs a program: Command([\"program\", \"arg\", …])".into(),
-                None,
+                Some("Command([\"ls\", \"-l\"]) runs ls without a shell"),
             );
             None
         }
@@ -474,14 +483,26 @@ pub(super) fn task_def(
         RunSpec::Http(h) => match HttpHandler::new(h.clone(), env) {
             Ok(h) => Some(Arc::new(h)),
             Err(m) => {
-                bad(rep, "run", format!("Http {m}"), None);
+                bad(
+                    rep,
+                    "run",
+                    format!("Http {m}"),
+                    Some(
+                        "Http(url: \"http://…\", method: \"POST\", body: \"…\", timeout: \"30s\")",
+                    ),
+                );
                 None
             }
         },
         RunSpec::Docker(d) => match DockerHandler::new(d.clone(), env) {
             Ok(h) => Some(Arc::new(h)),
             Err(m) => {
-                bad(rep, "run", format!("Docker {m}"), None);
+                bad(
+                    rep,
+                    "run",
+                    format!("Docker {m}"),
+                    Some("Docker(image: \"…\", cmd: [\"sh\", \"-c\", \"…\"])"),
+                );
                 None
             }
         },
@@ -497,7 +518,12 @@ pub(super) fn task_def(
             match feedback_handler(&feedback) {
                 Ok(h) => Some(Arc::new(h)),
                 Err(m) => {
-                    bad(rep, "run", format!("Approval: {m}"), None);
+                    bad(
+                        rep,
+                        "run",
+                        format!("Approval: {m}"),
+                        Some("Approval(prompt: \"…\", timeout: \"3m\")"),
+                    );
                     None
                 }
             }
@@ -505,7 +531,14 @@ pub(super) fn task_def(
         RunSpec::Feedback(f) => match feedback_handler(f) {
             Ok(h) => Some(Arc::new(h)),
             Err(m) => {
-                bad(rep, "run", format!("Feedback: {m}"), None);
+                bad(
+                    rep,
+                    "run",
+                    format!("Feedback: {m}"),
+                    Some(
+                        "Feedback(kind: Selection, prompt: \"…\", options: [\"a\", \"b\"], timeout: \"5m\")",
+                    ),
+                );
                 None
             }
         },
@@ -521,7 +554,12 @@ pub(super) fn task_def(
         .collect();
     def.options.cwd = cwd;
     if let Err(m) = def.check() {
-        bad(rep, "retries", m, None);
+        bad(
+            rep,
+            "retries",
+            m,
+            Some("retries: (max: 3, backoff: \"500ms\", factor: 2.0, max_backoff: \"10s\")"),
+        );
     }
     (rep.error_count() == errors_before).then_some(def)
 }

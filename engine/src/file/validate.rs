@@ -102,7 +102,7 @@ pub(super) fn warn(spec: &WorkflowSpec, wf: &Workflow, rep: &mut Reporter<'_>) {
                 Severity::Warning,
                 at,
                 format!("group '{name}' is defined but not used in the flow"),
-                None,
+                Some("name it in the flow, or remove it"),
             );
         }
     }
