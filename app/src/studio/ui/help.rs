@@ -38,7 +38,7 @@ pub fn help_lines(app: &App) -> Vec<Line<'static>> {
     }
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled(
-        "Keys can be changed in config.ron (keys: {\"run\": [\"ctrl-r\"]}); see docs/studio.md.",
+        "Keys can be changed in config.ron in your config folder (~/.config/graflow/ on Linux): keys: {\"run\": [\"ctrl-r\"]}.",
         theme.muted(),
     )));
     lines
