@@ -211,6 +211,7 @@ fn screenshots_are_current() {
 
     let mut a = scene();
     a.update(Action::Resize(w, h));
+    a.focus = Pane::Graph;
     let view = a
         .entry()
         .map(|e| e.graph.canvas_view.clone())
