@@ -126,8 +126,13 @@ async fn a_recorded_run_reads_back_as_the_engine_ended_it() {
         RunOptions::new().with_events(),
     );
     let mut events = handle.take_events().expect("events");
-    let mut recorder =
-        Recorder::start(&state, handle.run_id(), loaded.workflow.name(), Some(&file));
+    let mut recorder = Recorder::start(
+        &state,
+        handle.run_id(),
+        loaded.workflow.name(),
+        Some(&file),
+        None,
+    );
     let (mut succeeded, mut failed) = (0, 0);
     while let Some(e) = events.recv().await {
         match e.kind {
