@@ -88,7 +88,11 @@ fn draw_status_text(frame: &mut Frame, area: Rect, app: &App) {
                 .iter()
                 .filter(|e| e.first_error().is_some())
                 .count();
-            let mut parts = vec![format!(" graflow studio · {} workflows", app.entries.len())];
+            let n = app.entries.len();
+            let mut parts = vec![format!(
+                " graflow studio · {n} workflow{}",
+                if n == 1 { "" } else { "s" }
+            )];
             if invalid > 0 {
                 parts.push(format!("{invalid} with errors"));
             }
