@@ -9,12 +9,20 @@ fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_graflow")
 }
 
+/// `graflow args…` in `dir`. Its state goes to `dir/.state` in a temporary folder, and to a
+/// folder of its own when `dir` is in the repository (the samples), which stays clean.
 fn graflow(dir: &Path, args: &[&str]) -> Output {
+    let own = tempfile::tempdir().expect("a temporary folder");
+    let state = if dir.starts_with(samples().parent().unwrap_or(dir)) {
+        own.path().join(".state")
+    } else {
+        dir.join(".state")
+    };
     Command::new(bin())
         .args(args)
         .current_dir(dir)
         .env("NO_COLOR", "1")
-        .env("GRAFLOW_STATE_DIR", dir.join(".state"))
+        .env("GRAFLOW_STATE_DIR", state)
         .output()
         .expect("graflow runs")
 }
