@@ -59,6 +59,15 @@ impl RunShared {
         ask.spec.check().map_err(FeedbackError::Invalid)?;
         let id = feedback_id(&self.run_id, &ask);
         let notifiers = ask.notifiers.as_deref();
+        // The wait, as the request records it: a request that names none waits the default,
+        // and says so (`feedback list`, the inbox, webhooks show the real timeout).
+        let wait = ask
+            .spec
+            .timeout_secs
+            .map(Duration::from_secs_f64)
+            .unwrap_or(manager.default_timeout);
+        let mut spec = ask.spec.clone();
+        spec.timeout_secs.get_or_insert(wait.as_secs_f64());
         let request = match manager.backend.get(&id).await? {
             Some((request, Some(response))) => {
                 self.answered(&manager, notifiers, &request, &response)
@@ -78,7 +87,7 @@ impl RunShared {
                         run_id: self.run_id.to_string(),
                         task: ask.task.clone(),
                         workflow: self.wf.name.clone(),
-                        spec: ask.spec.clone(),
+                        spec,
                         status: FeedbackStatus::Pending,
                         created_at: now(),
                         timed_out_at: None,
@@ -95,11 +104,6 @@ impl RunShared {
                 request
             }
         };
-        let wait = ask
-            .spec
-            .timeout_secs
-            .map(Duration::from_secs_f64)
-            .unwrap_or(manager.default_timeout);
         self.park(ask.slot);
         match manager.backend.wait(&id, wait).await {
             Ok(Some(response)) => {

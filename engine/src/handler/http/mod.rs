@@ -15,6 +15,8 @@ use super::{HandlerEnv, TaskError, TaskHandler, TaskResult};
 use crate::context::TaskContext;
 use crate::template::Template;
 
+pub mod error;
+
 /// An `Http(...)` task as written in a workflow file.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -166,13 +168,14 @@ impl TaskHandler for HttpHandler {
             }
             let started = Instant::now();
             let response = request.send().await.map_err(|e| {
-                if e.is_timeout() {
+                let (cause, why) = error::describe(&e);
+                if cause == error::Cause::Timeout {
                     TaskError::msg(format!(
-                        "{method} {url}: no answer within {}",
+                        "{method} {url}: timed out: no answer within {}",
                         humantime::format_duration(timeout)
                     ))
                 } else {
-                    TaskError::msg(format!("{method} {url}: {e}"))
+                    TaskError::msg(format!("{method} {url}: {why}"))
                 }
             })?;
             let status = response.status();
@@ -181,10 +184,10 @@ impl TaskHandler for HttpHandler {
                 .get(reqwest::header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.contains("json"));
-            let text = response
-                .text()
-                .await
-                .map_err(|e| TaskError::msg(format!("{method} {url}: reading the body: {e}")))?;
+            let text = response.text().await.map_err(|e| {
+                let (_, why) = error::describe(&e);
+                TaskError::msg(format!("{method} {url}: reading the answer: {why}"))
+            })?;
             ctx.log(format!(
                 "{method} {url} -> {} ({} ms)",
                 status.as_u16(),
