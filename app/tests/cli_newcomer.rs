@@ -220,6 +220,22 @@ fn typos_are_refused_with_a_guess() {
     // A declared one runs.
     let out = graflow(dir.path(), &["run", "etl.ron", "--set", "limit=5"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // A file that declares no params takes any key as an initial channel value.
+    write(
+        dir.path(),
+        "free.ron",
+        r##"Workflow(name: "free", flow: "a", tasks: {"a": Task(run: Script(r#" ctx.get("who") "#))})"##,
+    );
+    let out = graflow(
+        dir.path(),
+        &["run", "free.ron", "--json", "--set", "who=ada"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("\"result\":\"ada\""),
+        "{}",
+        stdout(&out)
+    );
 
     // A task defined but never reachable is a warning.
     let out = graflow(dir.path(), &["validate", "etl.ron"]);

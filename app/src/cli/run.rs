@@ -71,10 +71,14 @@ pub fn parse_sets(sets: &[String]) -> Result<BTreeMap<String, Value>, String> {
     Ok(out)
 }
 
-/// Refuse `--set` keys the workflow does not declare under `params` (a typo would otherwise
-/// run silently with the default): one message per unknown key, with a "did you mean".
+/// Refuse `--set` keys a workflow that declares `params` does not declare (a typo would
+/// otherwise run silently with the default): one message per unknown key, with a "did you
+/// mean". A workflow that declares no `params` takes any key as an initial channel value.
 pub fn check_sets(sets: &BTreeMap<String, Value>, loaded: &LoadedWorkflow) -> Result<(), String> {
     let declared: Vec<&str> = loaded.spec.params.keys().map(String::as_str).collect();
+    if declared.is_empty() {
+        return Ok(());
+    }
     let mut problems = Vec::new();
     for key in sets.keys().filter(|k| !declared.contains(&k.as_str())) {
         let guess = graflow_engine::suggest::did_you_mean(key, declared.iter().copied())
@@ -88,11 +92,7 @@ pub fn check_sets(sets: &BTreeMap<String, Value>, loaded: &LoadedWorkflow) -> Re
     if problems.is_empty() {
         return Ok(());
     }
-    let known = if declared.is_empty() {
-        "it declares none".to_string()
-    } else {
-        format!("declared: {}", declared.join(", "))
-    };
+    let known = format!("declared: {}", declared.join(", "));
     Err(format!(
         "{}\n  hint: {known}; a new parameter goes under `params: {{…}}` in {}",
         problems.join("\n"),
