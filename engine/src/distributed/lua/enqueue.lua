@@ -40,7 +40,8 @@ if state == 'queued' or state == 'running' then
   return {'pending', state}
 end
 redis.call('HSET', KEYS[2], 'state', 'queued', 'payload', ARGV[2], 'queue', ARGV[3],
-  'owner', '', 'deliveries', 0, 'enqueued_ms', now)
+  'owner', '', 'deliveries', 0, 'enqueued_ms', now,
+  'enqueued_us', t[1] .. string.format('%06d', tonumber(t[2])))
 if not state then
   redis.call('HSET', KEYS[2], 'epoch', 0)
 end

@@ -44,6 +44,7 @@ if deliveries > tonumber(ARGV[3]) then
 end
 local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
 redis.call('HSET', KEYS[1], 'state', 'running', 'owner', ARGV[1], 'entry', ARGV[5],
-  'lease_until', now + tonumber(ARGV[2]), 'deliveries', deliveries, 'started_ms', now)
+  'lease_until', now + tonumber(ARGV[2]), 'deliveries', deliveries, 'started_ms', now,
+  'started_us', t[1] .. string.format('%06d', tonumber(t[2])))
 return {'run', tostring(epoch), redis.call('HGET', KEYS[1], 'payload'), tostring(deliveries),
   a[5] or '', tostring(now)}
