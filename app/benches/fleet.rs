@@ -69,7 +69,8 @@ fn group_file(dir: &Path, n: usize) -> std::path::PathBuf {
         .map(|i| format!("\"t{i}\": Task(run: Noop),\n"))
         .collect();
     let text = format!(
-        "Workflow(name: \"g{n}\", flow: \"start >> g >> end\", groups: {{\"g\": Group(members: \"{}\")}}, tasks: {{\"start\": Task(run: Noop), \"end\": Task(run: Noop),\n{tasks}}})",
+        "Workflow(name: \"g{n}\", flow: \"start >> g >> end\", max_steps: {}, groups: {{\"g\": Group(members: \"{}\")}}, tasks: {{\"start\": Task(run: Noop), \"end\": Task(run: Noop),\n{tasks}}})",
+        n + 10,
         members.join(" | ")
     );
     let path = dir.join(format!("group-{n}.ron"));

@@ -172,6 +172,7 @@ impl Harness {
                     .arg(3_600_000)
                     .arg(TID)
                     .arg(if sweep { "1" } else { "0" })
+                    .arg("[]")
                     .invoke(&mut self.conn)
                     .map_err(|e| e.to_string())?;
                 let lost = sweep && self.rec.state == Some("running") && !self.rec.lease_valid;
@@ -363,6 +364,7 @@ impl Harness {
             .key(self.keys.attempt(TID))
             .key(self.keys.coord())
             .key(self.keys.out())
+            .key(self.keys.results())
             .arg(Self::name(w))
             .arg(3_600_000)
             .arg(CAP)
@@ -584,6 +586,8 @@ fn two_producers_with_one_key_make_one_task() {
             .arg("q")
             .arg(60_000)
             .arg(TID)
+            .arg("0")
+            .arg("[]")
             .invoke(&mut h.conn)
             .unwrap_or_else(|e| panic!("{e}"));
         replies.insert(producer, reply[0].clone());

@@ -12,19 +12,19 @@ use crate::distributed::keys::RunKeys;
 use crate::distributed::scripts;
 
 use super::RedisFleet;
-use super::run::{RunInner, Why};
+use super::run::{RunInner, Sent, Why};
 
 impl RunInner {
     /// Check pending attempts again: enqueue them (idempotent), put them back on their
     /// stream when Redis lost the entry (after a restart) or their holder is gone, and take
     /// outcomes whose report was lost. A sweep checks attempts older than `older_than`.
     pub(super) async fn reconcile(&self, why: Why, older_than: Duration) {
-        let pending: Vec<(String, String, String)> = self
+        let pending: Vec<Arc<Sent>> = self
             .pending
             .lock()
             .iter()
             .filter(|(_, w)| w.outcome.is_some() && w.since.elapsed() >= older_than)
-            .map(|(tid, w)| (tid.clone(), w.queue.clone(), w.payload.clone()))
+            .map(|(_, w)| w.sent.clone())
             .collect();
         if why == Why::Reconcile {
             if !pending.is_empty() {
@@ -36,9 +36,9 @@ impl RunInner {
             }
             self.queues.lock().clear();
         }
-        for (tid, queue, payload) in pending {
-            if let Err(e) = self.send(&tid, &queue, &payload, why).await {
-                tracing::warn!("run {}: attempt {tid}: {e}", self.run_id);
+        for sent in pending {
+            if let Err(e) = self.send(&sent, why).await {
+                tracing::warn!("run {}: attempt {}: {e}", self.run_id, sent.tid);
             }
         }
     }

@@ -84,8 +84,7 @@ pub(super) struct Waiter {
     pub(super) outcome: Option<oneshot::Sender<Outcome>>,
     pub(super) ctx: TaskContext,
     pub(super) def: Arc<TaskDef>,
-    pub(super) queue: String,
-    pub(super) payload: String,
+    pub(super) sent: Arc<Sent>,
     /// The epoch of the worker execution whose log lines are shown (a later one replaces an
     /// earlier, lost one).
     pub(super) log_epoch: u64,
@@ -195,6 +194,7 @@ impl RunInner {
             .queue
             .clone()
             .unwrap_or_else(|| keys::DEFAULT_QUEUE.to_string());
+        let inputs = ctx.input_ids();
         let payload = Payload {
             run: self.run_id.to_string(),
             workflow: self.workflow.name().to_string(),
@@ -203,11 +203,16 @@ impl RunInner {
             attempt: ctx.attempt(),
             max_cycles: ctx.max_cycles(),
             data: ctx.data().clone(),
-            inputs: ctx.input_ids(),
+            inputs: Vec::new(),
             body,
             timeout_ms: def.options.timeout.map(|t| t.as_millis() as u64),
         };
-        let payload = serde_json::to_string(&payload)?;
+        let sent = Arc::new(Sent {
+            tid: tid.clone(),
+            queue,
+            inputs: serde_json::to_string(&inputs)?,
+            payload: serde_json::to_string(&Payload { inputs, ..payload })?,
+        });
         let (tx, rx) = oneshot::channel();
         self.pending.lock().insert(
             tid.clone(),
@@ -215,8 +220,7 @@ impl RunInner {
                 outcome: Some(tx),
                 ctx: ctx.clone(),
                 def: def.clone(),
-                queue: queue.clone(),
-                payload: payload.clone(),
+                sent: sent.clone(),
                 log_epoch: 0,
                 asks: HashMap::new(),
                 since: std::time::Instant::now(),
@@ -229,7 +233,7 @@ impl RunInner {
         };
         // Results and added tasks recorded before this attempt are visible to its worker.
         self.mirror.flushed().await;
-        self.send(&tid, &queue, &payload, Why::Dispatch).await?;
+        self.send(&sent, Why::Dispatch).await?;
         let outcome = rx.await.map_err(|_| {
             TaskError::msg(format!(
                 "the coordinator stopped waiting for attempt {tid} of run {}",
@@ -253,41 +257,51 @@ impl RunInner {
     /// Enqueue attempt `tid` (idempotently) and put it on its queue's stream when it is
     /// waiting there (a sweep adds an entry only for an attempt it found lost). A committed
     /// outcome found on the way is delivered at once.
-    pub(super) async fn send(
-        &self,
-        tid: &str,
-        queue: &str,
-        payload: &str,
-        why: Why,
-    ) -> Result<(), TaskError> {
-        let lost_after = self.fleet.config.lease.as_millis() as u64;
-        let coord = self.keys.coord();
-        let attempt = self.keys.attempt(tid);
-        let attempts = self.keys.attempts();
-        let retention = self.fleet.config.retention.as_millis() as u64;
-        let epoch = self.epoch;
+    pub(super) async fn send(&self, sent: &Sent, why: Why) -> Result<(), TaskError> {
+        let (tid, queue) = (sent.tid.as_str(), sent.queue.as_str());
         let mut reply: Vec<String>;
         let mut lost_lease = 0;
+        let mut reloads = 0;
+        let mut pushed;
         loop {
-            reply = retry(self.link(), "queueing a task", None, |mut c| {
-                let (coord, attempt, attempts) = (coord.clone(), attempt.clone(), attempts.clone());
-                async move {
-                    scripts::ENQUEUE
-                        .key(coord)
-                        .key(attempt)
-                        .key(attempts)
-                        .arg(epoch)
-                        .arg(payload)
-                        .arg(queue)
-                        .arg(retention)
-                        .arg(tid)
-                        .arg(lost_after)
-                        .invoke_async(&mut c)
-                        .await
+            // A first dispatch adds the queue entry in the same round trip, betting that the
+            // attempt is new (a duplicate entry is harmless: workers skip it).
+            let optimistic =
+                why == Why::Dispatch && lost_lease == 0 && self.queues.lock().contains(queue);
+            let result: Result<Vec<String>, RedisError> =
+                retry(self.link(), "queueing a task", None, |mut c| {
+                    let mut pipe = redis::pipe();
+                    self.enqueue_cmd(&mut pipe, sent);
+                    if optimistic {
+                        self.xadd_cmd(&mut pipe, sent);
+                    }
+                    async move {
+                        let mut replies: Vec<redis::Value> = pipe.query_async(&mut c).await?;
+                        let first = if replies.is_empty() {
+                            redis::Value::Nil
+                        } else {
+                            replies.swap_remove(0)
+                        };
+                        Ok(redis::from_redis_value::<Vec<String>>(first)?)
+                    }
+                })
+                .await;
+            reply = match result {
+                Ok(r) => r,
+                Err(e)
+                    if reloads < 3
+                        && e.kind()
+                            == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+                {
+                    // Redis restarted and forgot the script: load it and go again.
+                    reloads += 1;
+                    let mut c = self.link().conn();
+                    let _ = scripts::ENQUEUE.prepare_invoke().load_async(&mut c).await;
+                    continue;
                 }
-            })
-            .await
-            .map_err(|e| self.redis_error("queueing a task", e))?;
+                Err(e) => return Err(self.redis_error("queueing a task", e)),
+            };
+            pushed = optimistic;
             if reply.first().map(String::as_str) != Some("nolease") || lost_lease >= 50 {
                 break;
             }
@@ -300,9 +314,10 @@ impl RunInner {
         match reply.first().map(String::as_str) {
             Some("fenced") => {
                 let message = format!(
-                    "another coordinator took over run {} (its epoch is {}, this one's {epoch})",
+                    "another coordinator took over run {} (its epoch is {}, this one's {})",
                     self.run_id,
-                    reply.get(1).map(String::as_str).unwrap_or("?")
+                    reply.get(1).map(String::as_str).unwrap_or("?"),
+                    self.epoch
                 );
                 (self.cancel_run)(message.clone());
                 Err(TaskError::msg(message))
@@ -321,6 +336,7 @@ impl RunInner {
             }
             Some("pending") if reply.get(1).map(String::as_str) == Some("running") => Ok(()),
             Some("pending") if why == Why::Sweep => Ok(()),
+            Some("pending") | Some("queued") if pushed => Ok(()),
             Some("pending") | Some("queued") => self.push_to_queue(tid, queue).await,
             other => Err(TaskError::msg(format!(
                 "unexpected reply from the enqueue script: {other:?}"
@@ -351,6 +367,34 @@ impl RunInner {
                 self.run_id
             );
         }
+    }
+
+    /// The `EVALSHA` of the enqueue script for `sent`, added to `pipe`.
+    fn enqueue_cmd(&self, pipe: &mut redis::Pipeline, sent: &Sent) {
+        pipe.cmd("EVALSHA")
+            .arg(scripts::ENQUEUE.get_hash())
+            .arg(3)
+            .arg(self.keys.coord())
+            .arg(self.keys.attempt(&sent.tid))
+            .arg(self.keys.attempts())
+            .arg(self.epoch)
+            .arg(&sent.payload)
+            .arg(&sent.queue)
+            .arg(self.fleet.config.retention.as_millis() as u64)
+            .arg(&sent.tid)
+            .arg(self.fleet.config.lease.as_millis() as u64)
+            .arg(&sent.inputs);
+    }
+
+    /// The `XADD` that puts `sent` on its queue's stream, added to `pipe`.
+    fn xadd_cmd(&self, pipe: &mut redis::Pipeline, sent: &Sent) {
+        pipe.cmd("XADD")
+            .arg(self.fleet.keys.queue(&sent.queue).stream())
+            .arg("*")
+            .arg("run")
+            .arg(&*self.run_id)
+            .arg("tid")
+            .arg(&sent.tid);
     }
 
     /// Add attempt `tid` to `queue`'s stream (a duplicate entry is harmless: workers skip
@@ -529,6 +573,14 @@ impl RunInner {
             task.abort();
         }
     }
+}
+
+/// An attempt as sent: its id, queue, payload, and the ids of its inputs (JSON).
+pub(super) struct Sent {
+    pub(super) tid: String,
+    pub(super) queue: String,
+    pub(super) payload: String,
+    pub(super) inputs: String,
 }
 
 /// Drops a waiter whose execution was stopped (the run was cancelled or paused, a sibling

@@ -3,7 +3,8 @@
 -- ARGV[1] coordinator epoch, ARGV[2] payload (JSON), ARGV[3] queue, ARGV[4] retention (ms),
 -- ARGV[5] the attempt id, ARGV[6] how long (ms) a running attempt's lease may have been
 -- expired before it counts as lost and is queued again ('0': never; the coordinator's sweep
--- catches attempts whose queue entry is gone, which no reaper can see)
+-- catches attempts whose queue entry is gone, which no reaper can see), ARGV[7] the ids of
+-- the results the attempt reads as inputs (a JSON list; `start` returns their values)
 -- Returns {'fenced', epoch} when another coordinator drives the run; {'nolease'} when the
 -- lease record is gone (Redis lost it: the coordinator renews it, then enqueues again);
 -- {'terminal', state, result, error, control, worker, duration, run_error, ended_ms, ops} when
@@ -41,7 +42,7 @@ if state == 'queued' or state == 'running' then
 end
 redis.call('HSET', KEYS[2], 'state', 'queued', 'payload', ARGV[2], 'queue', ARGV[3],
   'owner', '', 'deliveries', 0, 'enqueued_ms', now,
-  'enqueued_us', t[1] .. string.format('%06d', tonumber(t[2])))
+  'enqueued_us', t[1] .. string.format('%06d', tonumber(t[2])), 'inputs', ARGV[7])
 if not state then
   redis.call('HSET', KEYS[2], 'epoch', 0)
 end

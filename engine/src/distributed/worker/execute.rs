@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use parking_lot::Mutex;
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::channel::Channel;
@@ -43,28 +42,10 @@ pub enum StopReason {
     Shutdown,
 }
 
-/// Acknowledge and delete a queue entry.
-pub(crate) async fn ack(inner: &WorkerInner, stream: &str, entry: &str) {
-    let _ = retry(
-        &inner.link,
-        "acknowledging a task",
-        None,
-        |mut c| async move {
-            redis::pipe()
-                .cmd("XACK")
-                .arg(stream)
-                .arg(crate::distributed::keys::GROUP)
-                .arg(entry)
-                .ignore()
-                .cmd("XDEL")
-                .arg(stream)
-                .arg(entry)
-                .ignore()
-                .query_async::<()>(&mut c)
-                .await
-        },
-    )
-    .await;
+/// Acknowledge and delete a queue entry (batched with others: an entry acknowledged late is
+/// only found finished by a reaper).
+pub(crate) fn ack(inner: &WorkerInner, stream: &str, entry: &str) {
+    inner.acks.push(stream, entry);
 }
 
 /// Put attempt `tid` of `run` on `stream` again and drop the old entry.
@@ -109,7 +90,7 @@ pub(crate) async fn process(
     };
     let task = task_of(&tid);
     failpoint::hit("after_fetch", &task);
-    let started: Vec<String> = match retry(&inner.link, "starting a task", None, |mut c| {
+    let started: Vec<Option<String>> = match retry(&inner.link, "starting a task", None, |mut c| {
         let keys = &keys;
         let tid = &tid;
         let entry = &entry;
@@ -118,6 +99,7 @@ pub(crate) async fn process(
                 .key(keys.attempt(tid))
                 .key(keys.coord())
                 .key(keys.out())
+                .key(keys.results())
                 .arg(&inner.id)
                 .arg(inner.config.lease.as_millis() as u64)
                 .arg(inner.config.max_deliveries)
@@ -135,22 +117,22 @@ pub(crate) async fn process(
             return; // The entry stays pending; the reaper hands it on.
         }
     };
-    match started.first().map(String::as_str) {
-        Some("run") => {}
-        Some("dead") => {
+    let field = |i: usize| started.get(i).cloned().flatten().unwrap_or_default();
+    match field(0).as_str() {
+        "run" => {}
+        "dead" => {
             inner.metrics.dead_lettered.fetch_add(1, Ordering::Relaxed);
-            let error = started.get(1).cloned().unwrap_or_default();
+            let error = field(1);
             tracing::warn!("worker {}: {run}/{tid} {error}", inner.id);
             dead_letter(inner, &stream, &run, &tid, &error).await;
-            ack(inner, &stream, &entry).await;
+            ack(inner, &stream, &entry);
             return;
         }
         _ => {
-            ack(inner, &stream, &entry).await;
+            ack(inner, &stream, &entry);
             return;
         }
     }
-    let field = |i: usize| started.get(i).cloned().unwrap_or_default();
     let epoch: u64 = field(1).parse().unwrap_or(0);
     if let (Ok(enqueued), Ok(now)) = (field(4).parse::<u64>(), field(5).parse::<u64>()) {
         inner
@@ -171,7 +153,8 @@ pub(crate) async fn process(
     inner.inflight.lock().insert(entry.clone(), flight.clone());
     inner.metrics.busy.fetch_add(1, Ordering::Relaxed);
     failpoint::hit("after_start", &task);
-    let outcome = run_attempt(inner, &keys, &flight, &field(2)).await;
+    let inputs: Vec<Option<String>> = started.iter().skip(6).cloned().collect();
+    let outcome = run_attempt(inner, &keys, &flight, &field(2), inputs).await;
     inner.metrics.busy.fetch_sub(1, Ordering::Relaxed);
     inner.inflight.lock().remove(&entry);
     match outcome {
@@ -181,7 +164,7 @@ pub(crate) async fn process(
         }
         Ended::Stopped(StopReason::Cancelled) => {
             inner.metrics.cancelled.fetch_add(1, Ordering::Relaxed);
-            ack(inner, &stream, &entry).await;
+            ack(inner, &stream, &entry);
         }
         Ended::Stopped(StopReason::Lost) => {
             inner.metrics.stale.fetch_add(1, Ordering::Relaxed);
@@ -209,7 +192,7 @@ pub(crate) async fn process(
                     inner.id
                 );
             }
-            ack(inner, &stream, &entry).await;
+            ack(inner, &stream, &entry);
         }
     }
 }
@@ -259,6 +242,7 @@ async fn run_attempt(
     keys: &RunKeys,
     flight: &Arc<InFlight>,
     payload: &str,
+    input_values: Vec<Option<String>>,
 ) -> Ended {
     let payload: Payload = match serde_json::from_str(payload) {
         Ok(p) => p,
@@ -278,7 +262,12 @@ async fn run_attempt(
         Ok(b) => b,
         Err(message) => return Ended::Commit(failed(message, None, Duration::ZERO, 0)),
     };
-    let inputs = read_inputs(inner, keys, &payload.inputs).await;
+    let inputs = payload
+        .inputs
+        .iter()
+        .zip(input_values)
+        .filter_map(|(id, v)| Some((id.clone(), serde_json::from_str(&v?).ok()?)))
+        .collect();
     let access = Arc::new(WorkerAccess {
         worker: inner.clone(),
         keys: keys.clone(),
@@ -451,35 +440,6 @@ async fn workflow_for(inner: &Arc<WorkerInner>, hash: &str) -> Result<Arc<Loaded
     }
     cache.insert(hash.to_string(), loaded.clone());
     Ok(loaded)
-}
-
-/// The results the attempt reads as inputs.
-async fn read_inputs(
-    inner: &WorkerInner,
-    keys: &RunKeys,
-    ids: &[String],
-) -> BTreeMap<String, Value> {
-    if ids.is_empty() {
-        return BTreeMap::new();
-    }
-    let key = keys.results();
-    let values: Vec<Option<String>> =
-        retry(&inner.link, "reading a task's inputs", None, |mut c| {
-            let key = key.clone();
-            async move {
-                redis::cmd("HMGET")
-                    .arg(key)
-                    .arg(ids)
-                    .query_async(&mut c)
-                    .await
-            }
-        })
-        .await
-        .unwrap_or_default();
-    ids.iter()
-        .zip(values)
-        .filter_map(|(id, v)| Some((id.clone(), serde_json::from_str(&v?).ok()?)))
-        .collect()
 }
 
 /// Commit the outcome once the attempt's lines are written; false when the lease had moved on.

@@ -4,6 +4,7 @@
 //! period or are handed back at once).
 
 mod access;
+mod acks;
 mod execute;
 mod failpoint;
 mod outbox;
@@ -99,6 +100,7 @@ pub(crate) struct WorkerInner {
     pub slots: Arc<Semaphore>,
     pub metrics: WorkerMetrics,
     pub outbox: Arc<outbox::Outbox>,
+    pub acks: Arc<acks::Acks>,
     pub sync_conn: Mutex<Option<redis::Connection>>,
     /// Cancelled to stop reading queues.
     pub fetching: CancellationToken,
@@ -153,11 +155,13 @@ impl Worker {
             slots,
             metrics: WorkerMetrics::default(),
             outbox: outbox::Outbox::new(),
+            acks: acks::Acks::new(),
             sync_conn: Mutex::new(None),
             fetching: CancellationToken::new(),
             draining: AtomicBool::new(false),
         });
-        tokio::spawn(inner.outbox.clone().run(link));
+        tokio::spawn(inner.outbox.clone().run(link.clone()));
+        tokio::spawn(inner.acks.clone().run(link));
         upkeep::beat(&inner).await;
         Ok(Worker { inner })
     }
@@ -221,6 +225,7 @@ impl Worker {
             .await;
         }
         upkeep.abort();
+        let _ = tokio::time::timeout(Duration::from_secs(5), inner.acks.flushed()).await;
         upkeep::deregister(inner).await;
         WorkerReport {
             processed: inner.metrics.processed.load(Ordering::Relaxed),
@@ -290,7 +295,7 @@ async fn fetch(inner: Arc<WorkerInner>, stream: String) {
                                 "queue {stream}: entry {} is malformed; dropped",
                                 entry.id
                             );
-                            execute::ack(&inner, &stream, &entry.id).await;
+                            execute::ack(&inner, &stream, &entry.id);
                             continue;
                         };
                         let inner = inner.clone();

@@ -173,9 +173,11 @@ pub(crate) async fn run(inner: Arc<WorkerInner>) {
         (inner.config.lease / 2).clamp(Duration::from_millis(200), Duration::from_secs(1));
     // Spread reapers of workers started together.
     let mut next_reap = Instant::now() + reap_every.mul_f64(0.5 + rand::random::<f64>() * 0.5);
+    let mut trimmed_at = u64::MAX;
     loop {
         tokio::time::sleep(every).await;
         extend_leases(&inner).await;
+        trim_when_idle(&inner, &mut trimmed_at);
         if last_record.elapsed() >= Duration::from_secs(1) {
             last_record = Instant::now();
             beat(&inner).await;
@@ -184,6 +186,21 @@ pub(crate) async fn run(inner: Arc<WorkerInner>) {
             reap(&inner).await;
             next_reap = Instant::now() + reap_every;
         }
+    }
+}
+
+/// Give memory freed by finished attempts back to the system once the worker is idle (the
+/// allocator keeps it otherwise), once per burst of work.
+fn trim_when_idle(inner: &WorkerInner, trimmed_at: &mut u64) {
+    let processed = inner.metrics.processed.load(Ordering::Relaxed);
+    if inner.metrics.busy.load(Ordering::Relaxed) > 0 || processed == *trimmed_at {
+        return;
+    }
+    *trimmed_at = processed;
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory of the process's own heap.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
@@ -330,7 +347,7 @@ async fn reclaim_entry(inner: &Arc<WorkerInner>, stream: &str, entry: Reply) {
             .and_then(|kv| kv.get(1).cloned())
     };
     let (Some(run), Some(tid)) = (field("run"), field("tid")) else {
-        ack(inner, stream, &id).await;
+        ack(inner, stream, &id);
         return;
     };
     if inner.inflight.lock().contains_key(&id) {
@@ -348,7 +365,7 @@ async fn reclaim_entry(inner: &Arc<WorkerInner>, stream: &str, entry: Reply) {
     )
     .await;
     match verdict.as_deref() {
-        Ok("ack") => ack(inner, stream, &id).await,
+        Ok("ack") => ack(inner, stream, &id),
         Ok("requeue") => {
             inner.metrics.reclaimed.fetch_add(1, Ordering::Relaxed);
             tracing::info!(
