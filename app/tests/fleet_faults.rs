@@ -379,8 +379,11 @@ fn a_poison_task_is_dead_lettered_after_the_delivery_cap() {
 fn restart_redis_mid_run(fsync: &str) -> (u64, u64) {
     let redis = RedisServer::start_with(&["--appendonly", "yes", "--appendfsync", fsync]);
     let mut fleet = Fleet::with_redis(redis, 2, &["--lease", "2s"]);
-    let n = 300;
-    let file = fleet.write("many.ron", &group_workflow(n, SCRIPT_MEMBER));
+    // Members that take a moment, so Redis goes away while many are queued or running; each
+    // execution also leaves a line in a file (the channel itself may roll back with Redis).
+    let n = 200;
+    let member = r#"Shell("echo t{i} >> execs.log && graflow ctx append exec t{i} >/dev/null && sleep 0.2 && echo '\"r{i}\"' > \"$GRAFLOW_RESULT_FILE\"")"#;
+    let file = fleet.write("many.ron", &group_workflow(n, member));
     let (_, expected, _) = fleet.run_local(&file, &[]);
     let run = spawn_run(&fleet, &file, &[]);
     wait_busy(&fleet, Duration::from_secs(20));
@@ -390,7 +393,15 @@ fn restart_redis_mid_run(fsync: &str) -> (u64, u64) {
     let (code, events, err) = collect(run, Duration::from_secs(120));
     assert_eq!(code, Some(0), "{fsync}: {err}\n{}", fleet.logs());
     assert_once(&events, &expected, &fleet, fsync);
-    (executions(&events), n as u64)
+    // People are told, once, that Redis went away and came back.
+    let logs = fleet.logs();
+    assert!(
+        logs.contains("is unreachable") && logs.contains("is back after"),
+        "{logs}"
+    );
+    let ran = std::fs::read_to_string(fleet.dir.path().join("execs.log")).unwrap_or_default();
+    // The local run wrote one line per member too.
+    ((ran.lines().count() - n) as u64, n as u64)
 }
 
 #[test]

@@ -140,6 +140,12 @@ fn registry() -> TaskRegistry {
         ctx.cancel_workflow("stop everything");
         anyhow::Ok(Value::Null)
     });
+    r.register_fn("checkpoint_now", |ctx: TaskContext| async move {
+        match ctx.checkpoint_now(json!({})).await {
+            Ok(path) => anyhow::bail!("a worker wrote checkpoint {path}"),
+            Err(e) => anyhow::Ok(json!(e)),
+        }
+    });
     r.register_fn("where", |ctx: TaskContext| async move {
         anyhow::Ok(json!(ctx.run_id().len()))
     });
@@ -412,4 +418,26 @@ async fn a_workflow_file_runs_on_the_fleet_with_dynamic_tasks_and_goto() {
     assert_eq!(sorted(shape(&re)), sorted(shape(&le)));
     assert!(Path::new(&path).exists());
     assert!(fleet.stop().await >= 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoint_now_is_refused_on_a_worker_with_a_clear_error() {
+    let reg = registry();
+    let fleet = Fleet::start(&reg, &[&["default"]]).await;
+    let coordinator = fleet.coordinator().await;
+    let mut wf = Workflow::builder("now");
+    let s = wf.add(task(&reg, "s", "fetch"));
+    let a = wf.add(task(&reg, "a", "checkpoint_now"));
+    let b = wf.add(task(&reg, "b", "where"));
+    wf.flow(s >> (a | b));
+    let wf = Arc::new(wf.build().unwrap_or_else(|e| panic!("{e}")));
+    let (out, _) = run_with(wf, Some(coordinator)).await;
+    assert!(out.succeeded(), "{:?}", out.error);
+    let said = out.results["a"].as_str().unwrap_or_default().to_string();
+    assert!(
+        said.contains("runs on a worker of the fleet and cannot checkpoint the run now")
+            && said.contains("ctx.checkpoint()"),
+        "{said}"
+    );
+    fleet.stop().await;
 }

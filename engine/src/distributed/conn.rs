@@ -167,6 +167,54 @@ where
     }
 }
 
+/// Tells people when Redis goes away and when it is back, once per outage (and every 30 s
+/// while it lasts), for loops that keep retrying on their own.
+#[derive(Default)]
+pub struct Outage {
+    state: parking_lot::Mutex<Option<(Instant, Instant)>>,
+}
+
+impl Outage {
+    /// An operation of `who` failed with `e`.
+    pub fn failed(&self, who: &str, link: &Link, e: &RedisError) {
+        if !transient(e) {
+            tracing::warn!("{who}: Redis at {}: {e}", link.address());
+            return;
+        }
+        let mut state = self.state.lock();
+        let now = Instant::now();
+        match &mut *state {
+            None => {
+                *state = Some((now, now));
+                tracing::warn!(
+                    "{who}: Redis at {} is unreachable ({e}); retrying with backoff",
+                    link.address()
+                );
+            }
+            Some((since, told)) if told.elapsed() >= Duration::from_secs(30) => {
+                *told = now;
+                tracing::warn!(
+                    "{who}: Redis at {} is still unreachable after {:.0} s ({e})",
+                    link.address(),
+                    since.elapsed().as_secs_f64()
+                );
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// An operation of `who` went through.
+    pub fn recovered(&self, who: &str, link: &Link) {
+        if let Some((since, _)) = self.state.lock().take() {
+            tracing::warn!(
+                "{who}: Redis at {} is back after {:.1} s",
+                link.address(),
+                since.elapsed().as_secs_f64()
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

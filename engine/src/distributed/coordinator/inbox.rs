@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use crate::events::LogStream;
 use crate::hitl::FeedbackSpec;
 
-use crate::distributed::conn::{Link, retry, transient};
+use crate::distributed::conn::{Link, Outage, retry, transient};
 use crate::distributed::keys::RunKeys;
 use crate::distributed::wire::FeedbackReply;
 
@@ -187,13 +187,13 @@ pub(super) async fn outbox_cursor(link: &Link, keys: &RunKeys) -> Result<String,
 pub(super) async fn read_outbox(run: Arc<RunInner>, mut cursor: String) {
     let out = run.keys.out();
     let mut delay = Duration::from_millis(50);
+    let who = format!("run {}", run.run_id);
+    let outage = Outage::default();
     loop {
         let mut conn = match run.link().blocking().await {
             Ok(c) => c,
             Err(e) => {
-                if !transient(&e) {
-                    tracing::warn!("run {}: reading the outbox: {e}", run.run_id);
-                }
+                outage.failed(&who, run.link(), &e);
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(2));
                 continue;
@@ -210,6 +210,9 @@ pub(super) async fn read_outbox(run: Arc<RunInner>, mut cursor: String) {
                 .arg(&cursor)
                 .query_async(&mut conn)
                 .await;
+            if read.is_ok() {
+                outage.recovered(&who, run.link());
+            }
             match read {
                 Ok(Some(reply)) => {
                     delay = Duration::from_millis(50);
@@ -234,9 +237,7 @@ pub(super) async fn read_outbox(run: Arc<RunInner>, mut cursor: String) {
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    if !transient(&e) {
-                        tracing::warn!("run {}: reading the outbox: {e}", run.run_id);
-                    }
+                    outage.failed(&who, run.link(), &e);
                     run.reconcile.notify_one();
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(2));

@@ -27,7 +27,7 @@ use crate::file::LoadedWorkflow;
 use crate::handler::Runtimes;
 
 use super::config::FleetConfig;
-use super::conn::{Link, transient};
+use super::conn::Link;
 use super::coordinator::ensure_group;
 use super::keys::{self, Keys};
 use super::metrics::{WorkerMetrics, WorkerRecord};
@@ -101,6 +101,8 @@ pub(crate) struct WorkerInner {
     pub metrics: WorkerMetrics,
     pub outbox: Arc<outbox::Outbox>,
     pub acks: Arc<acks::Acks>,
+    /// Redis outages, told once each.
+    pub outage: super::conn::Outage,
     pub sync_conn: Mutex<Option<redis::Connection>>,
     /// Cancelled to stop reading queues.
     pub fetching: CancellationToken,
@@ -156,6 +158,7 @@ impl Worker {
             metrics: WorkerMetrics::default(),
             outbox: outbox::Outbox::new(),
             acks: acks::Acks::new(),
+            outage: super::conn::Outage::default(),
             sync_conn: Mutex::new(None),
             fetching: CancellationToken::new(),
             draining: AtomicBool::new(false),
@@ -281,6 +284,11 @@ async fn fetch(inner: Arc<WorkerInner>, stream: String) {
                 _ = inner.fetching.cancelled() => return,
                 r = cmd.query_async(&mut conn) => r,
             };
+            if read.is_ok() {
+                inner
+                    .outage
+                    .recovered(&format!("worker {}", inner.id), &inner.link);
+            }
             match read {
                 Ok(Some(reply)) => {
                     delay = Duration::from_millis(50);
@@ -325,17 +333,7 @@ async fn fetch(inner: Arc<WorkerInner>, stream: String) {
 }
 
 fn warn_unless_transient(inner: &WorkerInner, e: &RedisError) {
-    if transient(e) {
-        tracing::debug!(
-            "worker {}: Redis at {} is away: {e}",
-            inner.id,
-            inner.link.address()
-        );
-    } else {
-        tracing::warn!(
-            "worker {}: Redis at {}: {e}",
-            inner.id,
-            inner.link.address()
-        );
-    }
+    inner
+        .outage
+        .failed(&format!("worker {}", inner.id), &inner.link, e);
 }
