@@ -399,11 +399,32 @@ async fn build(
     }
 }
 
-/// The workflow stored under `hash`, loaded once per worker.
+/// The workflow stored under `hash`, loaded once per worker: attempts that need it while it
+/// loads wait for that one load (a burst of attempts of a big workflow loads it once).
 async fn workflow_for(inner: &Arc<WorkerInner>, hash: &str) -> Result<Arc<LoadedWorkflow>, String> {
-    if let Some(w) = inner.workflows.lock().get(hash) {
-        return Ok(w.clone());
+    let cell = {
+        let mut cache = inner.workflows.lock();
+        if cache.len() >= 64 && !cache.contains_key(hash) {
+            cache.clear();
+        }
+        cache.entry(hash.to_string()).or_default().clone()
+    };
+    let loaded = cell
+        .get_or_init(|| load_workflow(inner, hash))
+        .await
+        .clone();
+    if loaded.is_err() {
+        // A failed load (Redis away, a missing key) is tried again by the next attempt.
+        inner.workflows.lock().remove(hash);
     }
+    loaded
+}
+
+/// Read and load the workflow stored under `hash`.
+async fn load_workflow(
+    inner: &Arc<WorkerInner>,
+    hash: &str,
+) -> Result<Arc<LoadedWorkflow>, String> {
     let key = inner.keys.workflow(hash);
     let json: Option<String> = retry(
         &inner.link,
@@ -433,13 +454,7 @@ async fn workflow_for(inner: &Arc<WorkerInner>, hash: &str) -> Result<Arc<Loaded
     .await
     .map_err(|e| format!("loading workflow {hash}: {e}"))?
     .map_err(|e| format!("workflow {hash} does not load on worker {}:\n{e}", inner.id))?;
-    let loaded = Arc::new(loaded);
-    let mut cache = inner.workflows.lock();
-    if cache.len() >= 64 {
-        cache.clear();
-    }
-    cache.insert(hash.to_string(), loaded.clone());
-    Ok(loaded)
+    Ok(Arc::new(loaded))
 }
 
 /// Commit the outcome once the attempt's lines are written; false when the lease had moved on.

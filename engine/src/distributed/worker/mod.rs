@@ -74,6 +74,9 @@ impl WorkerConfig {
     }
 }
 
+/// A workflow being loaded or loaded.
+pub(crate) type WorkflowCell = Arc<tokio::sync::OnceCell<Result<Arc<LoadedWorkflow>, String>>>;
+
 /// An attempt this worker is running.
 pub(crate) struct InFlight {
     pub run: String,
@@ -95,7 +98,8 @@ pub(crate) struct WorkerInner {
     pub config: WorkerConfig,
     pub registry: TaskRegistry,
     pub runtimes: Runtimes,
-    pub workflows: Mutex<HashMap<String, Arc<LoadedWorkflow>>>,
+    /// Workflows by hash, each loaded once (attempts arriving during the load wait for it).
+    pub workflows: Mutex<HashMap<String, WorkflowCell>>,
     pub inflight: Mutex<HashMap<String, Arc<InFlight>>>,
     pub slots: Arc<Semaphore>,
     pub metrics: WorkerMetrics,
