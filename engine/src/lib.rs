@@ -42,6 +42,7 @@ pub mod graph;
 pub mod group;
 pub mod handler;
 pub mod hitl;
+pub mod limits;
 pub mod render;
 pub mod run;
 pub mod template;

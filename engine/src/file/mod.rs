@@ -247,6 +247,7 @@ pub fn load_str(
 pub fn parse(source: &str) -> Result<WorkflowSpec, ron::error::SpannedError> {
     ron::Options::default()
         .with_default_extension(Extensions::UNWRAP_VARIANT_NEWTYPES | Extensions::IMPLICIT_SOME)
+        .with_recursion_limit(crate::limits::MAX_VALUE_DEPTH)
         .from_str(source)
 }
 
@@ -260,6 +261,16 @@ pub fn sha256_hex(text: &str) -> String {
 
 /// A RON error message, made friendlier, with a hint where a common mistake is likely.
 fn explain(message: &str) -> (String, Option<String>) {
+    if message.contains("recursion limit") {
+        return (
+            format!(
+                "values nested too deeply (a workflow file may nest {} levels, each RON \
+                 value counting one or two)",
+                crate::limits::MAX_VALUE_DEPTH
+            ),
+            Some("flatten the value, or keep it in a JSON file the task reads".into()),
+        );
+    }
     let kinds = "task kinds: Value(…), Noop, Sleep(\"1s\"), Shell(\"…\"), Command([\"prog\", \"arg\"]), Script(\"…\") or Script(file: \"….rhai\"), Http(url: \"…\")";
     let hint = if message.contains("variant")
         && (message.contains("RunSpec")
