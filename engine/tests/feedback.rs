@@ -298,7 +298,7 @@ async fn two_parallel_members_pause_together_and_both_resume() {
         let answer = Answer {
             text: Some(format!(
                 "answer for {}",
-                if id.contains("-a-") { "a" } else { "b" }
+                if id.contains(".a.") { "a" } else { "b" }
             )),
             ..Answer::default()
         };

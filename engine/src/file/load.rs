@@ -80,7 +80,9 @@ impl Reporter<'_> {
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|e| format!("'{text}' is not a duration ({e})"))
+    let d = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("'{text}' is not a duration ({e})"))?;
+    crate::limits::check_duration(d, &format!("'{text}'"))
 }
 
 fn valid_name(name: &str) -> bool {

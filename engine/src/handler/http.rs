@@ -81,7 +81,7 @@ impl HttpHandler {
             .map_err(|e| format!("body: {e}"))?;
         let timeout = match &spec.timeout {
             None => Duration::from_secs(30),
-            Some(t) => humantime::parse_duration(t).map_err(|e| format!("timeout: '{t}': {e}"))?,
+            Some(t) => crate::limits::parse_duration(t, "timeout")?,
         };
         for (name, value) in &spec.headers {
             reqwest::header::HeaderName::from_bytes(name.as_bytes())

@@ -307,7 +307,7 @@ impl FeedbackBackend for FileBackend {
         id: &str,
         timeout: Duration,
     ) -> Result<Option<FeedbackResponse>, FeedbackError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now().checked_add(timeout);
         loop {
             match self.get_sync(id)? {
                 None => return Err(FeedbackError::NotFound(id.to_string())),
@@ -318,10 +318,13 @@ impl FeedbackBackend for FileBackend {
                 Some(_) => {}
             }
             let now = Instant::now();
-            if now >= deadline {
-                return Ok(None);
-            }
-            tokio::time::sleep(self.poll.min(deadline - now)).await;
+            let left = match deadline {
+                Some(d) if now >= d => return Ok(None),
+                Some(d) => d - now,
+                // Too far away to represent: wait in polls until an answer comes.
+                None => self.poll,
+            };
+            tokio::time::sleep(self.poll.min(left)).await;
         }
     }
 }

@@ -28,6 +28,7 @@ enum Step {
     Wait,
     Task {
         entry: Entry,
+        slot: u32,
         def: Arc<TaskDef>,
         id: Arc<str>,
         cycle: u32,
@@ -74,13 +75,19 @@ async fn branch_loop(shared: &Arc<RunShared>, branch: u32) -> Result<Option<Valu
             }
             Step::Task {
                 entry,
+                slot,
                 def,
                 id,
                 cycle,
                 max_cycles,
             } => {
-                let outcome =
-                    run_task(shared, branch, entry, def, id.clone(), cycle, max_cycles).await?;
+                let exec = Exec {
+                    branch,
+                    slot,
+                    cycle,
+                    max_cycles,
+                };
+                let outcome = run_task(shared, exec, entry, def, id.clone()).await?;
                 if let Some(metadata) = outcome {
                     {
                         shared
@@ -142,12 +149,13 @@ fn next_step(shared: &RunShared, branch: u32) -> Result<Option<Step>, RunError> 
     let cycle = *cycles;
     Ok(Some(match kind {
         PlanKind::Task(def) => {
-            st.running += 1;
+            let slot = shared.begin_exec(&mut st, branch);
             if let Some(b) = st.branch(branch) {
                 b.current = Some(entry.clone());
             }
             Step::Task {
                 entry,
+                slot,
                 def,
                 id,
                 cycle,
@@ -158,20 +166,26 @@ fn next_step(shared: &RunShared, branch: u32) -> Result<Option<Step>, RunError> 
     }))
 }
 
-/// Marks a task as no longer running when dropped (failure, cancellation), unless its
-/// completion already did under the state lock.
+/// Where one attempt runs: its branch, its slot (see `exec.rs`), its cycle and limit.
+#[derive(Debug, Clone, Copy)]
+struct Exec {
+    branch: u32,
+    slot: u32,
+    cycle: u32,
+    max_cycles: u32,
+}
+
+/// Ends the attempt's slot when dropped (failure, cancellation, a panic), unless its
+/// completion already did under the state lock. Ending a slot twice does nothing.
 struct Running<'a> {
     shared: &'a RunShared,
-    branch: u32,
-    armed: bool,
+    slot: u32,
 }
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
-        if self.armed {
-            let mut st = self.shared.state.lock();
-            self.shared.task_stopped(&mut st, self.branch, false);
-        }
+        let mut st = self.shared.state.lock();
+        self.shared.end_exec(&mut st, self.slot);
     }
 }
 
@@ -223,18 +237,18 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 /// checkpoint with `meta`; `Ok(None)` that it completed without one, or that a retry was queued.
 async fn run_task(
     shared: &Arc<RunShared>,
-    branch: u32,
+    exec: Exec,
     entry: Entry,
     def: Arc<TaskDef>,
     id: Arc<str>,
-    cycle: u32,
-    max_cycles: u32,
 ) -> Result<Option<Value>, RunError> {
-    let mut running = Running {
-        shared,
+    let Exec {
         branch,
-        armed: true,
-    };
+        slot,
+        cycle,
+        max_cycles,
+    } = exec;
+    let running = Running { shared, slot };
     let attempt = entry.attempt;
     let run: Arc<dyn RunAccess> = shared.clone();
     let ctx = TaskContext::new(
@@ -245,7 +259,7 @@ async fn run_task(
             attempt,
             max_cycles,
             data: entry.data.clone(),
-            slot: branch,
+            slot,
         },
         shared.channel.clone(),
         run,
@@ -260,8 +274,16 @@ async fn run_task(
     let started = Instant::now();
     let error = match call_body(shared, &def, ctx.clone()).await {
         Ok(value) => {
-            running.armed = false;
-            return complete(shared, branch, entry.node, &id, cycle, ctx, value, started);
+            let done = Done {
+                branch,
+                slot,
+                node: entry.node,
+                cycle,
+                started,
+            };
+            let out = complete(shared, done, &id, ctx, value);
+            drop(running);
+            return out;
         }
         Err(Failure::Cancelled) => return Err(shared.cancel_error()),
         // The run was stopped (cancelled, or paused for feedback) while the body ended.
@@ -283,11 +305,10 @@ async fn run_task(
             ..entry
         };
         {
-            // While it waits for its delay the task is parked: a checkpoint taken meanwhile
-            // queues the retry at the back of its branch.
-            running.armed = false;
+            // The attempt is over (its waits end with it); while the retry waits for its
+            // delay, a checkpoint taken meanwhile queues it at the back of its branch.
+            drop(running);
             let mut st = shared.state.lock();
-            shared.task_stopped(&mut st, branch, false);
             if let Some(b) = st.branch(branch) {
                 b.retry = Some(retry);
             }
@@ -329,23 +350,35 @@ async fn sleep_unless_cancelled(shared: &RunShared, delay: Duration) -> bool {
     }
 }
 
+/// A body that returned: where it ran and when it started.
+struct Done {
+    branch: u32,
+    slot: u32,
+    node: u32,
+    cycle: u32,
+    started: Instant,
+}
+
 /// The body returned a value: apply its control calls and queue what follows.
-#[allow(clippy::too_many_arguments)]
 fn complete(
     shared: &Arc<RunShared>,
-    branch: u32,
-    node: u32,
+    done: Done,
     id: &Arc<str>,
-    cycle: u32,
     ctx: TaskContext,
     value: Value,
-    started: Instant,
 ) -> Result<Option<Value>, RunError> {
+    let Done {
+        branch,
+        slot,
+        node,
+        cycle,
+        started,
+    } = done;
     let control = ctx.take_control();
     if let Some(message) = control.cancel {
         {
             let mut st = shared.state.lock();
-            shared.task_stopped(&mut st, branch, false);
+            shared.end_exec(&mut st, slot);
         }
         return Err(shared.cancel(Some(id), message));
     }
@@ -353,7 +386,7 @@ fn complete(
     let holds = control.holds_successors();
     {
         let mut st = shared.state.lock();
-        shared.task_stopped(&mut st, branch, false);
+        shared.end_exec(&mut st, slot);
         st.results[node as usize] = Some(value.clone());
         st.steps += 1;
         if let Some(b) = st.branch(branch) {

@@ -4,6 +4,7 @@
 mod access;
 mod branch;
 mod checkpoint;
+mod exec;
 mod feedback;
 mod group;
 mod restore;
