@@ -691,3 +691,32 @@ async fn folders_left_by_dead_engines_are_swept() {
     assert!(alive.exists(), "a live engine's folder must stay");
     std::fs::remove_dir_all(&alive).unwrap();
 }
+
+#[tokio::test]
+async fn a_result_file_that_is_a_link_or_too_large_fails_the_task() {
+    let env = HandlerEnv::default();
+    let dir = TempDir::new();
+    let secret = dir.path().join("secret.txt");
+    std::fs::write(&secret, "do not read me").unwrap();
+    for (line, expected) in [
+        (
+            format!("ln -s '{}' \"$GRAFLOW_RESULT_FILE\"", secret.display()),
+            "symbolic link",
+        ),
+        (
+            "mkdir \"$GRAFLOW_RESULT_FILE\"".to_string(),
+            "not a regular file",
+        ),
+        (
+            "truncate -s 17M \"$GRAFLOW_RESULT_FILE\"".to_string(),
+            "larger than 16 MiB",
+        ),
+    ] {
+        let wf = Arc::new(single("t", ProcessSpec::shell(line), &env).build().unwrap());
+        let outcome = Engine::new().run(wf, RunOptions::new()).await;
+        assert_eq!(outcome.status, RunStatus::Failed);
+        let error = error_of(&outcome);
+        assert!(error.contains(expected), "{error}");
+        assert!(!error.contains("do not read me"), "{error}");
+    }
+}
