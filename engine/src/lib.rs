@@ -43,6 +43,7 @@ pub mod group;
 pub mod handler;
 pub mod hitl;
 pub mod limits;
+pub mod net;
 pub mod render;
 pub mod run;
 pub mod template;

@@ -129,7 +129,7 @@ pub(super) fn assemble(
     }
     check_environment(spec, rep);
     if let Some(list) = &spec.notify
-        && let Err(m) = notifiers(list)
+        && let Err(m) = notifiers(list, &env.base_dir)
     {
         let at = rep.loc.top_field("notify");
         rep.error(at, format!("notify: {m}"), None);
@@ -464,7 +464,7 @@ pub(super) fn task_def(
                 channel_key: a.channel_key.clone(),
                 notify: a.notify.clone(),
             };
-            match feedback_handler(&feedback) {
+            match feedback_handler(&feedback, &env.base_dir) {
                 Ok(h) => Some(Arc::new(h)),
                 Err(m) => {
                     bad(rep, "run", format!("Approval: {m}"), None);
@@ -472,7 +472,7 @@ pub(super) fn task_def(
                 }
             }
         }
-        RunSpec::Feedback(f) => match feedback_handler(f) {
+        RunSpec::Feedback(f) => match feedback_handler(f, &env.base_dir) {
             Ok(h) => Some(Arc::new(h)),
             Err(m) => {
                 bad(rep, "run", format!("Feedback: {m}"), None);
@@ -526,7 +526,7 @@ fn script_error_place(
         .or(run)
 }
 
-fn feedback_handler(f: &FeedbackTaskSpec) -> Result<FeedbackHandler, String> {
+fn feedback_handler(f: &FeedbackTaskSpec, base: &Path) -> Result<FeedbackHandler, String> {
     let kind = match f.kind {
         AnswerKind::Approval => FeedbackKind::Approval,
         AnswerKind::Text => FeedbackKind::Text,
@@ -543,12 +543,16 @@ fn feedback_handler(f: &FeedbackTaskSpec) -> Result<FeedbackHandler, String> {
         );
     }
     spec.channel_key = f.channel_key.clone();
-    let notifiers = f.notify.as_deref().map(notifiers).transpose()?;
+    let notifiers = f
+        .notify
+        .as_deref()
+        .map(|n| notifiers(n, base))
+        .transpose()?;
     FeedbackHandler::new(spec, notifiers)
 }
 
 /// Build notifiers from their specs; errors name the bad field.
-pub fn notifiers(specs: &[NotifySpec]) -> Result<Vec<Arc<dyn Notifier>>, String> {
+pub fn notifiers(specs: &[NotifySpec], base: &Path) -> Result<Vec<Arc<dyn Notifier>>, String> {
     specs
         .iter()
         .map(|n| -> Result<Arc<dyn Notifier>, String> {
@@ -595,7 +599,8 @@ pub fn notifiers(specs: &[NotifySpec]) -> Result<Vec<Arc<dyn Notifier>>, String>
                         secret,
                         retries: w.retries.unwrap_or(3),
                         timeout,
-                    })))
+                        ca_file: w.ca_file.as_deref().map(|f| base.join(f)),
+                    })?))
                 }
             }
         })

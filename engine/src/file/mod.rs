@@ -136,7 +136,10 @@ impl LoadedWorkflow {
     pub fn notifiers(&self) -> Vec<Arc<dyn crate::hitl::Notifier>> {
         match &self.spec.notify {
             None => vec![Arc::new(crate::hitl::ConsoleNotifier)],
-            Some(list) => load::notifiers(list).unwrap_or_default(),
+            Some(list) => {
+                load::notifiers(list, self.path.parent().unwrap_or_else(|| Path::new("")))
+                    .unwrap_or_default()
+            }
         }
     }
 

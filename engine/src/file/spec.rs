@@ -260,6 +260,9 @@ pub struct WebhookSpec {
     /// `whsec_<base64 key>`: sign per Standard Webhooks.
     #[serde(default)]
     pub secret: Option<String>,
+    /// A PEM file of extra root certificates to trust (relative to the workflow's folder).
+    #[serde(default)]
+    pub ca_file: Option<String>,
     /// Attempts after the first (3).
     #[serde(default)]
     pub retries: Option<u32>,

@@ -33,6 +33,10 @@ pub struct HttpSpec {
     /// Request timeout, e.g. `"10s"`; 30 s by default.
     #[serde(default)]
     pub timeout: Option<String>,
+    /// A PEM file of extra root certificates to trust (relative to the workflow's folder),
+    /// besides the platform's.
+    #[serde(default)]
+    pub ca_file: Option<String>,
 }
 
 fn default_method() -> String {
@@ -47,7 +51,7 @@ pub struct HttpRuntime {
 
 impl HttpRuntime {
     fn client(&self) -> reqwest::Client {
-        self.client.get_or_init(reqwest::Client::new).clone()
+        self.client.get_or_init(crate::net::default_client).clone()
     }
 }
 
@@ -59,6 +63,8 @@ pub struct HttpHandler {
     body: Option<Template>,
     timeout: Duration,
     runtime: HttpRuntime,
+    /// The task's own client, when it trusts an extra `ca_file`.
+    client: Option<reqwest::Client>,
 }
 
 impl HttpHandler {
@@ -90,6 +96,11 @@ impl HttpHandler {
                 format!("headers: the value of '{name}' is not a valid header value")
             })?;
         }
+        let client = spec
+            .ca_file
+            .as_deref()
+            .map(|f| crate::net::http_client(Some(&env.resolve(f))))
+            .transpose()?;
         Ok(HttpHandler {
             method,
             url,
@@ -97,6 +108,7 @@ impl HttpHandler {
             body,
             timeout,
             runtime: env.runtimes.http.clone(),
+            client,
         })
     }
 }
@@ -144,7 +156,7 @@ impl TaskHandler for HttpHandler {
     }
 
     fn execute(&self, ctx: TaskContext) -> BoxFuture<'static, TaskResult> {
-        let client = self.runtime.client();
+        let client = self.client.clone().unwrap_or_else(|| self.runtime.client());
         let method = self.method.clone();
         let url = self.url.clone();
         let body = self.body.clone();
@@ -181,10 +193,9 @@ impl TaskHandler for HttpHandler {
                 .get(reqwest::header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.contains("json"));
-            let text = response
-                .text()
+            let text = read_body(response)
                 .await
-                .map_err(|e| TaskError::msg(format!("{method} {url}: reading the body: {e}")))?;
+                .map_err(|e| TaskError::msg(format!("{method} {url}: {e}")))?;
             ctx.log(format!(
                 "{method} {url} -> {} ({} ms)",
                 status.as_u16(),
@@ -204,4 +215,30 @@ impl TaskHandler for HttpHandler {
         }
         .boxed()
     }
+}
+
+/// The answer's body as text, at most [`MAX_HTTP_BODY_BYTES`](crate::limits::MAX_HTTP_BODY_BYTES).
+async fn read_body(mut response: reqwest::Response) -> Result<String, String> {
+    let limit = crate::limits::MAX_HTTP_BODY_BYTES;
+    let too_large = || {
+        format!(
+            "the answer's body is larger than {} MiB",
+            limit / (1024 * 1024)
+        )
+    };
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| format!("reading the body: {e}"))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
