@@ -57,7 +57,7 @@ pub use flow::{Flow, GroupHandle, TaskHandle, parse_flow};
 pub use graph::{EdgeKind, NodeId, NodeKind, TaskGraph};
 pub use group::{CustomPolicy, GroupFailure, GroupPolicy, MemberOutcome};
 pub use handler::{FnHandler, TaskError, TaskHandler, TaskResult};
-pub use run::{Engine, RunControl, RunHandle, RunOptions, RunOutcome, TaskFactory};
+pub use run::{Engine, RunControl, RunHandle, RunOptions, RunOutcome, TaskFactory, valid_run_id};
 pub use serde_json::Value;
 pub use workflow::{GroupDef, RetryPolicy, TaskDef, TaskOptions, Workflow, WorkflowBuilder};
 

@@ -30,7 +30,7 @@ fn request(id: &str, kind: FeedbackKind, options: &[&str]) -> FeedbackRequest {
 fn an_answer_and_a_cancel_never_both_win() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("feedback");
-    let rounds = 40;
+    let rounds = 300;
     for i in 0..rounds {
         block_on(FileBackend::new(&store).create(request(
             &format!("q{i}"),
@@ -71,8 +71,14 @@ fn an_answer_and_a_cancel_never_both_win() {
         };
         let (a, c, b) = (spawn(0), spawn(1), spawn(2));
         let wins = [a.join().unwrap(), c.join().unwrap(), b.join().unwrap()];
-        assert_eq!(wins.iter().filter(|w| **w).count(), 1, "round {i}: {wins:?}");
-        let (req, resp) = block_on(FileBackend::new(&store).get(&id)).unwrap().unwrap();
+        assert_eq!(
+            wins.iter().filter(|w| **w).count(),
+            1,
+            "round {i}: {wins:?}"
+        );
+        let (req, resp) = block_on(FileBackend::new(&store).get(&id))
+            .unwrap()
+            .unwrap();
         if wins[1] {
             assert_eq!(req.status, FeedbackStatus::Cancelled);
             assert!(resp.is_none());
@@ -80,7 +86,11 @@ fn an_answer_and_a_cancel_never_both_win() {
             answered += 1;
             assert_eq!(req.status, FeedbackStatus::Answered);
             let approved = resp.unwrap().answer.approved;
-            assert_eq!(approved, Some(wins[0]), "the winner's answer is the stored one");
+            assert_eq!(
+                approved,
+                Some(wins[0]),
+                "the winner's answer is the stored one"
+            );
         }
     }
     assert!(answered <= rounds);

@@ -139,7 +139,19 @@ pub fn path_for(dir: &Path, ckpt: &Checkpoint) -> PathBuf {
 
 /// The `.ckpt` path of checkpoint `seq` of run `run_id` of `workflow` in `dir`.
 pub fn path_for_parts(dir: &Path, workflow: &str, run_id: &str, seq: u32) -> PathBuf {
-    dir.join(format!("{}-{run_id}-{seq:03}.ckpt", safe(workflow)))
+    // Run ids are checked before a run starts; this keeps any other id inside `dir` too.
+    let run: String = run_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(crate::run::MAX_RUN_ID_LEN)
+        .collect();
+    dir.join(format!("{}-{run}-{seq:03}.ckpt", safe(workflow)))
 }
 
 fn sibling(ckpt_path: &Path, suffix: &str) -> PathBuf {

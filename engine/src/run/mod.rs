@@ -10,7 +10,7 @@ mod group;
 mod restore;
 mod state;
 
-pub use restore::TaskFactory;
+pub use restore::{MAX_DYNAMIC_TASKS, TaskFactory};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -164,6 +164,12 @@ impl Engine {
         from: &str,
         mut options: RunOptions,
     ) -> Result<RunHandle, String> {
+        if !valid_run_id(run_id) {
+            return Err(format!(
+                "the checkpoint's run id: {}",
+                invalid_run_id(run_id)
+            ));
+        }
         options.run_id = Some(run_id.to_string());
         let (shared, rx) = Self::prepare(workflow, &options);
         {
@@ -234,6 +240,28 @@ enum Start {
         channel: BTreeMap<String, Value>,
         from: String,
     },
+}
+
+/// Longest run id.
+pub const MAX_RUN_ID_LEN: usize = 128;
+
+/// Whether `id` can be a run id: 1 to 128 ASCII letters, digits, `-` and `_`, not starting
+/// with `-`. Run ids become parts of file names (checkpoints, history), so nothing else —
+/// no `/`, no `.` — is accepted, from options or from a checkpoint.
+pub fn valid_run_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_RUN_ID_LEN
+        && !id.starts_with('-')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn invalid_run_id(id: &str) -> String {
+    format!(
+        "'{}' is not a valid run id (1 to {MAX_RUN_ID_LEN} ASCII letters, digits, '-' and '_')",
+        id.chars().take(80).collect::<String>()
+    )
 }
 
 fn new_run_id() -> Arc<str> {
@@ -346,7 +374,12 @@ async fn drive(shared: Arc<RunShared>, how: Start) -> RunOutcome {
         resumed_from: resumed,
     });
     let mut setup_error = None;
-    for (k, v) in values {
+    if !valid_run_id(&shared.run_id) {
+        setup_error = Some(RunError::Internal {
+            message: invalid_run_id(&shared.run_id),
+        });
+    }
+    for (k, v) in values.into_iter().filter(|_| setup_error.is_none()) {
         if let Err(e) = shared.channel.set(&k, v).await {
             setup_error = Some(RunError::Internal {
                 message: format!("could not set channel key '{k}': {e}"),
