@@ -38,6 +38,8 @@ pub mod error;
 pub mod events;
 pub mod file;
 pub mod flow;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod graph;
 pub mod group;
 pub mod handler;
