@@ -54,7 +54,12 @@ pub fn ctx_protocol(data: &[u8]) {
     }
     let line = text(data);
     let _ = Response::parse(&line);
-    for kind in [ArgKind::Name, ArgKind::Value, ArgKind::Text, ArgKind::Number] {
+    for kind in [
+        ArgKind::Name,
+        ArgKind::Value,
+        ArgKind::Text,
+        ArgKind::Number,
+    ] {
         let _ = arg_from_word(kind, &line);
     }
 }
