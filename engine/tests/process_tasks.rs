@@ -720,3 +720,52 @@ async fn a_result_file_that_is_a_link_or_too_large_fails_the_task() {
         assert!(!error.contains("do not read me"), "{error}");
     }
 }
+
+#[tokio::test]
+async fn connections_past_the_limit_are_refused_and_the_server_keeps_serving() {
+    let dir = TempDir::new();
+    let d = dir.path().display().to_string();
+    let env = HandlerEnv::default();
+    let line = format!(
+        r#"echo "$GRAFLOW_SOCKET $GRAFLOW_TOKEN" > '{d}/info.tmp'; mv '{d}/info.tmp' '{d}/info'
+           while [ ! -e '{d}/go' ]; do sleep 0.01; done"#
+    );
+    let handle = Engine::new().start(
+        Arc::new(
+            single("holder", ProcessSpec::shell(line), &env)
+                .build()
+                .unwrap(),
+        ),
+        RunOptions::new(),
+    );
+    let info = wait_for_file(&dir.path().join("info")).await;
+    let (socket, token) = info.trim().split_once(' ').unwrap();
+    let (socket, token) = (PathBuf::from(socket), token.to_string());
+    let refused = tokio::task::spawn_blocking(move || {
+        // Idle connections fill the server's slots; the ones past them are told why and closed.
+        let mut idle = Vec::new();
+        for _ in 0..300 {
+            idle.push(UnixStream::connect(&socket).unwrap());
+        }
+        let last = idle.last().unwrap();
+        last.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut l = String::new();
+        let _ = BufReader::new(last.try_clone().unwrap()).read_line(&mut l);
+        let refusal = Some(l);
+        let n = idle.len();
+        drop(idle);
+        std::thread::sleep(Duration::from_millis(200));
+        // Slots free again: served.
+        let again = Client::new(&socket, token).call("keys", vec![]);
+        (n, refusal, again.is_ok())
+    })
+    .await
+    .unwrap();
+    let (n, refusal, served_again) = refused;
+    assert_eq!(n, 300);
+    assert!(refusal.unwrap_or_default().contains("too many connections"));
+    assert!(served_again);
+    std::fs::write(dir.path().join("go"), "").unwrap();
+    assert!(handle.wait().await.succeeded());
+}
