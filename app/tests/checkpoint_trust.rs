@@ -189,3 +189,58 @@ fn run_ids_that_are_paths_are_refused() {
     entries.sort();
     assert_eq!(entries, ["work"]);
 }
+
+#[test]
+fn a_saved_workflow_copy_runs_only_from_a_checkpoint_this_state_dir_signed() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plain.ron");
+    std::fs::write(&file, PLAIN).unwrap();
+    let ckpt = first_checkpoint(dir.path(), &file);
+    std::fs::remove_file(&file).unwrap();
+    // A crafted copy that runs a command, in an otherwise valid checkpoint.
+    let pwned = dir.path().join("PWNED");
+    let mut payload = read_ckpt(&ckpt);
+    payload["workflow"]["source"] = json!(format!(
+        r#"Workflow(name: "plain", flow: "a >> b", tasks: {{
+            "a": Task(run: Value(1)),
+            "b": Task(run: Shell("touch '{}'")),
+        }})"#,
+        pwned.display()
+    ));
+    payload["workflow"]["hash"] = Value::Null;
+    let crafted = dir.path().join("crafted.ckpt");
+    write_ckpt(&crafted, &payload);
+    let out = resume(dir.path(), &crafted);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("signature"), "{err}");
+    assert!(!pwned.exists(), "the crafted copy ran");
+    // The genuine checkpoint, from another state dir: refused the same way.
+    let out = Command::new(bin())
+        .current_dir(dir.path())
+        .args(["resume", "--json", "--state-dir", "elsewhere"])
+        .arg(&ckpt)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // And from the state dir that wrote it: the saved copy runs.
+    let out = resume(dir.path(), &ckpt);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The key is private to its user.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path().join("st/checkpoint.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "{mode:o}");
+}

@@ -128,6 +128,7 @@ impl LoadedWorkflow {
             dir,
             workflow: self.source(),
             keep_last: keep_last.or(self.spec.keep_last),
+            signing_key: None,
         }
     }
 

@@ -134,8 +134,9 @@ impl RunShared {
             };
             let dir = config.dir.clone();
             let keep = config.keep_last;
+            let key = config.signing_key.clone();
             tokio::task::spawn_blocking(move || {
-                let saved = store::save(&dir, &ckpt);
+                let saved = store::save_signed(&dir, &ckpt, key.as_deref());
                 if saved.is_ok()
                     && let Some(keep) = keep
                 {
