@@ -15,8 +15,10 @@ use proptest::prelude::*;
 use serde_json::{Map, json};
 
 fn sample() -> Checkpoint {
-    let mut snapshot = RunSnapshot::default();
-    snapshot.steps = 2;
+    let mut snapshot = RunSnapshot {
+        steps: 2,
+        ..RunSnapshot::default()
+    };
     snapshot
         .results
         .insert("a".into(), json!({"rows": [1, 2, "é"]}));

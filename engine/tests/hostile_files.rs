@@ -17,8 +17,7 @@ fn load(src: &str) -> Result<(), Vec<Diagnostic>> {
 
 fn first_error(src: &str) -> Diagnostic {
     load(src)
-        .err()
-        .expect("refused")
+        .expect_err("refused")
         .into_iter()
         .find(|d| d.severity == Severity::Error)
         .expect("an error")

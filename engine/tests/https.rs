@@ -6,7 +6,6 @@
 mod tls;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use graflow_engine::file::load_str;

@@ -114,7 +114,7 @@ pub fn signed_with(bytes: &[u8], key: &[u8]) -> bool {
 }
 
 fn hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.is_ascii() {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
         return None;
     }
     (0..s.len())

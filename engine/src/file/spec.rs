@@ -233,6 +233,7 @@ pub struct FeedbackTaskSpec {
 }
 
 /// `Console` or `Webhook(url: "…", …)`.
+#[allow(clippy::large_enum_variant)] // a handful per file, read once
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub enum NotifySpec {
     /// Print the request, where to answer, and a curl example.
