@@ -60,6 +60,10 @@ pub trait RunAccess: Send + Sync {
     /// The results of `task`'s predecessors, keyed by id (a group predecessor contributes its
     /// own entry and one per member).
     fn inputs(&self, task: &str) -> BTreeMap<String, Value>;
+    /// The ids [`inputs`](Self::inputs) would return, without their values.
+    fn input_ids(&self, task: &str) -> Vec<String> {
+        self.inputs(task).into_keys().collect()
+    }
     /// Whether `task` is a node of the run's graph right now.
     fn has_node(&self, task: &str) -> bool;
     /// Add a task to the graph at run time: `def` when given, else the workflow's detached
@@ -217,6 +221,11 @@ impl TaskContext {
         self.inner.run.inputs(&self.inner.task_id)
     }
 
+    /// The ids of the predecessors whose results [`inputs`](Self::inputs) holds.
+    pub fn input_ids(&self) -> Vec<String> {
+        self.inner.run.input_ids(&self.inner.task_id)
+    }
+
     /// The last result of any finished task.
     pub fn result(&self, id: &str) -> Option<Value> {
         self.inner.run.result(id)
@@ -350,6 +359,19 @@ impl TaskContext {
             .inner
             .feedback_asked
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.request_feedback_numbered(ordinal, spec, notifiers)
+            .await
+    }
+
+    /// Ask as request number `ordinal` of this execution (0, 1, …): the coordinator relays the
+    /// requests a body on a worker makes under the worker's own numbering, so a redelivered
+    /// execution finds its earlier requests.
+    pub async fn request_feedback_numbered(
+        &self,
+        ordinal: u32,
+        spec: FeedbackSpec,
+        notifiers: Option<Vec<Arc<dyn Notifier>>>,
+    ) -> Result<FeedbackResponse, FeedbackError> {
         let ask = FeedbackAsk {
             slot: self.inner.slot,
             task: self.inner.task_id.to_string(),

@@ -34,6 +34,9 @@
 pub mod channel;
 pub mod checkpoint;
 pub mod context;
+pub mod dispatch;
+#[cfg(feature = "redis")]
+pub mod distributed;
 pub mod error;
 pub mod events;
 pub mod file;
@@ -53,6 +56,7 @@ pub mod workflow;
 
 pub use channel::{Channel, ChannelBackend, ChannelError, MemoryChannel};
 pub use context::{ControlRequests, TaskContext};
+pub use dispatch::{Fleet, FleetRun, Placement};
 pub use error::{BuildError, RunError, Span};
 pub use events::{EventKind, LogStream, RunEvent, RunStatus};
 pub use flow::{Flow, GroupHandle, TaskHandle, parse_flow};

@@ -1,5 +1,6 @@
 //! The command line: argument types and dispatch to one module per command.
 
+pub mod backend;
 pub mod checkpoints;
 pub mod completions;
 pub mod ctx;
@@ -12,8 +13,10 @@ mod progress;
 pub mod resume;
 pub mod run;
 pub mod serve;
+mod signals;
 pub mod style;
 pub mod validate;
+pub mod worker;
 
 use clap::{Parser, Subcommand};
 
@@ -51,6 +54,8 @@ pub enum Command {
     Feedback(feedback::FeedbackArgs),
     /// Serve the human-feedback REST API, its web form and /metrics.
     Serve(serve::ServeArgs),
+    /// Run a worker of the Redis fleet: take task attempts from queues and run them.
+    Worker(worker::WorkerArgs),
     /// Print a shell completion script.
     Completions(completions::CompletionsArgs),
     /// Talk to the running engine from inside a Shell or Command task.
@@ -69,6 +74,7 @@ pub async fn dispatch(cli: Cli) -> i32 {
         Some(Command::Checkpoints(args)) => Ok(checkpoints::run(&args)),
         Some(Command::Feedback(args)) => Ok(feedback::run(args).await),
         Some(Command::Serve(args)) => Ok(serve::run(args).await),
+        Some(Command::Worker(args)) => worker::run(args).await,
         Some(Command::Completions(args)) => Ok(completions::run(&args)),
         Some(Command::Ctx(_)) => Ok(exit::BAD_INPUT),
     };

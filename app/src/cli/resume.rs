@@ -10,6 +10,7 @@ use graflow_engine::checkpoint::{Checkpoint, store};
 use graflow_engine::file::LoadedWorkflow;
 use graflow_engine::handler::Runtimes;
 
+use super::backend::BackendArgs;
 use super::exit;
 use super::run::{CheckpointArgs, follow};
 use super::style::Style;
@@ -28,6 +29,9 @@ pub struct ResumeArgs {
     /// now is used).
     #[arg(long)]
     pub force: bool,
+    /// Where parallel groups run.
+    #[command(flatten)]
+    pub backend: BackendArgs,
     /// Checkpoints and state.
     #[command(flatten)]
     pub checkpoints: CheckpointArgs,
@@ -99,7 +103,15 @@ pub async fn run(args: ResumeArgs) -> anyhow::Result<i32> {
         .checkpoint_dir
         .clone()
         .unwrap_or_else(|| path.parent().map(Path::to_path_buf).unwrap_or_default());
-    let options = args.checkpoints.options(&loaded, dir);
+    let mut options = args.checkpoints.options(&loaded, dir);
+    if let Err(e) = args
+        .backend
+        .apply(&loaded, &runtimes, &mut options, &err)
+        .await
+    {
+        eprintln!("{}", err.error(&format!("graflow resume: {e}")));
+        return Ok(exit::BAD_INPUT);
+    }
     let factory = loaded.task_factory(&runtimes);
     let handle = match Engine::new().resume(
         loaded.workflow.clone(),

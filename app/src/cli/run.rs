@@ -11,6 +11,7 @@ use graflow_engine::handler::Runtimes;
 use graflow_engine::{Engine, EventKind, RunHandle, RunOptions, Value};
 use std::sync::Arc;
 
+use super::backend::BackendArgs;
 use super::exit;
 use super::load::load_or_report;
 use super::progress;
@@ -46,9 +47,9 @@ pub struct RunArgs {
     /// Set a channel value before the run (`v` is JSON when it parses, else a string); repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
-    /// Run parallel groups on a Redis worker fleet (`redis://host:port[/db]`).
-    #[arg(long, value_name = "URL")]
-    pub backend: Option<String>,
+    /// Where parallel groups run.
+    #[command(flatten)]
+    pub backend: BackendArgs,
     /// Checkpoints and state.
     #[command(flatten)]
     pub checkpoints: CheckpointArgs,
@@ -104,15 +105,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
             return Ok(exit::BAD_INPUT);
         }
     };
-    if let Some(url) = &args.backend {
-        eprintln!(
-            "{}",
-            err.error(&format!(
-                "graflow run: --backend {url}: the Redis backend is not available in this build yet"
-            ))
-        );
-        return Ok(exit::BAD_INPUT);
-    }
     let runtimes = Runtimes::default();
     let Some(loaded) = load_or_report(&args.file, &runtimes, &err) else {
         return Ok(exit::BAD_INPUT);
@@ -121,6 +113,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         .checkpoints
         .options(&loaded, args.checkpoints.dir(&loaded));
     options.params = params;
+    if let Err(e) = args
+        .backend
+        .apply(&loaded, &runtimes, &mut options, &err)
+        .await
+    {
+        eprintln!("{}", err.error(&format!("graflow run: {e}")));
+        return Ok(exit::BAD_INPUT);
+    }
     let handle = Engine::new().start(loaded.workflow.clone(), options);
     let state_dir = history::state_dir(args.checkpoints.state_dir.as_deref());
     follow(handle, &loaded, &args.file, &state_dir, args.json).await

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::dispatch::Placement;
 use crate::error::{BuildError, Span};
 use crate::flow::{Flow, Leaf, ParFlow, parse_flow};
 use crate::group::GroupPolicy;
@@ -172,14 +173,11 @@ pub(super) fn assemble(
         let Some(policy) = policy(name, &group.policy, &env, rep) else {
             continue;
         };
-        if let Some(BackendSpec::Redis { .. }) = &group.backend {
-            let at = rep.loc.entry_field("groups", name, "backend");
-            rep.error(
-                at,
-                format!("group '{name}': the Redis backend is not available in this build yet"),
-                Some("use backend: Local"),
-            );
-        }
+        let placement = match &group.backend {
+            None => Placement::Inherit,
+            Some(BackendSpec::Local) => Placement::Local,
+            Some(BackendSpec::Redis { .. }) => Placement::Fleet,
+        };
         let members = match members {
             Flow::Par(p) => Flow::Par(ParFlow {
                 items: p.items,
@@ -187,7 +185,11 @@ pub(super) fn assemble(
             }),
             single => single,
         };
-        b.add_group(GroupDef::new(name.clone(), members).policy(policy));
+        b.add_group(
+            GroupDef::new(name.clone(), members)
+                .policy(policy)
+                .placement(placement),
+        );
     }
 
     let flow_at = rep.loc.top_field("flow");
@@ -627,20 +629,55 @@ fn retry_policy(r: &RetrySpec) -> Result<RetryPolicy, String> {
 }
 
 fn check_environment(spec: &WorkflowSpec, rep: &mut Reporter<'_>) {
-    if let Some(ChannelSpec::Redis { .. }) = &spec.channel {
-        let at = rep.loc.top_field("channel");
+    // Every Redis URL of a file names the one Redis its runs use.
+    let mut urls: Vec<(Option<usize>, String, &str)> = Vec::new();
+    if let Some(ChannelSpec::Redis { url }) = &spec.channel {
+        urls.push((rep.loc.top_field("channel"), "the channel".into(), url));
+    }
+    if let Some(BackendSpec::Redis { url }) = &spec.backend {
+        urls.push((rep.loc.top_field("backend"), "the backend".into(), url));
+    }
+    for (name, group) in &spec.groups {
+        if let Some(BackendSpec::Redis { url }) = &group.backend {
+            let at = rep.loc.entry_field("groups", name, "backend");
+            urls.push((at, format!("group '{name}'"), url));
+        }
+    }
+    for (at, what, url) in &urls {
+        if !redis_url(url) {
+            rep.error(
+                *at,
+                format!("{what}: '{url}' is not a Redis URL"),
+                Some("write redis://host:port or redis://host:port/db"),
+            );
+        }
+    }
+    if let Some((_, first_what, first)) = urls.first()
+        && let Some((at, what, url)) = urls.iter().find(|(_, _, u)| u != first)
+    {
         rep.error(
-            at,
-            "the Redis channel is not available in this build yet".into(),
-            Some("use channel: Memory"),
+            *at,
+            format!("{what} names {url}, but {first_what} names {first}: a run uses one Redis"),
+            Some("use the same URL everywhere, or set it once with --backend"),
         );
     }
-    if let Some(BackendSpec::Redis { .. }) = &spec.backend {
-        let at = rep.loc.top_field("backend");
-        rep.error(
-            at,
-            "the Redis backend is not available in this build yet".into(),
-            Some("use backend: Local"),
-        );
+    for (name, task) in &spec.tasks {
+        if let Some(q) = &task.queue
+            && !valid_name(q)
+        {
+            let at = rep.loc.entry_field("tasks", name, "queue");
+            rep.error(
+                at,
+                format!("task '{name}': '{q}' is not a valid queue name"),
+                Some(NAME_HINT),
+            );
+        }
     }
+}
+
+/// Whether `url` names a Redis server.
+fn redis_url(url: &str) -> bool {
+    ["redis://", "rediss://", "redis+unix://"]
+        .iter()
+        .any(|scheme| url.starts_with(scheme) && url.len() > scheme.len())
 }

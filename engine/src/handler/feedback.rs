@@ -37,6 +37,10 @@ impl TaskHandler for FeedbackHandler {
         }
     }
 
+    fn feedback_notifiers(&self) -> Option<Vec<Arc<dyn Notifier>>> {
+        self.notifiers.clone()
+    }
+
     fn execute(&self, ctx: TaskContext) -> BoxFuture<'static, TaskResult> {
         let spec = self.spec.clone();
         let notifiers = self.notifiers.clone();

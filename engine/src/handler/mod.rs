@@ -33,4 +33,11 @@ pub trait TaskHandler: Send + Sync + 'static {
 
     /// Run the body once. The future must not borrow the handler; clone what it needs.
     fn execute(&self, ctx: TaskContext) -> BoxFuture<'static, TaskResult>;
+
+    /// The notifiers this task's own feedback requests use instead of the run's (an
+    /// `Approval` or `Feedback` task with its own `notify`), so a request asked on a worker is
+    /// announced the same way by the coordinator.
+    fn feedback_notifiers(&self) -> Option<Vec<std::sync::Arc<dyn crate::hitl::Notifier>>> {
+        None
+    }
 }

@@ -31,7 +31,42 @@ impl RunShared {
         st.dynamic_specs.push(spec);
         st.results.push(None);
         st.cycles.push(0);
+        if let Some(run) = self.fleet_run.get() {
+            run.task_added(&self.node(st, index).id);
+        }
         index
+    }
+}
+
+impl RunShared {
+    /// Visit the results `task` reads as its inputs: each predecessor's, and for a group
+    /// predecessor each member's too. A member without predecessors of its own reads its
+    /// group's inputs.
+    fn each_input(&self, st: &RunState, task: &str, mut visit: impl FnMut(&str, &Value)) {
+        let Some(mut i) = self.lookup(st, task) else {
+            return;
+        };
+        loop {
+            let node = self.node(st, i);
+            match (node.preds.is_empty(), node.group) {
+                (true, Some(g)) => i = g,
+                _ => break,
+            }
+        }
+        let node = self.node(st, i);
+        for &p in &node.preds {
+            let pred = self.node(st, p);
+            if let Some(v) = &st.results[p as usize] {
+                visit(&pred.id, v);
+            }
+            if let PlanKind::Group { members, .. } = &pred.kind {
+                for &m in members {
+                    if let Some(v) = &st.results[m as usize] {
+                        visit(&self.node(st, m).id, v);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -45,31 +80,18 @@ impl RunAccess for RunShared {
     fn inputs(&self, task: &str) -> BTreeMap<String, Value> {
         let st = self.state.lock();
         let mut out = BTreeMap::new();
-        let Some(mut i) = self.lookup(&st, task) else {
-            return out;
-        };
-        // A member without predecessors of its own reads its group's inputs.
-        loop {
-            let node = self.node(&st, i);
-            match (node.preds.is_empty(), node.group) {
-                (true, Some(g)) => i = g,
-                _ => break,
-            }
-        }
-        let node = self.node(&st, i);
-        for &p in &node.preds {
-            let pred = self.node(&st, p);
-            if let Some(v) = &st.results[p as usize] {
-                out.insert(pred.id.to_string(), v.clone());
-            }
-            if let PlanKind::Group { members, .. } = &pred.kind {
-                for &m in members {
-                    if let Some(v) = &st.results[m as usize] {
-                        out.insert(self.node(&st, m).id.to_string(), v.clone());
-                    }
-                }
-            }
-        }
+        self.each_input(&st, task, |id, value| {
+            out.insert(id.to_string(), value.clone());
+        });
+        out
+    }
+
+    fn input_ids(&self, task: &str) -> Vec<String> {
+        let st = self.state.lock();
+        let mut out = Vec::new();
+        self.each_input(&st, task, |id, _| out.push(id.to_string()));
+        out.sort_unstable();
+        out.dedup();
         out
     }
 

@@ -14,9 +14,10 @@ use serde_json::Value;
 
 use crate::checkpoint::Reason;
 use crate::context::{ExecutionInfo, RunAccess, TaskContext};
+use crate::dispatch::Placement;
 use crate::error::RunError;
 use crate::events::EventKind;
-use crate::handler::TaskError;
+use crate::handler::{TaskError, TaskHandler};
 use crate::workflow::{PlanKind, TaskDef};
 
 use super::group::run_group;
@@ -33,11 +34,13 @@ enum Step {
         id: Arc<str>,
         cycle: u32,
         max_cycles: u32,
+        on_fleet: bool,
     },
     Group {
         entry: Entry,
         id: Arc<str>,
         members: Vec<u32>,
+        placement: Placement,
     },
 }
 
@@ -80,12 +83,14 @@ async fn branch_loop(shared: &Arc<RunShared>, branch: u32) -> Result<Option<Valu
                 id,
                 cycle,
                 max_cycles,
+                on_fleet,
             } => {
                 let exec = Exec {
                     branch,
                     slot,
                     cycle,
                     max_cycles,
+                    on_fleet,
                 };
                 let outcome = run_task(shared, exec, entry, def, id.clone()).await?;
                 if let Some(metadata) = outcome {
@@ -100,8 +105,13 @@ async fn branch_loop(shared: &Arc<RunShared>, branch: u32) -> Result<Option<Valu
                     }
                 }
             }
-            Step::Group { entry, id, members } => {
-                run_group(shared, branch, entry, id, members).await?;
+            Step::Group {
+                entry,
+                id,
+                members,
+                placement,
+            } => {
+                run_group(shared, branch, entry, id, members, placement).await?;
             }
         }
         if shared.is_terminating() {
@@ -150,8 +160,10 @@ fn next_step(shared: &RunShared, branch: u32) -> Result<Option<Step>, RunError> 
     Ok(Some(match kind {
         PlanKind::Task(def) => {
             let slot = shared.begin_exec(&mut st, branch);
+            let mut on_fleet = false;
             if let Some(b) = st.branch(branch) {
                 b.current = Some(entry.clone());
+                on_fleet = b.fleet;
             }
             Step::Task {
                 entry,
@@ -160,19 +172,29 @@ fn next_step(shared: &RunShared, branch: u32) -> Result<Option<Step>, RunError> 
                 id,
                 cycle,
                 max_cycles,
+                on_fleet,
             }
         }
-        PlanKind::Group { members, .. } => Step::Group { entry, id, members },
+        PlanKind::Group {
+            members, placement, ..
+        } => Step::Group {
+            entry,
+            id,
+            members,
+            placement,
+        },
     }))
 }
 
-/// Where one attempt runs: its branch, its slot (see `exec.rs`), its cycle and limit.
+/// Where one attempt runs: its branch, its slot (see `exec.rs`), its cycle and limit, and
+/// whether its branch is placed on the worker fleet.
 #[derive(Debug, Clone, Copy)]
 struct Exec {
     branch: u32,
     slot: u32,
     cycle: u32,
     max_cycles: u32,
+    on_fleet: bool,
 }
 
 /// Ends the attempt's slot when dropped (failure, cancellation, a panic), unless its
@@ -189,11 +211,17 @@ impl Drop for Running<'_> {
     }
 }
 
-/// Run the body once, bounded by the task's timeout, stopped by cancellation, panics caught.
-async fn call_body(shared: &RunShared, def: &TaskDef, ctx: TaskContext) -> Result<Value, Failure> {
-    let body = AssertUnwindSafe(def.handler().execute(ctx)).catch_unwind();
+/// Run the body once with `handler`, bounded by `timeout`, stopped by cancellation, panics
+/// caught.
+async fn call_body(
+    shared: &RunShared,
+    handler: &Arc<dyn TaskHandler>,
+    timeout: Option<Duration>,
+    ctx: TaskContext,
+) -> Result<Value, Failure> {
+    let body = AssertUnwindSafe(handler.execute(ctx)).catch_unwind();
     let timed = async {
-        match def.options.timeout {
+        match timeout {
             None => body.await,
             Some(limit) => match tokio::time::timeout(limit, body).await {
                 Ok(r) => r,
@@ -223,7 +251,7 @@ enum Failure {
     Error(TaskError),
 }
 
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = panic.downcast_ref::<String>() {
@@ -247,6 +275,7 @@ async fn run_task(
         slot,
         cycle,
         max_cycles,
+        on_fleet,
     } = exec;
     let running = Running { shared, slot };
     let attempt = entry.attempt;
@@ -272,7 +301,12 @@ async fn run_task(
         });
     }
     let started = Instant::now();
-    let error = match call_body(shared, &def, ctx.clone()).await {
+    // On the fleet the worker enforces the timeout, from the moment it starts the body.
+    let (handler, timeout) = match shared.fleet_handler(on_fleet, &def) {
+        Some(remote) => (remote, None),
+        None => (def.handler().clone(), def.options.timeout),
+    };
+    let error = match call_body(shared, &handler, timeout, ctx.clone()).await {
         Ok(value) => {
             let done = Done {
                 branch,
@@ -388,6 +422,7 @@ fn complete(
         let mut st = shared.state.lock();
         shared.end_exec(&mut st, slot);
         st.results[node as usize] = Some(value.clone());
+        shared.result_recorded(id, &value);
         st.steps += 1;
         if let Some(b) = st.branch(branch) {
             b.last = Some(value.clone());

@@ -10,12 +10,14 @@ use std::time::Instant;
 use serde_json::{Map, Value};
 use tokio::task::JoinSet;
 
+use crate::dispatch::Placement;
 use crate::error::RunError;
 use crate::events::EventKind;
 use crate::group::MemberOutcome;
 use crate::workflow::PlanKind;
 
 use super::branch::run_branch;
+use super::checkpoint::TOP_BRANCH;
 use super::restore::branch_entries;
 use super::state::{Entry, GroupProgress, RunShared};
 
@@ -27,6 +29,7 @@ pub(crate) async fn run_group(
     entry: Entry,
     id: Arc<str>,
     members: Vec<u32>,
+    placement: Placement,
 ) -> Result<Value, RunError> {
     let node = entry.node;
     let mut set = JoinSet::new();
@@ -57,9 +60,15 @@ pub(crate) async fn run_group(
                 }
             }
         }
+        let on_fleet = match placement {
+            Placement::Fleet => true,
+            Placement::Local => false,
+            Placement::Inherit if branch == TOP_BRANCH => shared.groups_on_fleet(),
+            Placement::Inherit => st.branch(branch).is_some_and(|b| b.fleet),
+        };
         for (m, entries, last) in starts {
             let name = shared.node(&st, m).id.clone();
-            let member_branch = st.open_branch_with(entries, last);
+            let member_branch = st.open_branch_with(entries, last, on_fleet);
             progress.running.push((m, member_branch));
             let sh = shared.clone();
             let label = name.clone();
@@ -133,6 +142,7 @@ pub(crate) async fn run_group(
     // Finishing the group is one step: a checkpoint sees it either running or done.
     let mut st = shared.state.lock();
     st.results[node as usize] = Some(value.clone());
+    shared.result_recorded(&id, &value);
     if let Some(b) = st.branch(branch) {
         b.group = None;
         b.last = Some(value.clone());

@@ -10,6 +10,7 @@ mod group;
 mod restore;
 mod state;
 
+pub(crate) use branch::panic_message;
 pub use restore::{MAX_DYNAMIC_TASKS, TaskFactory};
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ use tokio::task::JoinHandle;
 
 use crate::channel::Channel;
 use crate::checkpoint::{CheckpointConfig, CheckpointError, Reason, RunSnapshot, Saved};
+use crate::dispatch::{Fleet, FleetRunInfo};
 use crate::error::RunError;
 use crate::events::{EventKind, RunEvent, RunStatus};
 use crate::workflow::Workflow;
@@ -46,6 +48,12 @@ pub struct RunOptions {
     pub checkpoint_every_task: bool,
     /// Human feedback: where requests live and who is told; without it requests fail.
     pub feedback: Option<Arc<crate::hitl::FeedbackManager>>,
+    /// The worker fleet that tasks placed on it run on (see [`Placement`]); the run's channel
+    /// is the fleet's unless [`channel`](Self::channel) names another.
+    pub fleet: Option<Arc<dyn Fleet>>,
+    /// Whether parallel groups that do not say where they run go to the fleet (true by
+    /// default with [`fleet`](Self::fleet)); tasks with a `queue` always do.
+    pub groups_on_fleet: bool,
 }
 
 impl RunOptions {
@@ -81,6 +89,13 @@ impl RunOptions {
     /// Write checkpoints as configured.
     pub fn checkpoints(mut self, config: CheckpointConfig) -> Self {
         self.checkpoints = Some(config);
+        self
+    }
+
+    /// Run parallel groups (and tasks with a `queue`) on this worker fleet.
+    pub fn fleet(mut self, fleet: Arc<dyn Fleet>) -> Self {
+        self.fleet = Some(fleet);
+        self.groups_on_fleet = true;
         self
     }
 }
@@ -209,7 +224,11 @@ impl Engine {
         } else {
             (None, None)
         };
-        let channel = options.channel.clone().unwrap_or_else(Channel::memory);
+        let channel = match (&options.channel, &options.fleet) {
+            (Some(channel), _) => channel.clone(),
+            (None, Some(fleet)) => fleet.channel(&run_id),
+            (None, None) => Channel::memory(),
+        };
         let shared = RunShared::new(
             run_id,
             workflow,
@@ -218,6 +237,9 @@ impl Engine {
             options.checkpoints.clone(),
             options.feedback.clone(),
         );
+        if let Some(fleet) = &options.fleet {
+            let _ = shared.fleet.set((fleet.clone(), options.groups_on_fleet));
+        }
         shared.checkpoint_every_task.store(
             options.checkpoint_every_task,
             std::sync::atomic::Ordering::Relaxed,
@@ -240,6 +262,45 @@ enum Start {
         channel: BTreeMap<String, Value>,
         from: String,
     },
+}
+
+/// Let the run's fleet (if any) take charge of the run before its first task.
+async fn open_fleet(shared: &Arc<RunShared>, resumed: bool) -> Result<(), RunError> {
+    let Some((fleet, _)) = shared.fleet.get() else {
+        return Ok(());
+    };
+    let (results, dynamic) = {
+        let st = shared.state.lock();
+        let results = st
+            .results
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| Some((shared.node(&st, i as u32).id.to_string(), r.clone()?)))
+            .collect();
+        let dynamic = st.dynamic.iter().map(|n| n.id.to_string()).collect();
+        (results, dynamic)
+    };
+    let me = Arc::downgrade(shared);
+    let info = FleetRunInfo {
+        run_id: shared.run_id.clone(),
+        workflow: shared.wf.clone(),
+        resumed,
+        results,
+        dynamic,
+        cancel: Arc::new(move |message: String| {
+            if let Some(shared) = me.upgrade() {
+                shared.cancel(None, message);
+            }
+        }),
+    };
+    let run = fleet
+        .open_run(info)
+        .await
+        .map_err(|message| RunError::Internal {
+            message: format!("the {} fleet cannot take the run: {message}", fleet.kind()),
+        })?;
+    let _ = shared.fleet_run.set(run);
+    Ok(())
 }
 
 /// Longest run id.
@@ -368,18 +429,32 @@ async fn drive(shared: Arc<RunShared>, how: Start) -> RunOutcome {
         }
         Start::Resumed { channel, from } => (channel.into_iter().collect(), Some(from)),
     };
+    let resuming = resumed.is_some();
     shared.emit(EventKind::RunStarted {
         workflow: wf.name.clone(),
         start: start.clone(),
         resumed_from: resumed,
     });
-    let mut setup_error = None;
-    if !valid_run_id(&shared.run_id) {
-        setup_error = Some(RunError::Internal {
+    // A run id becomes part of file names and keys: check it before anything uses it.
+    let mut setup_error = if valid_run_id(&shared.run_id) {
+        open_fleet(&shared, resuming).await.err()
+    } else {
+        Some(RunError::Internal {
             message: invalid_run_id(&shared.run_id),
-        });
+        })
+    };
+    if resuming && setup_error.is_none() {
+        // A shared channel may hold what the run wrote after its checkpoint.
+        if let Err(e) = shared.channel.clear().await {
+            setup_error = Some(RunError::Internal {
+                message: format!("could not clear the run's channel before restoring it: {e}"),
+            });
+        }
     }
-    for (k, v) in values.into_iter().filter(|_| setup_error.is_none()) {
+    for (k, v) in values {
+        if setup_error.is_some() {
+            break;
+        }
         if let Err(e) = shared.channel.set(&k, v).await {
             setup_error = Some(RunError::Internal {
                 message: format!("could not set channel key '{k}': {e}"),
@@ -423,6 +498,9 @@ async fn drive(shared: Arc<RunShared>, how: Start) -> RunOutcome {
     }
     let results = shared.task_results();
     let channel = shared.channel.snapshot().await.unwrap_or_default();
+    if let Some(fleet_run) = shared.fleet_run.get() {
+        fleet_run.close(status).await;
+    }
     let outcome = RunOutcome {
         run_id: shared.run_id.to_string(),
         status,

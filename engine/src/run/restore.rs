@@ -104,7 +104,7 @@ pub(crate) fn restore(
         ));
     }
     let entries = branch_entries(shared, st, &snap.top);
-    st.open_branch_with(entries, snap.top.last.clone());
+    st.open_branch_with(entries, snap.top.last.clone(), false);
     Ok(())
 }
 

@@ -5,8 +5,8 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::Deref;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use parking_lot::Mutex;
@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::channel::Channel;
 use crate::checkpoint::CheckpointConfig;
 use crate::checkpoint::snapshot::BranchSnapshot;
+use crate::dispatch::{Fleet, FleetRun};
 use crate::error::RunError;
 use crate::events::{EventKind, RunEvent};
 use crate::group::MemberOutcome;
@@ -78,6 +79,9 @@ pub(crate) struct Branch {
     pub group: Option<GroupProgress>,
     /// The last result produced in this branch.
     pub last: Option<Value>,
+    /// Whether this branch's tasks run on the worker fleet (a member branch of a group placed
+    /// there).
+    pub fleet: bool,
 }
 
 /// A node of the plan, static (borrowed from the workflow) or added at run time.
@@ -137,8 +141,14 @@ impl RunState {
         id
     }
 
-    /// A branch with these entries queued and this last result.
-    pub fn open_branch_with(&mut self, entries: Vec<Entry>, last: Option<Value>) -> u32 {
+    /// A branch with these entries queued and this last result; `fleet` places its tasks on
+    /// the worker fleet.
+    pub fn open_branch_with(
+        &mut self,
+        entries: Vec<Entry>,
+        last: Option<Value>,
+        fleet: bool,
+    ) -> u32 {
         let id = self.next_branch;
         self.next_branch += 1;
         self.branches.insert(
@@ -146,6 +156,7 @@ impl RunState {
             Branch {
                 queue: entries.into(),
                 last,
+                fleet,
                 ..Branch::default()
             },
         );
@@ -191,6 +202,10 @@ pub(crate) struct RunShared {
     pub feedback: Option<Arc<crate::hitl::FeedbackManager>>,
     /// This run itself, for work that outlives a borrow (immediate checkpoints).
     pub me: std::sync::Weak<RunShared>,
+    /// The worker fleet, and whether groups go there unless they say otherwise.
+    pub fleet: OnceLock<(Arc<dyn Fleet>, bool)>,
+    /// The fleet's side of this run, once it took charge.
+    pub fleet_run: OnceLock<Arc<dyn FleetRun>>,
 }
 
 impl RunShared {
@@ -225,6 +240,8 @@ impl RunShared {
             checkpoint_every_task: AtomicBool::new(false),
             feedback,
             me: me.clone(),
+            fleet: OnceLock::new(),
+            fleet_run: OnceLock::new(),
         })
     }
 
@@ -322,6 +339,33 @@ impl RunShared {
                 st.push(branch, Entry::new(succ));
             }
         }
+    }
+
+    /// Tell the fleet (if any) that `node`'s result is now `value`.
+    pub fn result_recorded(&self, id: &str, value: &Value) {
+        if let Some(run) = self.fleet_run.get() {
+            run.result_recorded(id, value);
+        }
+    }
+
+    /// Whether groups placed with [`Placement::Inherit`](crate::dispatch::Placement) at the
+    /// top level go to the fleet.
+    pub fn groups_on_fleet(&self) -> bool {
+        self.fleet.get().is_some_and(|(_, groups)| *groups)
+    }
+
+    /// The handler that runs `def` on the fleet, when it goes there: the run has a fleet, the
+    /// task is in a branch placed there or names a queue, and the task can travel.
+    pub fn fleet_handler(
+        &self,
+        branch_on_fleet: bool,
+        def: &Arc<crate::workflow::TaskDef>,
+    ) -> Option<Arc<dyn crate::handler::TaskHandler>> {
+        let run = self.fleet_run.get()?;
+        if !branch_on_fleet && def.options.queue.is_none() {
+            return None;
+        }
+        run.remote_handler(def)
     }
 
     /// Each finished task's last result, by id.

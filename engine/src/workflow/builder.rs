@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::context::TaskContext;
+use crate::dispatch::Placement;
 use crate::error::{BuildError, Span};
 use crate::flow::{Flow, GroupHandle, Leaf, ParFlow, TaskHandle, parse_flow};
 use crate::graph::{NodeId, TaskGraph};
@@ -29,6 +30,8 @@ pub struct GroupDef {
     pub members: Flow,
     /// Its policy.
     pub policy: GroupPolicy,
+    /// Where its members run.
+    pub placement: Placement,
 }
 
 impl GroupDef {
@@ -38,12 +41,19 @@ impl GroupDef {
             id: id.into(),
             members: members.into(),
             policy: GroupPolicy::Strict,
+            placement: Placement::Inherit,
         }
     }
 
     /// Set the policy.
     pub fn policy(mut self, policy: GroupPolicy) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// Set where the members run (the local process or the worker fleet).
+    pub fn placement(mut self, placement: Placement) -> Self {
+        self.placement = placement;
         self
     }
 }
@@ -221,7 +231,12 @@ impl WorkflowBuilder {
             .into_iter()
             .map(|d| (d.id_arc().clone(), Arc::new(d)))
             .collect();
-        let plan = Plan::compile(&graph, &tasks, self.max_cycles);
+        let placements: HashMap<String, Placement> = self
+            .groups
+            .iter()
+            .map(|g| (g.id.clone(), g.placement))
+            .collect();
+        let plan = Plan::compile(&graph, &tasks, &placements, self.max_cycles);
         Ok(Workflow {
             name: self.name,
             description: self.description,

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::dispatch::Placement;
 use crate::graph::{EdgeKind, NodeKind, TaskGraph};
 use crate::group::GroupPolicy;
 
@@ -17,6 +18,7 @@ pub(crate) enum PlanKind {
     Group {
         members: Vec<u32>,
         policy: GroupPolicy,
+        placement: Placement,
     },
 }
 
@@ -60,6 +62,7 @@ impl Plan {
     pub fn compile(
         graph: &TaskGraph,
         tasks: &HashMap<Arc<str>, Arc<TaskDef>>,
+        placements: &HashMap<String, Placement>,
         default_max_cycles: u32,
     ) -> Plan {
         let mut nodes = Vec::with_capacity(graph.len());
@@ -70,6 +73,7 @@ impl Plan {
                 NodeKind::Group { members, policy } => PlanKind::Group {
                     members: members.iter().map(|m| m.index() as u32).collect(),
                     policy: policy.clone(),
+                    placement: placements.get(&*node.id).copied().unwrap_or_default(),
                 },
             };
             let max_cycles = match &kind {

@@ -127,6 +127,9 @@ pub struct TaskDef {
     /// A serializable description that can build this task again (a task of the workflow
     /// file format, as JSON), so a task added at run time survives a checkpoint.
     pub spec: Option<serde_json::Value>,
+    /// The name its handler is registered under on the workers of a fleet, so the task can
+    /// run there (a Rust closure without one always runs in the coordinator).
+    pub remote_name: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for TaskDef {
@@ -147,6 +150,7 @@ impl TaskDef {
             handler,
             options: TaskOptions::default(),
             spec: None,
+            remote_name: None,
         }
     }
 
@@ -196,6 +200,13 @@ impl TaskDef {
     /// Attach the description that rebuilds this task after a checkpoint.
     pub fn with_spec(mut self, spec: serde_json::Value) -> Self {
         self.spec = Some(spec);
+        self
+    }
+
+    /// Let the task run on a worker fleet whose workers registered its handler as `name`
+    /// (see `distributed::TaskRegistry`).
+    pub fn remote_as(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.remote_name = Some(name.into());
         self
     }
 

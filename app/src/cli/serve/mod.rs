@@ -98,29 +98,6 @@ async fn resolve(addr: &str) -> Result<Vec<SocketAddr>, String> {
     Ok(found)
 }
 
-/// Ends when the process gets SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 /// Serve until SIGINT/SIGTERM; returns the exit code.
 pub async fn run(args: ServeArgs) -> i32 {
     let token = match args.token.as_deref() {
@@ -171,7 +148,7 @@ pub async fn run(args: ServeArgs) -> i32 {
     tracing::info!("graflow serve listening on http://{local}");
     let app = routes::router(state);
     match axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(super::signals::shutdown_signal())
         .await
     {
         Ok(()) => {

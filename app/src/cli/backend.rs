@@ -1,0 +1,108 @@
+//! The one-line switch to the worker fleet, shared by `graflow run` and `graflow resume`:
+//! `--backend redis://…` (or `GRAFLOW_BACKEND`), else the file's `backend: Redis(url: …)` or a
+//! group's. With a fleet, parallel groups (unless a group says `backend: Local`) and tasks
+//! with a `queue` run on `graflow worker`s, and the run's channel lives in Redis.
+
+use std::sync::Arc;
+
+use clap::Args;
+use graflow_engine::RunOptions;
+use graflow_engine::distributed::{FleetConfig, RedisFleet, is_redis_url};
+use graflow_engine::file::LoadedWorkflow;
+use graflow_engine::file::spec::{BackendSpec, ChannelSpec};
+use graflow_engine::handler::Runtimes;
+
+use super::style::Style;
+
+/// Where a run's parallel groups run.
+#[derive(Debug, Args, Default, Clone)]
+pub struct BackendArgs {
+    /// Run parallel groups and tasks with a `queue` on a Redis worker fleet
+    /// (`redis://host:port[/db]`; `local` forces a local run) [env: GRAFLOW_BACKEND].
+    #[arg(long, value_name = "URL")]
+    pub backend: Option<String>,
+}
+
+/// The backend a run uses.
+struct Choice {
+    url: String,
+    /// Groups without their own `backend:` go to the fleet.
+    groups: bool,
+}
+
+impl BackendArgs {
+    /// The URL asked for by the flag, else by `GRAFLOW_BACKEND`; `Some("")` for `local`.
+    fn asked(&self) -> Option<String> {
+        let asked = self
+            .backend
+            .clone()
+            .or_else(|| std::env::var("GRAFLOW_BACKEND").ok())?;
+        let asked = asked.trim().to_string();
+        Some(if asked.eq_ignore_ascii_case("local") {
+            String::new()
+        } else {
+            asked
+        })
+    }
+
+    fn choose(&self, loaded: &LoadedWorkflow) -> Option<Choice> {
+        let spec = &loaded.spec;
+        match self.asked() {
+            Some(url) if url.is_empty() => None,
+            Some(url) => Some(Choice { url, groups: true }),
+            None => {
+                if let Some(BackendSpec::Redis { url }) = &spec.backend {
+                    return Some(Choice {
+                        url: url.clone(),
+                        groups: true,
+                    });
+                }
+                let group_url = spec.groups.values().find_map(|g| match &g.backend {
+                    Some(BackendSpec::Redis { url }) => Some(url.clone()),
+                    _ => None,
+                });
+                let channel_url = match &spec.channel {
+                    Some(ChannelSpec::Redis { url }) => Some(url.clone()),
+                    _ => None,
+                };
+                group_url
+                    .or(channel_url)
+                    .map(|url| Choice { url, groups: false })
+            }
+        }
+    }
+
+    /// Connect `options` to the fleet this run uses, if any. `Err` holds the message for a
+    /// bad URL or an unreachable Redis.
+    pub async fn apply(
+        &self,
+        loaded: &LoadedWorkflow,
+        runtimes: &Runtimes,
+        options: &mut RunOptions,
+        err: &Style,
+    ) -> Result<(), String> {
+        let Some(choice) = self.choose(loaded) else {
+            return Ok(());
+        };
+        if !is_redis_url(&choice.url) {
+            return Err(format!(
+                "--backend {}: expected redis://host:port[/db] or `local`",
+                choice.url
+            ));
+        }
+        let fleet = RedisFleet::connect(FleetConfig::new(&choice.url))
+            .await?
+            .with_workflow(loaded.source(), Arc::new(loaded.task_factory(runtimes)));
+        if matches!(loaded.spec.channel, Some(ChannelSpec::Memory)) {
+            eprintln!(
+                "{}",
+                err.warning(
+                    "note: `channel: Memory` is not used on the fleet: workers share the run's channel in Redis"
+                )
+            );
+        }
+        options.fleet = Some(Arc::new(fleet));
+        options.groups_on_fleet = choice.groups;
+        Ok(())
+    }
+}

@@ -1,0 +1,82 @@
+//! Sending task executions to a worker fleet. The scheduler stays where the run is (the
+//! coordinator) and asks a [`Fleet`] for a handler when a task is placed on the fleet: the
+//! handler sends one attempt away, waits for its outcome, and replays the control calls the
+//! body made into the coordinator's [`TaskContext`](crate::TaskContext), so every scheduling
+//! decision is taken exactly as in a local run. The Redis fleet (`distributed`) implements
+//! these traits; the engine knows nothing of Redis.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+
+use crate::channel::Channel;
+use crate::events::RunStatus;
+use crate::handler::TaskHandler;
+use crate::workflow::{TaskDef, Workflow};
+
+/// Where the members of a parallel group run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Placement {
+    /// Like the enclosing group; at the top level, as the run says ([`crate::RunOptions`]).
+    #[default]
+    Inherit,
+    /// In the coordinator's process.
+    Local,
+    /// On the worker fleet.
+    Fleet,
+}
+
+/// What a fleet learns about a run it serves.
+pub struct FleetRunInfo {
+    /// The run.
+    pub run_id: Arc<str>,
+    /// Its workflow.
+    pub workflow: Arc<Workflow>,
+    /// True when the run continues from a checkpoint.
+    pub resumed: bool,
+    /// Results already known (a resumed run's), by task id.
+    pub results: BTreeMap<String, Value>,
+    /// Tasks added at run time so far (a resumed run's).
+    pub dynamic: Vec<String>,
+    /// Stops the run with this message (used when the fleet can no longer serve it, e.g.
+    /// another coordinator took the run over).
+    pub cancel: Arc<dyn Fn(String) + Send + Sync>,
+}
+
+/// A worker fleet runs can send task attempts to.
+pub trait Fleet: Send + Sync {
+    /// A short name for messages (`redis`).
+    fn kind(&self) -> &'static str;
+
+    /// The channel of run `run_id`, shared with the workers.
+    fn channel(&self, run_id: &str) -> Channel;
+
+    /// Take charge of a run before its first task (leases, the outcome reader).
+    fn open_run(&self, info: FleetRunInfo)
+    -> BoxFuture<'static, Result<Arc<dyn FleetRun>, String>>;
+}
+
+/// The fleet side of one run.
+pub trait FleetRun: Send + Sync {
+    /// A handler that runs `def` on the fleet, or `None` when the task cannot travel (a Rust
+    /// closure with no registered name): it then runs in the coordinator.
+    fn remote_handler(&self, def: &Arc<TaskDef>) -> Option<Arc<dyn TaskHandler>>;
+
+    /// A task's (or group's) result was recorded: workers reading results see it before any
+    /// attempt sent later.
+    fn result_recorded(&self, task: &str, value: &Value);
+
+    /// A task was added to the graph at run time.
+    fn task_added(&self, task: &str);
+
+    /// The run ended: release what the fleet holds for it.
+    fn close(&self, status: RunStatus) -> BoxFuture<'static, ()>;
+}
+
+impl std::fmt::Debug for dyn Fleet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Fleet({})", self.kind())
+    }
+}

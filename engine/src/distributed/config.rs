@@ -1,0 +1,55 @@
+//! Settings of a fleet, shared by coordinators and workers (they must agree on the Redis URL
+//! and the key prefix).
+
+use std::time::Duration;
+
+/// Where the fleet lives and how long things last.
+#[derive(Debug, Clone)]
+pub struct FleetConfig {
+    /// `redis://host:port[/db]`.
+    pub url: String,
+    /// The prefix of every key (`graflow`).
+    pub prefix: String,
+    /// The coordinator's lease on its runs; renewed every third of it. A run whose
+    /// coordinator stops renewing is taken over by `graflow resume` after it runs out, and
+    /// workers drop its queued attempts.
+    pub lease: Duration,
+    /// How long attempt records, results and a finished run's keys stay in Redis.
+    pub retention: Duration,
+    /// How long to wait for Redis when connecting.
+    pub connect_wait: Duration,
+}
+
+impl FleetConfig {
+    /// Defaults for `url`: prefix `graflow`, a 10 s coordinator lease, 7 days of retention,
+    /// 10 s to connect. `GRAFLOW_REDIS_PREFIX` overrides the prefix.
+    pub fn new(url: impl Into<String>) -> Self {
+        FleetConfig {
+            url: url.into(),
+            prefix: std::env::var("GRAFLOW_REDIS_PREFIX")
+                .ok()
+                .filter(|p| !p.trim().is_empty())
+                .unwrap_or_else(|| "graflow".into()),
+            lease: Duration::from_secs(10),
+            retention: Duration::from_secs(7 * 24 * 3600),
+            connect_wait: Duration::from_secs(10),
+        }
+    }
+
+    /// Use this key prefix.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Use this coordinator lease.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+}
+
+/// Whether `url` names a Redis server (`redis://` or `rediss://`).
+pub fn is_redis_url(url: &str) -> bool {
+    url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("redis+unix://")
+}

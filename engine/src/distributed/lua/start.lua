@@ -1,0 +1,42 @@
+-- A worker takes an attempt it read from its queue.
+-- KEYS[1] attempt record, KEYS[2] coordinator lease, KEYS[3] the run's outbox stream
+-- ARGV[1] worker id, ARGV[2] lease (ms), ARGV[3] delivery cap, ARGV[4] attempt id
+-- Returns {'run', epoch, payload, deliveries, enqueued_ms, now} (the epoch fences every later
+-- step), or a reason to skip the entry: 'gone', 'terminal', 'busy' (a duplicate entry of an
+-- attempt another worker holds), 'dropped' (the run was cancelled or its coordinator is gone),
+-- 'dead' (delivered more often than the cap: dead-lettered, reported to the coordinator).
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local a = redis.call('HMGET', KEYS[1], 'state', 'lease_until', 'deliveries', 'epoch', 'enqueued_ms')
+local state = a[1]
+if not state then
+  return {'gone'}
+end
+if state ~= 'queued' and state ~= 'running' then
+  return {'terminal', state}
+end
+if state == 'running' and tonumber(a[2] or '0') > now then
+  return {'busy'}
+end
+local c = redis.call('HMGET', KEYS[2], 'state', 'until')
+if c[1] == 'cancelled' then
+  redis.call('HSET', KEYS[1], 'state', 'cancelled')
+  return {'dropped', 'the run was cancelled'}
+end
+if c[1] ~= 'running' or tonumber(c[2] or '0') < now then
+  redis.call('HSET', KEYS[1], 'state', 'dropped')
+  return {'dropped', 'the run has no live coordinator'}
+end
+local deliveries = tonumber(a[3] or '0') + 1
+if deliveries > tonumber(ARGV[3]) then
+  local err = 'dead-lettered: delivered ' .. (deliveries - 1) ..
+    ' times and its worker stopped every time before finishing it'
+  redis.call('HSET', KEYS[1], 'state', 'dead', 'error', err, 'ended_ms', now)
+  redis.call('XADD', KEYS[3], '*', 'k', 'dead', 'tid', ARGV[4], 'ep', a[4] or '0', 'e', err)
+  return {'dead', err}
+end
+local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+redis.call('HSET', KEYS[1], 'state', 'running', 'owner', ARGV[1],
+  'lease_until', now + tonumber(ARGV[2]), 'deliveries', deliveries, 'started_ms', now)
+return {'run', tostring(epoch), redis.call('HGET', KEYS[1], 'payload'), tostring(deliveries),
+  a[5] or '', tostring(now)}

@@ -1,0 +1,54 @@
+//! The Lua scripts: one per state change, each touching the keys of one hash tag (so one
+//! slot on Redis Cluster). `redis::Script` sends them by SHA and loads them again after a
+//! Redis restart (`NOSCRIPT`).
+//!
+//! | script | keys (slot) | state change |
+//! | --- | --- | --- |
+//! | `enqueue` | run | attempt created or re-queued, idempotently; a committed outcome is returned |
+//! | `start` | run | queued → running (epoch + 1, lease); skips duplicates, dropped runs; dead-letters past the cap |
+//! | `heartbeat` | run | lease extended while the caller holds it; reports cancellation |
+//! | `complete` | run | running → done / failed, fenced by epoch; outcome added to the run's outbox |
+//! | `reclaim` | run | running with an expired lease → queued (epoch + 1 fences the lost holder) |
+//! | `release` | run | running → queued on a graceful shutdown |
+//! | `cancel` | run | queued / running → cancelled |
+//! | `claim`, `renew`, `finish` | run | the coordinator's lease and fencing epoch |
+//! | `expire_run` | run | a finished run's keys expire after the retention time |
+//! | `ch_*` | run | the channel: get, set, push, add, delete, dump, clear |
+//!
+//! Stream operations on a queue (`XADD`, `XREADGROUP`, `XACK`, `XDEL`, `XCLAIM`,
+//! `XAUTOCLAIM`) touch the queue's slot and are plain commands.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+macro_rules! scripts {
+    ($($name:ident => $file:literal),* $(,)?) => {
+        $(
+            #[doc = concat!("The `", $file, "` script.")]
+            pub static $name: LazyLock<Script> =
+                LazyLock::new(|| Script::new(include_str!(concat!("lua/", $file))));
+        )*
+    };
+}
+
+scripts! {
+    ENQUEUE => "enqueue.lua",
+    START => "start.lua",
+    HEARTBEAT => "heartbeat.lua",
+    COMPLETE => "complete.lua",
+    RECLAIM => "reclaim.lua",
+    RELEASE => "release.lua",
+    CANCEL => "cancel.lua",
+    CLAIM => "claim.lua",
+    RENEW => "renew.lua",
+    FINISH => "finish.lua",
+    CH_GET => "ch_get.lua",
+    CH_SET => "ch_set.lua",
+    CH_PUSH => "ch_push.lua",
+    CH_ADD => "ch_add.lua",
+    CH_DELETE => "ch_delete.lua",
+    CH_DUMP => "ch_dump.lua",
+    CH_CLEAR => "ch_clear.lua",
+    EXPIRE_RUN => "expire_run.lua",
+}
