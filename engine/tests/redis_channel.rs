@@ -99,7 +99,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 async fn apply(c: &dyn ChannelBackend, op: &Op) -> String {
-    let r = match op {
+    match op {
         Op::Set(k, v) => format!("{:?}", c.set(k, v.clone(), None).await),
         Op::Get(k) => format!("{:?}", c.get(k).await),
         Op::Delete(k) => format!("{:?}", c.delete(k).await),
@@ -110,8 +110,7 @@ async fn apply(c: &dyn ChannelBackend, op: &Op) -> String {
         Op::Add(k, a) => format!("{:?}", c.atomic_add(k, *a).await),
         Op::Snapshot => format!("{:?}", c.snapshot().await),
         Op::Clear => format!("{:?}", c.clear().await),
-    };
-    r
+    }
 }
 
 #[test]
