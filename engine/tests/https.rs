@@ -125,3 +125,52 @@ async fn a_ca_file_that_is_missing_or_not_pem_is_a_load_error() {
         assert!(err.contains("ca_file"), "{err}");
     }
 }
+
+/// A plain HTTP server answering every request with `head` and then `body_len` bytes.
+async fn big_answer(head: String, body_len: usize) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let head = head.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(head.as_bytes()).await;
+                let chunk = vec![b'x'; 64 * 1024];
+                let mut sent = 0;
+                while sent < body_len {
+                    let n = chunk.len().min(body_len - sent);
+                    if s.write_all(&chunk[..n]).await.is_err() {
+                        return;
+                    }
+                    sent += n;
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_answer_larger_than_the_limit_fails_the_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = graflow_engine::limits::MAX_HTTP_BODY_BYTES + 1024;
+    // Announced by Content-Length, and streamed without one.
+    for head in [
+        format!("HTTP/1.1 200 OK\r\ncontent-length: {big}\r\nconnection: close\r\n\r\n"),
+        "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n".to_string(),
+    ] {
+        let port = big_answer(head, big).await;
+        let text = format!(
+            r#"Workflow(name: "big", flow: "get", tasks: {{
+                "get": Task(run: Http(url: "http://127.0.0.1:{port}/")),
+            }})"#
+        );
+        let out = run_file(dir.path(), &text).await;
+        assert_eq!(out.status, RunStatus::Failed);
+        let error = out.error.map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains("larger than 16 MiB"), "{error}");
+    }
+}
