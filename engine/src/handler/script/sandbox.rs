@@ -70,15 +70,49 @@ pub(super) enum Halt {
 /// nothing until a script goes deep.
 pub(super) const SCRIPT_STACK_BYTES: usize = 1 << 30;
 
-/// Run `f` on a new thread with [`SCRIPT_STACK_BYTES`] of stack.
-pub(super) fn spawn_script_thread<F>(f: F) -> std::io::Result<std::thread::JoinHandle<()>>
+/// A job for a script thread.
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// Script threads waiting for a job: each listens on its own channel.
+static IDLE: parking_lot::Mutex<Vec<std::sync::mpsc::Sender<Job>>> =
+    parking_lot::Mutex::new(Vec::new());
+
+/// How long an idle script thread waits for another job before it ends.
+const KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+/// Run `f` on a script thread ([`SCRIPT_STACK_BYTES`] of stack): an idle one when there is
+/// one, else a new one, which stays for [`KEEP_ALIVE`] after its job for the next.
+pub(super) fn spawn_script_thread<F>(f: F) -> std::io::Result<()>
 where
     F: FnOnce() + Send + 'static,
 {
+    let mut job: Job = Box::new(f);
+    loop {
+        let Some(idle) = IDLE.lock().pop() else {
+            break;
+        };
+        match idle.send(job) {
+            Ok(()) => return Ok(()),
+            // That thread has just ended: try the next one.
+            Err(std::sync::mpsc::SendError(back)) => job = back,
+        }
+    }
     std::thread::Builder::new()
         .name("graflow-script".into())
         .stack_size(SCRIPT_STACK_BYTES)
-        .spawn(f)
+        .spawn(move || {
+            let mut job = job;
+            loop {
+                job();
+                let (tx, rx) = std::sync::mpsc::channel();
+                IDLE.lock().push(tx);
+                match rx.recv_timeout(KEEP_ALIVE) {
+                    Ok(next) => job = next,
+                    Err(_) => return,
+                }
+            }
+        })
+        .map(|_| ())
 }
 
 /// How often (in operations) the stop flag is read.
