@@ -1,6 +1,8 @@
-//! Run history in the state dir (DESIGN §5): one `<run_id>.json` record per run and its events
-//! as `<run_id>.events.jsonl`, under `<state dir>/runs/`. `graflow run` and the studio both
-//! write it, so a studio opened in the same folder lists runs started anywhere.
+//! Run history in the state dir (DESIGN §5): one `<key>.json` record per run and its events
+//! as `<key>.events.jsonl`, under `<state dir>/runs/`; the key is the run id, and
+//! `<run_id>.resumed-<n>` for the n-th resume of a run from a checkpoint (so the run it came
+//! from keeps its own record). `graflow run` and the studio both write it, so a studio opened
+//! in the same folder lists runs started anywhere.
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -28,6 +30,10 @@ pub fn runs_dir(state_dir: &Path) -> PathBuf {
 /// A summary of one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
+    /// The record's key (its file name without `.json`): the run id, or
+    /// `<run_id>.resumed-<n>` for a resumed run.
+    #[serde(default)]
+    pub key: String,
     /// The run's id.
     pub run_id: String,
     /// Workflow name.
@@ -46,6 +52,9 @@ pub struct RunRecord {
     pub tasks_succeeded: u64,
     /// Task executions that failed.
     pub tasks_failed: u64,
+    /// The checkpoint this run was resumed from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_from: Option<String>,
 }
 
 /// Writes a run's record and event log as its events arrive.
@@ -56,45 +65,43 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Start recording run `run_id` of `workflow` under `state_dir`; a run resumed from a
-    /// checkpoint goes on with its record and event log. Failing to create the folder disables
-    /// recording (with a warning) rather than the run.
-    pub fn start(state_dir: &Path, run_id: &str, workflow: &str, file: Option<&Path>) -> Recorder {
+    /// Start recording run `run_id` of `workflow` under `state_dir`. A run resumed from a
+    /// checkpoint (`resumed_from`) gets a record of its own next to the one of the run it came
+    /// from. Failing to create the folder disables recording (with a warning) rather than the
+    /// run.
+    pub fn start(
+        state_dir: &Path,
+        run_id: &str,
+        workflow: &str,
+        file: Option<&Path>,
+        resumed_from: Option<&str>,
+    ) -> Recorder {
         let dir = runs_dir(state_dir);
-        let record_path = dir.join(format!("{run_id}.json"));
-        let earlier: Option<RunRecord> = fs::read(&record_path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
+        let key = match resumed_from {
+            None => run_id.to_string(),
+            Some(_) => (1..)
+                .map(|n| format!("{run_id}.resumed-{n}"))
+                .find(|k| !dir.join(format!("{k}.json")).exists())
+                .unwrap_or_else(|| run_id.to_string()),
+        };
+        let record_path = dir.join(format!("{key}.json"));
         let events = fs::create_dir_all(&dir)
-            .and_then(|_| {
-                fs::OpenOptions::new()
-                    .create(true)
-                    .append(earlier.is_some())
-                    .write(true)
-                    .truncate(earlier.is_none())
-                    .open(dir.join(format!("{run_id}.events.jsonl")))
-            })
+            .and_then(|_| File::create(dir.join(format!("{key}.events.jsonl"))))
             .map(BufWriter::new)
             .map_err(|e| tracing::warn!("run history disabled: {}: {e}", dir.display()))
             .ok();
-        let record = match earlier {
-            Some(r) => RunRecord {
-                finished: None,
-                status: None,
-                error: None,
-                ..r
-            },
-            None => RunRecord {
-                run_id: run_id.to_string(),
-                workflow: workflow.to_string(),
-                file: file.map(|f| f.canonicalize().unwrap_or_else(|_| f.to_path_buf())),
-                started: now(),
-                finished: None,
-                status: None,
-                error: None,
-                tasks_succeeded: 0,
-                tasks_failed: 0,
-            },
+        let record = RunRecord {
+            key,
+            run_id: run_id.to_string(),
+            workflow: workflow.to_string(),
+            file: file.map(|f| f.canonicalize().unwrap_or_else(|_| f.to_path_buf())),
+            started: now(),
+            finished: None,
+            status: None,
+            error: None,
+            tasks_succeeded: 0,
+            tasks_failed: 0,
+            resumed_from: resumed_from.map(str::to_string),
         };
         let mut recorder = Recorder {
             record,
@@ -150,16 +157,19 @@ pub fn list(state_dir: &Path) -> Vec<RunRecord> {
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .filter_map(|p| fs::read(&p).ok())
-        .filter_map(|bytes| serde_json::from_slice(&bytes).ok())
+        .filter_map(|p| {
+            let mut r: RunRecord = serde_json::from_slice(&fs::read(&p).ok()?).ok()?;
+            r.key = p.file_stem()?.to_string_lossy().into_owned();
+            Some(r)
+        })
         .collect();
     records.sort_by(|a, b| b.started.cmp(&a.started));
     records
 }
 
-/// The recorded events of a run (lines that do not parse are skipped).
-pub fn events(state_dir: &Path, run_id: &str) -> Vec<serde_json::Value> {
-    let path = runs_dir(state_dir).join(format!("{run_id}.events.jsonl"));
+/// The recorded events of the run recorded under `key` (lines that do not parse are skipped).
+pub fn events(state_dir: &Path, key: &str) -> Vec<serde_json::Value> {
+    let path = runs_dir(state_dir).join(format!("{key}.events.jsonl"));
     fs::read_to_string(path)
         .map(|text| {
             text.lines()
@@ -191,7 +201,7 @@ mod tests {
     fn records_and_lists_runs() {
         let dir = std::env::temp_dir().join(format!("graflow-history-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
-        let mut rec = Recorder::start(&dir, "r1", "wf", None);
+        let mut rec = Recorder::start(&dir, "r1", "wf", None, None);
         rec.event(&event(EventKind::TaskSucceeded {
             task: "a".into(),
             result: serde_json::Value::Null,
@@ -212,15 +222,16 @@ mod tests {
         assert_eq!(runs[0].tasks_succeeded, 1);
         assert!(runs[0].finished.is_some());
         assert_eq!(events(&dir, "r1").len(), 2);
-        // The same run resumed goes on with its record and events.
-        let mut again = Recorder::start(&dir, "r1", "wf", None);
+        // The same run resumed gets a record of its own; the first one stays as it was.
+        let mut again = Recorder::start(&dir, "r1", "wf", None, Some("r1-001.ckpt"));
         again.event(&event(EventKind::TaskSucceeded {
             task: "b".into(),
             result: serde_json::Value::Null,
             duration_ms: 1.0,
             cycle: 1,
         }));
-        assert_eq!(list(&dir)[0].status, None, "running again");
+        assert_eq!(list(&dir)[0].status, None, "the resumed run is going");
+        assert_eq!(list(&dir)[1].status, Some(RunStatus::Succeeded));
         again.event(&event(EventKind::RunFinished {
             status: RunStatus::Succeeded,
             error: None,
@@ -230,14 +241,18 @@ mod tests {
             checkpoint: None,
         }));
         let runs = list(&dir);
-        assert_eq!(runs.len(), 1);
-        assert_eq!(runs[0].tasks_succeeded, 2);
-        assert_eq!(runs[0].status, Some(RunStatus::Succeeded));
+        assert_eq!(runs.len(), 2, "both runs are kept");
+        assert_eq!(runs[0].key, "r1.resumed-1");
+        assert_eq!(runs[0].resumed_from.as_deref(), Some("r1-001.ckpt"));
+        assert_eq!(runs[0].tasks_succeeded, 1);
+        assert_eq!(runs[1].key, "r1");
+        assert_eq!(runs[1].tasks_succeeded, 1);
         assert_eq!(
             events(&dir, "r1").len(),
-            4,
-            "the first part of the run is kept"
+            2,
+            "the first run's events are kept"
         );
+        assert_eq!(events(&dir, "r1.resumed-1").len(), 2);
         let _ = fs::remove_dir_all(&dir);
     }
 }

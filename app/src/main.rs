@@ -12,6 +12,7 @@ use clap::Parser;
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    cli::out::quiet_on_closed_pipes();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -18,7 +18,8 @@ fn samples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../sample-workflows")
 }
 
-/// Samples that need nothing outside this machine and run to success.
+/// Samples that need nothing outside this machine and run to success (a sample that fails
+/// on purpose says `// Expect: exit 1` in its opening comment).
 fn headless_samples() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(samples_dir())
         .unwrap()
@@ -26,9 +27,15 @@ fn headless_samples() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|x| x == "ron"))
         .filter(|p| {
             let text = std::fs::read_to_string(p).unwrap_or_default();
-            !["Http(", "Approval(", "Feedback(", "Docker("]
-                .iter()
-                .any(|kind| text.contains(kind))
+            ![
+                "Http(",
+                "Approval(",
+                "Feedback(",
+                "Docker(",
+                "// Expect: exit",
+            ]
+            .iter()
+            .any(|kind| text.contains(kind))
         })
         .collect();
     v.sort();
@@ -250,6 +257,11 @@ fn damaged_checkpoints_are_refused_with_exit_2() {
     let bytes = std::fs::read(&path).unwrap();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("truncated", bytes[..bytes.len() - 7].to_vec(), "truncated"),
+        (
+            "over-long",
+            [bytes.as_slice(), b"appended\n"].concat(),
+            "too long",
+        ),
         (
             "bit-flipped",
             {

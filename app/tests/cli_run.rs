@@ -39,7 +39,7 @@ fn stderr(out: &Output) -> String {
 const CHAIN: &str = r#"Workflow(
     name: "chain",
     flow: "a >> (b | c) >> d",
-    params: {"limit": 3},
+    params: {"limit": 3, "who": "nobody"},
     tasks: {
         "a": Task(run: Value([1, 2])),
         "b": Task(run: Sleep("20ms")),
@@ -237,14 +237,14 @@ fn graph_in_three_formats() {
     let ascii = String::from_utf8(graflow(dir.path(), &["graph", "loop.ron"]).stdout).unwrap();
     assert_eq!(
         ascii,
-        "s (noop)\n└─▶ group_1 [group, strict]\n    ├─ x (noop)\n    ├─ y (noop)\n    └─▶ agent (noop)\n        └─▶ tool (noop)\n            └─↺ agent (loop)\ndefined for next_task: spare\n"
+        "s (noop)\n└─▶ group_1 [group, Strict]\n    │   ├─ x (noop)\n    │   └─ y (noop)\n    └─▶ agent (noop)\n        └─▶ tool (noop)\n            └─↺ agent (loop)\ndefined for next_task: spare\n"
     );
     let mermaid = String::from_utf8(
         graflow(dir.path(), &["graph", "loop.ron", "--format", "mermaid"]).stdout,
     )
     .unwrap();
     assert!(mermaid.starts_with("flowchart TD\n"));
-    assert!(mermaid.contains("subgraph group_1[\"group_1 (strict)\"]"));
+    assert!(mermaid.contains("subgraph group_1[\"group_1 (Strict)\"]"));
     assert!(mermaid.contains("tool -.->|loop| agent"));
     let dot =
         String::from_utf8(graflow(dir.path(), &["graph", "loop.ron", "-f", "dot"]).stdout).unwrap();

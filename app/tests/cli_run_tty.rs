@@ -1,6 +1,6 @@
 //! `graflow run` on a real terminal (a pseudo-terminal read back through vt100): the live view
 //! shows each task with its status and duration and the counts, ends with the run's summary,
-//! and leaves an ordinary terminal behind.
+//! and leaves an ordinary terminal behind; errors of several lines leave no stale frame.
 
 use std::io::Read;
 use std::path::Path;
@@ -10,9 +10,14 @@ use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 
 /// Run `graflow args…` in a 100×30 terminal; returns the exit code and the final screen.
 fn run_in_terminal(args: &[&str], cwd: &Path) -> (u32, String) {
+    run_in_terminal_sized(args, cwd, 30)
+}
+
+/// Run `graflow args…` in a 100-column terminal of `rows` rows.
+fn run_in_terminal_sized(args: &[&str], cwd: &Path, rows: u16) -> (u32, String) {
     let pair = native_pty_system()
         .openpty(PtySize {
-            rows: 30,
+            rows,
             cols: 100,
             pixel_width: 0,
             pixel_height: 0,
@@ -43,7 +48,7 @@ fn run_in_terminal(args: &[&str], cwd: &Path) -> (u32, String) {
     drop(pair.master);
     let bytes = reading.join().unwrap_or_default();
     let (rows, cols) = (
-        std::num::NonZeroU16::new(30).unwrap(),
+        std::num::NonZeroU16::new(rows).unwrap(),
         std::num::NonZeroU16::new(100).unwrap(),
     );
     let mut screen = vt100::Parser::new(rows, cols, 0);
@@ -96,4 +101,26 @@ fn a_failing_run_ends_with_its_error_and_exit_code_1() {
     );
     assert!(screen.contains("run failed after"), "{screen}");
     assert!(screen.contains("exited with status 3"), "{screen}");
+}
+
+#[test]
+fn a_multi_line_error_leaves_no_stale_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("multi.ron"),
+        r#"Workflow(name: "multi", flow: "work", groups: {"work": Group(members: "bad | slow", policy: BestEffort)}, tasks: {
+            "bad": Task(run: Shell("printf 'first line\\nsecond line\\nthird line\\n' >&2; exit 4"), retries: (max: 3, backoff: "150ms")),
+            "slow": Task(run: Sleep("1500ms")),
+        })"#,
+    )
+    .unwrap();
+    // Tall enough that nothing scrolls away: every frame ever drawn would still be on screen.
+    let (code, screen) = run_in_terminal_sized(&["run", "multi.ron"], dir.path(), 80);
+    assert_eq!(code, 0, "{screen}");
+    let headers = screen.lines().filter(|l| l.starts_with("multi (")).count();
+    assert_eq!(headers, 1, "stale frames left behind:\n{screen}");
+    assert!(
+        screen.contains(" ⏎ "),
+        "the error is shown on one row: {screen}"
+    );
 }

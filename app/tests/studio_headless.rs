@@ -468,26 +468,17 @@ async fn idle_draws_nothing_and_keys_work_through_the_loop() {
         terminal: Terminal::new(TestBackend::new(100, 30)).unwrap_or_else(|e| panic!("{e}")),
         copies: Vec::new(),
     };
-    // 1.5 s of nothing, then `y` (copy the selected id), then `q`.
+    // 1.5 s of nothing, then `enter` (the graph of the selected workflow), `y` (copy the
+    // selected id), then `q`.
     let keys = futures::stream::unfold(0, |n| async move {
+        let key = |c| Ok(Event::Key(KeyEvent::new(c, KeyModifiers::NONE)));
         match n {
             0 => {
                 tokio::time::sleep(Duration::from_millis(1500)).await;
-                Some((
-                    Ok(Event::Key(KeyEvent::new(
-                        KeyCode::Char('y'),
-                        KeyModifiers::NONE,
-                    ))),
-                    1,
-                ))
+                Some((key(KeyCode::Enter), 1))
             }
-            1 => Some((
-                Ok(Event::Key(KeyEvent::new(
-                    KeyCode::Char('q'),
-                    KeyModifiers::NONE,
-                ))),
-                2,
-            )),
+            1 => Some((key(KeyCode::Char('y')), 2)),
+            2 => Some((key(KeyCode::Char('q')), 3)),
             _ => None,
         }
     });
@@ -498,9 +489,9 @@ async fn idle_draws_nothing_and_keys_work_through_the_loop() {
         "{{\"workload\":\"idle_frames_1500ms\",\"frames\":{},\"messages\":{}}}",
         stats.frames, stats.messages
     );
-    // The first frame, one after the history arrives, one after `y`: nothing while idle.
-    assert!(stats.frames <= 4, "{stats:?}");
-    assert_eq!(stats.inputs, 2);
+    // The first frame, one after the history arrives, one per key: nothing while idle.
+    assert!(stats.frames <= 5, "{stats:?}");
+    assert_eq!(stats.inputs, 3);
     assert_eq!(host.copies, vec!["fetch".to_string()]);
     assert!(d.app.quit);
 }
@@ -882,6 +873,22 @@ async fn a_paused_run_resumes_from_the_checkpoint_browser_after_answering() {
         "{:?}",
         run.events
     );
+    // The history keeps both: the paused run and the resumed one.
+    assert!(
+        d.run_until(WAIT, |a| a.history.len() == 2).await,
+        "{:?}",
+        d.app.history
+    );
+    let statuses: Vec<_> = d.app.history.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses,
+        [Some(RunStatus::Succeeded), Some(RunStatus::Paused)],
+        "{:?}",
+        d.app.history
+    );
+    assert!(d.app.history[0].resumed_from.is_some());
+    let screen = render(&d.app, 100, 30);
+    assert!(screen.contains("↪ approve-pause"), "{screen}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,9 +1,11 @@
 //! End-to-end tests of the real `graflow` binary in a real pseudo-terminal, its screen read
-//! back through a terminal emulator (vt100). Few and focused (ten at most): start on the
-//! samples, run one to success, follow a failing task's log, hot-reload an error and its fix,
-//! help on `?`, resizing to 20×5, log lines kept off the screen, a missing path refused,
-//! answering an approval inline, resuming a paused run from the checkpoint browser, and `q`
-//! quitting with the terminal restored.
+//! back through a terminal emulator (vt100). Few and focused: start on the samples, run one to
+//! success, follow a failing task's log, hot-reload an error and its fix, help on `?`,
+//! resizing to 20×5, log lines kept off the screen, a missing path refused, answering an
+//! approval inline, resuming a paused run from the checkpoint browser, and `q` quitting with
+//! the terminal restored. A newcomer's first hour (issue 11): the first keys move and filter
+//! the workflows and switch the theme, `q` asks while a run goes on, runs of `graflow run` in
+//! the same folder show up live, and the failing sample shows what a failure looks like.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -170,6 +172,11 @@ impl Studio {
     /// Quit with `q` and check the exit code and the restored terminal.
     fn quit(mut self) {
         self.send("q");
+        self.wait_exit();
+    }
+
+    /// Wait for the studio to exit; check the exit code and the restored terminal.
+    fn wait_exit(mut self) {
         let deadline = Instant::now() + patience();
         loop {
             match self.child.try_wait() {
@@ -225,9 +232,10 @@ fn runs_a_sample_to_success() {
     s.send("r");
     s.wait_for("hello: run succeeded");
     s.wait_for("Runs (1)");
-    // The studio stays open: run it again.
+    // The studio stays open: run it again (the history lists the run as it starts).
     s.send("r");
     s.wait_for("Runs (2)");
+    s.wait_for("hello: run succeeded");
     s.quit();
 }
 
@@ -377,5 +385,87 @@ fn resumes_a_paused_run_from_the_checkpoint_browser() {
     s.wait_for("enter resumes it");
     s.send("\r");
     s.wait_for("approve-pause: run succeeded");
+    s.quit();
+}
+
+#[test]
+fn the_first_keys_move_and_filter_the_workflows_and_switch_the_theme() {
+    let mut s = Studio::start(&["studio", "sample-workflows"], &repo_root());
+    s.wait_for("Workflows (");
+    // The workflows are listed by file name and have the focus: the first j moves them.
+    s.wait_for("agent-loop — list");
+    s.send("j");
+    s.wait_for("approval — list");
+    s.send("/policy");
+    s.wait_for("/policy");
+    s.wait_for("Workflows (5/");
+    s.send("\r");
+    s.wait_for("policy-at-least — list");
+    s.send("\x1b");
+    s.wait_gone("/policy");
+    s.send("T");
+    s.wait_for("theme: light");
+    s.quit();
+}
+
+#[test]
+fn quit_asks_while_a_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        dir.path().join("slow.ron"),
+        r#"Workflow(name: "slow", flow: "wait", tasks: {"wait": Task(run: Sleep("60s"))})"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut s = Studio::start(&["studio", "."], dir.path());
+    s.wait_for("wait");
+    s.send("r");
+    s.wait_for("run running");
+    s.send("q");
+    s.wait_for("slow running. Quit and cancel it?");
+    s.send("n");
+    s.wait_gone("Quit and cancel it?");
+    s.wait_for("run running");
+    // q, then q again: out, with the terminal restored.
+    s.send("q");
+    s.wait_for("Quit and cancel it?");
+    s.send("q");
+    s.wait_exit();
+}
+
+#[test]
+fn runs_of_graflow_run_in_the_same_folder_show_up_live() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        dir.path().join("quick.ron"),
+        r#"Workflow(name: "quick", flow: "a", tasks: {"a": Task(run: Value(1))})"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let s = Studio::start(&["studio", "."], dir.path());
+    s.wait_for("Runs (0)");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_graflow"))
+        .args(["run", "quick.ron"])
+        .current_dir(dir.path())
+        .env("GRAFLOW_STATE_DIR", s.state.path().join("state"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status.code(), Some(0));
+    s.wait_for("Runs (1)");
+    s.wait_for("✓ quick");
+    s.quit();
+}
+
+#[test]
+fn the_failing_sample_shows_what_a_failure_looks_like() {
+    let mut s = Studio::start(
+        &["studio", "sample-workflows/retries-exhausted.ron"],
+        &repo_root(),
+    );
+    s.wait_for("fetch");
+    s.send("r");
+    s.wait_for("run failed");
+    s.wait_for("attempts 0 to 2 all failed");
+    s.wait_for("✗ fetch");
+    s.wait_for("the crm answered 503 on attempt 2");
     s.quit();
 }

@@ -160,6 +160,7 @@ fn scene() -> App {
         .unwrap_or_default();
     a.on_msg(Msg::Engine(etl_failed_run(&id)));
     let record = |run: &str, wf: &str, started: &str, status| graflow::history::RunRecord {
+        key: run.into(),
         run_id: run.into(),
         workflow: wf.into(),
         file: None,
@@ -169,6 +170,7 @@ fn scene() -> App {
         error: None,
         tasks_succeeded: 0,
         tasks_failed: 0,
+        resumed_from: None,
     };
     use graflow_engine::RunStatus::{Failed, Succeeded};
     a.on_msg(Msg::History(vec![
@@ -209,6 +211,7 @@ fn screenshots_are_current() {
 
     let mut a = scene();
     a.update(Action::Resize(w, h));
+    a.focus = Pane::Graph;
     let view = a
         .entry()
         .map(|e| e.graph.canvas_view.clone())

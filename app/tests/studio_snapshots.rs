@@ -30,6 +30,8 @@ fn failed_etl() -> App {
     a.on_msg(Msg::Engine(etl_failed_run(&id)));
     a.message = None;
     a.effects.clear();
+    // As after `enter` on the workflow: the graph has the focus.
+    a.focus = Pane::Graph;
     a
 }
 
@@ -165,6 +167,9 @@ snap_two_sizes!(invalid_file_keeps_the_last_good_graph, {
             missing: false,
         }),
     });
+    // The list sorts broken.ron first; open etl.ron's graph.
+    a.update(Action::SelectWorkflow(0));
+    a.focus = Pane::Graph;
     a.effects.clear();
     a
 });
@@ -210,6 +215,7 @@ snap_two_sizes!(running_with_live_clock, {
         ),
     ]));
     a.now = at(2_600);
+    a.focus = Pane::Graph;
     a
 });
 
@@ -378,5 +384,219 @@ snap_two_sizes!(checkpoint_browser, {
         }),
     });
     a.effects.clear();
+    a
+});
+
+// ---- A newcomer's first hour (issue 11) ----
+
+/// Workflow files under /flows, discovered out of order, all loaded.
+fn three_files() -> App {
+    let mut a = app();
+    a.on_msg(Msg::Discovered(vec![
+        PathBuf::from("/flows/looping.ron"),
+        PathBuf::from("/flows/etl.ron"),
+    ]));
+    // A file added while the studio runs takes its place by path, not the end.
+    a.on_msg(Msg::Discovered(vec![PathBuf::from("/flows/audit.ron")]));
+    for (index, wf) in [(0, looping()), (1, etl()), (2, looping())] {
+        a.on_msg(Msg::Loaded {
+            index,
+            generation: 1,
+            result: Ok(Loaded {
+                workflow: wf,
+                warnings: vec![],
+                scripts: vec![],
+                setup: None,
+            }),
+        });
+    }
+    a.effects.clear();
+    a
+}
+
+snap_two_sizes!(workflows_sorted_and_filtered, {
+    let mut a = three_files();
+    a.update(Action::Search);
+    for c in "lo".chars() {
+        a.update(Action::InputChar(c));
+    }
+    a.update(Action::InputSubmit);
+    a
+});
+
+snap_two_sizes!(quit_asks_while_a_run_goes_on, {
+    let mut a = app();
+    a.add_workflow(etl());
+    a.update(Action::Run);
+    a.update(Action::Quit);
+    a
+});
+
+/// A workflow with a long title and a long task name; a task added at run time.
+fn long_names() -> App {
+    let mut wf = graflow_engine::Workflow::builder(
+        "a-workflow-with-a-name-far-too-long-for-any-title-bar-at-all",
+    );
+    for id in ["start", "a_task_with_a_very_long_name_indeed", "end"] {
+        wf.add(graflow_engine::TaskDef::from_fn(id, |_ctx| async {
+            anyhow::Ok(graflow_engine::Value::Null)
+        }));
+    }
+    wf.flow_str("start >> a_task_with_a_very_long_name_indeed >> end");
+    let wf = Arc::new(wf.build().unwrap_or_else(|e| panic!("{e}")));
+    let mut a = app();
+    a.add_workflow(wf);
+    a.update(Action::Run);
+    let id = a
+        .entry()
+        .and_then(|e| e.run.as_ref())
+        .map(|r| r.run_id.clone())
+        .unwrap_or_default();
+    a.on_msg(Msg::Engine(vec![
+        ev(
+            &id,
+            0,
+            EventKind::RunStarted {
+                workflow: "long".into(),
+                start: "start".into(),
+                resumed_from: None,
+            },
+        ),
+        ev(
+            &id,
+            5,
+            EventKind::GraphChanged {
+                added: vec!["extra_step".into()],
+                by: "start".into(),
+            },
+        ),
+        ev(
+            &id,
+            6,
+            EventKind::TaskStarted {
+                task: "extra_step".into(),
+                cycle: 1,
+                attempt: 0,
+            },
+        ),
+    ]));
+    a.focus = Pane::Graph;
+    a.effects.clear();
+    a
+}
+
+snap_two_sizes!(
+    canvas_long_names_and_a_task_added_at_run_time,
+    with_layout(long_names())
+);
+
+snap_two_sizes!(canvas_a_small_graph_after_panning_and_zooming, {
+    let mut a = failed_etl();
+    a.update(Action::SelectWorkflow(1));
+    let mut a = with_layout(a);
+    for _ in 0..6 {
+        a.update(Action::PanDown);
+        a.update(Action::PanRight);
+    }
+    a.update(Action::ZoomOut);
+    a.update(Action::ZoomIn);
+    a
+});
+
+snap_two_sizes!(inbox_pick_one_hints_no_approve, inbox(2, |_| {}));
+
+snap_two_sizes!(read_only_hints_no_run, {
+    let mut a = App::new(Settings {
+        read_only: true,
+        ..Settings::default()
+    });
+    a.screen = (100, 30);
+    a.add_workflow(etl());
+    a.focus = Pane::Graph;
+    a
+});
+
+snap_two_sizes!(task_error_wrapped_with_w, {
+    let mut a = app();
+    a.add_workflow(etl());
+    let id = {
+        a.update(Action::Run);
+        a.entry()
+            .and_then(|e| e.run.as_ref())
+            .map(|r| r.run_id.clone())
+            .unwrap_or_default()
+    };
+    let long = "the upstream service answered 503 Service Unavailable after 30 seconds; \
+                the request was GET /v1/customers?page=7 and it will be retried";
+    a.on_msg(Msg::Engine(vec![
+        ev(
+            &id,
+            10,
+            EventKind::TaskStarted {
+                task: "fetch".into(),
+                cycle: 1,
+                attempt: 0,
+            },
+        ),
+        ev(
+            &id,
+            20,
+            EventKind::TaskFailed {
+                task: "fetch".into(),
+                error: long.into(),
+                attempt: 0,
+                will_retry: true,
+            },
+        ),
+    ]));
+    a.focus = Pane::Inspector;
+    a.update(Action::ToggleWrap);
+    a
+});
+
+snap_two_sizes!(events_of_a_fast_run, {
+    let mut a = app();
+    a.add_workflow(etl());
+    a.update(Action::Run);
+    let id = a
+        .entry()
+        .and_then(|e| e.run.as_ref())
+        .map(|r| r.run_id.clone())
+        .unwrap_or_default();
+    // A whole run within a millisecond: the times still tell the events apart.
+    let at_us = |us: u64, kind| graflow_engine::RunEvent {
+        run_id: id.as_str().into(),
+        ts: std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_micros(us),
+        kind,
+    };
+    a.on_msg(Msg::Engine(vec![
+        at_us(
+            0,
+            EventKind::RunStarted {
+                workflow: "etl".into(),
+                start: "fetch".into(),
+                resumed_from: None,
+            },
+        ),
+        at_us(
+            40,
+            EventKind::TaskStarted {
+                task: "fetch".into(),
+                cycle: 1,
+                attempt: 0,
+            },
+        ),
+        at_us(
+            310,
+            EventKind::TaskSucceeded {
+                task: "fetch".into(),
+                result: serde_json::json!(3),
+                duration_ms: 0.27,
+                cycle: 1,
+            },
+        ),
+    ]));
+    a.focus = Pane::Inspector;
+    a.tab = Tab::Events;
     a
 });

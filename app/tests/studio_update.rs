@@ -354,7 +354,9 @@ fn groups_collapse_and_focus_narrows() {
     a.update(Action::ToggleFocusMode);
     assert_eq!(rows(&a), 2, "load and merge");
     a.update(Action::FocusDepth);
-    assert_eq!(rows(&a), 3);
+    // Two steps from load: merge, then the group and the ends of its member chains (their
+    // lanes close into merge, as on the canvas).
+    assert_eq!(rows(&a), 5);
     a.update(Action::Back);
     assert_eq!(rows(&a), 7);
 }
@@ -997,4 +999,190 @@ fn a_question_answered_elsewhere_takes_its_form_and_says_so() {
         matches!(&a.message, Some((m, _)) if m.contains("name was answered or withdrawn elsewhere"))
     );
     assert_eq!(a.pending_requests(), 4);
+}
+
+// ---- A newcomer's first hour (issue 11) ----
+
+fn loaded(a: &mut App, index: usize, wf: Arc<graflow_engine::Workflow>) {
+    a.on_msg(Msg::Loaded {
+        index,
+        generation: 1,
+        result: Ok(Loaded {
+            workflow: wf,
+            warnings: vec![],
+            scripts: vec![],
+            setup: None,
+        }),
+    });
+}
+
+#[test]
+fn the_first_j_moves_through_the_workflows_in_path_order() {
+    let mut a = app();
+    a.on_msg(Msg::Discovered(vec![
+        PathBuf::from("/flows/b.ron"),
+        PathBuf::from("/flows/c.ron"),
+    ]));
+    assert_eq!(a.focus, Pane::Workflows);
+    // A file added later sorts among the others.
+    a.on_msg(Msg::Discovered(vec![PathBuf::from("/flows/a.ron")]));
+    let order: Vec<String> = a
+        .visible_workflows()
+        .iter()
+        .map(|&i| a.entries[i].label())
+        .collect();
+    assert_eq!(order, ["a.ron", "b.ron", "c.ron"]);
+    assert_eq!(a.entry().map(|e| e.label()).as_deref(), Some("b.ron"));
+    assert_eq!(a.key_action(&key('j')), Some(Action::Down));
+    a.update(Action::Down);
+    assert_eq!(a.entry().map(|e| e.label()).as_deref(), Some("c.ron"));
+    a.update(Action::Home);
+    assert_eq!(a.entry().map(|e| e.label()).as_deref(), Some("a.ron"));
+    // `/` filters as it is typed; esc shows them all again.
+    assert_eq!(a.key_action(&key('/')), Some(Action::Search));
+    a.update(Action::Search);
+    a.update(Action::InputChar('c'));
+    assert_eq!(a.visible_workflows().len(), 1);
+    assert_eq!(a.entry().map(|e| e.label()).as_deref(), Some("c.ron"));
+    a.update(Action::InputSubmit);
+    assert_eq!(a.workflow_filter.as_deref(), Some("c"));
+    a.update(Action::Back);
+    assert_eq!(a.workflow_filter, None);
+    assert_eq!(a.visible_workflows().len(), 3);
+}
+
+#[test]
+fn quit_asks_while_a_run_goes_on() {
+    let mut a = app();
+    a.add_workflow(etl());
+    started(&mut a);
+    a.update(Action::Quit);
+    assert!(!a.quit);
+    assert!(matches!(
+        &a.overlay,
+        Some(Overlay::Confirm(graflow::studio::app::Question::QuitWhileRunning { workflows }))
+            if workflows == &["etl".to_string()]
+    ));
+    // n stays; q again (or y) quits.
+    a.update(Action::Deny);
+    assert!(!a.quit && a.overlay.is_none());
+    a.update(Action::Quit);
+    assert_eq!(a.key_action(&key('q')), Some(Action::Confirm));
+    a.update(Action::Confirm);
+    assert!(a.quit);
+    // Nothing running: q quits at once.
+    let mut idle = app();
+    idle.add_workflow(etl());
+    idle.update(Action::Quit);
+    assert!(idle.quit);
+}
+
+#[test]
+fn stale_state_goes_away() {
+    // A reload error on the status line goes when the file is read again.
+    let mut a = app();
+    let i = file_entry(&mut a, "/flows/broken.ron");
+    a.on_msg(Msg::Loaded {
+        index: i,
+        generation: 1,
+        result: Err(Failed {
+            diagnostics: vec![Diagnostic {
+                severity: Severity::Error,
+                file: PathBuf::from("/flows/broken.ron"),
+                line: 3,
+                column: 9,
+                message: "a comma is missing after this value".into(),
+                hint: None,
+            }],
+            missing: false,
+        }),
+    });
+    a.update(Action::Run);
+    assert!(matches!(&a.message, Some((m, Level::Error)) if m.contains("broken.ron")));
+    a.on_msg(Msg::FilesChanged(vec![PathBuf::from("/flows/broken.ron")]));
+    a.on_msg(Msg::Loaded {
+        index: i,
+        generation: 2,
+        result: Ok(Loaded {
+            workflow: etl(),
+            warnings: vec![],
+            scripts: vec![],
+            setup: None,
+        }),
+    });
+    assert_eq!(a.message, None, "the old error stayed");
+
+    // A log search belongs to the workflow it was made in.
+    let j = file_entry(&mut a, "/flows/other.ron");
+    loaded(&mut a, j, looping());
+    a.focus = Pane::Inspector;
+    a.update(Action::Search);
+    a.update(Action::InputChar('x'));
+    a.update(Action::InputSubmit);
+    assert!(a.log.search.is_some());
+    a.update(Action::SelectWorkflow(j));
+    assert_eq!(a.log.search, None);
+
+    // The checkpoint browser's cursor follows the newest when it was on the newest.
+    use graflow_engine::checkpoint::Reason;
+    let mut b = app();
+    b.update(Action::ToggleCheckpoints);
+    let one = checkpoint_info(1, "etl", "2026-11-28T14:30:00Z", Reason::Host, None);
+    let two = checkpoint_info(2, "etl", "2026-11-28T14:31:00Z", Reason::Host, None);
+    let three = checkpoint_info(3, "etl", "2026-11-28T14:32:00Z", Reason::Host, None);
+    b.on_msg(Msg::Checkpoints(vec![one.clone()]));
+    b.on_msg(Msg::Checkpoints(vec![two.clone(), one.clone()]));
+    assert_eq!(b.checkpoints.selected_info().map(|i| i.seq), Some(2));
+    // On an older one, the cursor stays on it.
+    b.update(Action::Down);
+    b.on_msg(Msg::Checkpoints(vec![three, two, one]));
+    assert_eq!(b.checkpoints.selected_info().map(|i| i.seq), Some(1));
+}
+
+#[test]
+fn small_things() {
+    // T switches themes at run time.
+    let mut a = app();
+    a.add_workflow(etl());
+    assert_eq!(a.key_action(&key('T')), Some(Action::CycleTheme));
+    a.update(Action::CycleTheme);
+    assert_eq!(a.settings.theme.name, "light");
+    a.update(Action::CycleTheme);
+    a.update(Action::CycleTheme);
+    assert_eq!(a.settings.theme.name, "dark");
+
+    // The inbox's status line does not point at the inbox while it is open.
+    let mut b = app();
+    b.add_workflow(etl());
+    let id = started(&mut b);
+    b.update(Action::ToggleInbox);
+    b.on_msg(Msg::Engine(vec![ev(
+        &id,
+        10,
+        EventKind::FeedbackRequested {
+            id: "q1".into(),
+            task: "approve".into(),
+            kind: "approval".into(),
+            prompt: "Ship?".into(),
+        },
+    )]));
+    let m = b.message.clone().map(|m| m.0).unwrap_or_default();
+    assert!(
+        m.contains("approve asks: Ship?") && !m.contains("opens the inbox"),
+        "{m}"
+    );
+
+    // The timeout counts down.
+    let mut c = app();
+    c.update(Action::ToggleInbox);
+    c.on_msg(Msg::Inbox(Ok(every_kind())));
+    c.update(Action::Down);
+    c.now = at(40_000);
+    let early = render(&c, 100, 30);
+    c.tick(at(100_000));
+    let later = render(&c, 100, 30);
+    assert!(early.contains("the run pauses in 2m 30s"), "{early}");
+    assert!(later.contains("the run pauses in 1m 30s"), "{later}");
+    c.now = at(400_000);
+    assert!(render(&c, 100, 30).contains("wait is over"));
 }

@@ -129,7 +129,7 @@ pub enum RunError {
     },
     /// A task failed on every attempt its retry budget allowed.
     #[error(
-        "retry limit exceeded for task '{task}': failed {attempts} times ({max_retries} retries); last error: {last_error}"
+        "retry limit exceeded for task '{task}': attempts 0 to {} all failed ({max_retries} retries); last error: {last_error}", .attempts.saturating_sub(1)
     )]
     RetryLimitExceeded {
         /// The task.

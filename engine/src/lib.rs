@@ -31,6 +31,11 @@
 //! [`run`] schedules it; tasks see a [`context`]; handlers ([`handler`]) execute bodies;
 //! [`channel`] is the shared store; [`group`] holds group policies; [`events`] the stream.
 
+/// The README's Rust example, compiled and run as a doctest so it cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExamples;
+
 pub mod channel;
 pub mod checkpoint;
 pub mod context;
@@ -51,6 +56,7 @@ pub mod limits;
 pub mod net;
 pub mod render;
 pub mod run;
+pub mod suggest;
 pub mod template;
 pub mod workflow;
 

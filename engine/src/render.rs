@@ -9,7 +9,7 @@ use crate::workflow::Workflow;
 
 fn policy_of(graph: &TaskGraph, n: NodeId) -> Option<String> {
     match &graph.node(n).kind {
-        NodeKind::Group { policy, .. } => Some(policy.name()),
+        NodeKind::Group { policy, .. } => Some(policy.label()),
         NodeKind::Task => None,
     }
 }
@@ -29,8 +29,9 @@ fn label(wf: &Workflow, n: NodeId) -> String {
     }
 }
 
-/// An indented tree from the start: `└─▶` for successors, `├─`/`└─` for group members,
-/// `↺` for loop edges, `(shown above)` for a node reached a second time.
+/// An indented tree from the start: `└─▶` for successors, `├─`/`└─` for group members (one
+/// level deeper than the group's successors), `↺` for loop edges, `(shown above)` for a node
+/// reached a second time.
 pub fn ascii(wf: &Workflow) -> String {
     let graph = wf.graph();
     let mut out = String::new();
@@ -60,49 +61,48 @@ pub fn ascii(wf: &Workflow) -> String {
 
 fn children(wf: &Workflow, n: NodeId, indent: &str, shown: &mut HashSet<NodeId>, out: &mut String) {
     let graph = wf.graph();
-    let mut items: Vec<(NodeId, &'static str)> = Vec::new();
+    let next = graph.successors(n);
+    // A group's members hang one level deeper than its successors, with the group's lane
+    // running past them to the successor, so a successor never reads as a member.
     if let NodeKind::Group { members, .. } = &graph.node(n).kind {
-        items.extend(members.iter().map(|m| (*m, "member")));
-    }
-    for (s, kind) in graph.successors(n) {
-        items.push((
-            s,
-            if kind == EdgeKind::Loop {
-                "loop"
-            } else {
-                "next"
-            },
-        ));
-    }
-    let count = items.len();
-    for (i, (child, how)) in items.into_iter().enumerate() {
-        let last = i + 1 == count;
-        let branch = match (how, last) {
-            ("member", false) => "├─ ",
-            ("member", true) => "└─ ",
-            ("loop", _) => "└─↺ ",
-            _ => "└─▶ ",
-        };
-        let deeper = format!(
-            "{indent}{}",
-            if last || how != "member" {
-                "    "
-            } else {
-                "│   "
-            }
-        );
-        if how == "loop" {
-            let _ = writeln!(out, "{indent}{branch}{} (loop)", graph.node(child).id);
-        } else if !shown.insert(child) {
-            let _ = writeln!(
-                out,
-                "{indent}{branch}{} (shown above)",
-                graph.node(child).id
-            );
-        } else {
-            let _ = writeln!(out, "{indent}{branch}{}", label(wf, child));
-            children(wf, child, &deeper, shown, out);
+        let lane = if next.is_empty() { "    " } else { "│   " };
+        let member_indent = format!("{indent}{lane}");
+        let count = members.len();
+        for (i, m) in members.iter().enumerate() {
+            let last = i + 1 == count;
+            let branch = if last { "└─ " } else { "├─ " };
+            let deeper = format!("{member_indent}{}", if last { "    " } else { "│   " });
+            line(wf, *m, &member_indent, branch, &deeper, shown, out);
         }
+    }
+    for (s, kind) in next {
+        if kind == EdgeKind::Loop {
+            let _ = writeln!(out, "{indent}└─↺ {} (loop)", graph.node(s).id);
+        } else {
+            line(wf, s, indent, "└─▶ ", &format!("{indent}    "), shown, out);
+        }
+    }
+}
+
+/// One node's line (or a mention when it was shown already), then its children.
+fn line(
+    wf: &Workflow,
+    n: NodeId,
+    indent: &str,
+    branch: &str,
+    deeper: &str,
+    shown: &mut HashSet<NodeId>,
+    out: &mut String,
+) {
+    if !shown.insert(n) {
+        let _ = writeln!(
+            out,
+            "{indent}{branch}{} (shown above)",
+            wf.graph().node(n).id
+        );
+    } else {
+        let _ = writeln!(out, "{indent}{branch}{}", label(wf, n));
+        children(wf, n, deeper, shown, out);
     }
 }
 
@@ -130,7 +130,7 @@ pub fn mermaid(wf: &Workflow) -> String {
                 "    subgraph {}[\"{} ({})\"]",
                 safe_id(&node.id),
                 node.id,
-                policy.name()
+                policy.label().replace('"', "'")
             );
             for m in members {
                 in_group.insert(*m);
@@ -180,7 +180,7 @@ pub fn dot(wf: &Workflow) -> String {
                 "    subgraph \"cluster_{}\" {{\n        label=\"{} ({})\";",
                 node.id,
                 node.id,
-                policy.name()
+                policy.label().replace('"', "'")
             );
             let _ = writeln!(out, "        \"{}\" [shape=point];", node.id);
             for m in members {

@@ -26,8 +26,12 @@ const TID: &str = "t:1:0";
 #[derive(Debug, Clone)]
 enum Op {
     Enqueue,
+    /// The coordinator's sweep: an attempt whose lease expired long ago is queued again.
+    Sweep,
     Fetch(usize),
     Start(usize),
+    /// The worker's last start is sent again (its reply was lost on the way).
+    StartAgain(usize),
     Heartbeat(usize),
     Complete(usize),
     Crash(usize),
@@ -41,8 +45,10 @@ fn op() -> impl Strategy<Value = Op> {
     let w = 0..WORKERS;
     prop_oneof![
         2 => Just(Op::Enqueue),
+        1 => Just(Op::Sweep),
         3 => w.clone().prop_map(Op::Fetch),
         3 => w.clone().prop_map(Op::Start),
+        1 => w.clone().prop_map(Op::StartAgain),
         2 => w.clone().prop_map(Op::Heartbeat),
         3 => w.clone().prop_map(Op::Complete),
         1 => w.clone().prop_map(Op::Crash),
@@ -154,32 +160,46 @@ impl Harness {
 
     fn apply(&mut self, op: &Op) -> Result<(), String> {
         match *op {
-            Op::Enqueue => {
+            Op::Enqueue | Op::Sweep => {
+                let sweep = matches!(op, Op::Sweep);
                 let reply: Vec<String> = scripts::ENQUEUE
                     .key(self.keys.coord())
                     .key(self.keys.attempt(TID))
+                    .key(self.keys.attempts())
                     .arg(1)
                     .arg("{}")
                     .arg("q")
                     .arg(3_600_000)
+                    .arg(TID)
+                    .arg(if sweep { "1" } else { "0" })
                     .invoke(&mut self.conn)
                     .map_err(|e| e.to_string())?;
+                let lost = sweep && self.rec.state == Some("running") && !self.rec.lease_valid;
                 let expect = match self.rec.state {
                     Some("done" | "failed" | "dead") => "terminal",
+                    _ if lost => "queued",
                     Some("queued" | "running") => "pending",
                     _ => "queued",
                 };
                 if reply[0] != expect {
                     return Err(format!("enqueue: {reply:?}, model {expect}"));
                 }
-                if expect == "queued" {
+                if lost {
+                    self.rec.epoch += 1;
                     self.rec.state = Some("queued");
                     self.rec.owner = None;
-                    self.rec.deliveries = 0;
-                    self.cancelled = false;
-                }
-                if expect != "terminal" && self.rec.state == Some("queued") {
                     self.xadd();
+                } else {
+                    if expect == "queued" {
+                        self.rec.state = Some("queued");
+                        self.rec.owner = None;
+                        self.rec.deliveries = 0;
+                        self.cancelled = false;
+                    }
+                    let added = expect == "queued" || (expect == "pending" && !sweep);
+                    if added && self.rec.state == Some("queued") {
+                        self.xadd();
+                    }
                 }
             }
             Op::Fetch(w) => {
@@ -206,54 +226,13 @@ impl Harness {
                 let Some(entry) = self.workers[w].fetched.pop() else {
                     return Ok(());
                 };
-                let reply: Vec<Reply> = scripts::START
-                    .key(self.keys.attempt(TID))
-                    .key(self.keys.coord())
-                    .key(self.keys.out())
-                    .arg(Self::name(w))
-                    .arg(3_600_000)
-                    .arg(CAP)
-                    .arg(TID)
-                    .invoke(&mut self.conn)
-                    .map_err(|e| e.to_string())?;
-                let got = text(&reply[0]);
-                let expect = match self.rec.state {
-                    None => "gone",
-                    Some("queued") => "run",
-                    Some("running") if self.rec.lease_valid => "busy",
-                    Some("running") => "run",
-                    Some(_) => "terminal",
+                self.start(w, entry, false)?;
+            }
+            Op::StartAgain(w) => {
+                let Some((_, entry)) = self.workers[w].held.clone() else {
+                    return Ok(());
                 };
-                let expect = if expect == "run" && self.rec.deliveries + 1 > CAP {
-                    "dead"
-                } else {
-                    expect
-                };
-                if got != expect {
-                    return Err(format!(
-                        "start by w{w}: {got}, model {expect} ({:?})",
-                        self.rec
-                    ));
-                }
-                match expect {
-                    "run" => {
-                        self.rec.epoch += 1;
-                        self.rec.deliveries += 1;
-                        self.rec.state = Some("running");
-                        self.rec.owner = Some(w);
-                        self.rec.lease_valid = true;
-                        let epoch: u64 = text(&reply[1]).parse().unwrap_or(0);
-                        if epoch != self.rec.epoch {
-                            return Err(format!("start epoch {epoch}, model {}", self.rec.epoch));
-                        }
-                        self.workers[w].held = Some((epoch, entry));
-                    }
-                    "dead" => {
-                        self.rec.state = Some("dead");
-                        self.ack(&entry);
-                    }
-                    _ => self.ack(&entry),
-                }
+                self.start(w, entry, true)?;
             }
             Op::Heartbeat(w) => {
                 let Some((epoch, _)) = self.workers[w].held.clone() else {
@@ -298,6 +277,7 @@ impl Harness {
                     .arg("1.0")
                     .arg(TID)
                     .arg("")
+                    .arg("[]")
                     .invoke(&mut self.conn)
                     .map_err(|e| e.to_string())?;
                 let mine = self.rec.owner == Some(w) && self.rec.epoch == epoch;
@@ -371,6 +351,76 @@ impl Harness {
                     self.rec.state = Some("cancelled");
                     self.cancelled = true;
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Worker `w` starts the attempt from `entry`; `again`: the same start sent a second
+    /// time (its reply was lost), which must not start it twice.
+    fn start(&mut self, w: usize, entry: String, again: bool) -> Result<(), String> {
+        let reply: Vec<Reply> = scripts::START
+            .key(self.keys.attempt(TID))
+            .key(self.keys.coord())
+            .key(self.keys.out())
+            .arg(Self::name(w))
+            .arg(3_600_000)
+            .arg(CAP)
+            .arg(TID)
+            .arg(&entry)
+            .invoke(&mut self.conn)
+            .map_err(|e| e.to_string())?;
+        let got = text(&reply[0]);
+        let held_here = self.workers[w]
+            .held
+            .as_ref()
+            .is_some_and(|(epoch, e)| *e == entry && *epoch == self.rec.epoch);
+        let same =
+            again && self.rec.state == Some("running") && self.rec.owner == Some(w) && held_here;
+        let expect = match self.rec.state {
+            _ if same => "run",
+            None => "gone",
+            Some("queued") => "run",
+            Some("running") if self.rec.lease_valid => "busy",
+            Some("running") => "run",
+            Some(_) => "terminal",
+        };
+        let expect = if expect == "run" && !same && self.rec.deliveries + 1 > CAP {
+            "dead"
+        } else {
+            expect
+        };
+        if got != expect {
+            return Err(format!(
+                "start by w{w} (again: {again}): {got}, model {expect} ({:?})",
+                self.rec
+            ));
+        }
+        match expect {
+            "run" => {
+                if !same {
+                    self.rec.epoch += 1;
+                    self.rec.deliveries += 1;
+                }
+                self.rec.state = Some("running");
+                self.rec.owner = Some(w);
+                self.rec.lease_valid = true;
+                let epoch: u64 = text(&reply[1]).parse().unwrap_or(0);
+                if epoch != self.rec.epoch {
+                    return Err(format!("start epoch {epoch}, model {}", self.rec.epoch));
+                }
+                self.workers[w].held = Some((epoch, entry));
+            }
+            "dead" => {
+                self.rec.state = Some("dead");
+                self.workers[w].held = None;
+                self.ack(&entry);
+            }
+            _ => {
+                if again {
+                    self.workers[w].held = None;
+                }
+                self.ack(&entry);
             }
         }
         Ok(())
@@ -476,6 +526,7 @@ impl Harness {
         self.apply(&Op::Expire)?;
         for _ in 0..(CAP + 4) * 3 {
             self.apply(&Op::Reap)?;
+            self.apply(&Op::Sweep)?;
             self.apply(&Op::Fetch(0))?;
             self.apply(&Op::Start(0))?;
             self.apply(&Op::Complete(0))?;
@@ -492,7 +543,7 @@ fn random_interleavings_commit_each_attempt_exactly_once() {
     let server = RedisServer::start_with(&[]);
     let case = AtomicU32::new(0);
     let config = ProptestConfig {
-        cases: 300,
+        cases: 500,
         failure_persistence: None,
         ..ProptestConfig::default()
     };
@@ -505,7 +556,7 @@ fn random_interleavings_commit_each_attempt_exactly_once() {
             }
             prop_assert!(h.commits <= 1, "two commits after {:?}", ops);
         }
-        h.drain().map_err(TestCaseError::fail)?;
+        h.drain().map_err(|e| TestCaseError::fail(format!("{e} in the drain after {ops:?}")))?;
         let state = h.rec.state;
         match state {
             Some("done") => prop_assert_eq!(h.commits, 1, "{:?}", ops),
@@ -527,10 +578,12 @@ fn two_producers_with_one_key_make_one_task() {
         let reply: Vec<String> = scripts::ENQUEUE
             .key(h.keys.coord())
             .key(h.keys.attempt(TID))
+            .key(h.keys.attempts())
             .arg(1)
             .arg(format!("{{\"producer\": {producer}}}"))
             .arg("q")
             .arg(60_000)
+            .arg(TID)
             .invoke(&mut h.conn)
             .unwrap_or_else(|e| panic!("{e}"));
         replies.insert(producer, reply[0].clone());

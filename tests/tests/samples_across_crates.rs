@@ -89,7 +89,7 @@ fn the_studio_model_mirrors_the_engine_graph_for_every_sample() {
                     assert_eq!(heads, engine_heads, "{what}: members of {}", node.id);
                     assert_eq!(
                         m.policy.as_deref(),
-                        Some(policy.name().as_str()),
+                        Some(policy.label().as_str()),
                         "{what}: policy of {}",
                         node.id
                     );
@@ -126,8 +126,13 @@ async fn a_recorded_run_reads_back_as_the_engine_ended_it() {
         RunOptions::new().with_events(),
     );
     let mut events = handle.take_events().expect("events");
-    let mut recorder =
-        Recorder::start(&state, handle.run_id(), loaded.workflow.name(), Some(&file));
+    let mut recorder = Recorder::start(
+        &state,
+        handle.run_id(),
+        loaded.workflow.name(),
+        Some(&file),
+        None,
+    );
     let (mut succeeded, mut failed) = (0, 0);
     while let Some(e) = events.recv().await {
         match e.kind {

@@ -7,6 +7,7 @@ use clap::Args;
 use graflow_engine::checkpoint::store;
 
 use super::exit;
+use super::out::outln;
 use super::style::Style;
 use crate::history;
 use crate::runsetup::{checkpoint_warn_bytes, human_bytes};
@@ -33,16 +34,16 @@ pub fn run(args: &CheckpointsArgs) -> i32 {
     let list = store::list(&dir);
     if args.json {
         for info in &list {
-            println!("{}", serde_json::to_string(info).unwrap_or_default());
+            outln!("{}", serde_json::to_string(info).unwrap_or_default());
         }
         return exit::SUCCESS;
     }
     let style = Style::stdout();
     if list.is_empty() {
-        println!("no checkpoints in {}", dir.display());
+        outln!("no checkpoints in {}", dir.display());
         return exit::SUCCESS;
     }
-    println!(
+    outln!(
         "{}",
         style.bold(&format!(
             "{:<20} {:<18} {:<17} {:>5} {:<18} {:>9}  {}",
@@ -72,7 +73,7 @@ pub fn run(args: &CheckpointsArgs) -> i32 {
         };
         let meta = serde_json::to_string(&info.metadata).unwrap_or_default();
         let meta: String = meta.chars().take(60).collect();
-        println!(
+        outln!(
             "{time:<20} {:<18} {:<17} {:>5} {:<18} {:>9}  {meta}\n{}",
             clip(&info.workflow, 18),
             clip(&info.run_id, 17),

@@ -15,6 +15,8 @@ pub struct CompletionsArgs {
 /// Print the script to standard output.
 pub fn run(args: &CompletionsArgs) -> i32 {
     let mut cmd = Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "graflow", &mut std::io::stdout());
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "graflow", &mut script);
+    super::out::write(&String::from_utf8_lossy(&script));
     super::exit::SUCCESS
 }

@@ -10,6 +10,7 @@ use graflow_engine::hitl::{
 };
 
 use super::exit;
+use super::out::outln;
 use super::style::Style;
 use crate::history;
 
@@ -121,6 +122,25 @@ fn how_to_answer(kind: FeedbackKind, options: &[String]) -> String {
     }
 }
 
+/// An answer check's message with the command line's flags for the answer's JSON fields.
+fn flag_words(message: &str) -> String {
+    [
+        ("\"approved\": true or false", "--approve or --reject"),
+        ("\"selected_multiple\": [ … ]", "--select-multiple"),
+        ("'approved'", "--approve/--reject"),
+        ("'reason'", "--reason"),
+        ("'text'", "--text"),
+        ("\"text\"", "--text"),
+        ("'selected_multiple'", "--select-multiple"),
+        ("'selected'", "--select"),
+        ("\"selected\"", "--select"),
+        ("'custom_data'", "--data"),
+        ("\"custom_data\"", "--data"),
+    ]
+    .iter()
+    .fold(message.to_string(), |m, (json, flag)| m.replace(json, flag))
+}
+
 fn line(r: &FeedbackRequest, style: &Style) -> String {
     let status = serde_json::to_value(r.status)
         .ok()
@@ -141,6 +161,15 @@ fn line(r: &FeedbackRequest, style: &Style) -> String {
         s.push_str(&format!(
             "\n    the run paused; then: graflow resume {ckpt}"
         ));
+    } else if let Some(t) = r
+        .spec
+        .timeout_secs
+        .filter(|_| r.status == graflow_engine::hitl::FeedbackStatus::Pending)
+    {
+        let t = humantime::format_duration(std::time::Duration::from_secs_f64(t.max(0.0)));
+        s.push_str(&format!(
+            "\n    pauses the run if unanswered {t} after it was asked"
+        ));
     }
     s
 }
@@ -160,17 +189,17 @@ pub async fn run(args: FeedbackArgs) -> i32 {
         FeedbackAction::List { run, all } => match backend.list(run.as_deref(), !all).await {
             Ok(list) if args.json => {
                 for r in list {
-                    println!("{}", serde_json::to_string(&r).unwrap_or_default());
+                    outln!("{}", serde_json::to_string(&r).unwrap_or_default());
                 }
                 exit::SUCCESS
             }
             Ok(list) if list.is_empty() => {
-                println!("no {}feedback requests", if *all { "" } else { "pending " });
+                outln!("no {}feedback requests", if *all { "" } else { "pending " });
                 exit::SUCCESS
             }
             Ok(list) => {
                 for r in list {
-                    println!("{}", line(&r, &out));
+                    outln!("{}", line(&r, &out));
                 }
                 exit::SUCCESS
             }
@@ -179,23 +208,23 @@ pub async fn run(args: FeedbackArgs) -> i32 {
         FeedbackAction::Show { id } => match backend.get(id).await {
             Ok(Some((request, response))) => {
                 if args.json {
-                    println!(
+                    outln!(
                         "{}",
                         serde_json::json!({"request": request, "response": response})
                     );
                 } else {
-                    println!("{}", line(&request, &out));
+                    outln!("{}", line(&request, &out));
                     if !request.spec.options.is_empty() {
-                        println!("    options: {}", request.spec.options.join(", "));
+                        outln!("    options: {}", request.spec.options.join(", "));
                     }
                     match response {
-                        Some(r) => println!(
+                        Some(r) => outln!(
                             "    answered {} by {}: {}",
                             r.responded_at,
                             r.answer.responded_by.clone().unwrap_or_default(),
                             r.value()
                         ),
-                        None => println!("    not answered yet"),
+                        None => outln!("    not answered yet"),
                     }
                 }
                 exit::SUCCESS
@@ -209,15 +238,26 @@ pub async fn run(args: FeedbackArgs) -> i32 {
                 Err(e) => return fail(FeedbackError::Invalid(e)),
             };
             match backend.respond(&r.id, answer).await {
+                Err(FeedbackError::Invalid(m)) => {
+                    let how = match backend.get(&r.id).await {
+                        Ok(Some((req, _))) => format!(
+                            "; answer it with: graflow feedback respond {} {}",
+                            r.id,
+                            how_to_answer(req.spec.kind, &req.spec.options)
+                        ),
+                        _ => String::new(),
+                    };
+                    fail(FeedbackError::Invalid(format!("{}{how}", flag_words(&m))))
+                }
                 Ok(response) => {
                     if args.json {
-                        println!("{}", serde_json::to_string(&response).unwrap_or_default());
+                        outln!("{}", serde_json::to_string(&response).unwrap_or_default());
                     } else {
-                        println!("{} {}: {}", out.ok("answered"), r.id, response.value());
+                        outln!("{} {}: {}", out.ok("answered"), r.id, response.value());
                         if let Ok(Some((req, _))) = backend.get(&r.id).await
                             && let Some(ckpt) = req.checkpoint
                         {
-                            println!(
+                            outln!(
                                 "the run paused waiting for it; continue with: graflow resume {ckpt}"
                             );
                         }
@@ -229,7 +269,7 @@ pub async fn run(args: FeedbackArgs) -> i32 {
         }
         FeedbackAction::Cancel { id } => match backend.cancel(id).await {
             Ok(_) => {
-                println!("cancelled {id}");
+                outln!("cancelled {id}");
                 exit::SUCCESS
             }
             Err(e) => fail(e),

@@ -42,6 +42,6 @@ pub fn run(args: &GraphArgs) -> i32 {
         Format::Mermaid => render::mermaid(&wf.workflow),
         Format::Dot => render::dot(&wf.workflow),
     };
-    print!("{text}");
+    super::out::write(&text);
     exit::SUCCESS
 }

@@ -9,6 +9,7 @@ pub mod feedback;
 pub mod graph;
 mod load;
 pub mod logging;
+pub mod out;
 mod progress;
 pub mod resume;
 pub mod run;

@@ -131,5 +131,14 @@ pub async fn run(args: ResumeArgs) -> anyhow::Result<i32> {
         }
     };
     let file = loaded.path.clone();
-    follow(handle, &loaded, &file, &state_dir, args.json).await
+    let from = path.display().to_string();
+    follow(
+        handle,
+        &loaded,
+        &file,
+        &state_dir,
+        args.json,
+        Some(from.as_str()),
+    )
+    .await
 }

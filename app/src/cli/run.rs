@@ -71,6 +71,35 @@ pub fn parse_sets(sets: &[String]) -> Result<BTreeMap<String, Value>, String> {
     Ok(out)
 }
 
+/// Refuse `--set` keys a workflow that declares `params` does not declare (a typo would
+/// otherwise run silently with the default): one message per unknown key, with a "did you
+/// mean". A workflow that declares no `params` takes any key as an initial channel value.
+pub fn check_sets(sets: &BTreeMap<String, Value>, loaded: &LoadedWorkflow) -> Result<(), String> {
+    let declared: Vec<&str> = loaded.spec.params.keys().map(String::as_str).collect();
+    if declared.is_empty() {
+        return Ok(());
+    }
+    let mut problems = Vec::new();
+    for key in sets.keys().filter(|k| !declared.contains(&k.as_str())) {
+        let guess = graflow_engine::suggest::did_you_mean(key, declared.iter().copied())
+            .map(|g| format!("; {g}"))
+            .unwrap_or_default();
+        problems.push(format!(
+            "--set {key}: '{}' declares no parameter '{key}'{guess}",
+            loaded.workflow.name()
+        ));
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let known = format!("declared: {}", declared.join(", "));
+    Err(format!(
+        "{}\n  hint: {known}; a new parameter goes under `params: {{…}}` in {}",
+        problems.join("\n"),
+        loaded.path.display()
+    ))
+}
+
 impl CheckpointArgs {
     /// The checkpoint folder for `loaded`.
     pub fn dir(&self, loaded: &LoadedWorkflow) -> PathBuf {
@@ -109,6 +138,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let Some(loaded) = load_or_report(&args.file, &runtimes, &err) else {
         return Ok(exit::BAD_INPUT);
     };
+    if let Err(e) = check_sets(&params, &loaded) {
+        eprintln!("{}", err.error(&format!("graflow run: {e}")));
+        return Ok(exit::BAD_INPUT);
+    }
     let mut options = args
         .checkpoints
         .options(&loaded, args.checkpoints.dir(&loaded));
@@ -123,7 +156,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     }
     let handle = Engine::new().start(loaded.workflow.clone(), options);
     let state_dir = history::state_dir(args.checkpoints.state_dir.as_deref());
-    follow(handle, &loaded, &args.file, &state_dir, args.json).await
+    follow(handle, &loaded, &args.file, &state_dir, args.json, None).await
 }
 
 /// Show a started run until it ends, recording it in the history; returns the exit code.
@@ -133,6 +166,7 @@ pub async fn follow(
     file: &Path,
     state_dir: &Path,
     json: bool,
+    resumed_from: Option<&str>,
 ) -> anyhow::Result<i32> {
     let Some(mut events) = handle.take_events() else {
         anyhow::bail!("the engine gave no event stream");
@@ -142,6 +176,7 @@ pub async fn follow(
         handle.run_id(),
         loaded.workflow.name(),
         Some(file),
+        resumed_from,
     );
     let mut printer = progress::for_output(json);
     let mut batch = Vec::with_capacity(256);

@@ -7,6 +7,7 @@ use graflow_engine::file;
 use graflow_engine::handler::Runtimes;
 
 use super::exit;
+use super::out::outln;
 use super::style::Style;
 
 /// Arguments of `graflow validate`.
@@ -27,7 +28,7 @@ pub fn run(args: &ValidateArgs) -> i32 {
             Ok(wf) => {
                 let graph = wf.workflow.graph();
                 let groups = graph.nodes().filter(|(_, n)| n.is_group()).count();
-                println!(
+                outln!(
                     "{} {}: workflow '{}', {} task(s), {} group(s){}",
                     out.ok("ok"),
                     path.display(),

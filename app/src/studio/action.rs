@@ -164,6 +164,8 @@ actions! {
         ToggleZoomPane,
         /// Turn mouse support on or off.
         ToggleMouse,
+        /// Switch to the next built-in colour theme.
+        CycleTheme,
         /// Answer yes to the question.
         Confirm,
         /// Answer no to the question.
@@ -273,7 +275,7 @@ pub static REGISTRY: &[ActionInfo] = &[
         A::Quit,
         "quit",
         "quit",
-        "Leave the studio",
+        "Leave the studio (asks first while a run is going on)",
         C::Global,
         &["q", "ctrl-c"],
     )),
@@ -388,6 +390,14 @@ pub static REGISTRY: &[ActionInfo] = &[
         "Turn mouse support on or off",
         C::Global,
         &["m"],
+    ),
+    info(
+        A::CycleTheme,
+        "cycle-theme",
+        "theme",
+        "Switch to the next theme: dark, light, high-contrast",
+        C::Global,
+        &["T"],
     ),
     info(A::Up, "up", "up", "Move up", C::Global, &["up", "k"]),
     info(
@@ -541,6 +551,14 @@ pub static REGISTRY: &[ActionInfo] = &[
         "Copy the selected task id (OSC 52)",
         C::Graph,
         &["y"],
+    )),
+    hinted(info(
+        A::Search,
+        "filter-workflows",
+        "filter",
+        "Workflows: list only names containing the text (esc clears it)",
+        C::Workflows,
+        &["/"],
     )),
     hinted(info(
         A::Search,

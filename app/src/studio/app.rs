@@ -90,6 +90,11 @@ pub enum Question {
         /// The changed file.
         file: PathBuf,
     },
+    /// Runs are going on: quit (which cancels them)?
+    QuitWhileRunning {
+        /// The workflows whose runs would be cancelled.
+        workflows: Vec<String>,
+    },
     /// An answer went to a paused run: resume it from its checkpoint now?
     ResumeAnswered {
         /// The checkpoint the run paused into.
@@ -226,6 +231,8 @@ pub struct App {
     pub inbox: Inbox,
     /// The checkpoint browser.
     pub checkpoints: CheckpointBrowser,
+    /// The workflows pane's filter (lower case): only names containing it are listed.
+    pub workflow_filter: Option<String>,
 }
 
 impl App {
@@ -246,7 +253,8 @@ impl App {
             workflows_offset: 0,
             history: Vec::new(),
             history_selected: 0,
-            focus: Pane::Graph,
+            // The first `j` moves through the workflows, the first list on screen.
+            focus: Pane::Workflows,
             zoomed: false,
             view: GraphView::List,
             tab: Tab::Task,
@@ -268,6 +276,7 @@ impl App {
             showing: Screen::Main,
             inbox: Inbox::default(),
             checkpoints: CheckpointBrowser::default(),
+            workflow_filter: None,
         }
     }
 
@@ -329,7 +338,7 @@ impl App {
             return;
         }
         match action {
-            Action::Quit => self.quit = true,
+            Action::Quit => self.ask_to_quit(),
             Action::ToggleHelp => {
                 self.overlay = match self.overlay {
                     Some(Overlay::Help { .. }) => None,
@@ -403,6 +412,7 @@ impl App {
                         Question::ResumeAnswered { checkpoint, .. } => {
                             self.prepare_resume(checkpoint, false)
                         }
+                        Question::QuitWhileRunning { .. } => self.quit = true,
                     }
                 }
             }
@@ -428,11 +438,13 @@ impl App {
                     let i =
                         e.graph.zoom.index() as i64 + if action == Action::ZoomIn { -1 } else { 1 };
                     e.graph.zoom = Zoom::ALL[i.clamp(0, 2) as usize];
+                    // Scrolls are in the cells of a zoom level: never carry one over.
+                    e.graph.panned = false;
                 }
                 if self.view != GraphView::Canvas {
                     self.set_view(GraphView::Canvas);
                 }
-                self.keep_canvas_selection_visible();
+                self.centre_canvas_on_active();
             }
             Action::ToggleFocusMode | Action::FocusDepth => {
                 if let Some(e) = self.entry_mut() {
@@ -447,17 +459,10 @@ impl App {
                 self.want_layout();
             }
             Action::ToggleGroup => self.toggle_group(),
-            Action::PanLeft | Action::PanRight | Action::PanUp | Action::PanDown => {
-                if let Some(e) = self.entry_mut() {
-                    let (x, y) = e.graph.scroll;
-                    e.graph.scroll = match action {
-                        Action::PanLeft => (x.saturating_sub(8), y),
-                        Action::PanRight => (x.saturating_add(8), y),
-                        Action::PanUp => (x, y.saturating_sub(4)),
-                        _ => (x, y.saturating_add(4)),
-                    };
-                }
-            }
+            Action::PanLeft => self.pan_canvas(-8, 0),
+            Action::PanRight => self.pan_canvas(8, 0),
+            Action::PanUp => self.pan_canvas(0, -4),
+            Action::PanDown => self.pan_canvas(0, 4),
             Action::ToggleFollow => {
                 self.log.follow = !self.log.follow;
                 if !self.log.follow {
@@ -471,7 +476,10 @@ impl App {
                 self.log.follow = true;
             }
             Action::Search => {
-                if self.focus == Pane::Graph {
+                if matches!(self.focus, Pane::Workflows | Pane::History) {
+                    self.focus = Pane::Workflows;
+                    self.prompt_for = Pane::Workflows;
+                } else if self.focus == Pane::Graph {
                     self.prompt_for = Pane::Graph;
                 } else {
                     self.prompt_for = Pane::Inspector;
@@ -484,16 +492,20 @@ impl App {
                 if let Some(i) = &mut self.log.input {
                     i.push(c);
                 }
+                self.filter_as_typed();
             }
             Action::InputBackspace => {
                 if let Some(i) = &mut self.log.input {
                     i.pop();
                 }
+                self.filter_as_typed();
             }
             Action::InputSubmit => {
                 if let Some(text) = self.log.input.take() {
                     let term = (!text.is_empty()).then(|| text.to_lowercase());
-                    if self.prompt_for == Pane::Graph {
+                    if self.prompt_for == Pane::Workflows {
+                        self.set_workflow_filter(term);
+                    } else if self.prompt_for == Pane::Graph {
                         self.find = term;
                         self.find_node(true, true);
                     } else {
@@ -522,6 +534,18 @@ impl App {
                 };
                 self.message = Some((format!("mouse {state}"), Level::Info));
             }
+            Action::CycleTheme => {
+                if self.settings.theme.monochrome {
+                    self.message = Some((
+                        "NO_COLOR is set: the studio uses no colour".into(),
+                        Level::Info,
+                    ));
+                } else {
+                    self.settings.theme = self.settings.theme.next_built_in();
+                    let name = self.settings.theme.name.clone();
+                    self.message = Some((format!("theme: {name}"), Level::Info));
+                }
+            }
             Action::SelectWorkflow(i) => self.select_workflow(i),
             Action::SelectNode(id) => {
                 if let Some(e) = self.entry_mut()
@@ -549,6 +573,22 @@ impl App {
         }
     }
 
+    /// Quit, after a yes when runs are going on: the studio's runs live in this process, so
+    /// leaving cancels them (`graflow run` in another terminal is the way to keep one going).
+    fn ask_to_quit(&mut self) {
+        let workflows: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|e| e.is_running())
+            .map(|e| e.name.clone())
+            .collect();
+        if workflows.is_empty() {
+            self.quit = true;
+        } else {
+            self.overlay = Some(Overlay::Confirm(Question::QuitWhileRunning { workflows }));
+        }
+    }
+
     fn back(&mut self) {
         if self.overlay.take().is_some() {
             return;
@@ -563,6 +603,13 @@ impl App {
             return;
         }
         if self.log.input.take().is_some() {
+            if self.prompt_for == Pane::Workflows {
+                self.set_workflow_filter(None);
+            }
+            return;
+        }
+        if matches!(self.focus, Pane::Workflows | Pane::History) && self.workflow_filter.is_some() {
+            self.set_workflow_filter(None);
             return;
         }
         if self.focus == Pane::Graph && self.find.take().is_some() {
@@ -583,6 +630,14 @@ impl App {
         }
     }
 
+    /// The workflows filter follows the prompt as it is typed.
+    fn filter_as_typed(&mut self) {
+        if self.prompt_for == Pane::Workflows {
+            let text = self.log.input.clone();
+            self.set_workflow_filter(text);
+        }
+    }
+
     fn page(&self) -> usize {
         self.areas()
             .of(self.focus)
@@ -600,13 +655,7 @@ impl App {
             Screen::Checkpoints => return self.checkpoints_move(delta),
         }
         match self.focus {
-            Pane::Workflows => {
-                let n = self.entries.len();
-                if n > 0 {
-                    let i = (self.selected as i64 + delta).clamp(0, n as i64 - 1) as usize;
-                    self.select_workflow(i);
-                }
-            }
+            Pane::Workflows => self.move_workflows(delta),
             Pane::History => {
                 let n = self.history.len();
                 if n > 0 {
@@ -691,7 +740,7 @@ impl App {
             Pane::Workflows => self.focus = Pane::Graph,
             Pane::History => {
                 if let Some(r) = self.history.get(self.history_selected) {
-                    self.effects.push(Effect::LoadRecordedRun(r.run_id.clone()));
+                    self.effects.push(Effect::LoadRecordedRun(r.key.clone()));
                 }
             }
             Pane::Graph => {
@@ -715,24 +764,20 @@ impl App {
 
     pub(crate) fn select_workflow(&mut self, i: usize) {
         if i < self.entries.len() {
+            if i != self.selected {
+                // A log search or a node find belongs to the workflow it was made in.
+                self.log.search = None;
+                self.find = None;
+                if self.prompt_for != Pane::Workflows {
+                    self.log.input = None;
+                }
+            }
             self.selected = i;
             self.channel_selected = 0;
             self.events_scroll = None;
             self.log.follow = true;
             self.keep_workflow_visible();
             self.want_layout();
-        }
-    }
-
-    fn keep_workflow_visible(&mut self) {
-        let h = self
-            .areas()
-            .workflows
-            .map_or(5, |r| r.height.saturating_sub(2).max(1) as usize);
-        if self.selected < self.workflows_offset {
-            self.workflows_offset = self.selected;
-        } else if self.selected >= self.workflows_offset + h {
-            self.workflows_offset = self.selected + 1 - h;
         }
     }
 
@@ -824,37 +869,6 @@ impl App {
         }
     }
 
-    /// Scroll the canvas so the selected node is on screen.
-    pub fn keep_canvas_selection_visible(&mut self) {
-        let Some(area) = self.areas().graph else {
-            return;
-        };
-        let (vw, vh) = (
-            area.width.saturating_sub(2) as u32,
-            area.height.saturating_sub(3) as u32,
-        );
-        let Some(e) = self.entries.get_mut(self.selected) else {
-            return;
-        };
-        let Some(layout) = e.graph.layout.clone() else {
-            return;
-        };
-        let Some(canvas) = layout.canvas(e.graph.zoom) else {
-            return;
-        };
-        let Some(r) = e.graph.selected_index().and_then(|i| canvas.boxes.get(&i)) else {
-            return;
-        };
-        let (mut sx, mut sy) = e.graph.scroll;
-        if r.x < sx || r.x + r.w > sx + vw {
-            sx = (r.x + r.w / 2).saturating_sub(vw / 2);
-        }
-        if r.y < sy || r.y + r.h > sy + vh {
-            sy = (r.y + r.h / 2).saturating_sub(vh / 2);
-        }
-        e.graph.scroll = (sx, sy);
-    }
-
     fn start_run(&mut self) {
         let now = self.now;
         let Some(e) = self.entries.get_mut(self.selected) else {
@@ -862,7 +876,8 @@ impl App {
             return;
         };
         if e.is_running() {
-            self.message = Some(("already running (x cancels it)".into(), Level::Info));
+            let key = self.key_name("cancel");
+            self.message = Some((format!("already running ({key} cancels it)"), Level::Info));
             return;
         }
         if matches!(
@@ -1045,8 +1060,11 @@ impl App {
         let row = y.saturating_sub(r.y + 1) as usize;
         match pane {
             Pane::Workflows => {
-                if y > r.y {
-                    self.select_workflow(self.workflows_offset + row);
+                let rows = self.visible_workflows();
+                if y > r.y
+                    && let Some(&i) = rows.get(self.workflows_offset + row)
+                {
+                    self.select_workflow(i);
                 }
             }
             Pane::History => {
@@ -1144,6 +1162,7 @@ impl App {
         self.dirty = true;
         match msg {
             Msg::Discovered(paths) => {
+                let first_batch = self.entries.is_empty();
                 let mut watch = Vec::new();
                 for p in paths {
                     if self.entries.iter().any(|e| e.path.as_ref() == Some(&p)) {
@@ -1161,6 +1180,11 @@ impl App {
                 }
                 if !watch.is_empty() {
                     self.effects.push(Effect::Watch(watch));
+                }
+                if first_batch && let Some(&top) = self.visible_workflows().first() {
+                    self.select_workflow(top);
+                } else {
+                    self.keep_workflow_visible();
                 }
             }
             Msg::Loaded {
@@ -1198,9 +1222,16 @@ impl App {
                 if let Some(e) = self.entries.get_mut(index)
                     && layout.key == super::graph::layout::structure_key(&e.graph.canvas_view)
                 {
+                    let first = e.graph.layout.is_none() || !e.graph.panned;
                     e.graph.layout = Some(layout);
                     if index == self.selected {
-                        self.keep_canvas_selection_visible();
+                        // A fresh layout opens on the run's active part; after the user
+                        // panned, only the selection is kept in view.
+                        if first {
+                            self.centre_canvas_on_active();
+                        } else {
+                            self.keep_canvas_selection_visible();
+                        }
                     }
                 }
             }
@@ -1220,7 +1251,7 @@ impl App {
                     .history_selected
                     .min(self.history.len().saturating_sub(1));
             }
-            Msg::RecordedRun { run_id, events } => self.on_recorded(run_id, events),
+            Msg::RecordedRun { key, events } => self.on_recorded(key, events),
             Msg::RunEnded(run_id) => {
                 self.runs.remove(&run_id);
             }
@@ -1242,6 +1273,12 @@ impl App {
         };
         if generation != e.generation {
             return;
+        }
+        // An error on the status line about this file is stale once the file is read again
+        // (fixed, or broken differently: the graph pane shows its current error).
+        let label = e.label();
+        if matches!(&self.message, Some((text, Level::Error)) if text.contains(&label)) {
+            self.message = None;
         }
         let mut watch = Vec::new();
         match result {
@@ -1299,8 +1336,12 @@ impl App {
             }
             match &ev.kind {
                 graflow_engine::EventKind::FeedbackRequested { task, prompt, .. } => {
-                    let key = self.key_name("inbox");
-                    let text = format!("⚑ {task} asks: {prompt} — {key} opens the inbox");
+                    let text = if self.showing == Screen::Inbox {
+                        format!("⚑ {task} asks: {prompt}")
+                    } else {
+                        let key = self.key_name("inbox");
+                        format!("⚑ {task} asks: {prompt} — {key} opens the inbox")
+                    };
                     self.message = Some((text, Level::Info));
                     refresh_inbox = true;
                 }
@@ -1332,10 +1373,14 @@ impl App {
                         t.push_str(first_line(err));
                     }
                     if run.checkpoint.is_some() {
-                        let key = self.settings.keymap.key_names_of("inbox");
-                        t.push_str(&format!(
-                            " — waiting for an answer: {key} opens the inbox, then it resumes"
-                        ));
+                        if self.showing == Screen::Inbox {
+                            t.push_str(" — waiting for an answer here, then it resumes");
+                        } else {
+                            let key = self.settings.keymap.key_names_of("inbox");
+                            t.push_str(&format!(
+                                " — waiting for an answer: {key} opens the inbox, then it resumes"
+                            ));
+                        }
                     }
                     let lvl = match s {
                         graflow_engine::RunStatus::Succeeded
@@ -1372,10 +1417,11 @@ impl App {
         }
     }
 
-    fn on_recorded(&mut self, run_id: String, events: Vec<Value>) {
-        let Some(record) = self.history.iter().find(|r| r.run_id == run_id).cloned() else {
+    fn on_recorded(&mut self, key: String, events: Vec<Value>) {
+        let Some(record) = self.history.iter().find(|r| r.key == key).cloned() else {
             return;
         };
+        let run_id = record.run_id.clone();
         let index = self
             .entries
             .iter()

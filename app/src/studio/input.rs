@@ -40,7 +40,20 @@ impl App {
                     )
                 })
             }),
-            Context::Confirm => km.lookup(Context::Confirm, spec),
+            // A second quit key confirms quitting while runs go on.
+            Context::Confirm => km.lookup(Context::Confirm, spec).or_else(|| {
+                km.lookup(Context::Global, spec)
+                    .filter(|id| {
+                        *id == ActionId::Quit
+                            && matches!(
+                                self.overlay,
+                                Some(super::app::Overlay::Confirm(
+                                    super::app::Question::QuitWhileRunning { .. }
+                                ))
+                            )
+                    })
+                    .map(|_| ActionId::Confirm)
+            }),
             Context::Answer => return self.answer_key_action(key, spec),
             ctx @ (Context::Inbox | Context::Checkpoints) => km.lookup(ctx, spec).or_else(|| {
                 km.lookup(Context::Global, spec)
@@ -124,5 +137,6 @@ pub fn on_screens(id: ActionId) -> bool {
             | ActionId::ToggleInbox
             | ActionId::ToggleCheckpoints
             | ActionId::ToggleMouse
+            | ActionId::CycleTheme
     )
 }

@@ -56,7 +56,7 @@ pub enum Effect {
     SnapshotChannel(String),
     /// Re-read the run history.
     RefreshHistory,
-    /// Read a recorded run's events.
+    /// Read the events of the run recorded under this key.
     LoadRecordedRun(String),
     /// Put text on the clipboard (OSC 52).
     Copy(String),
@@ -124,8 +124,8 @@ pub enum Msg {
     History(Vec<RunRecord>),
     /// A recorded run's events (JSON objects).
     RecordedRun {
-        /// The run.
-        run_id: String,
+        /// The record's key.
+        key: String,
         /// Its events.
         events: Vec<Value>,
     },

@@ -16,6 +16,7 @@
 
 pub mod action;
 pub mod app;
+pub mod canvas_view;
 pub mod config;
 pub mod graph;
 pub mod input;
@@ -26,6 +27,7 @@ pub mod runtime;
 pub mod screens;
 pub mod theme;
 pub mod ui;
+pub mod workflow_list;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};

@@ -93,6 +93,16 @@ impl Theme {
         Theme::parse(name, text).ok()
     }
 
+    /// The built-in theme after this one (dark → light → high-contrast → dark; a theme from
+    /// a file is followed by dark).
+    pub fn next_built_in(&self) -> Theme {
+        let i = BUILT_IN
+            .iter()
+            .position(|(n, _)| *n == self.name)
+            .map_or(0, |i| (i + 1) % BUILT_IN.len());
+        Theme::built_in(BUILT_IN[i].0).unwrap_or_else(Theme::dark)
+    }
+
     /// The default dark theme.
     pub fn dark() -> Theme {
         Theme::built_in("dark").unwrap_or_else(|| Theme::all(Color::Reset))

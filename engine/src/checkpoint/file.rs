@@ -173,8 +173,14 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
         ));
     }
     let payload = &bytes[newline + 1..];
-    if payload.len() != header.payload_bytes {
+    if payload.len() < header.payload_bytes {
         return Err(CheckpointError::Truncated {
+            expected: header.payload_bytes,
+            found: payload.len(),
+        });
+    }
+    if payload.len() > header.payload_bytes {
+        return Err(CheckpointError::TooLong {
             expected: header.payload_bytes,
             found: payload.len(),
         });
@@ -224,6 +230,12 @@ mod tests {
         assert!(matches!(
             decode(&bytes[..bytes.len() - 3]),
             Err(CheckpointError::Truncated { .. })
+        ));
+        let mut longer = bytes.clone();
+        longer.extend_from_slice(b"{}\n");
+        assert!(matches!(
+            decode(&longer),
+            Err(CheckpointError::TooLong { .. })
         ));
         let mut flipped = bytes.clone();
         let last = flipped.len() - 2;

@@ -41,9 +41,19 @@ pub enum CheckpointError {
     /// The file has no checkpoint header.
     #[error("not a graflow checkpoint (no valid header)")]
     NotACheckpoint,
-    /// The file ends early (or has extra bytes).
+    /// The file ends early.
     #[error("truncated: the header announces {expected} payload bytes but the file holds {found}")]
     Truncated {
+        /// Announced.
+        expected: usize,
+        /// Present.
+        found: usize,
+    },
+    /// The file holds more than its header announces (something was appended to it).
+    #[error(
+        "too long: the header announces {expected} payload bytes but the file holds {found} (bytes were added after the checkpoint was written)"
+    )]
+    TooLong {
         /// Announced.
         expected: usize,
         /// Present.

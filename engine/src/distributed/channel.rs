@@ -12,6 +12,7 @@ use redis::{RedisError, Value as Reply};
 use serde_json::Value;
 
 use crate::channel::{ChannelBackend, ChannelError};
+use crate::distributed::wire::ChannelWrite;
 
 use super::conn::{Link, retry};
 use super::keys::RunKeys;
@@ -360,4 +361,41 @@ impl ChannelBackend for RedisChannel {
         .await
         .map_err(|e| self.backend_error("*", e))
     }
+}
+
+/// Apply recorded writes to `channel` (a resumed run replaying a reused outcome).
+pub(crate) async fn replay(
+    channel: &dyn ChannelBackend,
+    writes: Vec<ChannelWrite>,
+) -> Result<(), ChannelError> {
+    for w in writes {
+        match w {
+            ChannelWrite::Set { key, value, ttl_ms } => {
+                channel
+                    .set(&key, value, ttl_ms.map(Duration::from_millis))
+                    .await?
+            }
+            ChannelWrite::Delete { key } => {
+                channel.delete(&key).await?;
+            }
+            ChannelWrite::Push {
+                key,
+                value,
+                ttl_ms,
+                front,
+            } => {
+                let ttl = ttl_ms.map(Duration::from_millis);
+                if front {
+                    channel.prepend(&key, value, ttl).await?;
+                } else {
+                    channel.append(&key, value, ttl).await?;
+                }
+            }
+            ChannelWrite::Add { key, amount } => {
+                channel.atomic_add(&key, amount).await?;
+            }
+            ChannelWrite::Clear => channel.clear().await?,
+        }
+    }
+    Ok(())
 }

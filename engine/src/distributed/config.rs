@@ -21,17 +21,19 @@ pub struct FleetConfig {
 }
 
 impl FleetConfig {
-    /// Defaults for `url`: prefix `graflow`, a 10 s coordinator lease, 7 days of retention,
-    /// 10 s to connect. `GRAFLOW_REDIS_PREFIX` overrides the prefix.
+    /// Defaults for `url`: prefix `graflow`, a 10 s coordinator lease, 24 hours of
+    /// retention, 10 s to connect. `GRAFLOW_REDIS_PREFIX` overrides the prefix and
+    /// `GRAFLOW_REDIS_RETENTION` (a duration such as `2h` or `7d`) the retention.
     pub fn new(url: impl Into<String>) -> Self {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         FleetConfig {
             url: url.into(),
-            prefix: std::env::var("GRAFLOW_REDIS_PREFIX")
-                .ok()
-                .filter(|p| !p.trim().is_empty())
-                .unwrap_or_else(|| "graflow".into()),
+            prefix: env("GRAFLOW_REDIS_PREFIX").unwrap_or_else(|| "graflow".into()),
             lease: Duration::from_secs(10),
-            retention: Duration::from_secs(7 * 24 * 3600),
+            retention: env("GRAFLOW_REDIS_RETENTION")
+                .and_then(|v| humantime::parse_duration(v.trim()).ok())
+                .filter(|d| *d >= Duration::from_secs(60))
+                .unwrap_or(Duration::from_secs(24 * 3600)),
             connect_wait: Duration::from_secs(10),
         }
     }

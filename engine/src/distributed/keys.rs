@@ -6,6 +6,7 @@
 //! | --- | --- | --- |
 //! | `P:{r:R}:coord` | hash | the coordinator's lease: `owner`, `epoch`, `until`, `state` |
 //! | `P:{r:R}:a:<task>:<cycle>:<attempt>` | hash | one task attempt: `state`, `epoch`, `owner`, `lease_until`, `deliveries`, `payload`, the outcome |
+//! | `P:{r:R}:attempts` | set | the ids of the run's attempts |
 //! | `P:{r:R}:out` | stream | what workers tell the coordinator: outcomes, log lines, feedback requests |
 //! | `P:{r:R}:results` | hash | each task's latest result (JSON), mirrored by the coordinator |
 //! | `P:{r:R}:dyn` | set | tasks added at run time |
@@ -101,6 +102,16 @@ impl RunKeys {
     /// One attempt's record; `tid` is `<task>:<cycle>:<attempt>`.
     pub fn attempt(&self, tid: &str) -> String {
         format!("{}:a:{tid}", self.base)
+    }
+
+    /// The ids of every attempt enqueued for the run.
+    pub fn attempts(&self) -> String {
+        format!("{}:attempts", self.base)
+    }
+
+    /// The prefix of attempt records (`attempt(tid)` is this plus `tid`).
+    pub fn attempt_prefix(&self) -> String {
+        format!("{}:a:", self.base)
     }
 
     /// The stream workers write to and the coordinator reads.
@@ -199,6 +210,7 @@ mod tests {
         let all = [
             run.coord(),
             run.attempt("a:1:0"),
+            run.attempts(),
             run.out(),
             run.results(),
             run.dynamic(),

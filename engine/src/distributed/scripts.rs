@@ -13,6 +13,7 @@
 //! | `cancel` | run | queued / running → cancelled |
 //! | `claim`, `renew`, `finish` | run | the coordinator's lease and fencing epoch |
 //! | `expire_run` | run | a finished run's keys expire after the retention time |
+//! | `settle` | run | a resumed run waits for, then cancels, what a previous coordinator left running |
 //! | `ch_*` | run | the channel: get, set, push, add, delete, dump, clear |
 //!
 //! Stream operations on a queue (`XADD`, `XREADGROUP`, `XACK`, `XDEL`, `XCLAIM`,
@@ -51,4 +52,5 @@ scripts! {
     CH_DUMP => "ch_dump.lua",
     CH_CLEAR => "ch_clear.lua",
     EXPIRE_RUN => "expire_run.lua",
+    SETTLE => "settle.lua",
 }

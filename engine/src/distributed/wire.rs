@@ -132,6 +132,51 @@ impl RemoteControl {
     }
 }
 
+/// A channel write a body on a worker made, kept with its committed outcome: a resumed run
+/// that reuses the outcome (instead of running the body again) replays them onto the channel
+/// it restored from its checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ChannelWrite {
+    /// `set` (with its time to live in ms).
+    Set {
+        /// The key.
+        key: String,
+        /// The value.
+        value: Value,
+        /// Time to live.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ttl_ms: Option<u64>,
+    },
+    /// `delete`.
+    Delete {
+        /// The key.
+        key: String,
+    },
+    /// `append` (`front`: `prepend`).
+    Push {
+        /// The key.
+        key: String,
+        /// The element.
+        value: Value,
+        /// Time to live.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ttl_ms: Option<u64>,
+        /// Prepended rather than appended.
+        #[serde(default)]
+        front: bool,
+    },
+    /// `atomic_add`.
+    Add {
+        /// The key.
+        key: String,
+        /// The amount.
+        amount: f64,
+    },
+    /// `clear`.
+    Clear,
+}
+
 /// A workflow file as workers load it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Bundle {

@@ -133,10 +133,19 @@ pub(super) fn assemble(
         && let Err(m) = notifiers(list, &env.base_dir)
     {
         let at = rep.loc.top_field("notify");
-        rep.error(at, format!("notify: {m}"), None);
+        rep.error(
+            at,
+            format!("notify: {m}"),
+            Some("notifiers are `Console` or `Webhook(url: \"http://…\")`; `notify: []` tells nobody"),
+        );
     }
 
-    let known = |n: &str| spec.tasks.contains_key(n) || spec.groups.contains_key(n);
+    let names: Vec<&str> = spec
+        .tasks
+        .keys()
+        .chain(spec.groups.keys())
+        .map(String::as_str)
+        .collect();
     for (name, group) in &spec.groups {
         if !valid_name(name) {
             let at = rep.loc.entry("groups", name);
@@ -151,7 +160,7 @@ pub(super) fn assemble(
         let Some(members) = parse_in_string(
             &group.members,
             key_at,
-            &known,
+            &names,
             rep,
             &format!("members of group '{name}'"),
         ) else {
@@ -165,7 +174,7 @@ pub(super) fn assemble(
                     format!(
                         "the members of group '{name}' must be one expression like \"a | b | c\""
                     ),
-                    None,
+                    Some("join the members with `|`; a member may be a chain: \"a >> a2 | b\""),
                 );
                 continue;
             }
@@ -194,7 +203,7 @@ pub(super) fn assemble(
 
     let flow_at = rep.loc.top_field("flow");
     let statements =
-        parse_in_string(&spec.flow, flow_at, &known, rep, "the flow").unwrap_or_default();
+        parse_in_string(&spec.flow, flow_at, &names, rep, "the flow").unwrap_or_default();
     for s in statements {
         b.flow(s);
     }
@@ -213,10 +222,10 @@ pub(super) fn assemble(
     if rep.has_errors() {
         return None;
     }
-    build(b, rep)
+    build(b, rep, &names)
 }
 
-fn build(b: WorkflowBuilder, rep: &mut Reporter<'_>) -> Option<Workflow> {
+fn build(b: WorkflowBuilder, rep: &mut Reporter<'_>, names: &[&str]) -> Option<Workflow> {
     match b.build() {
         Ok(wf) => Some(wf),
         Err(e) => {
@@ -235,7 +244,14 @@ fn build(b: WorkflowBuilder, rep: &mut Reporter<'_>) -> Option<Workflow> {
                 BuildError::NameClash(n) => loc.entry("groups", n),
                 _ => loc.top_field("flow"),
             };
+            let unknown_start = match &e {
+                BuildError::UnknownStart(s) => {
+                    crate::suggest::did_you_mean(s, names.iter().copied())
+                }
+                _ => None,
+            };
             let hint = match &e {
+                BuildError::UnknownStart(_) => unknown_start.as_deref(),
                 BuildError::NoStart | BuildError::MultipleStarts(_) => {
                     Some("add `start: \"task\"` to the workflow")
                 }
@@ -254,7 +270,7 @@ fn build(b: WorkflowBuilder, rep: &mut Reporter<'_>) -> Option<Workflow> {
 fn parse_in_string(
     text: &str,
     key_at: Option<usize>,
-    known: &dyn Fn(&str) -> bool,
+    names: &[&str],
     rep: &mut Reporter<'_>,
     what: &str,
 ) -> Option<Vec<Flow>> {
@@ -277,14 +293,17 @@ fn parse_in_string(
             let mut ok = true;
             for s in &statements {
                 each_name(s, &mut |name, span| {
-                    if !known(name) {
+                    if !names.contains(&name) {
                         ok = false;
                         let at = span
                             .and_then(|sp| key_at.and_then(|k| rep.loc.inside_string(k, sp.offset)))
                             .or(key_at);
+                        let guess = crate::suggest::did_you_mean(name, names.iter().copied())
+                            .map(|g| format!("; {g}"))
+                            .unwrap_or_default();
                         rep.error(
                             at,
-                            format!("unknown task or group '{name}' in {what}"),
+                            format!("unknown task or group '{name}' in {what}{guess}"),
                             Some("define it under `tasks` or `groups`"),
                         );
                     }
@@ -365,7 +384,7 @@ pub(super) fn task_def(
             rep,
             "cwd",
             format!("cwd '{}' is not a folder", dir.display()),
-            None,
+            Some("a relative cwd starts at the workflow file's folder"),
         );
     }
     let uses_process = matches!(task.run, RunSpec::Shell(_) | RunSpec::Command(_));
@@ -374,7 +393,7 @@ pub(super) fn task_def(
             rep,
             "run",
             "`env` and `cwd` apply only to Shell and Command tasks".into(),
-            None,
+            Some("remove them here, or make this a Shell(\"…\") or Command([…]) task"),
         );
     }
 
@@ -389,7 +408,12 @@ pub(super) fn task_def(
             }
         },
         RunSpec::Shell(line) if line.trim().is_empty() => {
-            bad(rep, "run", "Shell needs a command line".into(), None);
+            bad(
+                rep,
+                "run",
+                "Shell needs a command line".into(),
+                Some("Shell(\"echo hello\")"),
+            );
             None
         }
         RunSpec::Command(argv) if argv.is_empty() || argv[0].trim().is_empty() => {
@@ -397,7 +421,7 @@ pub(super) fn task_def(
                 rep,
                 "run",
                 "Command needs a program: Command([\"program\", \"arg\", …])".into(),
-                None,
+                Some("Command([\"ls\", \"-l\"]) runs ls without a shell"),
             );
             None
         }
@@ -426,10 +450,27 @@ pub(super) fn task_def(
             match ScriptHandler::new(source, env) {
                 Ok(h) => Some(Arc::new(h)),
                 Err(e) => {
-                    let at = script_error_place(rep, name, s, e.line, e.column);
-                    let whereabouts = match (s, e.line) {
+                    let code = match s {
+                        ScriptSpec::Inline(code) => Some(code.clone()),
+                        ScriptSpec::File { file } => {
+                            std::fs::read_to_string(env.resolve(file)).ok()
+                        }
+                    };
+                    let (line, column) = match (&code, e.line) {
+                        (Some(c), Some(l)) => {
+                            let (l, col) = super::excerpt::settle(c, l, e.column.unwrap_or(1));
+                            (Some(l), Some(col))
+                        }
+                        _ => (e.line, e.column),
+                    };
+                    let hint = code
+                        .as_deref()
+                        .zip(line)
+                        .and_then(|(c, l)| super::excerpt::caret(c, l, column.unwrap_or(1)));
+                    let at = script_error_place(rep, name, s, line, column);
+                    let whereabouts = match (s, line) {
                         (ScriptSpec::File { file }, Some(l)) => {
-                            format!(" ({file}:{l}:{})", e.column.unwrap_or(1))
+                            format!(" ({file}:{l}:{})", column.unwrap_or(1))
                         }
                         (ScriptSpec::File { file }, None) => format!(" ({file})"),
                         _ => String::new(),
@@ -437,7 +478,7 @@ pub(super) fn task_def(
                     rep.error(
                         at,
                         format!("task '{name}': script error{whereabouts}: {}", e.message),
-                        None,
+                        hint.as_deref(),
                     );
                     None
                 }
@@ -446,14 +487,26 @@ pub(super) fn task_def(
         RunSpec::Http(h) => match HttpHandler::new(h.clone(), env) {
             Ok(h) => Some(Arc::new(h)),
             Err(m) => {
-                bad(rep, "run", format!("Http {m}"), None);
+                bad(
+                    rep,
+                    "run",
+                    format!("Http {m}"),
+                    Some(
+                        "Http(url: \"http://…\", method: \"POST\", body: \"…\", timeout: \"30s\")",
+                    ),
+                );
                 None
             }
         },
         RunSpec::Docker(d) => match DockerHandler::new(d.clone(), env) {
             Ok(h) => Some(Arc::new(h)),
             Err(m) => {
-                bad(rep, "run", format!("Docker {m}"), None);
+                bad(
+                    rep,
+                    "run",
+                    format!("Docker {m}"),
+                    Some("Docker(image: \"…\", cmd: [\"sh\", \"-c\", \"…\"])"),
+                );
                 None
             }
         },
@@ -469,7 +522,12 @@ pub(super) fn task_def(
             match feedback_handler(&feedback, &env.base_dir) {
                 Ok(h) => Some(Arc::new(h)),
                 Err(m) => {
-                    bad(rep, "run", format!("Approval: {m}"), None);
+                    bad(
+                        rep,
+                        "run",
+                        format!("Approval: {m}"),
+                        Some("Approval(prompt: \"…\", timeout: \"3m\")"),
+                    );
                     None
                 }
             }
@@ -477,7 +535,14 @@ pub(super) fn task_def(
         RunSpec::Feedback(f) => match feedback_handler(f, &env.base_dir) {
             Ok(h) => Some(Arc::new(h)),
             Err(m) => {
-                bad(rep, "run", format!("Feedback: {m}"), None);
+                bad(
+                    rep,
+                    "run",
+                    format!("Feedback: {m}"),
+                    Some(
+                        "Feedback(kind: Selection, prompt: \"…\", options: [\"a\", \"b\"], timeout: \"5m\")",
+                    ),
+                );
                 None
             }
         },
@@ -493,7 +558,12 @@ pub(super) fn task_def(
         .collect();
     def.options.cwd = cwd;
     if let Err(m) = def.check() {
-        bad(rep, "retries", m, None);
+        bad(
+            rep,
+            "retries",
+            m,
+            Some("retries: (max: 3, backoff: \"500ms\", factor: 2.0, max_backoff: \"10s\")"),
+        );
     }
     (rep.error_count() == errors_before).then_some(def)
 }

@@ -1,6 +1,8 @@
 //! Workflow files in RON: parsing with positions, validation, and assembly into a
 //! [`Workflow`](crate::Workflow) with the built-in task kinds.
 
+mod excerpt;
+mod explain;
 mod load;
 mod locate;
 pub mod spec;
@@ -21,6 +23,7 @@ use crate::workflow::{TaskDef, Workflow};
 use load::Reporter;
 use locate::Locator;
 
+pub use explain::{POLICIES, TASK_KINDS};
 pub use spec::WorkflowSpec;
 
 /// How serious a diagnostic is.
@@ -248,14 +251,14 @@ pub fn load_str(
     let spec = match parse(source) {
         Ok(spec) => spec,
         Err(e) => {
-            let (message, hint) = explain(&e.code.to_string());
+            let x = explain::explain(source, &e);
             rep.diagnostics.push(Diagnostic {
                 severity: Severity::Error,
                 file: path.to_path_buf(),
-                line: e.span.start.line,
-                column: e.span.start.col,
-                message,
-                hint,
+                line: x.line,
+                column: x.column,
+                message: x.message,
+                hint: Some(x.hint),
             });
             return Err(LoadError {
                 diagnostics: rep.diagnostics,
@@ -292,35 +295,4 @@ pub fn sha256_hex(text: &str) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-/// A RON error message, made friendlier, with a hint where a common mistake is likely.
-fn explain(message: &str) -> (String, Option<String>) {
-    if message.contains("recursion limit") {
-        return (
-            format!(
-                "values nested too deeply (a workflow file may nest {} levels, each RON \
-                 value counting one or two)",
-                crate::limits::MAX_VALUE_DEPTH
-            ),
-            Some("flatten the value, or keep it in a JSON file the task reads".into()),
-        );
-    }
-    let kinds = "task kinds: Value(…), Noop, Sleep(\"1s\"), Shell(\"…\"), Command([\"prog\", \"arg\"]), Script(\"…\") or Script(file: \"….rhai\"), Http(url: \"…\")";
-    let hint = if message.contains("variant")
-        && (message.contains("RunSpec")
-            || message.contains("`Shell`")
-            || message.contains("`Noop`"))
-    {
-        Some(kinds.to_string())
-    } else if message.contains("Unexpected missing field") || message.contains("missing field") {
-        Some("every workflow needs `name`, `flow` and `tasks`; every task needs `run`".to_string())
-    } else if message.contains("Expected struct") {
-        Some("a workflow file starts with `Workflow(`; tasks are written `Task(run: …)`, groups `Group(members: …)`".to_string())
-    } else if message.contains("Unexpected field") {
-        Some("see docs/workflow-format.md for every field".to_string())
-    } else {
-        None
-    };
-    (message.to_string(), hint)
 }

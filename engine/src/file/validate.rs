@@ -11,7 +11,7 @@ use crate::workflow::Workflow;
 
 use super::Severity;
 use super::load::Reporter;
-use super::spec::{RunSpec, ScriptSpec, WorkflowSpec};
+use super::spec::{NotifySpec, RunSpec, ScriptSpec, WorkflowSpec};
 
 /// Whether a task's code can end the run itself (inline scripts and shell lines are searched;
 /// script files are not read here).
@@ -92,6 +92,9 @@ pub(super) fn warn(spec: &WorkflowSpec, wf: &Workflow, rep: &mut Reporter<'_>) {
         }
     }
 
+    no_tls(spec, rep);
+    unused_definitions(spec, wf, rep);
+
     for name in spec.groups.keys() {
         if graph.find(name).is_none() {
             let at = rep.loc.entry("groups", name);
@@ -99,8 +102,114 @@ pub(super) fn warn(spec: &WorkflowSpec, wf: &Workflow, rep: &mut Reporter<'_>) {
                 Severity::Warning,
                 at,
                 format!("group '{name}' is defined but not used in the flow"),
-                None,
+                Some("name it in the flow, or remove it"),
             );
         }
     }
+}
+
+/// `https://` addresses fail at run time in this build (no TLS): say so when the file loads.
+fn no_tls(spec: &WorkflowSpec, rep: &mut Reporter<'_>) {
+    const HINT: &str = "this build speaks plain http only; use http:// (a local proxy can add TLS)";
+    let webhooks = |list: &Option<Vec<NotifySpec>>| -> bool {
+        list.iter()
+            .flatten()
+            .any(|n| matches!(n, NotifySpec::Webhook(w) if w.url.starts_with("https://")))
+    };
+    if webhooks(&spec.notify) {
+        let at = rep.loc.top_field("notify");
+        rep.at(
+            Severity::Warning,
+            at,
+            "a webhook uses https://, which this build cannot send to".into(),
+            Some(HINT),
+        );
+    }
+    for (name, task) in &spec.tasks {
+        let (https, field) = match &task.run {
+            RunSpec::Http(h) => (h.url.starts_with("https://"), "url"),
+            RunSpec::Approval(a) => (webhooks(&a.notify), "notify"),
+            RunSpec::Feedback(f) => (webhooks(&f.notify), "notify"),
+            _ => (false, ""),
+        };
+        if https {
+            let at = rep.loc.entry_field("tasks", name, "run");
+            rep.at(
+                Severity::Warning,
+                at,
+                format!("task '{name}': its {field} uses https://, which this build cannot reach"),
+                Some(HINT),
+            );
+        }
+    }
+}
+
+/// The code of a task, as far as it can name other tasks: inline scripts, script files (read
+/// next to the workflow), shell lines, command and container arguments.
+fn code_of(run: &RunSpec, base: &std::path::Path) -> Vec<String> {
+    match run {
+        RunSpec::Script(ScriptSpec::Inline(code)) | RunSpec::Shell(code) => vec![code.clone()],
+        RunSpec::Script(ScriptSpec::File { file }) => {
+            vec![std::fs::read_to_string(base.join(file)).unwrap_or_default()]
+        }
+        RunSpec::Command(argv) => argv.clone(),
+        RunSpec::Docker(d) => d.cmd.iter().flatten().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Tasks defined outside the flow are definitions that `next_task` or a goto can add; one
+/// that no task's code names can never run.
+fn unused_definitions(spec: &WorkflowSpec, wf: &Workflow, rep: &mut Reporter<'_>) {
+    let detached = wf.detached_tasks();
+    if detached.is_empty() {
+        return;
+    }
+    let base = rep
+        .file
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let code: Vec<(&str, Vec<String>)> = spec
+        .tasks
+        .iter()
+        .map(|(name, t)| (name.as_str(), code_of(&t.run, &base)))
+        .collect();
+    for name in detached {
+        // Members of a group that is not used are covered by the group's own warning.
+        let in_group = spec
+            .groups
+            .values()
+            .any(|g| crate::flow::parse_flow(&g.members).is_ok_and(|f| mentions(&f, name)));
+        let named = in_group
+            || code
+                .iter()
+                .filter(|(other, _)| *other != name)
+                .any(|(_, texts)| texts.iter().any(|t| t.contains(name)));
+        if named {
+            continue;
+        }
+        let at = rep.loc.entry("tasks", name);
+        rep.at(
+            Severity::Warning,
+            at,
+            format!(
+                "task '{name}' can never run: it is not in the flow and no task adds it (next_task or goto)"
+            ),
+            Some("add it to the flow, call ctx.next_task(\"…\") with its name from a task, or remove it"),
+        );
+    }
+}
+
+fn mentions(flows: &[crate::flow::Flow], name: &str) -> bool {
+    use crate::flow::{Flow, Leaf};
+    fn walk(f: &Flow, name: &str) -> bool {
+        match f {
+            Flow::Leaf(Leaf::Name { name: n, .. }) => n.as_str() == name,
+            Flow::Leaf(_) => false,
+            Flow::Seq(items) => items.iter().any(|i| walk(i, name)),
+            Flow::Par(p) => p.items.iter().any(|i| walk(i, name)),
+        }
+    }
+    flows.iter().any(|f| walk(f, name))
 }

@@ -90,16 +90,22 @@ impl GroupPolicy {
         }
     }
 
+    /// The policy in the workflow file's words, for every message and view: `Strict`,
+    /// `BestEffort`, `AtLeast(2)`, `Critical(["a", "b"])`, `Custom` (or a Rust policy's name).
+    pub fn label(&self) -> String {
+        label_of_name(&self.name())
+    }
+
     /// Check the policy against the group's member ids; called when the workflow is built.
     pub fn validate(&self, group: &str, members: &[&str]) -> Result<(), String> {
         let _ = group;
         match self {
             GroupPolicy::AtLeast(n) if *n > members.len() => Err(format!(
-                "at_least_n needs {n} successes but the group has only {} member(s)",
+                "AtLeast({n}) needs {n} successes but the group has only {} member(s)",
                 members.len()
             )),
             GroupPolicy::Critical(ids) if ids.is_empty() => {
-                Err("critical_tasks needs at least one task id".into())
+                Err("Critical([…]) needs at least one member id".into())
             }
             GroupPolicy::Critical(ids) => {
                 let strangers: Vec<&str> = ids
@@ -181,9 +187,51 @@ impl GroupPolicy {
     }
 }
 
+/// The workflow file's words for a policy name as events carry it: `strict` → `Strict`,
+/// `best_effort` → `BestEffort`, `at_least_n(2)` → `AtLeast(2)`, `critical_tasks(a,b)` →
+/// `Critical(["a", "b"])`, `custom` → `Custom`; other (Rust) names stay as they are.
+pub fn label_of_name(name: &str) -> String {
+    let inner = |prefix: &str| {
+        name.strip_prefix(prefix)
+            .and_then(|r| r.strip_suffix(')'))
+            .map(str::to_string)
+    };
+    match name {
+        "strict" => "Strict".into(),
+        "best_effort" => "BestEffort".into(),
+        "custom" => "Custom".into(),
+        _ => {
+            if let Some(n) = inner("at_least_n(") {
+                format!("AtLeast({n})")
+            } else if let Some(ids) = inner("critical_tasks(") {
+                let quoted: Vec<String> = ids
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(|id| format!("\"{id}\""))
+                    .collect();
+                format!("Critical([{}])", quoted.join(", "))
+            } else {
+                name.to_string()
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_use_the_files_words() {
+        assert_eq!(GroupPolicy::Strict.label(), "Strict");
+        assert_eq!(GroupPolicy::BestEffort.label(), "BestEffort");
+        assert_eq!(GroupPolicy::AtLeast(2).label(), "AtLeast(2)");
+        assert_eq!(
+            GroupPolicy::Critical(vec!["a".into(), "b".into()]).label(),
+            r#"Critical(["a", "b"])"#
+        );
+        assert_eq!(label_of_name("majority"), "majority");
+    }
 
     fn outcomes(spec: &[(&str, bool)]) -> Vec<MemberOutcome> {
         spec.iter()

@@ -289,9 +289,10 @@ impl Notifier for WebhookNotifier {
                             attempt + 1
                         ),
                         Err(e) => tracing::warn!(
-                            "webhook {} failed (attempt {}): {e}",
+                            "webhook {} failed (attempt {}): {}",
                             config.url,
-                            attempt + 1
+                            attempt + 1,
+                            crate::handler::http::error::describe(&e).1
                         ),
                     }
                     if attempt < config.retries {

@@ -91,6 +91,16 @@ impl RunShared {
         ask.spec.check().map_err(FeedbackError::Invalid)?;
         let id = feedback_id(&self.run_id, &ask);
         let notifiers = ask.notifiers.as_deref();
+        // The wait, as the request records it: a request that names none waits the default,
+        // and says so (`feedback list`, the inbox, webhooks show the real timeout).
+        let wait = match ask.spec.timeout_secs {
+            Some(secs) => {
+                crate::limits::seconds(secs, "timeout").map_err(FeedbackError::Invalid)?
+            }
+            None => manager.default_timeout,
+        };
+        let mut spec = ask.spec.clone();
+        spec.timeout_secs.get_or_insert(wait.as_secs_f64());
         let request = match manager.backend.get(&id).await? {
             Some((request, Some(response))) => {
                 self.answered(&manager, notifiers, &request, &response)
@@ -110,7 +120,7 @@ impl RunShared {
                         run_id: self.run_id.to_string(),
                         task: ask.task.clone(),
                         workflow: self.wf.name.clone(),
-                        spec: ask.spec.clone(),
+                        spec,
                         status: FeedbackStatus::Pending,
                         created_at: now(),
                         timed_out_at: None,
@@ -126,12 +136,6 @@ impl RunShared {
                 });
                 request
             }
-        };
-        let wait = match ask.spec.timeout_secs {
-            Some(secs) => {
-                crate::limits::seconds(secs, "timeout").map_err(FeedbackError::Invalid)?
-            }
-            None => manager.default_timeout,
         };
         // Ending the attempt (timeout, retry, cancellation) ends this wait, even when it runs
         // detached from the attempt (in a child process's request, on a script's thread).

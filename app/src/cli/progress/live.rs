@@ -91,10 +91,13 @@ impl LivePrinter {
     fn block(&self, width: usize, height: usize) -> Vec<String> {
         let (ok, failed, running) = self.counts;
         let elapsed = millis(self.started.elapsed().as_secs_f64() * 1000.0);
-        let mut lines = vec![self.style.bold(&format!(
-            "{} — {running} running, {ok} done, {failed} failed — {elapsed}",
-            self.header
-        ))];
+        let mut lines = vec![clip(
+            &self.style.bold(&format!(
+                "{} — {running} running, {ok} done, {failed} failed — {elapsed}",
+                self.header
+            )),
+            width,
+        )];
         let room = height.saturating_sub(3).max(1);
         let mut rows: Vec<&Row> = self.rows.iter().collect();
         // Running first, then the most recently changed.
@@ -121,7 +124,7 @@ impl LivePrinter {
                         s.push_str(&format!("  cycle {cycle}"));
                     }
                     if *attempt > 0 {
-                        s.push_str(&format!("  retry {attempt}"));
+                        s.push_str(&format!("  attempt {attempt}"));
                     }
                     self.style.info(&s)
                 }
@@ -138,15 +141,19 @@ impl LivePrinter {
                     ))
                 }
                 State::Failed { error, retrying } => self.style.error(&format!(
-                    "  ✗ {}  {error}{}",
+                    "  ✗ {}  {}{}",
                     r.task,
+                    one_line(error),
                     if *retrying { " (retrying)" } else { "" }
                 )),
             };
             lines.push(clip(&text, width));
         }
         if hidden > 0 {
-            lines.push(self.style.dim(&format!("  … {hidden} more task(s)")));
+            lines.push(clip(
+                &self.style.dim(&format!("  … {hidden} more task(s)")),
+                width,
+            ));
         }
         lines
     }
@@ -181,8 +188,17 @@ impl LivePrinter {
     }
 }
 
-/// Cut a line to `width` visible characters (escape sequences do not count).
+/// A text on one row: line breaks become ` ⏎ `, so each line of the block is one terminal
+/// row and the block can be redrawn in place.
+fn one_line(text: &str) -> String {
+    text.trim_end()
+        .replace("\r\n", " ⏎ ")
+        .replace(['\n', '\r'], " ⏎ ")
+}
+
+/// Cut a line to `width` visible characters (escape sequences do not count), on one row.
 fn clip(text: &str, width: usize) -> String {
+    let text = &one_line(text);
     let mut out = String::new();
     let mut visible = 0;
     let mut in_escape = false;
@@ -290,5 +306,43 @@ impl Printer for LivePrinter {
 
     fn wants_ticks(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_block_line_is_one_row() {
+        let mut p = LivePrinter::new(Style::stdout());
+        p.header = "a-very-long-workflow-name (0123456789abcdef)".into();
+        p.row("bad").state = State::Failed {
+            error: "first line\nsecond line\r\nthird line".into(),
+            retrying: true,
+        };
+        p.row("ok").state = State::Running {
+            since: Instant::now(),
+            cycle: 3,
+            attempt: 1,
+        };
+        for width in [20, 40, 100] {
+            for line in p.block(width, 30) {
+                assert!(!line.contains('\n') && !line.contains('\r'), "{line:?}");
+                let visible = line
+                    .split('\x1b')
+                    .enumerate()
+                    .map(|(i, part)| {
+                        let text = if i == 0 {
+                            part
+                        } else {
+                            part.split_once('m').map_or("", |(_, t)| t)
+                        };
+                        text.chars().count()
+                    })
+                    .sum::<usize>();
+                assert!(visible <= width, "{width}: {line:?}");
+            }
+        }
     }
 }

@@ -48,7 +48,7 @@ pub fn line(event: &RunEvent, style: &Style) -> Option<String> {
                 s.push_str(&format!(" (cycle {cycle})"));
             }
             if *attempt > 0 {
-                s.push_str(&format!(" (retry {attempt})"));
+                s.push_str(&format!(" (attempt {attempt})"));
             }
             style.dim(&s)
         }
@@ -76,9 +76,12 @@ pub fn line(event: &RunEvent, style: &Style) -> Option<String> {
             attempt,
             will_retry,
         } => style.error(&format!(
-            "[{task}] failed (attempt {}): {error}{}",
-            attempt + 1,
-            if *will_retry { "; retrying" } else { "" }
+            "[{task}] failed on attempt {attempt}: {error}{}",
+            if *will_retry {
+                format!("; retrying as attempt {}", attempt + 1)
+            } else {
+                String::new()
+            }
         )),
         EventKind::GroupStarted { group, members } => style.dim(&format!(
             "group {group} started: {} member(s)",
@@ -92,7 +95,8 @@ pub fn line(event: &RunEvent, style: &Style) -> Option<String> {
             ok,
         } => {
             let mut s = format!(
-                "group {group} ({policy}): {} succeeded, {} failed",
+                "group {group} ({}): {} succeeded, {} failed",
+                graflow_engine::group::label_of_name(policy),
                 succeeded.len(),
                 failed.len()
             );

@@ -18,6 +18,7 @@ use graflow_engine::hitl::{FeedbackBackend, FileBackend};
 
 use super::exit;
 use super::style::Style;
+use crate::cli::out::outln;
 use crate::history;
 
 pub use auth::Token;
@@ -141,10 +142,10 @@ pub async fn run(args: ServeArgs) -> i32 {
     } else {
         ""
     };
-    println!("graflow serve: listening on http://{local}{protected}");
-    println!("  web form:  http://{local}/ui/feedback/");
-    println!("  REST API:  http://{local}/api/feedback");
-    println!("  requests:  {}", dir.display());
+    outln!("graflow serve: listening on http://{local}{protected}");
+    outln!("  web form:  http://{local}/ui/feedback/");
+    outln!("  REST API:  http://{local}/api/feedback");
+    outln!("  requests:  {}", dir.display());
     tracing::info!("graflow serve listening on http://{local}");
     let app = routes::router(state);
     match axum::serve(listener, app)

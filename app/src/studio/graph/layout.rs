@@ -194,9 +194,49 @@ pub fn layer(view: &ViewGraph) -> Layered {
     GUARDED.with(|g| g.set(true));
     let result = catch_unwind(AssertUnwindSafe(|| sugiyama(view, &edges)));
     GUARDED.with(|g| g.set(false));
-    match result {
+    let mut layered = match result {
         Ok(Some(l)) => l,
         _ => fallback(view, &edges),
+    };
+    keep_written_order(&mut layered, view);
+    layered
+}
+
+/// Siblings (nodes of one layer with the same first predecessor, like a group's members)
+/// read left to right in the order their edges were written. The crossing minimisation may
+/// hand them back mirrored; then the whole drawing is mirrored, which keeps it as uncrossed
+/// as it was.
+fn keep_written_order(layered: &mut Layered, view: &ViewGraph) {
+    let mut first_pred: HashMap<usize, (usize, usize)> = HashMap::new();
+    for (k, &(a, b, kind)) in view.edges.iter().enumerate() {
+        if kind != GEdgeKind::Loop && a != b {
+            first_pred.entry(b).or_insert((a, k));
+        }
+    }
+    let mut siblings: HashMap<(u32, usize), Vec<(usize, f64)>> = HashMap::new();
+    for (&n, &(layer, x)) in &layered.pos {
+        if let Some(&(pred, k)) = first_pred.get(&n) {
+            siblings.entry((layer, pred)).or_default().push((k, x));
+        }
+    }
+    let (mut kept, mut mirrored) = (0usize, 0usize);
+    for list in siblings.values_mut() {
+        list.sort_by_key(|(k, _)| *k);
+        for (i, a) in list.iter().enumerate() {
+            for b in &list[i + 1..] {
+                if a.1 < b.1 {
+                    kept += 1;
+                } else if a.1 > b.1 {
+                    mirrored += 1;
+                }
+            }
+        }
+    }
+    if mirrored > kept {
+        let max = layered.pos.values().map(|p| p.1).fold(0.0f64, f64::max);
+        for p in layered.pos.values_mut() {
+            p.1 = max - p.1;
+        }
     }
 }
 
@@ -566,6 +606,25 @@ mod tests {
                 "{z:?}: no dashed cell"
             );
         }
+    }
+
+    #[test]
+    fn members_read_in_written_order() {
+        // A group (0) with members 1, 2, 3 written in that order, joining into 4.
+        let v = view(
+            5,
+            &[
+                (0, 1, GEdgeKind::Member),
+                (0, 2, GEdgeKind::Member),
+                (0, 3, GEdgeKind::Member),
+                (1, 4, GEdgeKind::Plain),
+                (2, 4, GEdgeKind::Plain),
+                (3, 4, GEdgeKind::Plain),
+            ],
+        );
+        let l = compute(&v);
+        let c = l.canvas(Zoom::Boxes).unwrap_or_else(|| panic!("no canvas"));
+        assert!(c.boxes[&1].x < c.boxes[&2].x && c.boxes[&2].x < c.boxes[&3].x);
     }
 
     #[test]

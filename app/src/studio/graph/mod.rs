@@ -39,6 +39,8 @@ pub struct GraphState {
     pub list_offset: usize,
     /// Canvas scroll (top-left cell).
     pub scroll: (u32, u32),
+    /// The user panned the canvas (a new layout then keeps the view rather than recentring).
+    pub panned: bool,
     /// Canvas zoom level.
     pub zoom: Zoom,
     /// Focus mode: the neighbourhood depth, when on.
@@ -66,6 +68,7 @@ impl GraphState {
             s.zoom = p.zoom;
             s.focus = p.focus;
             s.scroll = p.scroll;
+            s.panned = p.panned;
             s.list_offset = p.list_offset;
             s.layout = p.layout.clone();
         } else if s.model.len() > BIG_GRAPH {

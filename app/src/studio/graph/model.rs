@@ -16,7 +16,7 @@ pub struct GNode {
     pub is_group: bool,
     /// A group's member heads (model indices), in writing order.
     pub members: Vec<usize>,
-    /// A group's policy name.
+    /// A group's policy in the file's words (`AtLeast(2)`).
     pub policy: Option<String>,
     /// The group this node is a member head of.
     pub parent: Option<usize>,
@@ -69,7 +69,7 @@ impl GraphModel {
                     .unwrap_or_else(|| "task".to_string())
             };
             let policy = match &node.kind {
-                NodeKind::Group { policy, .. } => Some(policy.name()),
+                NodeKind::Group { policy, .. } => Some(policy.label()),
                 NodeKind::Task => None,
             };
             let i = m.push(GNode {
@@ -237,6 +237,19 @@ pub enum GroupShape {
     ForkJoin,
 }
 
+/// Groups with at most this many member chains close their lanes into their successors in
+/// the list; wider ones keep to their bus.
+pub const JOINED_LANES: usize = 6;
+
+/// The ends of a group's member chains: its contents with no forward edge out.
+fn chain_ends(model: &GraphModel, out: &[Vec<(usize, GEdgeKind)>], group: usize) -> Vec<usize> {
+    model
+        .group_contents(group)
+        .into_iter()
+        .filter(|&c| out[c].iter().all(|&(_, k)| k == GEdgeKind::Loop))
+        .collect()
+}
+
 /// The nodes and edges to show: collapsed groups hide their contents; `focus` keeps the
 /// nodes within `depth` steps of a node (edges taken both ways).
 pub fn derive(
@@ -263,9 +276,27 @@ pub fn derive(
     let mut edges: Vec<(usize, usize, GEdgeKind)> = Vec::new();
     match shape {
         GroupShape::Bus => {
+            let out = model.out_edges();
             for &(a, b, k) in &model.edges {
                 if shown[a] && shown[b] {
                     edges.push((a, b, k));
+                }
+            }
+            // The lanes of the member chains close into the group's successors (`─╯`); a
+            // wide group keeps to its bus, so the gutter stays narrow.
+            for &(a, b, k) in &model.edges {
+                let expanded_group = model.nodes[a].is_group && !hidden.contains_key(&a);
+                if !(expanded_group && k == GEdgeKind::Plain && shown[a] && shown[b]) {
+                    continue;
+                }
+                let ends = chain_ends(model, &out, a);
+                if ends.len() > JOINED_LANES {
+                    continue;
+                }
+                for end in ends {
+                    if shown[end] && !edges.contains(&(end, b, GEdgeKind::Plain)) {
+                        edges.push((end, b, GEdgeKind::Plain));
+                    }
                 }
             }
         }
@@ -278,12 +309,7 @@ pub fn derive(
                 let expanded_group = model.nodes[a].is_group && !hidden.contains_key(&a);
                 if expanded_group && k == GEdgeKind::Plain {
                     // Join: the ends of the member chains lead to the group's successor.
-                    let contents = model.group_contents(a);
-                    let ends: Vec<usize> = contents
-                        .iter()
-                        .copied()
-                        .filter(|&c| out[c].iter().all(|&(_, k)| k == GEdgeKind::Loop))
-                        .collect();
+                    let ends = chain_ends(model, &out, a);
                     if ends.is_empty() {
                         edges.push((a, b, k));
                     }

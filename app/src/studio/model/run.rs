@@ -366,7 +366,8 @@ impl RunView {
                 g.ok = Some(*ok);
                 g.failed = failed.clone();
                 let text = format!(
-                    "{group} ({policy}): {} succeeded, {} failed{}",
+                    "{group} ({}): {} succeeded, {} failed{}",
+                    graflow_engine::group::label_of_name(policy),
                     succeeded.len(),
                     failed.len(),
                     if *ok { "" } else { " — policy not met" }

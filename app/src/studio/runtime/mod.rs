@@ -90,6 +90,15 @@ impl Driver {
                             self.app.message = Some((e, Level::Error));
                         }
                     }
+                    // Runs recorded by `graflow run` in the same state dir join the list as
+                    // they start and end.
+                    let runs = crate::history::runs_dir(&self.state_dir);
+                    let watched = std::fs::create_dir_all(&runs)
+                        .map_err(|e| format!("cannot watch {}: {e}", runs.display()))
+                        .and_then(|()| w.watch_dir(&loader::absolute(&runs)));
+                    if let Err(e) = watched {
+                        tracing::warn!("{e}");
+                    }
                     self.watcher = Some(w);
                 }
                 Err(e) => self.app.message = Some((e, Level::Error)),
@@ -114,6 +123,26 @@ impl Driver {
         if let Msg::RunEnded(id) = &msg {
             self.runs.remove(id);
         }
+        let msg = match msg {
+            Msg::FilesChanged(paths) => {
+                // Changes in the run history re-read it; the rest are workflow files.
+                let runs = loader::absolute(&crate::history::runs_dir(&self.state_dir));
+                let (history, files): (Vec<PathBuf>, Vec<PathBuf>) =
+                    paths.into_iter().partition(|p| p.starts_with(&runs));
+                if history
+                    .iter()
+                    .any(|p| p.extension().is_some_and(|x| x == "json"))
+                {
+                    self.app.effects.push(Effect::RefreshHistory);
+                }
+                if files.is_empty() {
+                    self.run_effects();
+                    return;
+                }
+                Msg::FilesChanged(files)
+            }
+            other => other,
+        };
         self.app.on_msg(msg);
         self.run_effects();
     }
@@ -264,11 +293,11 @@ impl Driver {
                     let _ = tx.blocking_send(Msg::History(crate::history::list(&dir)));
                 });
             }
-            Effect::LoadRecordedRun(run_id) => {
+            Effect::LoadRecordedRun(key) => {
                 let dir = self.state_dir.clone();
                 tokio::task::spawn_blocking(move || {
-                    let events = crate::history::events(&dir, &run_id);
-                    let _ = tx.blocking_send(Msg::RecordedRun { run_id, events });
+                    let events = crate::history::events(&dir, &key);
+                    let _ = tx.blocking_send(Msg::RecordedRun { key, events });
                 });
             }
             Effect::Copy(text) => self.copies.push(text),

@@ -95,6 +95,10 @@ pub fn start(
     if let Some(s) = setup {
         options = options.checkpoints(s.checkpoints);
     }
+    let resumed_from = match &begin {
+        Begin::Fresh => None,
+        Begin::Resume { from, .. } => Some(from.clone()),
+    };
     let mut handle = match begin {
         Begin::Fresh => engine.start(workflow.clone(), options),
         Begin::Resume {
@@ -115,7 +119,13 @@ pub fn start(
     let (cancel_tx, mut cancel_rx) = mpsc::channel::<()>(1);
     let state_dir = state_dir.to_path_buf();
     let task = tokio::spawn(async move {
-        let mut recorder = Recorder::start(&state_dir, &run_id, workflow.name(), file.as_deref());
+        let mut recorder = Recorder::start(
+            &state_dir,
+            &run_id,
+            workflow.name(),
+            file.as_deref(),
+            resumed_from.as_deref(),
+        );
         if let Some(mut events) = events {
             let mut buf = Vec::with_capacity(BATCH);
             let mut cancelled = false;

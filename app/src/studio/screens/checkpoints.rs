@@ -163,9 +163,13 @@ impl App {
         if !first && list == self.checkpoints.list {
             return false;
         }
+        // On the newest checkpoint, the cursor follows the newest as new ones arrive; on an
+        // older one, it stays on that checkpoint wherever it moves in the list.
+        let on_newest = self.checkpoints.selected == 0;
         let path = self.checkpoints.selected_info().map(|i| i.path.clone());
         self.checkpoints.list = list;
         self.checkpoints.selected = path
+            .filter(|_| !on_newest)
             .and_then(|p| self.checkpoints.list.iter().position(|i| i.path == p))
             .unwrap_or(0)
             .min(self.checkpoints.list.len().saturating_sub(1));

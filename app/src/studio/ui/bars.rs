@@ -55,14 +55,19 @@ pub fn draw_status(frame: &mut Frame, area: Rect, app: &App) {
 
 fn draw_status_text(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.settings.theme;
-    if let Some(input) = app
-        .log
-        .input
-        .as_ref()
-        .filter(|_| app.prompt_for == crate::studio::app::Pane::Graph)
-    {
+    if let Some(input) = app.log.input.as_ref().filter(|_| {
+        matches!(
+            app.prompt_for,
+            crate::studio::app::Pane::Graph | crate::studio::app::Pane::Workflows
+        )
+    }) {
+        let what = if app.prompt_for == crate::studio::app::Pane::Workflows {
+            " filter workflows: /"
+        } else {
+            " find node: /"
+        };
         let line = Line::from(vec![
-            Span::styled(" find node: /", theme.key()),
+            Span::styled(what, theme.key()),
             Span::raw(input.clone()),
             Span::styled("█", theme.accent()),
         ]);
@@ -83,7 +88,11 @@ fn draw_status_text(frame: &mut Frame, area: Rect, app: &App) {
                 .iter()
                 .filter(|e| e.first_error().is_some())
                 .count();
-            let mut parts = vec![format!(" graflow studio · {} workflows", app.entries.len())];
+            let n = app.entries.len();
+            let mut parts = vec![format!(
+                " graflow studio · {n} workflow{}",
+                if n == 1 { "" } else { "s" }
+            )];
             if invalid > 0 {
                 parts.push(format!("{invalid} with errors"));
             }
@@ -117,9 +126,12 @@ pub fn hints(app: &App) -> Vec<(String, &'static str)> {
             // In an answer, only the keys that fit its kind; nothing to answer or resume
             // without requests or checkpoints.
             match a.id {
-                ActionId::AnswerRequest | ActionId::Approve | ActionId::Reject => {
-                    !app.inbox.requests.is_empty()
-                }
+                ActionId::AnswerRequest => !app.inbox.requests.is_empty(),
+                // Approve and reject only where there is a yes/no question.
+                ActionId::Approve | ActionId::Reject => app
+                    .inbox
+                    .selected_request()
+                    .is_some_and(|r| r.spec.kind == FeedbackKind::Approval),
                 ActionId::Resume => !app.checkpoints.list.is_empty(),
                 ActionId::ToggleOption => {
                     form.is_some_and(|f| f.kind == FeedbackKind::MultiSelection)

@@ -44,8 +44,27 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         "laying out… (showing the previous layout)".to_string()
     } else {
         let engine = e.graph.layout.as_ref().map_or("", |l| l.layered.engine);
+        // What lies beyond the viewport comes first, so a narrow pane still says it.
+        let more = e
+            .graph
+            .layout
+            .as_ref()
+            .and_then(|l| l.canvas(zoom))
+            .map(|c| {
+                beyond(
+                    e,
+                    c,
+                    crate::studio::canvas_view::viewport(area.width, area.height),
+                )
+            })
+            .unwrap_or_default();
+        let pan = if more.is_empty() {
+            String::new()
+        } else {
+            format!("more {more}: HJKL pan · ")
+        };
         format!(
-            "{} nodes · {engine} · +/- zoom · HJKL pan · f focus",
+            "{pan}{} nodes · {engine} · +/- zoom · f focus",
             e.graph.canvas_view.nodes.len()
         )
     };
@@ -75,6 +94,21 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     render_canvas(frame.buffer_mut(), view, app, e, canvas, zoom);
 }
 
+/// Which way the drawing goes on beyond the viewport: `▲▼◀▶` (empty when it all fits).
+fn beyond(e: &WorkflowEntry, canvas: &Canvas, (vw, vh): (u32, u32)) -> String {
+    let (sx, sy) = crate::studio::canvas_view::clamp_scroll(e.graph.scroll, canvas, (vw, vh));
+    [
+        (sy > 0, '▲'),
+        (sy + vh < canvas.height, '▼'),
+        (sx > 0, '◀'),
+        (sx + vw < canvas.width, '▶'),
+    ]
+    .iter()
+    .filter(|(more, _)| *more)
+    .map(|(_, c)| *c)
+    .collect()
+}
+
 /// Write the visible part of a canvas into `buf` at `view`.
 pub fn render_canvas(
     buf: &mut Buffer,
@@ -85,7 +119,11 @@ pub fn render_canvas(
     zoom: Zoom,
 ) {
     let theme = &app.settings.theme;
-    let (sx, sy) = e.graph.scroll;
+    let (sx, sy) = crate::studio::canvas_view::clamp_scroll(
+        e.graph.scroll,
+        canvas,
+        (view.width as u32, view.height as u32),
+    );
     let solid = theme.edge(false);
     let dashed = theme.edge(true);
     for vy in 0..view.height as u32 {
@@ -142,6 +180,9 @@ pub fn render_canvas(
         let hidden = e.graph.canvas_view.hidden.contains_key(&n);
         let label = if node.is_group {
             format!("◆ {}{}", node.id, if hidden { " ▸" } else { "" })
+        } else if node.dynamic {
+            // Added at run time.
+            format!("+{}", node.id)
         } else {
             node.id.to_string()
         };
@@ -171,17 +212,17 @@ pub fn render_canvas(
                 } else {
                     ('╭', '╮', '╰', '╯', '─', '│')
                 };
-                let name = fit(&label, inner_w.saturating_sub(2 + loop_mark.len().min(1)));
-                let mut top = format!("{tl}{hz}");
-                let fill = inner_w
-                    .saturating_sub(1 + name.chars().count() + 1 + loop_mark.chars().count());
+                // `╭─ name ─…─↻╮`: exactly the box's width, with at least one `─` after the
+                // name, however long the name.
+                let loop_w = loop_mark.chars().count();
+                let name = fit(&label, (r.w as usize).saturating_sub(6 + loop_w));
+                let fill = (r.w as usize).saturating_sub(5 + name.chars().count() + loop_w);
+                let top = format!(
+                    "{tl}{hz} {name} {}{loop_mark}{tr}",
+                    hz.to_string().repeat(fill)
+                );
                 put(r.x, r.y, &top, border);
                 put(r.x + 2, r.y, &format!(" {name} "), name_style);
-                top = format!(
-                    "{}{loop_mark}{tr}",
-                    hz.to_string().repeat(fill.saturating_sub(1))
-                );
-                put(r.x + 2 + name.chars().count() as u32 + 2, r.y, &top, border);
                 let note = node_note(app, e, n);
                 let body = fit(
                     &format!("{} {note}", status.glyph()),

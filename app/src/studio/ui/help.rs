@@ -38,7 +38,7 @@ pub fn help_lines(app: &App) -> Vec<Line<'static>> {
     }
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled(
-        "Keys can be changed in config.ron (keys: {\"run\": [\"ctrl-r\"]}); see docs/studio.md.",
+        "Keys can be changed in config.ron in your config folder (~/.config/graflow/ on Linux): keys: {\"run\": [\"ctrl-r\"]}.",
         theme.muted(),
     )));
     lines
@@ -89,6 +89,11 @@ pub fn draw_overlay(frame: &mut Frame, area: Rect, app: &App) {
                 Question::ResumeAnswered { workflow, .. } => {
                     format!("Its run paused. Resume {workflow} from its checkpoint now?")
                 }
+                Question::QuitWhileRunning { workflows } => format!(
+                    "{} running. Quit and cancel {}?",
+                    workflows.join(", "),
+                    if workflows.len() == 1 { "it" } else { "them" }
+                ),
             };
             let w = (text.chars().count() as u16 + 6).max(20).min(area.width);
             let h = 4.min(area.height);

@@ -39,6 +39,16 @@ pub fn ago(app: &App, rfc3339: &str) -> String {
     }
 }
 
+/// Seconds left, as `2m 05s` or `41s`.
+pub fn countdown(secs: f64) -> String {
+    let s = secs.max(0.0) as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {:02}s", s / 60, s % 60),
+        _ => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
 /// Draw the inbox.
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
@@ -120,9 +130,14 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App) {
             frame,
             inner,
             theme,
-            vec![Line::from(
-                "answers from here, graflow feedback and graflow serve",
-            )],
+            vec![
+                Line::from("Questions land here when a run asks a person:"),
+                Line::from("an Approval or Feedback task, ctx.request_… in a script,"),
+                Line::from("graflow ctx request-… in a shell task."),
+                Line::from(""),
+                Line::from("Answer them here, with graflow feedback respond,"),
+                Line::from("or through graflow serve."),
+            ],
         );
         return;
     };
@@ -186,15 +201,24 @@ fn about<'a>(app: &App, r: &FeedbackRequest) -> Vec<Line<'a>> {
             theme.warning(),
         )));
     }
-    if let Some(t) = r.spec.timeout_secs {
-        lines.push(Line::from(Span::styled(
+    if let Some(t) = r.spec.timeout_secs.filter(|_| r.checkpoint.is_none()) {
+        // The wait counts down with the heartbeat (the inbox redraws once a second).
+        let waited = humantime::parse_rfc3339_weak(&r.created_at)
+            .ok()
+            .and_then(|asked| app.now.duration_since(asked).ok())
+            .map_or(0.0, |d| d.as_secs_f64());
+        let left = (t - waited).max(0.0).floor();
+        let total = crate::studio::model::run::format_ms(t * 1000.0);
+        let text = if left > 0.0 {
             format!(
-                "waits {} before the run pauses · id {}",
-                crate::studio::model::run::format_ms(t * 1000.0),
+                "the run pauses in {} unless answered (it waits {total}) · id {}",
+                countdown(left),
                 r.id
-            ),
-            theme.muted(),
-        )));
+            )
+        } else {
+            format!("its {total} wait is over: the run pauses · id {}", r.id)
+        };
+        lines.push(Line::from(Span::styled(text, theme.muted())));
     } else {
         lines.push(Line::from(Span::styled(
             format!("id {}", r.id),

@@ -111,11 +111,17 @@ fn draw_task(frame: &mut Frame, area: Rect, app: &App) {
             ]));
         }
         for (attempt, msg) in t.errors.iter().rev().take(2) {
-            let text = fit(
-                &format!("✗ attempt {attempt}: {}", msg.replace('\n', " ⏎ ")),
-                w,
-            );
-            head.push(Line::from(Span::styled(text, theme.error())));
+            let text = format!("✗ attempt {attempt}: {}", msg.replace('\n', " ⏎ "));
+            if app.log.wrap {
+                // `w` wraps the errors as it wraps the log (up to a few rows each).
+                let rows = super::hard_wrap(
+                    vec![Line::from(Span::styled(text, theme.error()))],
+                    w as u16,
+                );
+                head.extend(rows.into_iter().take(4));
+            } else {
+                head.push(Line::from(Span::styled(fit(&text, w), theme.error())));
+            }
         }
         if t.attempts.len() > 1 {
             let shown: Vec<String> = t
@@ -166,10 +172,12 @@ fn draw_task(frame: &mut Frame, area: Rect, app: &App) {
             ),
             theme.muted(),
         )));
-        head.push(Line::from(Span::styled(
-            "not run yet: r runs the workflow",
-            theme.muted(),
-        )));
+        let hint = if app.settings.read_only {
+            "not run yet".to_string()
+        } else {
+            format!("not run yet: {} runs the workflow", app.key_name("run"))
+        };
+        head.push(Line::from(Span::styled(hint, theme.muted())));
     }
     // The log header.
     let lines = app.log_lines();
@@ -425,6 +433,18 @@ fn draw_channel(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(lines), area);
 }
 
+/// Time since the run's start in a fixed width of 8, fine enough for fast runs (whose events
+/// all fall within a millisecond): `    41µs`, ` 412.3ms`, `  12.345s`.
+pub fn since_start(secs: f64) -> String {
+    if secs < 0.001 {
+        format!("{:>6.0}µs", secs * 1e6)
+    } else if secs < 1.0 {
+        format!("{:>6.1}ms", secs * 1e3)
+    } else {
+        format!("{secs:>7.3}s")
+    }
+}
+
 fn draw_events(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.settings.theme;
     let Some(run) = app.entry().and_then(|e| e.run.as_ref()) else {
@@ -456,7 +476,7 @@ fn draw_events(frame: &mut Frame, area: Rect, app: &App) {
             theme.text()
         };
         lines.push(Line::from(vec![
-            Span::styled(format!("{t:>8.3}s "), theme.muted()),
+            Span::styled(format!("{} ", since_start(t)), theme.muted()),
             Span::styled(format!("{:<18} ", ev.name), theme.accent()),
             Span::styled(fit(&ev.text, w.saturating_sub(28)), style),
         ]));
@@ -466,7 +486,7 @@ fn draw_events(frame: &mut Frame, area: Rect, app: &App) {
 
 #[cfg(test)]
 mod tests {
-    use super::match_ranges;
+    use super::{match_ranges, since_start};
 
     #[test]
     fn matches_ignore_case_across_any_characters() {
@@ -485,5 +505,13 @@ mod tests {
             let pieces = match_ranges(&text, &needle);
             proptest::prop_assert_eq!(pieces.iter().map(|p| p.1).collect::<String>(), text);
         }
+    }
+
+    #[test]
+    fn event_times_are_fine_enough_for_fast_runs() {
+        assert_eq!(since_start(0.000_041), "    41µs");
+        assert_eq!(since_start(0.4123), " 412.3ms");
+        assert_eq!(since_start(12.345), " 12.345s");
+        assert_ne!(since_start(0.0002), since_start(0.0009));
     }
 }

@@ -69,6 +69,7 @@ fn draw_main(frame: &mut Frame, a: &areas::Areas, app: &App) {
 pub(crate) fn pane(frame: &mut Frame, area: Rect, app: &App, pane: Pane, title: Line<'_>) -> Rect {
     let theme = &app.settings.theme;
     let focused = app.focus == pane;
+    let title = fit_title(title, area.width);
     let block = Block::new()
         .borders(Borders::ALL)
         .border_type(if focused {
@@ -93,6 +94,7 @@ pub(crate) fn screen_block(
     focused: bool,
 ) -> Rect {
     let theme = &app.settings.theme;
+    let title = fit_title(Line::from(title), area.width);
     let block = Block::new()
         .borders(Borders::ALL)
         .border_type(if focused {
@@ -101,10 +103,19 @@ pub(crate) fn screen_block(
             BorderType::Rounded
         })
         .border_style(theme.border(focused))
-        .title(Line::from(title).style(theme.title(focused)));
+        .title(title.style(theme.title(focused)));
     let inner = block.inner(area);
     frame.render_widget(block, area);
     inner
+}
+
+/// A pane title cut to fit between the corners of a frame `width` cells wide (with `…`), so
+/// a long title never covers a corner.
+pub(crate) fn fit_title(title: Line<'_>, width: u16) -> Line<'static> {
+    let text: String = title.spans.iter().map(|s| s.content.as_ref()).collect();
+    let room = (width as usize).saturating_sub(2);
+    let style = title.spans.first().map(|s| s.style).unwrap_or_default();
+    Line::from(Span::styled(fit(&text, room), style)).style(title.style)
 }
 
 /// Wrap lines to at most `width` characters (at spaces when a row has one, else anywhere),
@@ -255,8 +266,9 @@ pub(crate) fn fit(s: &str, width: usize) -> String {
     out
 }
 
-/// A centred message in an area.
+/// A centred message in an area (wrapped to its width, so a narrow pane still shows it).
 pub(crate) fn placeholder(frame: &mut Frame, area: Rect, theme: &Theme, lines: Vec<Line<'_>>) {
+    let lines = hard_wrap(lines, area.width);
     let h = lines.len() as u16;
     let y = area.y + area.height.saturating_sub(h) / 2;
     let r = Rect::new(area.x, y, area.width, h.min(area.height));

@@ -66,10 +66,15 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     }
     let Some(run) = &e.run else {
         let mut lines = header(app, e, "");
-        lines.push(Line::from(Span::styled(
-            "no run yet: r runs the workflow, then its timeline shows here",
-            theme.muted(),
-        )));
+        let text = if app.settings.read_only {
+            "no run yet: its timeline shows here once it runs".to_string()
+        } else {
+            format!(
+                "no run yet: {} runs the workflow, then its timeline shows here",
+                app.key_name("run")
+            )
+        };
+        lines.push(Line::from(Span::styled(text, theme.muted())));
         frame.render_widget(Paragraph::new(lines), inner);
         return;
     };

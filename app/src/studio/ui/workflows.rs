@@ -12,8 +12,24 @@ use crate::studio::model::TaskStatus;
 /// Draw the workflows list.
 pub fn draw_workflows(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.settings.theme;
-    let title = Line::from(format!(" Workflows ({}) ", app.entries.len()));
-    let inner = pane(frame, area, app, Pane::Workflows, title);
+    let rows = app.visible_workflows();
+    let title = match &app.workflow_filter {
+        Some(f) => format!(" Workflows ({}/{}) /{f} ", rows.len(), app.entries.len()),
+        None => format!(" Workflows ({}) ", app.entries.len()),
+    };
+    let inner = pane(frame, area, app, Pane::Workflows, Line::from(title));
+    if rows.is_empty() && !app.entries.is_empty() {
+        placeholder(
+            frame,
+            inner,
+            theme,
+            vec![
+                Line::from("no workflow matches the filter"),
+                Line::from("esc shows them all"),
+            ],
+        );
+        return;
+    }
     if app.entries.is_empty() {
         placeholder(
             frame,
@@ -28,10 +44,9 @@ pub fn draw_workflows(frame: &mut Frame, area: Rect, app: &App) {
     }
     let w = inner.width as usize;
     let mut lines = Vec::new();
-    for (i, e) in app
-        .entries
+    for (i, e) in rows
         .iter()
-        .enumerate()
+        .map(|&i| (i, &app.entries[i]))
         .skip(app.workflows_offset)
         .take(inner.height as usize)
     {
@@ -80,10 +95,17 @@ pub fn draw_history(frame: &mut Frame, area: Rect, app: &App) {
             frame,
             inner,
             theme,
-            vec![
-                Line::from("no runs yet"),
-                Line::from("r runs the selected workflow"),
-            ],
+            if app.settings.read_only {
+                vec![Line::from("no runs yet")]
+            } else {
+                vec![
+                    Line::from("no runs yet"),
+                    Line::from(format!(
+                        "{} runs the selected workflow",
+                        app.key_name("run")
+                    )),
+                ]
+            },
         );
         return;
     }
@@ -101,7 +123,12 @@ pub fn draw_history(frame: &mut Frame, area: Rect, app: &App) {
         };
         // RFC 3339: keep "MM-DD HH:MM".
         let when = r.started.get(5..16).unwrap_or(&r.started).replace('T', " ");
-        let text = fit(&format!("{} {}", r.workflow, when), w.saturating_sub(2));
+        // A run resumed from a checkpoint: `↪` before its name.
+        let resumed = if r.resumed_from.is_some() { "↪ " } else { "" };
+        let text = fit(
+            &format!("{resumed}{} {when}", r.workflow),
+            w.saturating_sub(2),
+        );
         let mut line = Line::from(vec![
             Span::styled(format!("{glyph} "), theme.status(status)),
             Span::raw(text),

@@ -1,29 +1,51 @@
 -- Enqueue one task attempt, idempotently on its key (run:task:cycle:attempt).
--- KEYS[1] coordinator lease, KEYS[2] attempt record
--- ARGV[1] coordinator epoch, ARGV[2] payload (JSON), ARGV[3] queue, ARGV[4] retention (ms)
--- Returns {'fenced', epoch} when another coordinator drives the run;
--- {'terminal', state, result, error, control, worker, duration, run_error} when the attempt
--- already has its committed outcome (a resumed run reuses it);
+-- KEYS[1] coordinator lease, KEYS[2] attempt record, KEYS[3] the run's set of attempts
+-- ARGV[1] coordinator epoch, ARGV[2] payload (JSON), ARGV[3] queue, ARGV[4] retention (ms),
+-- ARGV[5] the attempt id, ARGV[6] how long (ms) a running attempt's lease may have been
+-- expired before it counts as lost and is queued again ('0': never; the coordinator's sweep
+-- catches attempts whose queue entry is gone, which no reaper can see)
+-- Returns {'fenced', epoch} when another coordinator drives the run; {'nolease'} when the
+-- lease record is gone (Redis lost it: the coordinator renews it, then enqueues again);
+-- {'terminal', state, result, error, control, worker, duration, run_error, ended_ms, ops} when
+-- the attempt already has its committed outcome (a resumed run reuses it, and replays its
+-- channel writes when it was committed before the run's channel was restored);
 -- {'pending', state} when it is queued or running already; {'queued'} when (re)queued now:
 -- the caller then adds it to the queue's stream.
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  return {'nolease'}
+end
 if epoch ~= ARGV[1] then
   return {'fenced', epoch or ''}
 end
 local state = redis.call('HGET', KEYS[2], 'state')
 if state == 'done' or state == 'failed' or state == 'dead' then
-  local r = redis.call('HMGET', KEYS[2], 'state', 'result', 'error', 'control', 'owner', 'duration', 'run_error')
-  return {'terminal', r[1], r[2] or '', r[3] or '', r[4] or '', r[5] or '', r[6] or '', r[7] or ''}
+  local r = redis.call('HMGET', KEYS[2], 'state', 'result', 'error', 'control', 'owner',
+    'duration', 'run_error', 'ended_ms', 'ops')
+  return {'terminal', r[1], r[2] or '', r[3] or '', r[4] or '', r[5] or '', r[6] or '',
+    r[7] or '', r[8] or '', r[9] or ''}
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if state == 'running' and ARGV[6] ~= '0' then
+  local lease_until = tonumber(redis.call('HGET', KEYS[2], 'lease_until') or '0')
+  if lease_until + tonumber(ARGV[6]) < now then
+    -- Nobody renewed it for that long: its holder is gone (the epoch fences it off).
+    redis.call('HINCRBY', KEYS[2], 'epoch', 1)
+    redis.call('HSET', KEYS[2], 'state', 'queued', 'owner', '')
+    return {'queued'}
+  end
 end
 if state == 'queued' or state == 'running' then
   return {'pending', state}
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('HSET', KEYS[2], 'state', 'queued', 'payload', ARGV[2], 'queue', ARGV[3],
-  'owner', '', 'deliveries', 0, 'enqueued_ms', now)
+  'owner', '', 'deliveries', 0, 'enqueued_ms', now,
+  'enqueued_us', t[1] .. string.format('%06d', tonumber(t[2])))
 if not state then
   redis.call('HSET', KEYS[2], 'epoch', 0)
 end
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call('SADD', KEYS[3], ARGV[5])
+redis.call('PEXPIRE', KEYS[3], ARGV[4])
 return {'queued'}

@@ -1,19 +1,26 @@
 -- A worker takes an attempt it read from its queue.
 -- KEYS[1] attempt record, KEYS[2] coordinator lease, KEYS[3] the run's outbox stream
--- ARGV[1] worker id, ARGV[2] lease (ms), ARGV[3] delivery cap, ARGV[4] attempt id
+-- ARGV[1] worker id, ARGV[2] lease (ms), ARGV[3] delivery cap, ARGV[4] attempt id,
+-- ARGV[5] the queue entry's id
 -- Returns {'run', epoch, payload, deliveries, enqueued_ms, now} (the epoch fences every later
 -- step), or a reason to skip the entry: 'gone', 'terminal', 'busy' (a duplicate entry of an
 -- attempt another worker holds), 'dropped' (the run was cancelled or its coordinator is gone),
 -- 'dead' (delivered more often than the cap: dead-lettered, reported to the coordinator).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local a = redis.call('HMGET', KEYS[1], 'state', 'lease_until', 'deliveries', 'epoch', 'enqueued_ms')
+local a = redis.call('HMGET', KEYS[1], 'state', 'lease_until', 'deliveries', 'epoch', 'enqueued_ms',
+  'owner', 'entry')
 local state = a[1]
 if not state then
   return {'gone'}
 end
 if state ~= 'queued' and state ~= 'running' then
   return {'terminal', state}
+end
+if state == 'running' and a[6] == ARGV[1] and a[7] == ARGV[5] then
+  -- This very start, retried after its reply was lost: the same epoch, the lease renewed.
+  redis.call('HSET', KEYS[1], 'lease_until', now + tonumber(ARGV[2]))
+  return {'run', a[4], redis.call('HGET', KEYS[1], 'payload'), a[3], a[5] or '', tostring(now)}
 end
 if state == 'running' and tonumber(a[2] or '0') > now then
   return {'busy'}
@@ -36,7 +43,8 @@ if deliveries > tonumber(ARGV[3]) then
   return {'dead', err}
 end
 local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
-redis.call('HSET', KEYS[1], 'state', 'running', 'owner', ARGV[1],
-  'lease_until', now + tonumber(ARGV[2]), 'deliveries', deliveries, 'started_ms', now)
+redis.call('HSET', KEYS[1], 'state', 'running', 'owner', ARGV[1], 'entry', ARGV[5],
+  'lease_until', now + tonumber(ARGV[2]), 'deliveries', deliveries, 'started_ms', now,
+  'started_us', t[1] .. string.format('%06d', tonumber(t[2])))
 return {'run', tostring(epoch), redis.call('HGET', KEYS[1], 'payload'), tostring(deliveries),
   a[5] or '', tostring(now)}

@@ -29,6 +29,7 @@ use crate::workflow::Workflow;
 
 use super::access::WorkerAccess;
 use super::failpoint;
+use super::recording::Recording;
 use super::{InFlight, WorkerInner};
 
 /// Why a running attempt was stopped before its body finished.
@@ -111,6 +112,7 @@ pub(crate) async fn process(
     let started: Vec<String> = match retry(&inner.link, "starting a task", None, |mut c| {
         let keys = &keys;
         let tid = &tid;
+        let entry = &entry;
         async move {
             scripts::START
                 .key(keys.attempt(tid))
@@ -120,6 +122,7 @@ pub(crate) async fn process(
                 .arg(inner.config.lease.as_millis() as u64)
                 .arg(inner.config.max_deliveries)
                 .arg(tid)
+                .arg(entry)
                 .invoke_async(&mut c)
                 .await
         }
@@ -227,6 +230,8 @@ struct Commit {
     duration_ms: f64,
     /// The last outbox entry of the attempt (its lines go before the outcome).
     last_sent: u64,
+    /// The body's channel writes (JSON), for a resumed run that reuses the outcome.
+    writes: String,
 }
 
 fn failed(
@@ -245,6 +250,7 @@ fn failed(
             .unwrap_or_default(),
         duration_ms: duration.as_secs_f64() * 1000.0,
         last_sent,
+        writes: String::new(),
     }
 }
 
@@ -286,10 +292,11 @@ async fn run_attempt(
     });
     // However the attempt ends, waits its body started end too.
     let _end_waits = access.ended.clone().drop_guard();
-    let channel = Channel::from_backend(Arc::new(RedisChannel::new(
+    let writes = Recording::new(Arc::new(RedisChannel::new(
         inner.link.clone(),
         keys.clone(),
     )));
+    let channel = Channel::from_backend(writes.clone());
     let ctx = TaskContext::new(
         ExecutionInfo {
             task_id: Arc::from(payload.task.as_str()),
@@ -344,20 +351,27 @@ async fn run_attempt(
                 run_error: String::new(),
                 duration_ms: duration.as_secs_f64() * 1000.0,
                 last_sent,
+                writes: serde_json::to_string(&writes.take()).unwrap_or_else(|_| "[]".into()),
             }
         }
-        Ok(Err(e)) => failed(
-            format!("{e:#}"),
-            e.downcast_ref::<RunError>(),
-            duration,
-            last_sent,
-        ),
-        Err(panic) => failed(
-            format!("task panicked: {}", crate::run::panic_message(&panic)),
-            None,
-            duration,
-            last_sent,
-        ),
+        Ok(Err(e)) => Commit {
+            writes: serde_json::to_string(&writes.take()).unwrap_or_else(|_| "[]".into()),
+            ..failed(
+                format!("{e:#}"),
+                e.downcast_ref::<RunError>(),
+                duration,
+                last_sent,
+            )
+        },
+        Err(panic) => Commit {
+            writes: serde_json::to_string(&writes.take()).unwrap_or_else(|_| "[]".into()),
+            ..failed(
+                format!("task panicked: {}", crate::run::panic_message(&panic)),
+                None,
+                duration,
+                last_sent,
+            )
+        },
     })
 }
 
@@ -491,6 +505,7 @@ async fn commit_outcome(
                 .arg(format!("{:.3}", commit.duration_ms))
                 .arg(&flight.tid)
                 .arg(&commit.run_error)
+                .arg(&commit.writes)
                 .invoke_async(&mut c)
                 .await
         })

@@ -7,6 +7,7 @@ mod access;
 mod execute;
 mod failpoint;
 mod outbox;
+mod recording;
 mod upkeep;
 
 use std::collections::HashMap;

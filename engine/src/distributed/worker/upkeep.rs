@@ -168,7 +168,9 @@ pub(crate) async fn deregister(inner: &Arc<WorkerInner>) {
 pub(crate) async fn run(inner: Arc<WorkerInner>) {
     let every = inner.config.heartbeat();
     let mut last_record = Instant::now();
-    let reap_every = inner.config.lease / 2;
+    // Half a lease, at most a second: a lost attempt runs again within a lease and a second.
+    let reap_every =
+        (inner.config.lease / 2).clamp(Duration::from_millis(200), Duration::from_secs(1));
     // Spread reapers of workers started together.
     let mut next_reap = Instant::now() + reap_every.mul_f64(0.5 + rand::random::<f64>() * 0.5);
     loop {

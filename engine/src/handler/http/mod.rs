@@ -15,6 +15,8 @@ use super::{HandlerEnv, TaskError, TaskHandler, TaskResult};
 use crate::context::TaskContext;
 use crate::template::Template;
 
+pub mod error;
+
 /// An `Http(...)` task as written in a workflow file.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -178,13 +180,14 @@ impl TaskHandler for HttpHandler {
             }
             let started = Instant::now();
             let response = request.send().await.map_err(|e| {
-                if e.is_timeout() {
+                let (cause, why) = error::describe(&e);
+                if cause == error::Cause::Timeout {
                     TaskError::msg(format!(
-                        "{method} {url}: no answer within {}",
+                        "{method} {url}: timed out: no answer within {}",
                         humantime::format_duration(timeout)
                     ))
                 } else {
-                    TaskError::msg(format!("{method} {url}: {e}"))
+                    TaskError::msg(format!("{method} {url}: {why}"))
                 }
             })?;
             let status = response.status();
@@ -233,7 +236,7 @@ async fn read_body(mut response: reqwest::Response) -> Result<String, String> {
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| format!("reading the body: {e}"))?
+        .map_err(|e| format!("reading the answer: {}", error::describe(&e).1))?
     {
         if body.len() + chunk.len() > limit {
             return Err(too_large());

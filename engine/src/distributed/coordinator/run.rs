@@ -1,0 +1,583 @@
+//! One run on the fleet: sending attempts (idempotently), waiting for their outcomes,
+//! replaying their control calls into the coordinator's context, and closing the run.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use redis::RedisError;
+use serde_json::Value;
+use tokio::sync::{Notify, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::context::TaskContext;
+use crate::dispatch::FleetRunInfo;
+use crate::error::RunError;
+use crate::events::RunStatus;
+use crate::handler::{TaskError, TaskResult};
+use crate::workflow::{TaskDef, Workflow};
+
+use crate::distributed::channel::RedisChannel;
+use crate::distributed::conn::{Link, retry};
+use crate::distributed::keys::{self, RunKeys, attempt_id};
+use crate::distributed::scripts;
+use crate::distributed::wire::{Body, NextCall, Payload, RemoteControl};
+
+use super::inbox::{Relay, outbox_cursor, read_outbox};
+use super::lease::{claim, keep_lease, reconcile_when_asked, settle, sweep};
+use super::mirror::{Mirror, seed_mirror, write_mirror};
+use super::{RedisFleet, ensure_group, store_bundle};
+
+/// How an attempt ended, as the coordinator learns it.
+#[derive(Debug)]
+pub(super) enum Outcome {
+    Done {
+        result: Value,
+        control: RemoteControl,
+    },
+    Failed {
+        error: String,
+        run_error: Option<RunError>,
+    },
+}
+
+impl Outcome {
+    /// Read an outcome from the fields a worker committed (`k`, `r`, `e`, `c`, `re`).
+    pub(super) fn parse(
+        kind: &str,
+        result: &str,
+        error: &str,
+        control: &str,
+        run_error: &str,
+    ) -> Outcome {
+        match kind {
+            "done" => {
+                let result = serde_json::from_str(result).unwrap_or(Value::Null);
+                match serde_json::from_str::<RemoteControl>(if control.is_empty() {
+                    "{}"
+                } else {
+                    control
+                }) {
+                    Ok(control) => Outcome::Done { result, control },
+                    Err(e) => Outcome::Failed {
+                        error: format!("the worker sent control calls that do not parse: {e}"),
+                        run_error: None,
+                    },
+                }
+            }
+            _ => Outcome::Failed {
+                error: if error.is_empty() {
+                    "the attempt failed on its worker".into()
+                } else {
+                    error.to_string()
+                },
+                run_error: serde_json::from_str(run_error).ok(),
+            },
+        }
+    }
+}
+
+/// An attempt the coordinator waits for.
+pub(super) struct Waiter {
+    pub(super) outcome: Option<oneshot::Sender<Outcome>>,
+    pub(super) ctx: TaskContext,
+    pub(super) def: Arc<TaskDef>,
+    pub(super) queue: String,
+    pub(super) payload: String,
+    /// The epoch of the worker execution whose log lines are shown (a later one replaces an
+    /// earlier, lost one).
+    pub(super) log_epoch: u64,
+    /// Feedback requests being relayed, by request number.
+    pub(super) asks: HashMap<u32, Relay>,
+    /// When it was sent.
+    pub(super) since: std::time::Instant,
+}
+
+pub(super) struct RunInner {
+    pub(super) fleet: RedisFleet,
+    pub(super) keys: RunKeys,
+    pub(super) run_id: Arc<str>,
+    pub(super) workflow: Arc<Workflow>,
+    pub(super) bundle: Option<String>,
+    pub(super) epoch: u64,
+    /// Redis time when this coordinator had settled what a previous one left: outcomes
+    /// committed before it are replayed (their channel writes) when reused.
+    pub(super) settled_ms: u64,
+    pub(super) pending: Mutex<HashMap<String, Waiter>>,
+    pub(super) mirror: Mirror,
+    /// Queues whose consumer group this process made sure of.
+    pub(super) queues: Mutex<HashSet<String>>,
+    /// Set when pending attempts must be checked again (Redis restarted or was away).
+    pub(super) reconcile: Notify,
+    pub(super) cancel_run: Arc<dyn Fn(String) + Send + Sync>,
+    pub(super) tasks: Mutex<Vec<JoinHandle<()>>>,
+    pub(super) closed: AtomicBool,
+}
+
+impl RunInner {
+    pub(super) async fn open(
+        fleet: RedisFleet,
+        info: FleetRunInfo,
+    ) -> Result<Arc<RunInner>, String> {
+        let keys = fleet.keys.run(&info.run_id);
+        let bundle = match &fleet.source {
+            Some((source, _)) => Some(store_bundle(&fleet, source).await?),
+            None => None,
+        };
+        let epoch = claim(&fleet, &keys, info.resumed).await?;
+        let settled_ms = settle(&fleet, &keys, info.resumed).await?;
+        let cursor = outbox_cursor(&fleet.link, &keys).await?;
+        seed_mirror(&fleet.link, &keys, &info).await?;
+        let inner = Arc::new(RunInner {
+            fleet,
+            keys,
+            run_id: info.run_id,
+            workflow: info.workflow,
+            bundle,
+            epoch,
+            settled_ms,
+            pending: Mutex::new(HashMap::new()),
+            mirror: Mirror::new(),
+            queues: Mutex::new(HashSet::new()),
+            reconcile: Notify::new(),
+            cancel_run: info.cancel,
+            tasks: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+        });
+        let tasks = vec![
+            tokio::spawn(read_outbox(inner.clone(), cursor)),
+            tokio::spawn(keep_lease(inner.clone())),
+            tokio::spawn(write_mirror(inner.clone())),
+            tokio::spawn(reconcile_when_asked(inner.clone())),
+            tokio::spawn(sweep(inner.clone())),
+        ];
+        *inner.tasks.lock() = tasks;
+        Ok(inner)
+    }
+
+    pub(super) fn link(&self) -> &Link {
+        &self.fleet.link
+    }
+
+    /// What a worker needs to run `def`, if it can run there.
+    pub(super) fn body_of(&self, def: &Arc<TaskDef>) -> Option<Body> {
+        if let Some(name) = &def.remote_name {
+            return Some(Body::Registered {
+                name: name.to_string(),
+            });
+        }
+        let workflow = self.bundle.clone()?;
+        if let Some(spec) = &def.spec {
+            return Some(Body::Spec {
+                workflow,
+                spec: spec.clone(),
+            });
+        }
+        let own = self.workflow.task(def.id())?;
+        Arc::ptr_eq(own, def).then(|| Body::File {
+            workflow,
+            task: def.id().to_string(),
+        })
+    }
+
+    /// Send one attempt of `def` away and wait for its outcome.
+    pub(super) async fn execute(
+        self: Arc<Self>,
+        def: Arc<TaskDef>,
+        body: Body,
+        ctx: TaskContext,
+    ) -> TaskResult {
+        let tid = attempt_id(ctx.task_id(), ctx.cycle(), ctx.attempt());
+        let queue = def
+            .options
+            .queue
+            .clone()
+            .unwrap_or_else(|| keys::DEFAULT_QUEUE.to_string());
+        let payload = Payload {
+            run: self.run_id.to_string(),
+            workflow: self.workflow.name().to_string(),
+            task: ctx.task_id().to_string(),
+            cycle: ctx.cycle(),
+            attempt: ctx.attempt(),
+            max_cycles: ctx.max_cycles(),
+            data: ctx.data().clone(),
+            inputs: ctx.input_ids(),
+            body,
+            timeout_ms: def.options.timeout.map(|t| t.as_millis() as u64),
+        };
+        let payload = serde_json::to_string(&payload)?;
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().insert(
+            tid.clone(),
+            Waiter {
+                outcome: Some(tx),
+                ctx: ctx.clone(),
+                def: def.clone(),
+                queue: queue.clone(),
+                payload: payload.clone(),
+                log_epoch: 0,
+                asks: HashMap::new(),
+                since: std::time::Instant::now(),
+            },
+        );
+        let mut guard = Abandon {
+            run: self.clone(),
+            tid: tid.clone(),
+            armed: true,
+        };
+        // Results and added tasks recorded before this attempt are visible to its worker.
+        self.mirror.flushed().await;
+        self.send(&tid, &queue, &payload, Why::Dispatch).await?;
+        let outcome = rx.await.map_err(|_| {
+            TaskError::msg(format!(
+                "the coordinator stopped waiting for attempt {tid} of run {}",
+                self.run_id
+            ))
+        })?;
+        guard.armed = false;
+        self.finish_waiter(&tid);
+        match outcome {
+            Outcome::Done { result, control } => {
+                self.replay(&ctx, control)?;
+                Ok(result)
+            }
+            Outcome::Failed { error, run_error } => Err(match run_error {
+                Some(e) => TaskError::new(e),
+                None => TaskError::msg(error),
+            }),
+        }
+    }
+
+    /// Enqueue attempt `tid` (idempotently) and put it on its queue's stream when it is
+    /// waiting there (a sweep adds an entry only for an attempt it found lost). A committed
+    /// outcome found on the way is delivered at once.
+    pub(super) async fn send(
+        &self,
+        tid: &str,
+        queue: &str,
+        payload: &str,
+        why: Why,
+    ) -> Result<(), TaskError> {
+        let lost_after = self.fleet.config.lease.as_millis() as u64;
+        let coord = self.keys.coord();
+        let attempt = self.keys.attempt(tid);
+        let attempts = self.keys.attempts();
+        let retention = self.fleet.config.retention.as_millis() as u64;
+        let epoch = self.epoch;
+        let mut reply: Vec<String>;
+        let mut lost_lease = 0;
+        loop {
+            reply = retry(self.link(), "queueing a task", None, |mut c| {
+                let (coord, attempt, attempts) = (coord.clone(), attempt.clone(), attempts.clone());
+                async move {
+                    scripts::ENQUEUE
+                        .key(coord)
+                        .key(attempt)
+                        .key(attempts)
+                        .arg(epoch)
+                        .arg(payload)
+                        .arg(queue)
+                        .arg(retention)
+                        .arg(tid)
+                        .arg(lost_after)
+                        .invoke_async(&mut c)
+                        .await
+                }
+            })
+            .await
+            .map_err(|e| self.redis_error("queueing a task", e))?;
+            if reply.first().map(String::as_str) != Some("nolease") || lost_lease >= 50 {
+                break;
+            }
+            // Redis lost the lease record: renew it (as it was), then enqueue again.
+            lost_lease += 1;
+            let _ = self.renew().await;
+            self.reconcile.notify_one();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        match reply.first().map(String::as_str) {
+            Some("fenced") => {
+                let message = format!(
+                    "another coordinator took over run {} (its epoch is {}, this one's {epoch})",
+                    self.run_id,
+                    reply.get(1).map(String::as_str).unwrap_or("?")
+                );
+                (self.cancel_run)(message.clone());
+                Err(TaskError::msg(message))
+            }
+            Some("terminal") => {
+                let field = |i: usize| reply.get(i).map(String::as_str).unwrap_or("");
+                let outcome = Outcome::parse(field(1), field(2), field(3), field(4), field(7));
+                let ended: u64 = field(8).parse().unwrap_or(0);
+                if ended <= self.settled_ms {
+                    // Committed before this coordinator restored the run's channel: the body
+                    // is not run again, so its channel writes are applied again.
+                    self.replay_writes(tid, field(9)).await;
+                }
+                self.deliver(tid, outcome);
+                Ok(())
+            }
+            Some("pending") if reply.get(1).map(String::as_str) == Some("running") => Ok(()),
+            Some("pending") if why == Why::Sweep => Ok(()),
+            Some("pending") | Some("queued") => self.push_to_queue(tid, queue).await,
+            other => Err(TaskError::msg(format!(
+                "unexpected reply from the enqueue script: {other:?}"
+            ))),
+        }
+    }
+
+    /// Apply the channel writes recorded with a reused outcome.
+    pub(super) async fn replay_writes(&self, tid: &str, writes: &str) {
+        if writes.is_empty() {
+            return;
+        }
+        let writes: Vec<crate::distributed::wire::ChannelWrite> = match serde_json::from_str(writes)
+        {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(
+                    "run {}: the channel writes of {tid} do not parse: {e}",
+                    self.run_id
+                );
+                return;
+            }
+        };
+        let channel = RedisChannel::new(self.link().clone(), self.keys.clone());
+        if let Err(e) = crate::distributed::channel::replay(&channel, writes).await {
+            tracing::warn!(
+                "run {}: replaying the channel writes of reused attempt {tid}: {e}",
+                self.run_id
+            );
+        }
+    }
+
+    /// Add attempt `tid` to `queue`'s stream (a duplicate entry is harmless: workers skip
+    /// attempts that are running or finished).
+    pub(super) async fn push_to_queue(&self, tid: &str, queue: &str) -> Result<(), TaskError> {
+        let stream = self.fleet.keys.queue(queue).stream();
+        let known = self.queues.lock().contains(queue);
+        if !known {
+            ensure_group(self.link(), &stream)
+                .await
+                .map_err(|e| self.redis_error("creating the queue's consumer group", e))?;
+            let queues = self.fleet.keys.queues();
+            let _: Result<(), _> = retry(self.link(), "recording a queue", None, |mut c| {
+                let queues = queues.clone();
+                async move {
+                    redis::cmd("SADD")
+                        .arg(queues)
+                        .arg(queue)
+                        .query_async(&mut c)
+                        .await
+                }
+            })
+            .await;
+            self.queues.lock().insert(queue.to_string());
+        }
+        let run = self.run_id.clone();
+        retry(self.link(), "queueing a task", None, |mut c| {
+            let (stream, run) = (stream.clone(), run.clone());
+            async move {
+                redis::cmd("XADD")
+                    .arg(stream)
+                    .arg("*")
+                    .arg("run")
+                    .arg(&*run)
+                    .arg("tid")
+                    .arg(tid)
+                    .query_async::<String>(&mut c)
+                    .await
+            }
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| self.redis_error("queueing a task", e))
+    }
+
+    pub(super) fn redis_error(&self, what: &str, e: RedisError) -> TaskError {
+        TaskError::msg(format!("{what} on Redis at {}: {e}", self.link().address()))
+    }
+
+    /// Hand `outcome` to the attempt's waiter, if it still waits.
+    pub(super) fn deliver(&self, tid: &str, outcome: Outcome) {
+        let sender = self
+            .pending
+            .lock()
+            .get_mut(tid)
+            .and_then(|w| w.outcome.take());
+        if let Some(tx) = sender {
+            let _ = tx.send(outcome);
+        }
+    }
+
+    /// The attempt is over: forget it and stop relaying its feedback requests.
+    pub(super) fn finish_waiter(&self, tid: &str) {
+        if let Some(w) = self.pending.lock().remove(tid) {
+            for (_, relay) in w.asks {
+                relay.task.abort();
+            }
+        }
+    }
+
+    /// Apply a worker's control calls to the coordinator's context, as the body would have.
+    pub(super) fn replay(
+        &self,
+        ctx: &TaskContext,
+        control: RemoteControl,
+    ) -> Result<(), TaskError> {
+        for call in control.next {
+            match call {
+                NextCall::Next {
+                    id,
+                    spec: Some(spec),
+                } => {
+                    let Some((_, factory)) = &self.fleet.source else {
+                        return Err(TaskError::msg(format!(
+                            "task '{id}' was added on a worker and cannot be built here"
+                        )));
+                    };
+                    let def = factory.build(&id, &spec).map_err(|e| {
+                        TaskError::msg(format!("task '{id}' added at run time: {e}"))
+                    })?;
+                    ctx.next_task_def(def)?;
+                }
+                NextCall::Next { id, spec: None } => ctx.next_task(&id)?,
+                NextCall::Goto { id } => ctx.goto(&id)?,
+            }
+        }
+        if let Some(data) = control.iterate {
+            ctx.next_iteration(data)?;
+        }
+        if let Some(message) = control.terminate {
+            ctx.terminate_workflow(message);
+        }
+        if let Some(message) = control.cancel {
+            ctx.cancel_workflow(message);
+        }
+        if let Some(meta) = control.checkpoint {
+            ctx.checkpoint(meta);
+        }
+        Ok(())
+    }
+}
+
+impl RunInner {
+    pub(super) async fn close(&self, status: RunStatus) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let tids: Vec<String> = self.pending.lock().keys().cloned().collect();
+        for tid in tids {
+            self.finish_waiter(&tid);
+            cancel_attempt(self.link(), &self.keys, &tid).await;
+        }
+        let state = if status == RunStatus::Cancelled {
+            "cancelled"
+        } else {
+            "ended"
+        };
+        let retention = self.fleet.config.retention.as_millis() as u64;
+        let (coord, owner, epoch) = (self.keys.coord(), self.fleet.id.clone(), self.epoch);
+        let _ = retry(
+            self.link(),
+            "ending the run",
+            Some(Duration::from_secs(30)),
+            |mut c| {
+                let (coord, owner) = (coord.clone(), owner.clone());
+                async move {
+                    scripts::FINISH
+                        .key(coord)
+                        .arg(&*owner)
+                        .arg(epoch)
+                        .arg(state)
+                        .arg(retention)
+                        .invoke_async::<String>(&mut c)
+                        .await
+                }
+            },
+        )
+        .await;
+        let keys = [
+            self.keys.results(),
+            self.keys.dynamic(),
+            self.keys.out(),
+            self.keys.channel_index(),
+        ];
+        let prefix = self.keys.channel("");
+        let _ = retry(
+            self.link(),
+            "ending the run",
+            Some(Duration::from_secs(30)),
+            |mut c| {
+                let (keys, prefix) = (keys.clone(), prefix.clone());
+                async move {
+                    let mut call = scripts::EXPIRE_RUN.prepare_invoke();
+                    for k in keys {
+                        call.key(k);
+                    }
+                    call.arg(prefix)
+                        .arg(retention)
+                        .invoke_async::<()>(&mut c)
+                        .await
+                }
+            },
+        )
+        .await;
+        for task in self.tasks.lock().drain(..) {
+            task.abort();
+        }
+    }
+}
+
+/// Drops a waiter whose execution was stopped (the run was cancelled or paused, a sibling
+/// failed): the attempt is cancelled in Redis so a worker skips or stops it.
+pub(super) struct Abandon {
+    pub(super) run: Arc<RunInner>,
+    pub(super) tid: String,
+    pub(super) armed: bool,
+}
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        self.run.finish_waiter(&self.tid);
+        let (run, tid) = (self.run.clone(), std::mem::take(&mut self.tid));
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move { cancel_attempt(run.link(), &run.keys, &tid).await });
+        }
+    }
+}
+
+pub(super) async fn cancel_attempt(link: &Link, keys: &RunKeys, tid: &str) {
+    let attempt = keys.attempt(tid);
+    let _ = retry(
+        link,
+        "cancelling a task",
+        Some(Duration::from_secs(30)),
+        |mut c| {
+            let attempt = attempt.clone();
+            async move {
+                scripts::CANCEL
+                    .key(attempt)
+                    .invoke_async::<String>(&mut c)
+                    .await
+            }
+        },
+    )
+    .await;
+}
+
+/// Why an attempt is sent to Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Why {
+    /// Its first dispatch.
+    Dispatch,
+    /// Redis restarted or was away: everything in flight is checked and re-queued as needed.
+    Reconcile,
+    /// The periodic check of old attempts (no entry is added for one still queued).
+    Sweep,
+}
