@@ -420,6 +420,17 @@ fn last_key(text: &str) -> Option<&str> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn words_after_wide_characters_are_found_whole() {
+        for sep in ['\u{2028}', '\u{0085}', '\u{200E}', '、', '😀', ' '] {
+            assert_eq!(last_word(&format!("x,{sep}flow")), Some("flow"));
+            assert_eq!(last_word(&format!("{sep}Http(")), Some("Http"));
+            assert_eq!(last_key(&format!("a{sep}timeout: 3")), Some("timeout"));
+        }
+        assert_eq!(last_word("é"), Some("é"));
+        assert_eq!(last_word("😀"), None);
+    }
+
     fn explain_src(src: &str) -> Explained {
         let e = crate::file::parse(src).expect_err("a parse error");
         explain(src, &e)
