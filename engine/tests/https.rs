@@ -56,6 +56,13 @@ async fn an_http_task_reaches_a_tls_server_it_trusts_through_ca_file() {
     assert_eq!(out.status, RunStatus::Failed);
     let error = out.error.map(|e| e.to_string()).unwrap_or_default();
     assert!(error.contains(&server.url("/api")), "{error}");
+    assert!(
+        error.contains(&format!(
+            "TLS handshake with 127.0.0.1:{} failed",
+            server.port
+        )),
+        "{error}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
