@@ -96,6 +96,45 @@ fn locate(saved: &WorkflowSource) -> (WorkflowFile, Option<String>) {
     }
 }
 
+/// The key this state dir signs its checkpoints with (`<state dir>/checkpoint.key`, 32 random
+/// bytes, readable by this user only), created on first use; `None` (with a warning) when it
+/// can be neither read nor created. See `docs/checkpoints.md`, Trust.
+pub fn checkpoint_key(state_dir: &Path) -> Option<Arc<[u8]>> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = state_dir.join("checkpoint.key");
+    let read = |p: &Path| std::fs::read(p).ok().filter(|k| k.len() >= 32);
+    if let Some(key) = read(&path) {
+        return Some(Arc::from(key));
+    }
+    let created = std::fs::create_dir_all(state_dir).and_then(|()| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
+        let key = rand_key()?;
+        f.write_all(&key)?;
+        f.sync_all()
+    });
+    match created {
+        Ok(()) => read(&path).map(Arc::from),
+        // Another process created it meanwhile.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(&path).map(Arc::from),
+        Err(e) => {
+            tracing::warn!("checkpoints will not be signed: {}: {e}", path.display());
+            None
+        }
+    }
+}
+
+fn rand_key() -> std::io::Result<[u8; 32]> {
+    use std::io::Read;
+    let mut key = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut key)?;
+    Ok(key)
+}
+
 /// The state of the workflow file of a checkpoint (reads the file).
 pub fn workflow_file(saved: &WorkflowSource) -> WorkflowFile {
     locate(saved).0
@@ -110,6 +149,9 @@ pub enum ResumeRefusal {
     NoCopy(String),
     /// The workflow (file or saved copy) does not load.
     DoesNotLoad(String),
+    /// The file is gone and the checkpoint was not signed by this state dir: its saved copy
+    /// of the workflow is not trusted to run.
+    UnsignedCopy(Option<PathBuf>),
 }
 
 impl std::fmt::Display for ResumeRefusal {
@@ -125,6 +167,16 @@ impl std::fmt::Display for ResumeRefusal {
                 "the checkpoint holds no copy of workflow '{name}' and its file is not readable"
             ),
             ResumeRefusal::DoesNotLoad(e) => write!(f, "the workflow does not load:\n{e}"),
+            ResumeRefusal::UnsignedCopy(p) => write!(
+                f,
+                "the workflow file{} is gone, and this checkpoint was not written under this \
+                 state dir (it does not carry its signature), so the copy of the workflow it \
+                 holds is not run: put the workflow file back, or resume with the state dir \
+                 that wrote it",
+                p.as_ref()
+                    .map(|p| format!(" {}", p.display()))
+                    .unwrap_or_default()
+            ),
         }
     }
 }
@@ -147,10 +199,12 @@ pub struct ResumeWorkflow {
 }
 
 /// Pick and load the workflow of `ckpt`: its file when unchanged; a changed file only when
-/// `force`; the saved copy when the file is gone.
+/// `force`; the saved copy when the file is gone and the checkpoint is `signed` by this state
+/// dir (the copy is code: a checkpoint from elsewhere must not bring its own).
 pub fn workflow_for_resume(
     ckpt: &Checkpoint,
     force: bool,
+    signed: bool,
     runtimes: &Runtimes,
 ) -> Result<ResumeWorkflow, ResumeRefusal> {
     let saved = &ckpt.workflow;
@@ -162,6 +216,9 @@ pub fn workflow_for_resume(
                 return Err(ResumeRefusal::Changed(p));
             }
             (text, p.clone(), Some(ResumeNote::UsingChanged(p)))
+        }
+        (WorkflowFile::Gone(recorded), _, Some(_)) if !signed => {
+            return Err(ResumeRefusal::UnsignedCopy(recorded));
         }
         (WorkflowFile::Gone(recorded), _, Some(source)) => {
             let note = recorded.clone().map(ResumeNote::UsingSavedCopy);

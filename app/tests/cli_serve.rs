@@ -548,3 +548,81 @@ fn sigterm_stops_the_server_cleanly() {
     };
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn requests_for_another_host_are_refused_dns_rebinding() {
+    let (dir, _run) = paused_asks();
+    let server = Server::start(dir.path(), &[], &[]);
+    let port = server.addr.rsplit(':').next().unwrap().to_string();
+    let id = id_of(&server, "ok");
+    // A page of another site whose name resolves to 127.0.0.1: its Host is its own name.
+    for host in [
+        format!("evil.example:{port}"),
+        format!("127.0.0.1.nip.example:{port}"),
+        "evil.example".to_string(),
+        format!("127.0.0.1:{}", port.parse::<u16>().unwrap().wrapping_add(1)),
+    ] {
+        let list = server
+            .req("GET", "/api/feedback")
+            .header("Host", &host)
+            .send();
+        assert_eq!(list.status, 421, "{host}: {}", list.body);
+        assert!(!list.body.contains(&id), "nothing listed for {host}");
+        let answer = server
+            .req("POST", &format!("/api/feedback/{id}/respond"))
+            .header("Host", &host)
+            .header("Content-Type", "application/json")
+            .body(r#"{"approved": true}"#)
+            .send();
+        assert_eq!(answer.status, 421, "{host}");
+        let form = server
+            .req("GET", "/ui/feedback/")
+            .header("Host", &host)
+            .send();
+        assert_eq!(form.status, 421, "{host}");
+    }
+    // Its own address and the loopback names are served.
+    for host in [
+        server.addr.clone(),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+    ] {
+        let list = server
+            .req("GET", "/api/feedback")
+            .header("Host", &host)
+            .send();
+        assert_eq!(list.status, 200, "{host}: {}", list.body);
+    }
+    // Still pending: no refused request answered it.
+    let show = server.get(&format!("/api/feedback/{id}"));
+    assert!(show.body.contains("\"pending\""), "{}", show.body);
+    // --allow-host adds a name.
+    let named = Server::start(dir.path(), &["--allow-host", "graflow.lan"], &[]);
+    let port = named.addr.rsplit(':').next().unwrap().to_string();
+    let list = named
+        .req("GET", "/api/feedback")
+        .header("Host", &format!("graflow.lan:{port}"))
+        .send();
+    assert_eq!(list.status, 200);
+}
+
+#[test]
+fn metrics_labels_stay_bounded_under_garbage_methods() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--token", "t0k"], &[]);
+    for i in 0..60 {
+        let _ = server.req(&format!("GARBAGE{i}"), "/api/feedback").send();
+    }
+    let metrics = server
+        .req("GET", "/metrics")
+        .header("Authorization", "Bearer t0k")
+        .send();
+    assert_eq!(metrics.status, 200);
+    assert!(!metrics.body.contains("GARBAGE"), "{}", metrics.body);
+    let series = metrics
+        .body
+        .lines()
+        .filter(|l| l.starts_with("graflow_http_requests_total{"))
+        .count();
+    assert!(series < 10, "{}", metrics.body);
+}

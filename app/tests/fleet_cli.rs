@@ -98,7 +98,8 @@ fn answer_all(fleet: &Fleet) -> usize {
         let Some(id) = line
             .split_whitespace()
             .next()
-            .filter(|_| line.contains("pending"))
+            // Not "no pending feedback requests" (nothing asked yet).
+            .filter(|_| line.contains("pending") && !line.starts_with("no "))
         else {
             continue;
         };

@@ -805,11 +805,19 @@ async fn paused_run(d: &mut Driver) -> String {
             .await,
         "the paused request was not listed with its checkpoint"
     );
-    d.app
+    let run_id = d
+        .app
         .entry()
         .and_then(|e| e.run.as_ref())
         .map(|r| r.run_id.clone())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    // The run's task has ended too (its end is reported after its last event): an answer now
+    // is for a paused run, not a live one.
+    assert!(
+        d.run_until(WAIT, |a| !a.runs.contains_key(&run_id)).await,
+        "the paused run did not end"
+    );
+    run_id
 }
 
 fn succeeded_as(a: &App, run_id: &str) -> bool {

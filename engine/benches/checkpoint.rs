@@ -81,6 +81,7 @@ fn bench(
                 ..WorkflowSource::default()
             },
             keep_last: None,
+            signing_key: None,
         };
         let out = rt.block_on(Engine::new().run(wf.clone(), RunOptions::new().checkpoints(config)));
         assert!(out.succeeded(), "{:?}", out.error);

@@ -46,10 +46,14 @@ pub mod error;
 pub mod events;
 pub mod file;
 pub mod flow;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod graph;
 pub mod group;
 pub mod handler;
 pub mod hitl;
+pub mod limits;
+pub mod net;
 pub mod render;
 pub mod run;
 pub mod suggest;
@@ -65,7 +69,7 @@ pub use flow::{Flow, GroupHandle, TaskHandle, parse_flow};
 pub use graph::{EdgeKind, NodeId, NodeKind, TaskGraph};
 pub use group::{CustomPolicy, GroupFailure, GroupPolicy, MemberOutcome};
 pub use handler::{FnHandler, TaskError, TaskHandler, TaskResult};
-pub use run::{Engine, RunControl, RunHandle, RunOptions, RunOutcome, TaskFactory};
+pub use run::{Engine, RunControl, RunHandle, RunOptions, RunOutcome, TaskFactory, valid_run_id};
 pub use serde_json::Value;
 pub use workflow::{GroupDef, RetryPolicy, TaskDef, TaskOptions, Workflow, WorkflowBuilder};
 

@@ -19,6 +19,7 @@ fn config(dir: &Path, name: &str) -> CheckpointConfig {
             ..WorkflowSource::default()
         },
         keep_last: None,
+        signing_key: None,
     }
 }
 

@@ -633,3 +633,33 @@ fn bad_specs_name_the_field() {
     assert!(v(":/d").contains("no host path"));
     assert!(v("data:/graflow/x").contains("where the engine mounts"));
 }
+
+#[tokio::test]
+async fn a_result_file_linked_to_a_host_file_is_refused() {
+    // A file of the host, outside anything mounted into the container.
+    let secret = std::env::temp_dir().join(format!("graflow-secret-{}", std::process::id()));
+    std::fs::write(&secret, "host secret").unwrap();
+    let env = HandlerEnv::default();
+    let id = run_id("link");
+    for (line, expected) in [
+        (
+            format!("ln -s '{}' \"$GRAFLOW_RESULT_FILE\"", secret.display()),
+            "symbolic link",
+        ),
+        (
+            "ln -s /etc/shadow \"$GRAFLOW_RESULT_FILE\"".to_string(),
+            "symbolic link",
+        ),
+        (
+            "mkdir \"$GRAFLOW_RESULT_FILE\"".to_string(),
+            "not a regular file",
+        ),
+    ] {
+        let (outcome, _) = run_as(single("link", shell(&line), &env), &id).await;
+        assert!(!outcome.succeeded(), "{line}");
+        let error = error_of(&outcome);
+        assert!(error.contains(expected), "{line}: {error}");
+        assert!(!error.contains("host secret"));
+    }
+    let _ = std::fs::remove_file(&secret);
+}

@@ -55,6 +55,7 @@ impl Setup {
                     ..WorkflowSource::default()
                 },
                 keep_last: None,
+                signing_key: None,
             });
         }
         o
@@ -298,7 +299,7 @@ async fn two_parallel_members_pause_together_and_both_resume() {
         let answer = Answer {
             text: Some(format!(
                 "answer for {}",
-                if id.contains("-a-") { "a" } else { "b" }
+                if id.contains(".a.") { "a" } else { "b" }
             )),
             ..Answer::default()
         };

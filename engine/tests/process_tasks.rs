@@ -691,3 +691,81 @@ async fn folders_left_by_dead_engines_are_swept() {
     assert!(alive.exists(), "a live engine's folder must stay");
     std::fs::remove_dir_all(&alive).unwrap();
 }
+
+#[tokio::test]
+async fn a_result_file_that_is_a_link_or_too_large_fails_the_task() {
+    let env = HandlerEnv::default();
+    let dir = TempDir::new();
+    let secret = dir.path().join("secret.txt");
+    std::fs::write(&secret, "do not read me").unwrap();
+    for (line, expected) in [
+        (
+            format!("ln -s '{}' \"$GRAFLOW_RESULT_FILE\"", secret.display()),
+            "symbolic link",
+        ),
+        (
+            "mkdir \"$GRAFLOW_RESULT_FILE\"".to_string(),
+            "not a regular file",
+        ),
+        (
+            "truncate -s 17M \"$GRAFLOW_RESULT_FILE\"".to_string(),
+            "larger than 16 MiB",
+        ),
+    ] {
+        let wf = Arc::new(single("t", ProcessSpec::shell(line), &env).build().unwrap());
+        let outcome = Engine::new().run(wf, RunOptions::new()).await;
+        assert_eq!(outcome.status, RunStatus::Failed);
+        let error = error_of(&outcome);
+        assert!(error.contains(expected), "{error}");
+        assert!(!error.contains("do not read me"), "{error}");
+    }
+}
+
+#[tokio::test]
+async fn connections_past_the_limit_are_refused_and_the_server_keeps_serving() {
+    let dir = TempDir::new();
+    let d = dir.path().display().to_string();
+    let env = HandlerEnv::default();
+    let line = format!(
+        r#"echo "$GRAFLOW_SOCKET $GRAFLOW_TOKEN" > '{d}/info.tmp'; mv '{d}/info.tmp' '{d}/info'
+           while [ ! -e '{d}/go' ]; do sleep 0.01; done"#
+    );
+    let handle = Engine::new().start(
+        Arc::new(
+            single("holder", ProcessSpec::shell(line), &env)
+                .build()
+                .unwrap(),
+        ),
+        RunOptions::new(),
+    );
+    let info = wait_for_file(&dir.path().join("info")).await;
+    let (socket, token) = info.trim().split_once(' ').unwrap();
+    let (socket, token) = (PathBuf::from(socket), token.to_string());
+    let refused = tokio::task::spawn_blocking(move || {
+        // Idle connections fill the server's slots; the ones past them are told why and closed.
+        let mut idle = Vec::new();
+        for _ in 0..300 {
+            idle.push(UnixStream::connect(&socket).unwrap());
+        }
+        let last = idle.last().unwrap();
+        last.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut l = String::new();
+        let _ = BufReader::new(last.try_clone().unwrap()).read_line(&mut l);
+        let refusal = Some(l);
+        let n = idle.len();
+        drop(idle);
+        std::thread::sleep(Duration::from_millis(200));
+        // Slots free again: served.
+        let again = Client::new(&socket, token).call("keys", vec![]);
+        (n, refusal, again.is_ok())
+    })
+    .await
+    .unwrap();
+    let (n, refusal, served_again) = refused;
+    assert_eq!(n, 300);
+    assert!(refusal.unwrap_or_default().contains("too many connections"));
+    assert!(served_again);
+    std::fs::write(dir.path().join("go"), "").unwrap();
+    assert!(handle.wait().await.succeeded());
+}

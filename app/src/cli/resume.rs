@@ -42,10 +42,11 @@ pub struct ResumeArgs {
 fn workflow_of(
     ckpt: &Checkpoint,
     force: bool,
+    signed: bool,
     runtimes: &Runtimes,
     err: &Style,
 ) -> Result<LoadedWorkflow, String> {
-    match runsetup::workflow_for_resume(ckpt, force, runtimes) {
+    match runsetup::workflow_for_resume(ckpt, force, signed, runtimes) {
         Ok(chosen) => {
             match &chosen.note {
                 Some(ResumeNote::UsingChanged(p)) => eprintln!(
@@ -77,7 +78,9 @@ fn workflow_of(
 pub async fn run(args: ResumeArgs) -> anyhow::Result<i32> {
     let err = Style::stderr();
     let path = store::resolve(&args.checkpoint);
-    let ckpt = match store::load(&path) {
+    let state_dir = history::state_dir(args.checkpoints.state_dir.as_deref());
+    let key = runsetup::checkpoint_key(&state_dir);
+    let (ckpt, signed) = match store::load_trusted(&path, key.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{}", err.error(&format!("graflow resume: refused: {e}")));
@@ -85,7 +88,7 @@ pub async fn run(args: ResumeArgs) -> anyhow::Result<i32> {
         }
     };
     let runtimes = Runtimes::default();
-    let loaded = match workflow_of(&ckpt, args.force, &runtimes, &err) {
+    let loaded = match workflow_of(&ckpt, args.force, signed, &runtimes, &err) {
         Ok(l) => l,
         Err(e) => {
             eprintln!(
@@ -127,7 +130,6 @@ pub async fn run(args: ResumeArgs) -> anyhow::Result<i32> {
             return Ok(exit::BAD_INPUT);
         }
     };
-    let state_dir = history::state_dir(args.checkpoints.state_dir.as_deref());
     let file = loaded.path.clone();
     let from = path.display().to_string();
     follow(

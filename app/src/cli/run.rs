@@ -111,11 +111,11 @@ impl CheckpointArgs {
 
     /// Run options with checkpoints and human feedback configured for `loaded`.
     pub fn options(&self, loaded: &LoadedWorkflow, dir: PathBuf) -> RunOptions {
-        let mut options = RunOptions::new()
-            .with_events()
-            .checkpoints(loaded.checkpoint_config(dir, self.keep_last));
-        options.checkpoint_every_task = self.checkpoint_every_task;
         let state_dir = history::state_dir(self.state_dir.as_deref());
+        let mut config = loaded.checkpoint_config(dir, self.keep_last);
+        config.signing_key = runsetup::checkpoint_key(&state_dir);
+        let mut options = RunOptions::new().with_events().checkpoints(config);
+        options.checkpoint_every_task = self.checkpoint_every_task;
         options.feedback = Some(Arc::new(runsetup::feedback_manager(
             &state_dir,
             loaded.notifiers(),

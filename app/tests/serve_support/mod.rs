@@ -167,14 +167,24 @@ impl Req {
     pub fn send(self) -> Resp {
         let mut s = TcpStream::connect(&self.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        // A Host header given by the test replaces the default one.
+        let host = self
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("host"))
+            .map_or(self.addr.clone(), |(_, v)| v.clone());
         let mut head = format!(
             "{} {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
             self.method,
             self.path,
-            self.addr,
+            host,
             self.body.len()
         );
-        for (k, v) in &self.headers {
+        for (k, v) in self
+            .headers
+            .iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("host"))
+        {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
         head.push_str("\r\n");

@@ -64,7 +64,8 @@ impl MemoryChannel {
 
     /// Store a value; `ttl` sets an expiry, `None` clears an earlier one.
     pub fn set(&self, key: &str, value: Value, ttl: Option<Duration>) -> Result<(), ChannelError> {
-        let expires = ttl.map(|t| Instant::now() + t);
+        // A time to live too long to represent never expires.
+        let expires = ttl.and_then(|t| Instant::now().checked_add(t));
         let mut map = self.map.lock();
         match map.get_mut(key) {
             Some(e) => {
@@ -132,7 +133,7 @@ impl MemoryChannel {
         }
         let len = list.len();
         if let Some(t) = ttl {
-            entry.expires = Some(Instant::now() + t);
+            entry.expires = Instant::now().checked_add(t);
         }
         Ok(len)
     }

@@ -81,10 +81,50 @@ struct Header {
     schema_version: u32,
     payload_bytes: usize,
     crc32: String,
+    /// HMAC-SHA256 of the payload with the key of the state dir that wrote it (hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mac: Option<String>,
+}
+
+fn mac_of(key: &[u8], payload: &[u8]) -> Option<hmac::Hmac<sha2::Sha256>> {
+    use hmac::Mac;
+    let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(key).ok()?;
+    mac.update(payload);
+    Some(mac)
 }
 
 /// Serialize a checkpoint: header line, then payload.
 pub fn encode(ckpt: &Checkpoint) -> Result<Vec<u8>, CheckpointError> {
+    encode_signed(ckpt, None)
+}
+
+/// Whether `bytes` (a whole `.ckpt`) carry a signature made with `key`.
+pub fn signed_with(bytes: &[u8], key: &[u8]) -> bool {
+    use hmac::Mac;
+    let Some(newline) = bytes.iter().take(4096).position(|b| *b == b'\n') else {
+        return false;
+    };
+    let Ok(header) = serde_json::from_slice::<Header>(&bytes[..newline]) else {
+        return false;
+    };
+    let Some(given) = header.mac.as_deref().and_then(hex) else {
+        return false;
+    };
+    mac_of(key, &bytes[newline + 1..]).is_some_and(|m| m.verify_slice(&given).is_ok())
+}
+
+fn hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+        .collect()
+}
+
+/// Serialize a checkpoint, signed with `key` when given (see `docs/checkpoints.md`, Trust).
+pub fn encode_signed(ckpt: &Checkpoint, key: Option<&[u8]>) -> Result<Vec<u8>, CheckpointError> {
     let payload = serde_json::to_vec(ckpt)
         .map_err(|e| CheckpointError::Invalid(format!("cannot serialize: {e}")))?;
     let header = Header {
@@ -92,6 +132,14 @@ pub fn encode(ckpt: &Checkpoint) -> Result<Vec<u8>, CheckpointError> {
         schema_version: SCHEMA_VERSION,
         payload_bytes: payload.len(),
         crc32: format!("{:08x}", crc32fast::hash(&payload)),
+        mac: key.and_then(|k| mac_of(k, &payload)).map(|m| {
+            use hmac::Mac;
+            m.finalize()
+                .into_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        }),
     };
     let mut out =
         serde_json::to_vec(&header).map_err(|e| CheckpointError::Invalid(e.to_string()))?;

@@ -23,6 +23,8 @@ pub struct CheckpointConfig {
     pub workflow: WorkflowSource,
     /// Keep only this many checkpoints of the workflow in the folder (newest first).
     pub keep_last: Option<usize>,
+    /// Sign checkpoints with this key (the state dir's; see `docs/checkpoints.md`, Trust).
+    pub signing_key: Option<std::sync::Arc<[u8]>>,
 }
 
 /// A checkpoint could not be written, read or used.

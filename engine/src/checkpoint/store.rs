@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::CheckpointError;
-use super::file::{Checkpoint, Reason, SCHEMA_VERSION, decode, encode};
+use super::file::{Checkpoint, Reason, SCHEMA_VERSION, decode, encode_signed, signed_with};
 
 /// `<name>.state.json`: the run's progress at a glance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -139,7 +139,19 @@ pub fn path_for(dir: &Path, ckpt: &Checkpoint) -> PathBuf {
 
 /// The `.ckpt` path of checkpoint `seq` of run `run_id` of `workflow` in `dir`.
 pub fn path_for_parts(dir: &Path, workflow: &str, run_id: &str, seq: u32) -> PathBuf {
-    dir.join(format!("{}-{run_id}-{seq:03}.ckpt", safe(workflow)))
+    // Run ids are checked before a run starts; this keeps any other id inside `dir` too.
+    let run: String = run_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(crate::run::MAX_RUN_ID_LEN)
+        .collect();
+    dir.join(format!("{}-{run}-{seq:03}.ckpt", safe(workflow)))
 }
 
 fn sibling(ckpt_path: &Path, suffix: &str) -> PathBuf {
@@ -152,9 +164,18 @@ fn sibling(ckpt_path: &Path, suffix: &str) -> PathBuf {
 
 /// Write the three files of `ckpt` into `dir` (created if missing).
 pub fn save(dir: &Path, ckpt: &Checkpoint) -> Result<Saved, CheckpointError> {
+    save_signed(dir, ckpt, None)
+}
+
+/// [`save`], the `.ckpt` signed with `key` when given.
+pub fn save_signed(
+    dir: &Path,
+    ckpt: &Checkpoint,
+    key: Option<&[u8]>,
+) -> Result<Saved, CheckpointError> {
     fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let path = path_for(dir, ckpt);
-    let bytes = encode(ckpt)?;
+    let bytes = encode_signed(ckpt, key)?;
     // The .ckpt is the commit point and is fsynced; the two JSON files are derived from it
     // (a listing falls back to the .ckpt when they are missing), so one folder sync covers
     // all three renames.
@@ -214,9 +235,19 @@ pub fn resolve(path: &Path) -> PathBuf {
 
 /// Read and validate a checkpoint.
 pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {
+    load_trusted(path, None).map(|(c, _)| c)
+}
+
+/// Read and validate a checkpoint; also say whether it is signed with `key`.
+pub fn load_trusted(
+    path: &Path,
+    key: Option<&[u8]>,
+) -> Result<(Checkpoint, bool), CheckpointError> {
     let path = resolve(path);
     let bytes = fs::read(&path).map_err(|e| io(&path, e))?;
-    decode(&bytes).map_err(|e| e.at(&path))
+    let ckpt = decode(&bytes).map_err(|e| e.at(&path))?;
+    let signed = key.is_some_and(|k| signed_with(&bytes, k));
+    Ok((ckpt, signed))
 }
 
 /// The checkpoints in `dir`, newest first (from their `.meta.json`; a `.ckpt` whose meta is

@@ -260,6 +260,14 @@ pub fn explain(source: &str, e: &SpannedError) -> Explained {
             "`Script` takes its code in a string or a file".to_string(),
             "write `Script(\"…rhai…\")` or `Script(file: \"x.rhai\")`".to_string(),
         ),
+        Error::ExceededRecursionLimit => (
+            format!(
+                "values nested too deeply (a workflow file may nest {} levels, each RON value \
+                 counting one or two)",
+                crate::limits::MAX_VALUE_DEPTH
+            ),
+            "flatten the value, or keep it in a JSON file the task reads".to_string(),
+        ),
         other => (
             in_file_words(&other.to_string()),
             "check the syntax here; a workflow reads `Workflow(name: \"x\", flow: \"a >> b\", tasks: {\"a\": Task(run: Noop), …})`".to_string(),
@@ -380,14 +388,20 @@ fn code_after(source: &str, at: usize) -> Option<usize> {
     }
 }
 
+/// Where the identifier that ends `t` starts: just after the last character that cannot be in
+/// one (a byte index at a character boundary, whatever that character's width).
+fn word_start(t: &str) -> usize {
+    t.char_indices()
+        .rev()
+        .find(|(_, c)| !(c.is_alphanumeric() || *c == '_'))
+        .map_or(0, |(i, c)| i + c.len_utf8())
+}
+
 /// The identifier just before `text`'s end (skipping spaces and one `(`): `Http(` → `Http`.
 fn last_word(text: &str) -> Option<&str> {
     let t = text.trim_end();
     let t = t.strip_suffix('(').unwrap_or(t).trim_end();
-    let start = t
-        .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .map_or(0, |i| i + 1);
-    let w = &t[start..];
+    let w = &t[word_start(t)..];
     (!w.is_empty()).then_some(w)
 }
 
@@ -398,16 +412,24 @@ fn last_key(text: &str) -> Option<&str> {
     // Skip back over a partial value on this field (`Shell(ls` → `Shell`).
     let colon = t.rfind(':')?;
     let head = t[..colon].trim_end();
-    let start = head
-        .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .map_or(0, |i| i + 1);
-    let k = &head[start..];
+    let k = &head[word_start(head)..];
     (!k.is_empty() && !t[colon + 1..].contains(',')).then_some(k)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_after_wide_characters_are_found_whole() {
+        for sep in ['\u{2028}', '\u{0085}', '\u{200E}', '、', '😀', ' '] {
+            assert_eq!(last_word(&format!("x,{sep}flow")), Some("flow"));
+            assert_eq!(last_word(&format!("{sep}Http(")), Some("Http"));
+            assert_eq!(last_key(&format!("a{sep}timeout: 3")), Some("timeout"));
+        }
+        assert_eq!(last_word("é"), Some("é"));
+        assert_eq!(last_word("😀"), None);
+    }
 
     fn explain_src(src: &str) -> Explained {
         let e = crate::file::parse(src).expect_err("a parse error");

@@ -81,7 +81,9 @@ impl Reporter<'_> {
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|e| format!("'{text}' is not a duration ({e})"))
+    let d = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("'{text}' is not a duration ({e})"))?;
+    crate::limits::check_duration(d, &format!("'{text}'"))
 }
 
 fn valid_name(name: &str) -> bool {
@@ -128,7 +130,7 @@ pub(super) fn assemble(
     }
     check_environment(spec, rep);
     if let Some(list) = &spec.notify
-        && let Err(m) = notifiers(list)
+        && let Err(m) = notifiers(list, &env.base_dir)
     {
         let at = rep.loc.top_field("notify");
         rep.error(
@@ -517,7 +519,7 @@ pub(super) fn task_def(
                 channel_key: a.channel_key.clone(),
                 notify: a.notify.clone(),
             };
-            match feedback_handler(&feedback) {
+            match feedback_handler(&feedback, &env.base_dir) {
                 Ok(h) => Some(Arc::new(h)),
                 Err(m) => {
                     bad(
@@ -530,7 +532,7 @@ pub(super) fn task_def(
                 }
             }
         }
-        RunSpec::Feedback(f) => match feedback_handler(f) {
+        RunSpec::Feedback(f) => match feedback_handler(f, &env.base_dir) {
             Ok(h) => Some(Arc::new(h)),
             Err(m) => {
                 bad(
@@ -596,7 +598,7 @@ fn script_error_place(
         .or(run)
 }
 
-fn feedback_handler(f: &FeedbackTaskSpec) -> Result<FeedbackHandler, String> {
+fn feedback_handler(f: &FeedbackTaskSpec, base: &Path) -> Result<FeedbackHandler, String> {
     let kind = match f.kind {
         AnswerKind::Approval => FeedbackKind::Approval,
         AnswerKind::Text => FeedbackKind::Text,
@@ -613,12 +615,16 @@ fn feedback_handler(f: &FeedbackTaskSpec) -> Result<FeedbackHandler, String> {
         );
     }
     spec.channel_key = f.channel_key.clone();
-    let notifiers = f.notify.as_deref().map(notifiers).transpose()?;
+    let notifiers = f
+        .notify
+        .as_deref()
+        .map(|n| notifiers(n, base))
+        .transpose()?;
     FeedbackHandler::new(spec, notifiers)
 }
 
 /// Build notifiers from their specs; errors name the bad field.
-pub fn notifiers(specs: &[NotifySpec]) -> Result<Vec<Arc<dyn Notifier>>, String> {
+pub fn notifiers(specs: &[NotifySpec], base: &Path) -> Result<Vec<Arc<dyn Notifier>>, String> {
     specs
         .iter()
         .map(|n| -> Result<Arc<dyn Notifier>, String> {
@@ -665,7 +671,8 @@ pub fn notifiers(specs: &[NotifySpec]) -> Result<Vec<Arc<dyn Notifier>>, String>
                         secret,
                         retries: w.retries.unwrap_or(3),
                         timeout,
-                    })))
+                        ca_file: w.ca_file.as_deref().map(|f| base.join(f)),
+                    })?))
                 }
             }
         })

@@ -115,10 +115,11 @@ impl<'a> Locator<'a> {
     /// The offset of field `name:` (an identifier followed by a colon) at or after `from`.
     pub fn field(&self, from: usize, name: &str) -> Option<usize> {
         let b = self.src.as_bytes();
+        let name = name.as_bytes();
         self.scan(from, |i| {
-            self.src[i..].starts_with(name)
+            b[i..].starts_with(name)
                 && (i == 0 || !is_ident(b[i - 1]))
-                && self.src[i + name.len()..].trim_start().starts_with(':')
+                && followed_by_colon(&b[i + name.len()..])
                 && !is_ident(*b.get(i + name.len()).unwrap_or(&b' '))
         })
     }
@@ -126,9 +127,10 @@ impl<'a> Locator<'a> {
     /// The offset of map key `"name"` (a string followed by a colon) at or after `from`.
     pub fn key(&self, from: usize, name: &str) -> Option<usize> {
         let quoted = format!("\"{name}\"");
+        let quoted = quoted.as_bytes();
+        let b = self.src.as_bytes();
         self.scan(from, |i| {
-            self.src[i..].starts_with(&quoted)
-                && self.src[i + quoted.len()..].trim_start().starts_with(':')
+            b[i..].starts_with(quoted) && followed_by_colon(&b[i + quoted.len()..])
         })
     }
 
@@ -220,17 +222,25 @@ impl<'a> Locator<'a> {
         let (mut src, mut dec) = (lit.content_start, 0usize);
         while dec < decoded_offset && src < b.len() && b[src] != b'"' {
             if b[src] == b'\\' {
-                let (consumed, produced) = escape_len(&self.src[src..]);
+                let (consumed, produced) = escape_len(self.src.get(src..)?);
                 src += consumed;
                 dec += produced;
             } else {
-                let ch = self.src[src..].chars().next()?;
+                let ch = self.src.get(src..)?.chars().next()?;
                 src += ch.len_utf8();
                 dec += ch.len_utf8();
             }
+            // An escape of unexpected shape may end inside a character: move to its start.
+            src = self.floor(src.min(b.len()));
         }
         Some(src)
     }
+}
+
+/// Whether `rest` starts with a colon after whitespace (any Unicode whitespace).
+fn followed_by_colon(rest: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(&rest[..rest.len().min(256)]);
+    text.trim_start().starts_with(':')
 }
 
 fn is_ident(c: u8) -> bool {

@@ -131,6 +131,7 @@ impl LoadedWorkflow {
             dir,
             workflow: self.source(),
             keep_last: keep_last.or(self.spec.keep_last),
+            signing_key: None,
         }
     }
 
@@ -139,7 +140,10 @@ impl LoadedWorkflow {
     pub fn notifiers(&self) -> Vec<Arc<dyn crate::hitl::Notifier>> {
         match &self.spec.notify {
             None => vec![Arc::new(crate::hitl::ConsoleNotifier)],
-            Some(list) => load::notifiers(list).unwrap_or_default(),
+            Some(list) => {
+                load::notifiers(list, self.path.parent().unwrap_or_else(|| Path::new("")))
+                    .unwrap_or_default()
+            }
         }
     }
 
@@ -154,18 +158,49 @@ impl LoadedWorkflow {
                 runtimes.clone(),
             ),
             file: self.path.clone(),
+            scripts_allowed: self
+                .spec
+                .tasks
+                .values()
+                .any(|t| matches!(t.run, spec::RunSpec::Script(_))),
         }
     }
 }
 
-/// Builds tasks from specs in the workflow format (`{"run": {"Script": "…"}}` and so on).
+/// Builds tasks added at run time again from the specs a checkpoint holds. A checkpoint is
+/// data, not code: only what a run of this workflow can add at run time is rebuilt — a
+/// sandboxed script, `{"run": {"Script": "<code>"}}`, and only when the workflow has Script
+/// tasks (the only kind that adds tasks with code of their own). Any other spec (a `Shell`,
+/// a `Docker`, a script file) is refused.
 pub struct FileTaskFactory {
     env: HandlerEnv,
     file: PathBuf,
+    scripts_allowed: bool,
+}
+
+/// The inline script of a spec of the one shape tasks added at run time have.
+fn inline_script(spec: &serde_json::Value) -> Option<&str> {
+    let obj = spec.as_object().filter(|o| o.len() == 1)?;
+    let run = obj.get("run")?.as_object().filter(|o| o.len() == 1)?;
+    run.get("Script")?.as_str()
 }
 
 impl TaskFactory for FileTaskFactory {
     fn build(&self, id: &str, spec: &serde_json::Value) -> Result<TaskDef, String> {
+        if inline_script(spec).is_none() {
+            return Err(
+                "only a script added by a Script task can be rebuilt from a checkpoint; this \
+                 spec is something else (a checkpoint does not carry code to run)"
+                    .into(),
+            );
+        }
+        if !self.scripts_allowed {
+            return Err(
+                "this workflow has no Script task, so no task of its runs adds scripts at run \
+                 time"
+                    .into(),
+            );
+        }
         let task: spec::TaskSpec =
             serde_json::from_value(spec.clone()).map_err(|e| format!("bad task spec: {e}"))?;
         let mut rep = Reporter {
@@ -250,6 +285,7 @@ pub fn load_str(
 pub fn parse(source: &str) -> Result<WorkflowSpec, ron::error::SpannedError> {
     ron::Options::default()
         .with_default_extension(Extensions::UNWRAP_VARIANT_NEWTYPES | Extensions::IMPLICIT_SOME)
+        .with_recursion_limit(crate::limits::MAX_VALUE_DEPTH)
         .from_str(source)
 }
 

@@ -233,6 +233,7 @@ pub struct FeedbackTaskSpec {
 }
 
 /// `Console` or `Webhook(url: "…", …)`.
+#[allow(clippy::large_enum_variant)] // a handful per file, read once
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub enum NotifySpec {
     /// Print the request, where to answer, and a curl example.
@@ -260,6 +261,9 @@ pub struct WebhookSpec {
     /// `whsec_<base64 key>`: sign per Standard Webhooks.
     #[serde(default)]
     pub secret: Option<String>,
+    /// A PEM file of extra root certificates to trust (relative to the workflow's folder).
+    #[serde(default)]
+    pub ca_file: Option<String>,
     /// Attempts after the first (3).
     #[serde(default)]
     pub retries: Option<u32>,

@@ -11,7 +11,7 @@ use crate::workflow::Workflow;
 
 use super::Severity;
 use super::load::Reporter;
-use super::spec::{NotifySpec, RunSpec, ScriptSpec, WorkflowSpec};
+use super::spec::{RunSpec, ScriptSpec, WorkflowSpec};
 
 /// Whether a task's code can end the run itself (inline scripts and shell lines are searched;
 /// script files are not read here).
@@ -92,7 +92,6 @@ pub(super) fn warn(spec: &WorkflowSpec, wf: &Workflow, rep: &mut Reporter<'_>) {
         }
     }
 
-    no_tls(spec, rep);
     unused_definitions(spec, wf, rep);
 
     for name in spec.groups.keys() {
@@ -103,42 +102,6 @@ pub(super) fn warn(spec: &WorkflowSpec, wf: &Workflow, rep: &mut Reporter<'_>) {
                 at,
                 format!("group '{name}' is defined but not used in the flow"),
                 Some("name it in the flow, or remove it"),
-            );
-        }
-    }
-}
-
-/// `https://` addresses fail at run time in this build (no TLS): say so when the file loads.
-fn no_tls(spec: &WorkflowSpec, rep: &mut Reporter<'_>) {
-    const HINT: &str = "this build speaks plain http only; use http:// (a local proxy can add TLS)";
-    let webhooks = |list: &Option<Vec<NotifySpec>>| -> bool {
-        list.iter()
-            .flatten()
-            .any(|n| matches!(n, NotifySpec::Webhook(w) if w.url.starts_with("https://")))
-    };
-    if webhooks(&spec.notify) {
-        let at = rep.loc.top_field("notify");
-        rep.at(
-            Severity::Warning,
-            at,
-            "a webhook uses https://, which this build cannot send to".into(),
-            Some(HINT),
-        );
-    }
-    for (name, task) in &spec.tasks {
-        let (https, field) = match &task.run {
-            RunSpec::Http(h) => (h.url.starts_with("https://"), "url"),
-            RunSpec::Approval(a) => (webhooks(&a.notify), "notify"),
-            RunSpec::Feedback(f) => (webhooks(&f.notify), "notify"),
-            _ => (false, ""),
-        };
-        if https {
-            let at = rep.loc.entry_field("tasks", name, "run");
-            rep.at(
-                Severity::Warning,
-                at,
-                format!("task '{name}': its {field} uses https://, which this build cannot reach"),
-                Some(HINT),
             );
         }
     }

@@ -4,6 +4,7 @@
 
 mod ops;
 mod parser;
+mod print;
 
 pub use parser::parse_flow;
 

@@ -9,6 +9,7 @@
 //! a comment that runs to the end of the line. Names are letters, digits, `_`, `-`, `.` and `:`.
 
 use crate::error::{BuildError, Span};
+use crate::limits::MAX_FLOW_DEPTH;
 
 use super::{Flow, Leaf};
 
@@ -196,6 +197,12 @@ impl Parser {
                 }))
             }
             Tok::Open => {
+                if self.depth >= MAX_FLOW_DEPTH {
+                    return Err(BuildError::FlowSyntax {
+                        message: format!("parentheses nested deeper than {MAX_FLOW_DEPTH} levels"),
+                        span,
+                    });
+                }
                 self.pos += 1;
                 self.depth += 1;
                 let inner = self.par()?;
@@ -331,6 +338,25 @@ mod tests {
         assert!(syntax_error("a)").0.contains("unbalanced"));
         assert!(syntax_error("a >>").0.contains("end of flow"));
         assert!(syntax_error("|").0.contains("task name"));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let ok = format!(
+            "{}a{}",
+            "(".repeat(MAX_FLOW_DEPTH),
+            ")".repeat(MAX_FLOW_DEPTH)
+        );
+        assert_eq!(parse(&ok), ["a"]);
+        for depth in [MAX_FLOW_DEPTH + 1, 50_000] {
+            let deep = format!("{}a{}", "(".repeat(depth), ")".repeat(depth));
+            let (msg, line, col) = syntax_error(&deep);
+            assert!(msg.contains("nested deeper than 128"), "{msg}");
+            assert_eq!((line, col), (1, MAX_FLOW_DEPTH + 1));
+        }
+        // Unclosed, and mixed with operators.
+        let open = format!("x >> {}", "(a | ".repeat(100_000));
+        assert!(syntax_error(&open).0.contains("nested deeper"));
     }
 
     #[test]

@@ -109,6 +109,41 @@ fn now() -> String {
     humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()
 }
 
+/// The store's lock, released when dropped (closing the file releases the `flock`).
+struct StoreLock {
+    _file: fs::File,
+}
+
+/// A temporary file name in `dir` used by one write only.
+fn temp_name(dir: &Path) -> PathBuf {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    dir.join(format!(
+        ".tmp-{}-{n}-{:016x}",
+        std::process::id(),
+        rand::random::<u64>()
+    ))
+}
+
+/// Create `path` (it must not exist) with `bytes`, flushed to the disk.
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// Make the renames and links in `dir` durable.
+fn sync_dir(dir: &Path) -> Result<(), FeedbackError> {
+    match fs::File::open(dir) {
+        Ok(d) => d.sync_all().map_err(backend),
+        Err(_) => Ok(()),
+    }
+}
+
 impl FileBackend {
     /// Files under `dir` (usually `<state dir>/feedback`).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
@@ -141,37 +176,65 @@ impl FileBackend {
         }
     }
 
-    /// Write through a temporary file and rename (readers never see half a file).
+    /// Write through a temporary file of its own (fsynced), then rename and sync the
+    /// folder: readers never see half a file, concurrent writers never share a temporary,
+    /// and once this returns the file survives a crash or a power loss.
     fn write(path: &Path, value: &impl serde::Serialize) -> Result<(), FeedbackError> {
         let dir = path.parent().unwrap_or_else(|| Path::new("."));
         fs::create_dir_all(dir).map_err(backend)?;
         let bytes = serde_json::to_vec_pretty(value).map_err(backend)?;
-        let tmp = dir.join(format!(
-            ".{}.tmp-{}",
-            path.file_name().and_then(|n| n.to_str()).unwrap_or("f"),
-            std::process::id()
-        ));
-        fs::write(&tmp, bytes).map_err(backend)?;
-        fs::rename(&tmp, path).map_err(backend)
+        let tmp = temp_name(dir);
+        let result = write_synced(&tmp, &bytes).and_then(|()| fs::rename(&tmp, path));
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result.map_err(backend)?;
+        sync_dir(dir)
     }
 
-    /// Publish a complete file only if none exists (the first answer wins).
+    /// Publish a complete, durable file only if none exists (the first answer wins).
     fn write_new(path: &Path, value: &impl serde::Serialize) -> Result<bool, FeedbackError> {
         let dir = path.parent().unwrap_or_else(|| Path::new("."));
         fs::create_dir_all(dir).map_err(backend)?;
         let bytes = serde_json::to_vec_pretty(value).map_err(backend)?;
-        let tmp = dir.join(format!(
-            ".answer.tmp-{}-{:x}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        fs::write(&tmp, bytes).map_err(backend)?;
+        let tmp = temp_name(dir);
+        if let Err(e) = write_synced(&tmp, &bytes) {
+            let _ = fs::remove_file(&tmp);
+            return Err(backend(e));
+        }
         let linked = fs::hard_link(&tmp, path);
         let _ = fs::remove_file(&tmp);
         match linked {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                sync_dir(dir)?;
+                Ok(true)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
             Err(e) => Err(backend(e)),
+        }
+    }
+
+    /// Hold the store's lock (an exclusive `flock` on `<dir>/.lock`, shared by every process
+    /// using the folder) while deciding: an answer and a cancel never both succeed.
+    fn lock(&self) -> Result<StoreLock, FeedbackError> {
+        fs::create_dir_all(&self.dir).map_err(backend)?;
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.dir.join(".lock"))
+            .map_err(backend)?;
+        use std::os::fd::AsRawFd;
+        loop {
+            // SAFETY: flock on a descriptor we own; no memory is touched.
+            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+            if rc == 0 {
+                return Ok(StoreLock { _file: file });
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(backend(format!("locking the feedback store: {e}")));
+            }
         }
     }
 
@@ -214,6 +277,7 @@ impl FeedbackBackend for FileBackend {
                 request.id
             )));
         }
+        let _lock = self.lock()?;
         if let Some(existing) = Self::read::<FeedbackRequest>(&self.request_path(&request.id))? {
             return Ok(existing);
         }
@@ -255,6 +319,7 @@ impl FeedbackBackend for FileBackend {
     }
 
     async fn respond(&self, id: &str, answer: Answer) -> Result<FeedbackResponse, FeedbackError> {
+        let _lock = self.lock()?;
         let Some((mut request, existing)) = self.get_sync(id)? else {
             return Err(FeedbackError::NotFound(id.to_string()));
         };
@@ -284,13 +349,19 @@ impl FeedbackBackend for FileBackend {
     }
 
     async fn cancel(&self, id: &str) -> Result<FeedbackRequest, FeedbackError> {
+        let _lock = self.lock()?;
         let Some((mut request, existing)) = self.get_sync(id)? else {
             return Err(FeedbackError::NotFound(id.to_string()));
         };
-        if existing.is_some() || request.status == FeedbackStatus::Answered {
+        if existing.is_some() || request.status != FeedbackStatus::Pending {
+            let status = if existing.is_some() {
+                FeedbackStatus::Answered
+            } else {
+                request.status
+            };
             return Err(FeedbackError::NotPending {
                 id: id.to_string(),
-                status: "answered".into(),
+                status: status_name(status),
             });
         }
         request.status = FeedbackStatus::Cancelled;
@@ -299,7 +370,17 @@ impl FeedbackBackend for FileBackend {
     }
 
     async fn update(&self, request: &FeedbackRequest) -> Result<(), FeedbackError> {
-        Self::write(&self.request_path(&request.id), request)
+        if !valid_id(&request.id) {
+            return Err(FeedbackError::NotFound(request.id.clone()));
+        }
+        // Only the bookkeeping changes: an answer or a cancel that landed meanwhile stays.
+        let _lock = self.lock()?;
+        let Some((mut current, _)) = self.get_sync(&request.id)? else {
+            return Err(FeedbackError::NotFound(request.id.clone()));
+        };
+        current.timed_out_at = request.timed_out_at.clone();
+        current.checkpoint = request.checkpoint.clone();
+        Self::write(&self.request_path(&request.id), &current)
     }
 
     async fn wait(
@@ -307,7 +388,7 @@ impl FeedbackBackend for FileBackend {
         id: &str,
         timeout: Duration,
     ) -> Result<Option<FeedbackResponse>, FeedbackError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now().checked_add(timeout);
         loop {
             match self.get_sync(id)? {
                 None => return Err(FeedbackError::NotFound(id.to_string())),
@@ -318,10 +399,13 @@ impl FeedbackBackend for FileBackend {
                 Some(_) => {}
             }
             let now = Instant::now();
-            if now >= deadline {
-                return Ok(None);
-            }
-            tokio::time::sleep(self.poll.min(deadline - now)).await;
+            let left = match deadline {
+                Some(d) if now >= d => return Ok(None),
+                Some(d) => d - now,
+                // Too far away to represent: wait in polls until an answer comes.
+                None => self.poll,
+            };
+            tokio::time::sleep(self.poll.min(left)).await;
         }
     }
 }

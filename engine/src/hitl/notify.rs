@@ -132,6 +132,8 @@ pub struct WebhookConfig {
     pub retries: u32,
     /// Time limit of one attempt.
     pub timeout: Duration,
+    /// A PEM file of extra root certificates to trust, besides the platform's.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl WebhookConfig {
@@ -162,12 +164,16 @@ pub struct WebhookNotifier {
 }
 
 impl WebhookNotifier {
-    /// A notifier for `config`.
-    pub fn new(config: WebhookConfig) -> Self {
-        WebhookNotifier {
+    /// A notifier for `config`; fails when its `ca_file` cannot be read.
+    pub fn new(config: WebhookConfig) -> Result<Self, String> {
+        let client = match &config.ca_file {
+            Some(f) => crate::net::http_client(Some(f))?,
+            None => crate::net::default_client(),
+        };
+        Ok(WebhookNotifier {
             config: Arc::new(config),
-            client: reqwest::Client::new(),
-        }
+            client,
+        })
     }
 }
 

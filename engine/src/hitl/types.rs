@@ -110,12 +110,8 @@ impl FeedbackSpec {
         if needs_options && self.options.is_empty() {
             return Err(format!("a {} request needs options", self.kind.as_str()));
         }
-        if let Some(t) = self.timeout_secs
-            && !(t.is_finite() && t >= 0.0)
-        {
-            return Err(format!(
-                "timeout must be a positive number of seconds, got {t}"
-            ));
+        if let Some(t) = self.timeout_secs {
+            crate::limits::seconds(t, "timeout")?;
         }
         Ok(())
     }

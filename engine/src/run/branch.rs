@@ -29,6 +29,7 @@ enum Step {
     Wait,
     Task {
         entry: Entry,
+        slot: u32,
         def: Arc<TaskDef>,
         id: Arc<str>,
         cycle: u32,
@@ -77,21 +78,21 @@ async fn branch_loop(shared: &Arc<RunShared>, branch: u32) -> Result<Option<Valu
             }
             Step::Task {
                 entry,
+                slot,
                 def,
                 id,
                 cycle,
                 max_cycles,
                 on_fleet,
             } => {
-                let execution = Execution {
-                    entry,
-                    def,
-                    id: id.clone(),
+                let exec = Exec {
+                    branch,
+                    slot,
                     cycle,
                     max_cycles,
                     on_fleet,
                 };
-                let outcome = run_task(shared, branch, execution).await?;
+                let outcome = run_task(shared, exec, entry, def, id.clone()).await?;
                 if let Some(metadata) = outcome {
                     {
                         shared
@@ -158,7 +159,7 @@ fn next_step(shared: &RunShared, branch: u32) -> Result<Option<Step>, RunError> 
     let cycle = *cycles;
     Ok(Some(match kind {
         PlanKind::Task(def) => {
-            st.running += 1;
+            let slot = shared.begin_exec(&mut st, branch);
             let mut on_fleet = false;
             if let Some(b) = st.branch(branch) {
                 b.current = Some(entry.clone());
@@ -166,6 +167,7 @@ fn next_step(shared: &RunShared, branch: u32) -> Result<Option<Step>, RunError> 
             }
             Step::Task {
                 entry,
+                slot,
                 def,
                 id,
                 cycle,
@@ -184,20 +186,28 @@ fn next_step(shared: &RunShared, branch: u32) -> Result<Option<Step>, RunError> 
     }))
 }
 
-/// Marks a task as no longer running when dropped (failure, cancellation), unless its
-/// completion already did under the state lock.
+/// Where one attempt runs: its branch, its slot (see `exec.rs`), its cycle and limit, and
+/// whether its branch is placed on the worker fleet.
+#[derive(Debug, Clone, Copy)]
+struct Exec {
+    branch: u32,
+    slot: u32,
+    cycle: u32,
+    max_cycles: u32,
+    on_fleet: bool,
+}
+
+/// Ends the attempt's slot when dropped (failure, cancellation, a panic), unless its
+/// completion already did under the state lock. Ending a slot twice does nothing.
 struct Running<'a> {
     shared: &'a RunShared,
-    branch: u32,
-    armed: bool,
+    slot: u32,
 }
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
-        if self.armed {
-            let mut st = self.shared.state.lock();
-            self.shared.task_stopped(&mut st, self.branch, false);
-        }
+        let mut st = self.shared.state.lock();
+        self.shared.end_exec(&mut st, self.slot);
     }
 }
 
@@ -251,37 +261,23 @@ pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-/// One execution of a task, as the branch loop popped it.
-struct Execution {
-    entry: Entry,
-    def: Arc<TaskDef>,
-    id: Arc<str>,
-    cycle: u32,
-    max_cycles: u32,
-    /// Whether its branch is placed on the worker fleet.
-    on_fleet: bool,
-}
-
 /// One execution of a task. `Ok(Some(meta))` means it completed and asked for a deferred
 /// checkpoint with `meta`; `Ok(None)` that it completed without one, or that a retry was queued.
 async fn run_task(
     shared: &Arc<RunShared>,
-    branch: u32,
-    execution: Execution,
+    exec: Exec,
+    entry: Entry,
+    def: Arc<TaskDef>,
+    id: Arc<str>,
 ) -> Result<Option<Value>, RunError> {
-    let Execution {
-        entry,
-        def,
-        id,
+    let Exec {
+        branch,
+        slot,
         cycle,
         max_cycles,
         on_fleet,
-    } = execution;
-    let mut running = Running {
-        shared,
-        branch,
-        armed: true,
-    };
+    } = exec;
+    let running = Running { shared, slot };
     let attempt = entry.attempt;
     let run: Arc<dyn RunAccess> = shared.clone();
     let ctx = TaskContext::new(
@@ -292,7 +288,7 @@ async fn run_task(
             attempt,
             max_cycles,
             data: entry.data.clone(),
-            slot: branch,
+            slot,
         },
         shared.channel.clone(),
         run,
@@ -312,8 +308,16 @@ async fn run_task(
     };
     let error = match call_body(shared, &handler, timeout, ctx.clone()).await {
         Ok(value) => {
-            running.armed = false;
-            return complete(shared, branch, entry.node, &id, cycle, ctx, value, started);
+            let done = Done {
+                branch,
+                slot,
+                node: entry.node,
+                cycle,
+                started,
+            };
+            let out = complete(shared, done, &id, ctx, value);
+            drop(running);
+            return out;
         }
         Err(Failure::Cancelled) => return Err(shared.cancel_error()),
         // The run was stopped (cancelled, or paused for feedback) while the body ended.
@@ -335,11 +339,10 @@ async fn run_task(
             ..entry
         };
         {
-            // While it waits for its delay the task is parked: a checkpoint taken meanwhile
-            // queues the retry at the back of its branch.
-            running.armed = false;
+            // The attempt is over (its waits end with it); while the retry waits for its
+            // delay, a checkpoint taken meanwhile queues it at the back of its branch.
+            drop(running);
             let mut st = shared.state.lock();
-            shared.task_stopped(&mut st, branch, false);
             if let Some(b) = st.branch(branch) {
                 b.retry = Some(retry);
             }
@@ -381,23 +384,35 @@ async fn sleep_unless_cancelled(shared: &RunShared, delay: Duration) -> bool {
     }
 }
 
+/// A body that returned: where it ran and when it started.
+struct Done {
+    branch: u32,
+    slot: u32,
+    node: u32,
+    cycle: u32,
+    started: Instant,
+}
+
 /// The body returned a value: apply its control calls and queue what follows.
-#[allow(clippy::too_many_arguments)]
 fn complete(
     shared: &Arc<RunShared>,
-    branch: u32,
-    node: u32,
+    done: Done,
     id: &Arc<str>,
-    cycle: u32,
     ctx: TaskContext,
     value: Value,
-    started: Instant,
 ) -> Result<Option<Value>, RunError> {
+    let Done {
+        branch,
+        slot,
+        node,
+        cycle,
+        started,
+    } = done;
     let control = ctx.take_control();
     if let Some(message) = control.cancel {
         {
             let mut st = shared.state.lock();
-            shared.task_stopped(&mut st, branch, false);
+            shared.end_exec(&mut st, slot);
         }
         return Err(shared.cancel(Some(id), message));
     }
@@ -405,7 +420,7 @@ fn complete(
     let holds = control.holds_successors();
     {
         let mut st = shared.state.lock();
-        shared.task_stopped(&mut st, branch, false);
+        shared.end_exec(&mut st, slot);
         st.results[node as usize] = Some(value.clone());
         shared.result_recorded(id, &value);
         st.steps += 1;

@@ -21,8 +21,9 @@ pub(crate) const TOP_BRANCH: u32 = 0;
 
 impl RunShared {
     /// Write a checkpoint. `requester` is the task that asked (id and cycle), `parked` its
-    /// branch when it is still executing (an immediate checkpoint: it will run again on
-    /// resume).
+    /// slot when it is still executing (an immediate checkpoint: it will run again on
+    /// resume). Any number of checkpoints of any kind may be asked for at once: they are
+    /// taken one after the other.
     pub(crate) async fn checkpoint(
         &self,
         reason: Reason,
@@ -37,17 +38,28 @@ impl RunShared {
         if self.finished.load(Ordering::Acquire) {
             return Err(CheckpointError::NotRunning);
         }
-        let _one_at_a_time = self.checkpoint_lock.lock().await;
-        if let Some(branch) = parked {
-            let mut st = self.state.lock();
-            self.task_stopped(&mut st, branch, true);
+        // A task asking for a checkpoint parks *before* waiting for its turn: a checkpoint
+        // taken meanwhile must not wait for it (it waits for us).
+        if let Some(slot) = parked
+            && !self.park_exec(slot)
+        {
+            return Err(CheckpointError::NotRunning);
         }
-        let outcome = self
-            .checkpoint_paused(&config, reason, requester, metadata)
-            .await;
-        if let Some(_branch) = parked {
-            // Still holding the checkpoint lock, so no other checkpoint can close the gate.
-            self.state.lock().running += 1;
+        let outcome = async {
+            let _one_at_a_time = self.checkpoint_lock.lock().await;
+            if let Some(slot) = parked
+                && self.exec_ended(slot).is_none()
+            {
+                // The asking attempt ended (timeout, cancellation) while it waited its turn.
+                return Err(CheckpointError::NotRunning);
+            }
+            self.checkpoint_paused(&config, reason, requester, metadata)
+                .await
+        }
+        .await;
+        if let Some(slot) = parked {
+            // Goes on once no other checkpoint is being taken.
+            self.unpark_exec(slot).await;
         }
         let saved = outcome?;
         self.emit(EventKind::CheckpointSaved {
@@ -122,8 +134,9 @@ impl RunShared {
             };
             let dir = config.dir.clone();
             let keep = config.keep_last;
+            let key = config.signing_key.clone();
             tokio::task::spawn_blocking(move || {
-                let saved = store::save(&dir, &ckpt);
+                let saved = store::save_signed(&dir, &ckpt, key.as_deref());
                 if saved.is_ok()
                     && let Some(keep) = keep
                 {

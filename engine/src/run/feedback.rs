@@ -4,7 +4,6 @@
 //! same request (same id) and gets the stored answer.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -20,23 +19,56 @@ use crate::hitl::{
 
 use super::state::RunShared;
 
-/// The id of a request: the same for the same run, task, cycle, attempt and request number.
+/// The id of a request: the same for the same run, task, cycle, attempt and request number,
+/// and different whenever any of them differs (no two tasks share an id, whatever their
+/// names). Safe as a file name and a URL segment: `<run>.<task>.<cycle>-<attempt>-<ordinal>`
+/// with each name escaped (see [`escape_id_part`]); a very long id ends in a hash instead.
 pub(crate) fn feedback_id(run_id: &str, ask: &FeedbackAsk) -> String {
-    let task: String = ask
-        .task
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let id = format!(
+        "{}.{}.{}-{}-{}",
+        escape_id_part(run_id),
+        escape_id_part(&ask.task),
+        ask.cycle,
+        ask.attempt,
+        ask.ordinal
+    );
+    if id.len() <= MAX_PLAIN_ID {
+        return id;
+    }
+    // Four dot-separated parts never come out of the plain form, which has three.
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(id.as_bytes());
+    let hash: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let short = |s: String| s.chars().take(40).collect::<String>();
     format!(
-        "{run_id}-{task}-{}-{}-{}",
-        ask.cycle, ask.attempt, ask.ordinal
+        "{}.{}.{}-{}-{}.h{hash}",
+        short(escape_id_part(run_id)),
+        short(escape_id_part(&ask.task)),
+        ask.cycle,
+        ask.attempt,
+        ask.ordinal
     )
+}
+
+/// Longest id written in full (file names stay well under the usual 255 bytes).
+const MAX_PLAIN_ID: usize = 160;
+
+/// One name of an id, injectively: ASCII letters, digits and `-` as they are, every other
+/// byte of its UTF-8 as `_` and two hex digits (so `.`, the separator, never appears, and
+/// `a.b` and `a_b` differ); the empty name is `_`.
+pub(crate) fn escape_id_part(name: &str) -> String {
+    if name.is_empty() {
+        return "_".into();
+    }
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("_{b:02x}"));
+        }
+    }
+    out
 }
 
 fn now() -> String {
@@ -61,11 +93,12 @@ impl RunShared {
         let notifiers = ask.notifiers.as_deref();
         // The wait, as the request records it: a request that names none waits the default,
         // and says so (`feedback list`, the inbox, webhooks show the real timeout).
-        let wait = ask
-            .spec
-            .timeout_secs
-            .map(Duration::from_secs_f64)
-            .unwrap_or(manager.default_timeout);
+        let wait = match ask.spec.timeout_secs {
+            Some(secs) => {
+                crate::limits::seconds(secs, "timeout").map_err(FeedbackError::Invalid)?
+            }
+            None => manager.default_timeout,
+        };
         let mut spec = ask.spec.clone();
         spec.timeout_secs.get_or_insert(wait.as_secs_f64());
         let request = match manager.backend.get(&id).await? {
@@ -104,18 +137,36 @@ impl RunShared {
                 request
             }
         };
-        self.park(ask.slot);
-        match manager.backend.wait(&id, wait).await {
+        // Ending the attempt (timeout, retry, cancellation) ends this wait, even when it runs
+        // detached from the attempt (in a child process's request, on a script's thread).
+        let Some(ended) = self.exec_ended(ask.slot) else {
+            return Err(FeedbackError::Cancelled(id));
+        };
+        self.park_exec(ask.slot);
+        let waited = tokio::select! {
+            biased;
+            _ = ended.cancelled() => None,
+            r = manager.backend.wait(&id, wait) => Some(r),
+        };
+        let Some(waited) = waited else {
+            return Err(self.orphaned(&manager, &id).await);
+        };
+        match waited {
             Ok(Some(response)) => {
-                self.unpark(ask.slot).await;
+                if !self.unpark_exec(ask.slot).await {
+                    return Err(self.orphaned(&manager, &id).await);
+                }
                 self.answered(&manager, notifiers, &request, &response)
                     .await?;
                 Ok(response)
             }
             Ok(None) => {
+                if self.exec_ended(ask.slot).is_none() {
+                    return Err(self.orphaned(&manager, &id).await);
+                }
                 manager.notify(notifiers, FeedbackEvent::TimedOut, &request, None);
                 if self.checkpoints.is_none() {
-                    self.unpark(ask.slot).await;
+                    self.unpark_exec(ask.slot).await;
                     return Err(FeedbackError::Timeout {
                         id,
                         secs: wait.as_secs_f64(),
@@ -124,10 +175,22 @@ impl RunShared {
                 self.pause(&manager, request, &ask).await
             }
             Err(e) => {
-                self.unpark(ask.slot).await;
+                self.unpark_exec(ask.slot).await;
                 Err(e)
             }
         }
+    }
+
+    /// The attempt that asked `id` has ended: its question belongs to nobody. Unless the
+    /// whole run stopped (a pause keeps its questions open for the resumed run), withdraw it.
+    async fn orphaned(&self, manager: &FeedbackManager, id: &str) -> FeedbackError {
+        if !self.stop.is_cancelled()
+            && let Err(e) = manager.backend.cancel(id).await
+            && !matches!(e, FeedbackError::NotPending { .. })
+        {
+            tracing::warn!("cannot withdraw feedback request {id}: {e}");
+        }
+        FeedbackError::Cancelled(id.to_string())
     }
 
     /// The answer is in: write it to the channel when asked, report it.
@@ -157,27 +220,6 @@ impl RunShared {
             id: request.id.clone(),
         });
         Ok(())
-    }
-
-    /// The waiting task stops counting as running (it stays the branch's current task).
-    fn park(&self, slot: u32) {
-        let mut st = self.state.lock();
-        self.task_stopped(&mut st, slot, true);
-    }
-
-    /// The waiting task runs again, once no checkpoint is being taken.
-    async fn unpark(&self, _slot: u32) {
-        loop {
-            {
-                let mut st = self.state.lock();
-                if !st.gate_closed {
-                    st.running += 1;
-                    return;
-                }
-            }
-            let mut open = self.gate.subscribe();
-            let _ = open.wait_for(|open| *open).await;
-        }
     }
 
     /// The wait ran out: checkpoint the whole run (the waiting task runs again on resume and
@@ -220,7 +262,7 @@ impl RunShared {
                 Err(FeedbackError::Paused(request.id))
             }
             Err(e) => {
-                self.unpark(ask.slot).await;
+                self.unpark_exec(ask.slot).await;
                 Err(FeedbackError::Backend(format!(
                     "the run could not pause: {e}"
                 )))

@@ -4,13 +4,14 @@
 mod access;
 mod branch;
 mod checkpoint;
+mod exec;
 mod feedback;
 mod group;
 mod restore;
 mod state;
 
 pub(crate) use branch::panic_message;
-pub use restore::TaskFactory;
+pub use restore::{MAX_DYNAMIC_TASKS, TaskFactory};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -178,6 +179,12 @@ impl Engine {
         from: &str,
         mut options: RunOptions,
     ) -> Result<RunHandle, String> {
+        if !valid_run_id(run_id) {
+            return Err(format!(
+                "the checkpoint's run id: {}",
+                invalid_run_id(run_id)
+            ));
+        }
         options.run_id = Some(run_id.to_string());
         let (shared, rx) = Self::prepare(workflow, &options);
         {
@@ -296,6 +303,28 @@ async fn open_fleet(shared: &Arc<RunShared>, resumed: bool) -> Result<(), RunErr
     Ok(())
 }
 
+/// Longest run id.
+pub const MAX_RUN_ID_LEN: usize = 128;
+
+/// Whether `id` can be a run id: 1 to 128 ASCII letters, digits, `-` and `_`, not starting
+/// with `-`. Run ids become parts of file names (checkpoints, history), so nothing else —
+/// no `/`, no `.` — is accepted, from options or from a checkpoint.
+pub fn valid_run_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_RUN_ID_LEN
+        && !id.starts_with('-')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn invalid_run_id(id: &str) -> String {
+    format!(
+        "'{}' is not a valid run id (1 to {MAX_RUN_ID_LEN} ASCII letters, digits, '-' and '_')",
+        id.chars().take(80).collect::<String>()
+    )
+}
+
 fn new_run_id() -> Arc<str> {
     let millis = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -406,7 +435,14 @@ async fn drive(shared: Arc<RunShared>, how: Start) -> RunOutcome {
         start: start.clone(),
         resumed_from: resumed,
     });
-    let mut setup_error = open_fleet(&shared, resuming).await.err();
+    // A run id becomes part of file names and keys: check it before anything uses it.
+    let mut setup_error = if valid_run_id(&shared.run_id) {
+        open_fleet(&shared, resuming).await.err()
+    } else {
+        Some(RunError::Internal {
+            message: invalid_run_id(&shared.run_id),
+        })
+    };
     if resuming && setup_error.is_none() {
         // A shared channel may hold what the run wrote after its checkpoint.
         if let Err(e) = shared.channel.clear().await {

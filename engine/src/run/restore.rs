@@ -11,6 +11,19 @@ use crate::workflow::TaskDef;
 
 use super::state::{Entry, GroupResume, RunShared, RunState};
 
+/// Most tasks added at run time a checkpoint may list.
+pub const MAX_DYNAMIC_TASKS: usize = 100_000;
+
+/// Whether an id read from a checkpoint can name a task: a name the flow language accepts
+/// (letters, digits, `_`, `-`, `.`, `:`), at most 200 characters.
+fn valid_task_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.chars().count() <= 200
+        && id
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
+}
+
 /// Builds a task added at run time again from its spec (the workflow-file loader implements it).
 pub trait TaskFactory: Send + Sync {
     /// Build task `id` from `spec`.
@@ -25,7 +38,19 @@ pub(crate) fn restore(
     snap: &RunSnapshot,
     factory: Option<&dyn TaskFactory>,
 ) -> Result<(), String> {
+    if snap.dynamic.len() > MAX_DYNAMIC_TASKS {
+        return Err(format!(
+            "the checkpoint lists {} tasks added at run time (at most {MAX_DYNAMIC_TASKS})",
+            snap.dynamic.len()
+        ));
+    }
     for task in &snap.dynamic {
+        if !valid_task_id(&task.id) {
+            return Err(format!(
+                "the checkpoint names a task added at run time whose id '{}' is not a task name",
+                task.id.chars().take(80).collect::<String>()
+            ));
+        }
         if shared.lookup(st, &task.id).is_some() {
             continue;
         }

@@ -119,8 +119,12 @@ pub(crate) struct RunState {
     pub cancelled: Option<RunError>,
     /// No task may start while the gate is closed (a checkpoint is being taken).
     pub gate_closed: bool,
-    /// Tasks executing their bodies right now (parked tasks excluded).
+    /// Tasks executing their bodies right now (parked tasks excluded); kept by `exec.rs`.
     pub running: usize,
+    /// Attempts in flight by slot (see `exec.rs`).
+    pub execs: FxHashMap<u32, super::exec::Exec>,
+    /// The next slot to hand out.
+    pub next_exec: u32,
     /// Checkpoints written by this run.
     pub checkpoint_seq: u32,
     /// Set when the run paused for feedback: the checkpoint and the request.
@@ -312,18 +316,6 @@ impl RunShared {
                 task: None,
                 message: "run cancelled".into(),
             })
-    }
-
-    /// A task of `branch` stops executing (finished, failed, or parked): it no longer counts
-    /// as running. Called with the state locked.
-    pub fn task_stopped(&self, st: &mut RunState, branch: u32, keep_current: bool) {
-        st.running = st.running.saturating_sub(1);
-        if !keep_current && let Some(b) = st.branch(branch) {
-            b.current = None;
-        }
-        if st.gate_closed && st.running == 0 {
-            self.quiet.notify_one();
-        }
     }
 
     /// Queue the successors of `node` that are ready in `branch`: loop edges at once, forward

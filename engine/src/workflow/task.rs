@@ -80,7 +80,7 @@ impl RetryPolicy {
         if self.jitter {
             secs = (secs * (0.5 + unit_random)).min(cap);
         }
-        Duration::from_secs_f64(secs.max(0.0))
+        Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(self.max_backoff)
     }
 
     pub(crate) fn check(&self) -> Result<(), String> {

@@ -607,4 +607,39 @@ mod tests {
         let d = read_form(b"approved=maybe").unwrap();
         assert!(answer_of(FeedbackKind::Approval, &d).is_err());
     }
+
+    proptest::proptest! {
+        /// Any form body, for any kind: an answer or a message, never a panic; what
+        /// the form gives is what the answer holds.
+        #[test]
+        fn any_form_body_reads_or_is_refused(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            if let Ok(d) = read_form(&body) {
+                for kind in [
+                    FeedbackKind::Approval,
+                    FeedbackKind::Text,
+                    FeedbackKind::Selection,
+                    FeedbackKind::MultiSelection,
+                    FeedbackKind::Custom,
+                ] {
+                    let _ = answer_of(kind, &d);
+                }
+            }
+        }
+
+        #[test]
+        fn form_fields_survive_encoding(text in "\\PC{0,40}", deep in 0usize..400) {
+            let enc: String = form_urlencoded::byte_serialize(text.as_bytes()).collect();
+            let d = read_form(format!("text={enc}").as_bytes()).unwrap();
+            let a = answer_of(FeedbackKind::Text, &d).unwrap();
+            if !text.trim().is_empty() {
+                proptest::prop_assert_eq!(a.text.as_deref(), Some(text.as_str()));
+            }
+            // Custom JSON nested past the parser's limit is a message, not a crash.
+            let json = format!("{}1{}", "[".repeat(deep), "]".repeat(deep));
+            let enc: String = form_urlencoded::byte_serialize(json.as_bytes()).collect();
+            let d = read_form(format!("custom_data={enc}").as_bytes()).unwrap();
+            let parsed = answer_of(FeedbackKind::Custom, &d);
+            proptest::prop_assert_eq!(parsed.is_ok(), deep < 128);
+        }
+    }
 }

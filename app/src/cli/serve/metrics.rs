@@ -43,7 +43,13 @@ fn label(v: &str) -> String {
 impl Metrics {
     /// Count an HTTP request.
     pub fn http(&self, method: &str, route: &str, status: u16) {
-        bump(&self.http, (method.to_string(), route.to_string(), status));
+        let mut m = self.http.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (method.to_string(), route.to_string(), status);
+        if m.len() >= MAX_HTTP_SERIES && !m.contains_key(&key) {
+            *m.entry(("other".into(), "other".into(), 0)).or_insert(0) += 1;
+            return;
+        }
+        *m.entry(key).or_insert(0) += 1;
     }
 
     /// Count an answer given `via` the API or the web form.
@@ -140,7 +146,7 @@ impl Metrics {
 /// Middleware counting every request by method, route pattern (`unmatched` for unknown
 /// paths, so the label set stays small) and status.
 pub async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let method = req.method().as_str().to_string();
+    let method = method_label(req.method().as_str()).to_string();
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -150,9 +156,42 @@ pub async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next)
     resp
 }
 
+/// A method as a label: the standard ones by name, any other as `other` (a client choosing
+/// arbitrary methods must not create one series each).
+fn method_label(method: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE",
+    ];
+    KNOWN
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("other")
+}
+
+/// Most distinct label sets kept for `graflow_http_requests_total`; later new ones are
+/// counted under `other` labels.
+const MAX_HTTP_SERIES: usize = 256;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn label_sets_stay_bounded() {
+        let m = Metrics::default();
+        for i in 0..2_000 {
+            m.http(method_label(&format!("X{i}")), "unmatched", 405);
+            m.http("GET", &format!("/r{i}"), 200 + (i % 300) as u16);
+        }
+        let text = m.render(&[], Duration::ZERO);
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("graflow_http_requests_total{"))
+            .count();
+        assert!(series <= MAX_HTTP_SERIES + 1, "{series}");
+        assert!(text.contains("method=\"other\",route=\"unmatched\",status=\"405\"} 2000"));
+    }
 
     #[test]
     fn renders_the_text_format() {

@@ -3,6 +3,7 @@
 //! studio started in the same folder). Guide: docs/feedback.md.
 
 mod auth;
+mod hosts;
 mod html;
 mod metrics;
 mod routes;
@@ -44,6 +45,15 @@ pub struct ServeArgs {
     /// The state folder (default: $GRAFLOW_STATE_DIR, else .graflow).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Another host name requests may be addressed to (the bind address and loopback names
+    /// always are); repeat for several. Others are refused (DNS rebinding).
+    #[arg(
+        long = "allow-host",
+        value_name = "NAME",
+        env = "GRAFLOW_SERVE_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allow_hosts: Vec<String>,
 }
 
 /// What every handler shares.
@@ -56,6 +66,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// When the server started.
     pub started: Instant,
+    /// The hosts requests may name.
+    pub hosts: hosts::AllowedHosts,
 }
 
 /// Why the server cannot start.
@@ -123,6 +135,7 @@ pub async fn run(args: ServeArgs) -> i32 {
         token,
         metrics: Metrics::default(),
         started: Instant::now(),
+        hosts: hosts::AllowedHosts::new(local, &args.addr, &args.allow_hosts),
     });
     let protected = if state.token.is_some() {
         " (bearer token required)"

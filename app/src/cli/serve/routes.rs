@@ -336,5 +336,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(from_fn_with_state(state.clone(), metrics::track))
         .layer(from_fn(html::security_headers))
+        .layer(from_fn_with_state(state.clone(), super::hosts::check))
         .with_state(state)
 }

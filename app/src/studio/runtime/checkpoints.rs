@@ -42,14 +42,19 @@ pub fn prepare(
     path: &Path,
     force: bool,
     runtimes: &Runtimes,
+    state_dir: &Path,
 ) -> Result<PreparedResume, ResumeRefusal> {
-    let ckpt = store::load(path).map_err(|e| ResumeRefusal::DoesNotLoad(e.to_string()))?;
-    let chosen = runsetup::workflow_for_resume(&ckpt, force, runtimes)?;
+    let key = runsetup::checkpoint_key(state_dir);
+    let (ckpt, signed) = store::load_trusted(path, key.as_deref())
+        .map_err(|e| ResumeRefusal::DoesNotLoad(e.to_string()))?;
+    let chosen = runsetup::workflow_for_resume(&ckpt, force, signed, runtimes)?;
     let loaded = chosen.loaded;
     // The resumed run writes its checkpoints next to this one, as `graflow resume` does.
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut checkpoints = loaded.checkpoint_config(dir, None);
+    checkpoints.signing_key = key;
     let setup = RunSetup {
-        checkpoints: loaded.checkpoint_config(dir, None),
+        checkpoints,
         notifiers: loaded.notifiers(),
     };
     let snapshot = ckpt.snapshot;
@@ -80,6 +85,7 @@ pub fn prepare_shared(
     path: &Path,
     force: bool,
     runtimes: &Runtimes,
+    state_dir: &Path,
 ) -> Result<Arc<PreparedResume>, ResumeRefusal> {
-    prepare(path, force, runtimes).map(Arc::new)
+    prepare(path, force, runtimes, state_dir).map(Arc::new)
 }

@@ -109,8 +109,10 @@ pub fn load(path: &Path, runtimes: &Runtimes, state_dir: &Path) -> Result<Loaded
                 })
                 .collect();
             let checkpoint_dir = crate::runsetup::checkpoint_dir(&lw, state_dir);
+            let mut checkpoints = lw.checkpoint_config(checkpoint_dir, None);
+            checkpoints.signing_key = crate::runsetup::checkpoint_key(state_dir);
             let setup = RunSetup {
-                checkpoints: lw.checkpoint_config(checkpoint_dir, None),
+                checkpoints,
                 notifiers: lw.notifiers(),
             };
             Ok(Loaded {

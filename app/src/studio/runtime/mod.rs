@@ -330,8 +330,10 @@ impl Driver {
             }
             Effect::PrepareResume { checkpoint, force } => {
                 let runtimes = self.runtimes.clone();
+                let state_dir = self.state_dir.clone();
                 tokio::task::spawn_blocking(move || {
-                    let result = checkpoints::prepare_shared(&checkpoint, force, &runtimes);
+                    let result =
+                        checkpoints::prepare_shared(&checkpoint, force, &runtimes, &state_dir);
                     let _ = tx.blocking_send(Msg::ResumePrepared { checkpoint, result });
                 });
             }

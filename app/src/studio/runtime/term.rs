@@ -34,6 +34,7 @@ impl Drop for TermGuard {
 /// Put the terminal in studio mode; the guard puts it back.
 pub fn enter(mouse: bool) -> io::Result<(Term, TermGuard)> {
     install_panic_hook();
+    mark_ui_thread();
     enable_raw_mode()?;
     let guard = TermGuard { _private: () };
     let mut out = io::stdout();
@@ -75,8 +76,25 @@ pub fn set_mouse(on: bool) {
     };
 }
 
-/// Restore the terminal before any panic message is printed. Panics that the layout code
-/// catches itself leave the terminal (and the screen) alone.
+/// The thread that owns the screen (the one that called [`enter`]).
+static UI_THREAD: std::sync::Mutex<Option<std::thread::ThreadId>> = std::sync::Mutex::new(None);
+
+/// This thread owns the screen: a panic here brings the studio down.
+pub fn mark_ui_thread() {
+    let mut t = UI_THREAD.lock().unwrap_or_else(|e| e.into_inner());
+    *t = Some(std::thread::current().id());
+}
+
+/// Whether a panic on this thread means the studio is going down: it happened on the thread
+/// that owns the screen, outside a section that catches its own panics. Panics elsewhere —
+/// a task body's, which the engine catches and reports as the task's failure — leave the
+/// terminal alone.
+fn panic_ends_the_studio() -> bool {
+    let ui = *UI_THREAD.lock().unwrap_or_else(|e| e.into_inner());
+    ui == Some(std::thread::current().id()) && !in_guarded_section()
+}
+
+/// Restore the terminal before the message of a panic that ends the studio is printed.
 pub fn install_panic_hook() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -85,7 +103,9 @@ pub fn install_panic_hook() {
             if in_guarded_section() {
                 return;
             }
-            restore();
+            if panic_ends_the_studio() {
+                restore();
+            }
             previous(info);
         }));
     });
@@ -171,5 +191,28 @@ pub mod stderr {
     /// Give standard error back (no-op when it was not redirected).
     pub fn restore() {
         imp::restore()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_panics_on_the_screen_thread_end_the_studio() {
+        mark_ui_thread();
+        assert!(panic_ends_the_studio());
+        let elsewhere = std::thread::spawn(panic_ends_the_studio).join().unwrap();
+        assert!(
+            !elsewhere,
+            "a worker's panic (a task body's) leaves the terminal alone"
+        );
+        // A task body panicking on a runtime worker: caught by the engine, terminal untouched.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let seen = rt.block_on(async { tokio::spawn(async { panic_ends_the_studio() }).await });
+        assert_eq!(seen.ok(), Some(false));
     }
 }

@@ -396,7 +396,18 @@ impl App {
                     r.task,
                     crate::studio::ui::fit(&value, 60)
                 );
-                if self.runs.contains_key(&r.run_id) {
+                // The answer may let the run finish before this news arrives (the store syncs
+                // the answer to disk first): then the run's own message stays.
+                let run = self
+                    .runs
+                    .get(&r.run_id)
+                    .and_then(|&i| self.entries.get(i))
+                    .and_then(|e| e.run.as_ref())
+                    .filter(|run| run.run_id == r.run_id);
+                let live = run.is_some_and(|run| run.is_active());
+                let ended_here = run.is_some_and(|run| !run.is_active());
+                let paused_into = r.checkpoint.clone();
+                if live {
                     text.push_str(" — the run goes on");
                 } else if let Some(ckpt) = r.checkpoint {
                     self.overlay = Some(Overlay::Confirm(Question::ResumeAnswered {
@@ -404,7 +415,9 @@ impl App {
                         workflow: r.workflow,
                     }));
                 }
-                self.message = Some((text, Level::Info));
+                if !(ended_here && paused_into.is_none()) {
+                    self.message = Some((text, Level::Info));
+                }
                 self.want_inbox();
             }
             Err(e) => {

@@ -320,29 +320,58 @@ fn highlight<'a>(text: &str, needle: Option<&str>, base: Style, theme: &Theme) -
     let Some(needle) = needle.filter(|n| !n.is_empty()) else {
         return vec![Span::styled(text.to_string(), base)];
     };
-    let lower = text.to_lowercase();
-    if lower.len() != text.len() {
-        // Case folding changed byte offsets: highlight nothing rather than cut a character.
-        return vec![Span::styled(text.to_string(), base)];
-    }
     let mut out = Vec::new();
-    let mut at = 0;
-    while let Some(pos) = lower[at..].find(needle) {
-        let s = at + pos;
-        let e = s + needle.len();
-        if s > at {
-            out.push(Span::styled(text[at..s].to_string(), base));
+    let mut plain = String::new();
+    for (matched, piece) in match_ranges(text, needle) {
+        if matched {
+            if !plain.is_empty() {
+                out.push(Span::styled(std::mem::take(&mut plain), base));
+            }
+            out.push(Span::styled(
+                piece.to_string(),
+                theme
+                    .accent()
+                    .add_modifier(ratatui::style::Modifier::REVERSED),
+            ));
+        } else {
+            plain.push_str(piece);
         }
-        out.push(Span::styled(
-            text[s..e].to_string(),
-            theme
-                .accent()
-                .add_modifier(ratatui::style::Modifier::REVERSED),
-        ));
-        at = e;
     }
-    if at < text.len() {
-        out.push(Span::styled(text[at..].to_string(), base));
+    if !plain.is_empty() {
+        out.push(Span::styled(plain, base));
+    }
+    out
+}
+
+/// `text` cut into pieces, each marked whether it matches `needle` (lower case), comparing
+/// character by character with each character lower-cased on its own: the pieces are slices
+/// of `text` at character boundaries, whatever lower-casing does to byte lengths.
+fn match_ranges<'t>(text: &'t str, needle: &str) -> Vec<(bool, &'t str)> {
+    let needle: Vec<char> = needle.chars().collect();
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let lower = |c: char| c.to_lowercase().next().unwrap_or(c);
+    let mut out = Vec::new();
+    let (mut i, mut plain_from) = (0, 0);
+    while !needle.is_empty() && i + needle.len() <= chars.len() {
+        let hit = needle
+            .iter()
+            .enumerate()
+            .all(|(k, n)| lower(chars[i + k].1) == *n);
+        if hit {
+            let start = chars[i].0;
+            let end = chars.get(i + needle.len()).map_or(text.len(), |c| c.0);
+            if start > plain_from {
+                out.push((false, &text[plain_from..start]));
+            }
+            out.push((true, &text[start..end]));
+            plain_from = end;
+            i += needle.len();
+        } else {
+            i += 1;
+        }
+    }
+    if plain_from < text.len() {
+        out.push((false, &text[plain_from..]));
     }
     out
 }
@@ -457,7 +486,26 @@ fn draw_events(frame: &mut Frame, area: Rect, app: &App) {
 
 #[cfg(test)]
 mod tests {
-    use super::since_start;
+    use super::{match_ranges, since_start};
+
+    #[test]
+    fn matches_ignore_case_across_any_characters() {
+        // Lower-casing changes byte lengths here ('İ' grows, 'ẞ' shrinks): no cut inside one.
+        let text = "İx ẞ error ERROR é";
+        let pieces = match_ranges(text, "error");
+        assert_eq!(pieces.iter().map(|p| p.1).collect::<String>(), text);
+        assert_eq!(pieces.iter().filter(|p| p.0).count(), 2);
+        assert_eq!(match_ranges("ẞİ", "ß"), [(true, "ẞ"), (false, "İ")]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn pieces_always_rebuild_the_text(text in "\\PC{0,40}", needle in "\\PC{0,3}") {
+            let needle = needle.to_lowercase();
+            let pieces = match_ranges(&text, &needle);
+            proptest::prop_assert_eq!(pieces.iter().map(|p| p.1).collect::<String>(), text);
+        }
+    }
 
     #[test]
     fn event_times_are_fine_enough_for_fast_runs() {

@@ -230,7 +230,9 @@ fn cleanup_done() {
 /// or `timeout` passes; true when none is left pending. A program about to exit calls it so
 /// that no container outlives it.
 pub fn wait_for_cleanups(timeout: Duration) -> bool {
-    let deadline = std::time::Instant::now() + timeout;
+    let deadline = std::time::Instant::now()
+        .checked_add(timeout)
+        .unwrap_or_else(|| std::time::Instant::now() + Duration::from_secs(366 * 24 * 3600));
     let mut n = PENDING.0.lock();
     while *n > 0 {
         if PENDING.1.wait_until(&mut n, deadline).timed_out() {

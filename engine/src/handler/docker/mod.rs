@@ -251,7 +251,7 @@ impl TaskHandler for DockerHandler {
                 push_stderr_tail(&mut message, &finished.stderr_tail);
                 return Err(TaskError::msg(message));
             }
-            Ok(result(&dir.join("result"), &exec, finished.last_stdout))
+            result(&dir.join("result"), &exec, finished.last_stdout)
         }
         .boxed()
     }

@@ -35,6 +35,10 @@ pub struct HttpSpec {
     /// Request timeout, e.g. `"10s"`; 30 s by default.
     #[serde(default)]
     pub timeout: Option<String>,
+    /// A PEM file of extra root certificates to trust (relative to the workflow's folder),
+    /// besides the platform's.
+    #[serde(default)]
+    pub ca_file: Option<String>,
 }
 
 fn default_method() -> String {
@@ -49,7 +53,7 @@ pub struct HttpRuntime {
 
 impl HttpRuntime {
     fn client(&self) -> reqwest::Client {
-        self.client.get_or_init(reqwest::Client::new).clone()
+        self.client.get_or_init(crate::net::default_client).clone()
     }
 }
 
@@ -61,6 +65,8 @@ pub struct HttpHandler {
     body: Option<Template>,
     timeout: Duration,
     runtime: HttpRuntime,
+    /// The task's own client, when it trusts an extra `ca_file`.
+    client: Option<reqwest::Client>,
 }
 
 impl HttpHandler {
@@ -83,7 +89,7 @@ impl HttpHandler {
             .map_err(|e| format!("body: {e}"))?;
         let timeout = match &spec.timeout {
             None => Duration::from_secs(30),
-            Some(t) => humantime::parse_duration(t).map_err(|e| format!("timeout: '{t}': {e}"))?,
+            Some(t) => crate::limits::parse_duration(t, "timeout")?,
         };
         for (name, value) in &spec.headers {
             reqwest::header::HeaderName::from_bytes(name.as_bytes())
@@ -92,6 +98,11 @@ impl HttpHandler {
                 format!("headers: the value of '{name}' is not a valid header value")
             })?;
         }
+        let client = spec
+            .ca_file
+            .as_deref()
+            .map(|f| crate::net::http_client(Some(&env.resolve(f))))
+            .transpose()?;
         Ok(HttpHandler {
             method,
             url,
@@ -99,6 +110,7 @@ impl HttpHandler {
             body,
             timeout,
             runtime: env.runtimes.http.clone(),
+            client,
         })
     }
 }
@@ -146,7 +158,7 @@ impl TaskHandler for HttpHandler {
     }
 
     fn execute(&self, ctx: TaskContext) -> BoxFuture<'static, TaskResult> {
-        let client = self.runtime.client();
+        let client = self.client.clone().unwrap_or_else(|| self.runtime.client());
         let method = self.method.clone();
         let url = self.url.clone();
         let body = self.body.clone();
@@ -184,10 +196,9 @@ impl TaskHandler for HttpHandler {
                 .get(reqwest::header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.contains("json"));
-            let text = response.text().await.map_err(|e| {
-                let (_, why) = error::describe(&e);
-                TaskError::msg(format!("{method} {url}: reading the answer: {why}"))
-            })?;
+            let text = read_body(response)
+                .await
+                .map_err(|e| TaskError::msg(format!("{method} {url}: {e}")))?;
             ctx.log(format!(
                 "{method} {url} -> {} ({} ms)",
                 status.as_u16(),
@@ -207,4 +218,30 @@ impl TaskHandler for HttpHandler {
         }
         .boxed()
     }
+}
+
+/// The answer's body as text, at most [`MAX_HTTP_BODY_BYTES`](crate::limits::MAX_HTTP_BODY_BYTES).
+async fn read_body(mut response: reqwest::Response) -> Result<String, String> {
+    let limit = crate::limits::MAX_HTTP_BODY_BYTES;
+    let too_large = || {
+        format!(
+            "the answer's body is larger than {} MiB",
+            limit / (1024 * 1024)
+        )
+    };
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| format!("reading the answer: {}", error::describe(&e).1))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }

@@ -9,6 +9,7 @@
 
 mod child;
 pub mod protocol;
+mod result_file;
 mod runtime;
 mod server;
 
@@ -180,7 +181,7 @@ impl TaskHandler for ProcessHandler {
             if let Some(failure) = describe_failure(finished.status) {
                 return Err(failure_error(&spec, failure, &finished));
             }
-            Ok(result(&result_file, &exec, finished.last_stdout))
+            result(&result_file, &exec, finished.last_stdout)
         }
         .boxed()
     }
@@ -299,27 +300,37 @@ async fn json_var(
 }
 
 /// The result rules: the result file, else `set-result`, else the last non-empty stdout
-/// line, else null.
+/// line, else null. The result file is read without following links and up to
+/// [`MAX_RESULT_FILE_BYTES`](crate::limits::MAX_RESULT_FILE_BYTES): a link, a folder or a
+/// larger file is an error.
 pub(in crate::handler) fn result(
     result_file: &Path,
     exec: &Execution,
     last_stdout: Option<String>,
-) -> Value {
-    if let Ok(bytes) = std::fs::read(result_file) {
+) -> Result<Value, TaskError> {
+    if let Some(bytes) = result_file::read(result_file).map_err(TaskError::msg)? {
         return json_or_string(&String::from_utf8_lossy(&bytes));
     }
     if let Some(v) = exec.set_result() {
-        return v;
+        return Ok(v);
     }
     match last_stdout {
         Some(line) => json_or_string(&line),
-        None => Value::Null,
+        None => Ok(Value::Null),
     }
 }
 
-/// JSON when `text` parses as JSON, else the trimmed text.
-fn json_or_string(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.trim().to_string()))
+/// JSON when `text` parses as JSON, else the trimmed text; JSON nested deeper than the
+/// parser's limit is an error rather than a string.
+fn json_or_string(text: &str) -> Result<Value, TaskError> {
+    match serde_json::from_str(text) {
+        Ok(v) => Ok(v),
+        Err(e) if e.to_string().contains("recursion limit") => Err(TaskError::msg(format!(
+            "the result nests deeper than {} levels of arrays and objects",
+            crate::limits::MAX_VALUE_DEPTH
+        ))),
+        Err(_) => Ok(Value::String(text.trim().to_string())),
+    }
 }
 
 fn program_name(spec: &Prepared) -> &str {

@@ -238,12 +238,37 @@ fn sweep_stale(base: &Path) {
     }
 }
 
+/// Most connections served at once (each may buffer one request line of up to
+/// [`MAX_REQUEST_BYTES`]); past it a connection is answered with an error and closed.
+pub(in crate::handler) const MAX_CONNECTIONS: usize = 256;
+
 async fn accept_loop(listener: UnixListener, registry: Registry) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         match listener.accept().await {
-            Ok((stream, _)) => {
-                tokio::spawn(serve(stream, registry.clone()));
-            }
+            Ok((mut stream, _)) => match slots.clone().try_acquire_owned() {
+                Ok(slot) => {
+                    let registry = registry.clone();
+                    tokio::spawn(async move {
+                        serve(stream, registry).await;
+                        drop(slot);
+                    });
+                }
+                Err(_) => {
+                    let refusal = Response::Err(format!(
+                        "too many connections to the task context server (at most \
+                         {MAX_CONNECTIONS}); close some and retry"
+                    ));
+                    tokio::spawn(async move {
+                        let line = format!("{}\n", refusal.to_line());
+                        let _ = tokio::time::timeout(
+                            Duration::from_secs(1),
+                            stream.write_all(line.as_bytes()),
+                        )
+                        .await;
+                    });
+                }
+            },
             Err(e) => {
                 // Out of descriptors and the like: wait a little instead of spinning.
                 tracing::warn!("task context server: accept failed: {e}");

@@ -6,12 +6,29 @@ use serde_json::Value;
 
 use super::api::Ctx;
 
-/// A JSON value as a Rhai value.
+/// A JSON value as a Rhai value (one nested deeper than
+/// [`MAX_VALUE_DEPTH`](crate::limits::MAX_VALUE_DEPTH) is an error).
 pub(super) fn to_dynamic(value: &Value) -> Result<Dynamic, Box<EvalAltResult>> {
     if value.is_null() {
         return Ok(Dynamic::UNIT);
     }
+    crate::limits::check_value_depth(value, "the value").map_err(runtime_error)?;
     rhai::serde::to_dynamic(value)
+}
+
+/// Whether a Rhai value nests arrays and maps deeper than `MAX_VALUE_DEPTH` (the walk stops
+/// there, so its own recursion is bounded).
+fn too_deep(value: &Dynamic, depth: usize) -> bool {
+    if depth > crate::limits::MAX_VALUE_DEPTH {
+        return true;
+    }
+    if let Ok(items) = value.as_array_ref() {
+        return items.iter().any(|v| too_deep(v, depth + 1));
+    }
+    if let Ok(map) = value.as_map_ref() {
+        return map.values().any(|v| too_deep(v, depth + 1));
+    }
+    false
 }
 
 /// A JSON value as a Rhai value, or unit when absent.
@@ -30,6 +47,12 @@ pub(super) fn to_value(value: &Dynamic, what: &str) -> Result<Value, String> {
     if value.is::<Ctx>() {
         return Err(format!(
             "{what} is a TaskContext and cannot be turned into JSON"
+        ));
+    }
+    if too_deep(value, 0) {
+        return Err(format!(
+            "{what} nests deeper than {} levels of arrays and maps",
+            crate::limits::MAX_VALUE_DEPTH
         ));
     }
     rhai::serde::from_dynamic::<Value>(value).map_err(|e| {

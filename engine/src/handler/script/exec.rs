@@ -6,7 +6,8 @@
 //! number of operations proportional to its length, each bounded by the sandbox's size limits.
 //! Over the memory channel (whose operations complete at once) such a script runs inline,
 //! inside the task's future: a trivial script costs a few microseconds instead of the
-//! blocking pool's thread hand-off. Every other script runs on `spawn_blocking`; its channel
+//! blocking pool's thread hand-off. Every other script runs on a thread of its own with a
+//! large stack (Rhai walks nested values recursively; see `sandbox`); its channel
 //! calls wait on the runtime through a captured handle, and dropping the task's future
 //! (timeout, cancellation) raises a stop flag that the progress callback and the cooperative
 //! `sleep` check, so the script ends within a few operations.
@@ -87,12 +88,14 @@ pub(super) fn execute(script: Arc<Compiled>, ctx: TaskContext) -> BoxFuture<'sta
         let stop = Arc::new(AtomicBool::new(false));
         let _stop_on_drop = StopOnDrop(stop.clone());
         let handle = tokio::runtime::Handle::current();
-        let job = tokio::task::spawn_blocking(move || {
-            run(&script, ctx, Bridge::Blocking(handle), Some(stop))
-        });
-        match job.await {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        sandbox::spawn_script_thread(move || {
+            let _ = tx.send(run(&script, ctx, Bridge::Blocking(handle), Some(stop)));
+        })
+        .map_err(|e| TaskError::msg(format!("cannot start the script's thread: {e}")))?;
+        match rx.await {
             Ok(result) => result,
-            Err(e) => Err(TaskError::msg(format!("the script's thread failed: {e}"))),
+            Err(_) => Err(TaskError::msg("the script's thread failed")),
         }
     }
     .boxed()
@@ -110,6 +113,7 @@ fn run(
         budget: runtime.limits().max_operations,
         stop,
         log: Some(ctx.clone()),
+        time_limit: None,
     });
     let mut scope = Scope::new();
     scope.push("ctx", Ctx::new(ctx, bridge, script.env.clone()));
@@ -130,6 +134,10 @@ pub(super) fn describe(err: &EvalAltResult, limits: &Limits) -> ScriptError {
             Some(Halt::OperationLimit(n)) => {
                 format!("operation limit exceeded: the script ran more than {n} operations")
             }
+            Some(Halt::TimeLimit(limit)) => format!(
+                "time limit exceeded: the script ran longer than {}",
+                humantime::format_duration(limit)
+            ),
             None => plain(inner),
         },
         EvalAltResult::ErrorTooManyOperations(_) => format!(

@@ -60,9 +60,32 @@ fn outcome_map(o: &MemberOutcome) -> Dynamic {
 }
 
 impl CustomPolicy for ScriptPolicy {
+    /// Evaluated on a thread of its own (a large stack, see `sandbox`), within the policy
+    /// operation budget and [`POLICY_TIME_LIMIT`](crate::limits::POLICY_TIME_LIMIT): a policy
+    /// that sleeps or loops fails the group instead of blocking the scheduler.
     fn evaluate(&self, group: &str, outcomes: &[MemberOutcome]) -> Result<(), String> {
-        let limits = self.runtime.limits();
-        let engine = self.runtime.engine();
+        let ast = self.ast.clone();
+        let runtime = self.runtime.clone();
+        let (group, outcomes) = (group.to_string(), outcomes.to_vec());
+        let (tx, rx) = std::sync::mpsc::channel();
+        sandbox::spawn_script_thread(move || {
+            let _ = tx.send(evaluate(&runtime, &ast, &group, &outcomes));
+        })
+        .map_err(|e| format!("cannot start the custom policy's thread: {e}"))?;
+        rx.recv()
+            .unwrap_or_else(|_| Err("the custom policy's thread failed".into()))
+    }
+}
+
+fn evaluate(
+    runtime: &ScriptRuntime,
+    ast: &AST,
+    group: &str,
+    outcomes: &[MemberOutcome],
+) -> Result<(), String> {
+    {
+        let limits = runtime.limits();
+        let engine = runtime.engine();
         let total = outcomes.len();
         let succeeded = outcomes.iter().filter(|o| o.succeeded()).count();
         let mut scope = Scope::new();
@@ -79,8 +102,9 @@ impl CustomPolicy for ScriptPolicy {
                 budget: limits.policy_max_operations,
                 stop: None,
                 log: None,
+                time_limit: Some(crate::limits::POLICY_TIME_LIMIT),
             });
-            engine.eval_ast_with_scope::<Dynamic>(&mut scope, &self.ast)
+            engine.eval_ast_with_scope::<Dynamic>(&mut scope, ast)
         };
         match verdict {
             Ok(v) => match v.as_bool() {

@@ -60,6 +60,59 @@ pub(super) enum Halt {
     Stopped,
     /// The execution's operation budget is spent.
     OperationLimit(u64),
+    /// The evaluation ran past its time limit (custom group policies).
+    TimeLimit(Duration),
+}
+
+/// Stack of the threads scripts and custom policies run on. Rhai checks, clones and drops
+/// nested arrays and maps recursively, and a script may nest them as deep as the size limits
+/// allow (one item per level): the stack is reserved, not committed, so a large one costs
+/// nothing until a script goes deep.
+pub(super) const SCRIPT_STACK_BYTES: usize = 1 << 30;
+
+/// A job for a script thread.
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// Script threads waiting for a job: each listens on its own channel.
+static IDLE: parking_lot::Mutex<Vec<std::sync::mpsc::Sender<Job>>> =
+    parking_lot::Mutex::new(Vec::new());
+
+/// How long an idle script thread waits for another job before it ends.
+const KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+/// Run `f` on a script thread ([`SCRIPT_STACK_BYTES`] of stack): an idle one when there is
+/// one, else a new one, which stays for [`KEEP_ALIVE`] after its job for the next.
+pub(super) fn spawn_script_thread<F>(f: F) -> std::io::Result<()>
+where
+    F: FnOnce() + Send + 'static,
+{
+    let mut job: Job = Box::new(f);
+    loop {
+        let Some(idle) = IDLE.lock().pop() else {
+            break;
+        };
+        match idle.send(job) {
+            Ok(()) => return Ok(()),
+            // That thread has just ended: try the next one.
+            Err(std::sync::mpsc::SendError(back)) => job = back,
+        }
+    }
+    std::thread::Builder::new()
+        .name("graflow-script".into())
+        .stack_size(SCRIPT_STACK_BYTES)
+        .spawn(move || {
+            let mut job = job;
+            loop {
+                job();
+                let (tx, rx) = std::sync::mpsc::channel();
+                IDLE.lock().push(tx);
+                match rx.recv_timeout(KEEP_ALIVE) {
+                    Ok(next) => job = next,
+                    Err(_) => return,
+                }
+            }
+        })
+        .map(|_| ())
 }
 
 /// How often (in operations) the stop flag is read.
@@ -75,6 +128,7 @@ thread_local! {
 struct Current {
     stop: Option<Arc<AtomicBool>>,
     log: Option<TaskContext>,
+    deadline: Option<(Instant, Duration)>,
 }
 
 /// What one evaluation runs under.
@@ -85,6 +139,8 @@ pub(super) struct Execution {
     pub stop: Option<Arc<AtomicBool>>,
     /// Where `print` and `debug` write.
     pub log: Option<TaskContext>,
+    /// A time limit, for evaluations that block their caller (custom group policies).
+    pub time_limit: Option<Duration>,
 }
 
 /// Restores the thread's previous execution state when dropped.
@@ -108,6 +164,9 @@ pub(super) fn enter(exec: Execution) -> Entered {
         c.borrow_mut().replace(Current {
             stop: exec.stop,
             log: exec.log,
+            deadline: exec
+                .time_limit
+                .and_then(|limit| Some((Instant::now().checked_add(limit)?, limit))),
         })
     });
     Entered { budget, previous }
@@ -124,6 +183,23 @@ pub(super) fn stopped() -> bool {
     })
 }
 
+/// The time limit of the evaluation on this thread, when it has passed.
+fn past_deadline() -> Option<Duration> {
+    CURRENT.with(|c| match c.try_borrow() {
+        Ok(c) => c
+            .as_ref()
+            .and_then(|c| c.deadline)
+            .filter(|(at, _)| Instant::now() >= *at)
+            .map(|(_, limit)| limit),
+        Err(_) => None,
+    })
+}
+
+/// The deadline of the evaluation on this thread, if it has one.
+fn deadline() -> Option<Instant> {
+    CURRENT.with(|c| c.try_borrow().ok()?.as_ref()?.deadline.map(|(at, _)| at))
+}
+
 /// The error a native function returns when the evaluation was stopped.
 pub(super) fn stopped_error() -> Box<EvalAltResult> {
     EvalAltResult::ErrorTerminated(Dynamic::from(Halt::Stopped), Position::NONE).into()
@@ -134,8 +210,13 @@ fn progress(ops: u64) -> Option<Dynamic> {
     if ops > budget {
         return Some(Dynamic::from(Halt::OperationLimit(budget)));
     }
-    if ops.is_multiple_of(STOP_CHECK_EVERY) && stopped() {
-        return Some(Dynamic::from(Halt::Stopped));
+    if ops.is_multiple_of(STOP_CHECK_EVERY) {
+        if stopped() {
+            return Some(Dynamic::from(Halt::Stopped));
+        }
+        if let Some(limit) = past_deadline() {
+            return Some(Dynamic::from(Halt::TimeLimit(limit)));
+        }
     }
     None
 }
@@ -162,9 +243,17 @@ fn sleep_cooperatively(seconds: f64) -> Result<(), Box<EvalAltResult>> {
         return Ok(());
     }
     let end = Instant::now() + Duration::from_secs_f64(seconds.min(86_400.0));
+    let end = deadline().map_or(end, |d| d.min(end));
     loop {
         if stopped() {
             return Err(stopped_error());
+        }
+        if let Some(limit) = past_deadline() {
+            return Err(EvalAltResult::ErrorTerminated(
+                Dynamic::from(Halt::TimeLimit(limit)),
+                Position::NONE,
+            )
+            .into());
         }
         let now = Instant::now();
         if now >= end {
