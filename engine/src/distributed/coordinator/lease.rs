@@ -48,9 +48,11 @@ impl RunInner {
     pub(super) async fn renew(&self) -> Result<(Vec<String>, Option<String>), RedisError> {
         let lease = self.fleet.config.lease;
         let (coord, owner, epoch) = (self.keys.coord(), self.fleet.id.clone(), self.epoch);
+        let attempts = self.keys.attempts();
+        let retention = self.fleet.config.retention.as_millis() as u64;
         let (renewed, info): (Vec<String>, String) =
             retry(self.link(), "renewing the run's lease", None, |mut c| {
-                let (coord, owner) = (coord.clone(), owner.clone());
+                let (coord, owner, attempts) = (coord.clone(), owner.clone(), attempts.clone());
                 async move {
                     let renewed: Vec<String> = scripts::RENEW
                         .key(coord)
@@ -60,6 +62,12 @@ impl RunInner {
                         .invoke_async(&mut c)
                         .await?;
                     let info: String = redis::cmd("INFO").arg("server").query_async(&mut c).await?;
+                    // The set of the run's attempts lives as long as its records.
+                    let _: i64 = redis::cmd("PEXPIRE")
+                        .arg(&attempts)
+                        .arg(retention)
+                        .query_async(&mut c)
+                        .await?;
                     Ok((renewed, info))
                 }
             })

@@ -1,7 +1,7 @@
 //! One run on the fleet: sending attempts (idempotently), waiting for their outcomes,
 //! replaying their control calls into the coordinator's context, and closing the run.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -106,8 +106,8 @@ pub(super) struct RunInner {
     pub(super) settled_ms: u64,
     pub(super) pending: Mutex<HashMap<String, Waiter>>,
     pub(super) mirror: Mirror,
-    /// Queues whose consumer group this process made sure of.
-    pub(super) queues: Mutex<HashSet<String>>,
+    /// Queues whose consumer group this process made sure of (or is making sure of).
+    pub(super) queues: Mutex<HashMap<String, QueueCell>>,
     /// Set when pending attempts must be checked again (Redis restarted or was away).
     pub(super) reconcile: Notify,
     pub(super) cancel_run: Arc<dyn Fn(String) + Send + Sync>,
@@ -139,7 +139,7 @@ impl RunInner {
             settled_ms,
             pending: Mutex::new(HashMap::new()),
             mirror: Mirror::new(),
-            queues: Mutex::new(HashSet::new()),
+            queues: Mutex::new(HashMap::new()),
             reconcile: Notify::new(),
             cancel_run: info.cancel,
             tasks: Mutex::new(Vec::new()),
@@ -153,6 +153,12 @@ impl RunInner {
             tokio::spawn(sweep(inner.clone())),
         ];
         *inner.tasks.lock() = tasks;
+        // The default queue is ready before the first dispatch, which can then send the
+        // attempt and its queue entry in one round trip.
+        inner
+            .queue_ready(keys::DEFAULT_QUEUE)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(inner)
     }
 
@@ -266,8 +272,7 @@ impl RunInner {
         loop {
             // A first dispatch adds the queue entry in the same round trip, betting that the
             // attempt is new (a duplicate entry is harmless: workers skip it).
-            let optimistic =
-                why == Why::Dispatch && lost_lease == 0 && self.queues.lock().contains(queue);
+            let optimistic = why == Why::Dispatch && lost_lease == 0 && self.queue_known(queue);
             let result: Result<Vec<String>, RedisError> =
                 retry(self.link(), "queueing a task", None, |mut c| {
                     let mut pipe = redis::pipe();
@@ -369,6 +374,52 @@ impl RunInner {
         }
     }
 
+    /// Make sure `queue`'s stream and consumer group exist, once per queue (attempts sent
+    /// meanwhile wait for that one check).
+    pub(super) async fn queue_ready(&self, queue: &str) -> Result<(), TaskError> {
+        let cell = self
+            .queues
+            .lock()
+            .entry(queue.to_string())
+            .or_default()
+            .clone();
+        let ready = cell
+            .get_or_init(|| async {
+                let stream = self.fleet.keys.queue(queue).stream();
+                ensure_group(self.link(), &stream).await.map_err(|e| {
+                    self.redis_error("creating the queue's consumer group", e)
+                        .to_string()
+                })?;
+                let queues = self.fleet.keys.queues();
+                let _: Result<(), _> = retry(self.link(), "recording a queue", None, |mut c| {
+                    let queues = queues.clone();
+                    async move {
+                        redis::cmd("SADD")
+                            .arg(queues)
+                            .arg(queue)
+                            .query_async(&mut c)
+                            .await
+                    }
+                })
+                .await;
+                Ok(())
+            })
+            .await
+            .clone();
+        if ready.is_err() {
+            self.queues.lock().remove(queue);
+        }
+        ready.map_err(TaskError::msg)
+    }
+
+    /// Whether `queue` was made ready already.
+    fn queue_known(&self, queue: &str) -> bool {
+        self.queues
+            .lock()
+            .get(queue)
+            .is_some_and(|cell| cell.get().is_some_and(Result::is_ok))
+    }
+
     /// The `EVALSHA` of the enqueue script for `sent`, added to `pipe`.
     fn enqueue_cmd(&self, pipe: &mut redis::Pipeline, sent: &Sent) {
         pipe.cmd("EVALSHA")
@@ -401,25 +452,7 @@ impl RunInner {
     /// attempts that are running or finished).
     pub(super) async fn push_to_queue(&self, tid: &str, queue: &str) -> Result<(), TaskError> {
         let stream = self.fleet.keys.queue(queue).stream();
-        let known = self.queues.lock().contains(queue);
-        if !known {
-            ensure_group(self.link(), &stream)
-                .await
-                .map_err(|e| self.redis_error("creating the queue's consumer group", e))?;
-            let queues = self.fleet.keys.queues();
-            let _: Result<(), _> = retry(self.link(), "recording a queue", None, |mut c| {
-                let queues = queues.clone();
-                async move {
-                    redis::cmd("SADD")
-                        .arg(queues)
-                        .arg(queue)
-                        .query_async(&mut c)
-                        .await
-                }
-            })
-            .await;
-            self.queues.lock().insert(queue.to_string());
-        }
+        self.queue_ready(queue).await?;
         let run = self.run_id.clone();
         retry(self.link(), "queueing a task", None, |mut c| {
             let (stream, run) = (stream.clone(), run.clone());
@@ -548,6 +581,7 @@ impl RunInner {
             self.keys.dynamic(),
             self.keys.out(),
             self.keys.channel_index(),
+            self.keys.attempts(),
         ];
         let prefix = self.keys.channel("");
         let _ = retry(
@@ -574,6 +608,9 @@ impl RunInner {
         }
     }
 }
+
+/// A queue being made ready or ready (or the reason it could not be).
+pub(super) type QueueCell = Arc<tokio::sync::OnceCell<Result<(), String>>>;
 
 /// An attempt as sent: its id, queue, payload, and the ids of its inputs (JSON).
 pub(super) struct Sent {

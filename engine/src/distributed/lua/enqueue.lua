@@ -19,7 +19,8 @@ end
 if epoch ~= ARGV[1] then
   return {'fenced', epoch or ''}
 end
-local state = redis.call('HGET', KEYS[2], 'state')
+local a = redis.call('HMGET', KEYS[2], 'state', 'lease_until')
+local state = a[1]
 if state == 'done' or state == 'failed' or state == 'dead' then
   local r = redis.call('HMGET', KEYS[2], 'state', 'result', 'error', 'control', 'owner',
     'duration', 'run_error', 'ended_ms', 'ops')
@@ -29,8 +30,7 @@ end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if state == 'running' and ARGV[6] ~= '0' then
-  local lease_until = tonumber(redis.call('HGET', KEYS[2], 'lease_until') or '0')
-  if lease_until + tonumber(ARGV[6]) < now then
+  if tonumber(a[2] or '0') + tonumber(ARGV[6]) < now then
     -- Nobody renewed it for that long: its holder is gone (the epoch fences it off).
     redis.call('HINCRBY', KEYS[2], 'epoch', 1)
     redis.call('HSET', KEYS[2], 'state', 'queued', 'owner', '')
@@ -40,13 +40,16 @@ end
 if state == 'queued' or state == 'running' then
   return {'pending', state}
 end
-redis.call('HSET', KEYS[2], 'state', 'queued', 'payload', ARGV[2], 'queue', ARGV[3],
-  'owner', '', 'deliveries', 0, 'enqueued_ms', now,
-  'enqueued_us', t[1] .. string.format('%06d', tonumber(t[2])), 'inputs', ARGV[7])
-if not state then
-  redis.call('HSET', KEYS[2], 'epoch', 0)
+local us = t[1] .. string.format('%06d', tonumber(t[2]))
+if state then
+  redis.call('HSET', KEYS[2], 'state', 'queued', 'payload', ARGV[2], 'queue', ARGV[3],
+    'owner', '', 'deliveries', 0, 'enqueued_ms', now, 'enqueued_us', us, 'inputs', ARGV[7])
+else
+  redis.call('HSET', KEYS[2], 'state', 'queued', 'payload', ARGV[2], 'queue', ARGV[3],
+    'owner', '', 'deliveries', 0, 'enqueued_ms', now, 'enqueued_us', us, 'inputs', ARGV[7],
+    'epoch', 0)
 end
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
+-- The set of attempts expires with the run (the coordinator sets its expiry).
 redis.call('SADD', KEYS[3], ARGV[5])
-redis.call('PEXPIRE', KEYS[3], ARGV[4])
 return {'queued'}

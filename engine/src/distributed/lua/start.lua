@@ -8,10 +8,11 @@
 -- order, nil for one not recorded), or a reason to skip the entry: 'gone', 'terminal', 'busy'
 -- (a duplicate entry of an attempt another worker holds), 'dropped' (the run was cancelled or its coordinator is gone),
 -- 'dead' (delivered more often than the cap: dead-lettered, reported to the coordinator).
+local a = redis.call('HMGET', KEYS[1], 'state', 'lease_until', 'deliveries', 'epoch', 'enqueued_ms',
+  'owner', 'entry', 'payload', 'inputs')
 local function running(epoch, deliveries, enqueued, now)
-  local reply = {'run', epoch, redis.call('HGET', KEYS[1], 'payload'), deliveries, enqueued,
-    tostring(now)}
-  local ids = redis.call('HGET', KEYS[1], 'inputs')
+  local reply = {'run', epoch, a[8], deliveries, enqueued, tostring(now)}
+  local ids = a[9]
   if ids and ids ~= '' and ids ~= '[]' then
     -- Task ids only: no value is decoded here.
     local list = cjson.decode(ids)
@@ -26,8 +27,6 @@ local function running(epoch, deliveries, enqueued, now)
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local a = redis.call('HMGET', KEYS[1], 'state', 'lease_until', 'deliveries', 'epoch', 'enqueued_ms',
-  'owner', 'entry')
 local state = a[1]
 if not state then
   return {'gone'}
