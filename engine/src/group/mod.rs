@@ -129,41 +129,39 @@ impl GroupPolicy {
 
     /// Apply the policy to the members' outcomes (in completion order).
     pub fn evaluate(&self, group: &str, outcomes: &[MemberOutcome]) -> Result<(), GroupFailure> {
-        let failed: Vec<(String, String)> = outcomes
-            .iter()
-            .filter_map(|o| o.error.as_ref().map(|e| (o.id.clone(), e.clone())))
-            .collect();
-        let succeeded: Vec<String> = outcomes
-            .iter()
-            .filter(|o| o.succeeded())
-            .map(|o| o.id.clone())
-            .collect();
+        // Counting first: the lists of names are only built for a failure.
+        let failures = outcomes.iter().filter(|o| !o.succeeded()).count();
+        let successes = outcomes.len() - failures;
         let fail = |message: String, failed: Vec<(String, String)>| GroupFailure {
             group: group.to_string(),
             message,
             failed,
-            succeeded: succeeded.clone(),
+            succeeded: outcomes
+                .iter()
+                .filter(|o| o.succeeded())
+                .map(|o| o.id.clone())
+                .collect(),
+        };
+        let failed = || -> Vec<(String, String)> {
+            outcomes
+                .iter()
+                .filter_map(|o| o.error.as_ref().map(|e| (o.id.clone(), e.clone())))
+                .collect()
         };
         match self {
-            GroupPolicy::Strict if !failed.is_empty() => Err(fail(
-                format!(
-                    "parallel group '{group}' failed: {} task(s) failed",
-                    failed.len()
-                ),
-                failed,
+            GroupPolicy::Strict if failures > 0 => Err(fail(
+                format!("parallel group '{group}' failed: {failures} task(s) failed"),
+                failed(),
             )),
             GroupPolicy::Strict | GroupPolicy::BestEffort => Ok(()),
-            GroupPolicy::AtLeast(n) if succeeded.len() < *n => Err(fail(
-                format!(
-                    "only {}/{} tasks succeeded in group '{group}'",
-                    succeeded.len(),
-                    n
-                ),
-                failed,
+            GroupPolicy::AtLeast(n) if successes < *n => Err(fail(
+                format!("only {successes}/{n} tasks succeeded in group '{group}'"),
+                failed(),
             )),
             GroupPolicy::AtLeast(_) => Ok(()),
+            GroupPolicy::Critical(_) if failures == 0 => Ok(()),
             GroupPolicy::Critical(ids) => {
-                let critical: Vec<(String, String)> = failed
+                let critical: Vec<(String, String)> = failed()
                     .into_iter()
                     .filter(|(id, _)| ids.contains(id))
                     .collect();
@@ -182,7 +180,7 @@ impl GroupPolicy {
             }
             GroupPolicy::Custom(policy) => policy
                 .evaluate(group, outcomes)
-                .map_err(|message| fail(message, failed)),
+                .map_err(|message| fail(message, failed())),
         }
     }
 }

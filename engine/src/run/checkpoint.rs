@@ -250,7 +250,7 @@ impl RunShared {
                 running: g
                     .running
                     .iter()
-                    .map(|(m, child)| {
+                    .map(|(child, m)| {
                         (
                             self.node(st, *m).id.to_string(),
                             self.branch_snapshot(st, *child),

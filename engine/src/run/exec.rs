@@ -16,8 +16,9 @@ pub(crate) struct Exec {
     pub branch: u32,
     /// Waiting (not counted as running).
     pub parked: bool,
-    /// Cancelled when the attempt ends.
-    pub ended: CancellationToken,
+    /// Cancelled when the attempt ends; made when somebody first waits for that (most
+    /// attempts end without anybody waiting).
+    pub ended: Option<CancellationToken>,
 }
 
 impl RunShared {
@@ -33,7 +34,7 @@ impl RunShared {
             Exec {
                 branch,
                 parked: false,
-                ended: CancellationToken::new(),
+                ended: None,
             },
         );
         st.running += 1;
@@ -49,7 +50,9 @@ impl RunShared {
         if !exec.parked {
             st.running = st.running.saturating_sub(1);
         }
-        exec.ended.cancel();
+        if let Some(ended) = exec.ended {
+            ended.cancel();
+        }
         if let Some(b) = st.branch(exec.branch) {
             b.current = None;
         }
@@ -91,9 +94,8 @@ impl RunShared {
                 }
             }
             let mut open = self.gate.subscribe();
-            let ended = match self.state.lock().execs.get(&slot) {
-                Some(e) => e.ended.clone(),
-                None => return false,
+            let Some(ended) = self.exec_ended(slot) else {
+                return false;
             };
             tokio::select! {
                 _ = open.wait_for(|open| *open) => {}
@@ -104,7 +106,11 @@ impl RunShared {
 
     /// A token cancelled when the attempt in `slot` ends; `None` when it has ended already.
     pub(crate) fn exec_ended(&self, slot: u32) -> Option<CancellationToken> {
-        self.state.lock().execs.get(&slot).map(|e| e.ended.clone())
+        self.state
+            .lock()
+            .execs
+            .get_mut(&slot)
+            .map(|e| e.ended.get_or_insert_with(CancellationToken::new).clone())
     }
 
     /// Wake a checkpoint waiting for the running tasks to stop, when none runs.

@@ -496,7 +496,7 @@ async fn drive(shared: Arc<RunShared>, how: Start) -> RunOutcome {
             }
         }
     }
-    let results = shared.task_results();
+    let results = shared.take_task_results();
     let channel = shared.channel.snapshot().await.unwrap_or_default();
     if let Some(fleet_run) = shared.fleet_run.get() {
         fleet_run.close(status).await;

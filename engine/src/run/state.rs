@@ -62,8 +62,8 @@ pub(crate) struct GroupProgress {
     pub node: u32,
     /// Finished members: outcome and the last result of the member's branch.
     pub finished: Vec<(u32, MemberOutcome, Value)>,
-    /// Running members and their branches.
-    pub running: Vec<(u32, u32)>,
+    /// Running members by branch (branch ids grow in start order, so this is start order).
+    pub running: std::collections::BTreeMap<u32, u32>,
 }
 
 /// One branch: the top level of the run, or one member of a running group.
@@ -368,16 +368,18 @@ impl RunShared {
         run.remote_handler(def)
     }
 
-    /// Each finished task's last result, by id.
-    pub fn task_results(&self) -> BTreeMap<String, Value> {
-        let st = self.state.lock();
-        st.results
-            .iter()
+    /// Each finished task's last result, by id, moved out of the run's state (for its
+    /// outcome, once it has ended).
+    pub fn take_task_results(&self) -> BTreeMap<String, Value> {
+        let mut st = self.state.lock();
+        let results = std::mem::take(&mut st.results);
+        results
+            .into_iter()
             .enumerate()
             .filter_map(|(i, r)| {
-                let value = r.as_ref()?;
+                let value = r?;
                 let node = self.node(&st, i as u32);
-                matches!(node.kind, PlanKind::Task(_)).then(|| (node.id.to_string(), value.clone()))
+                matches!(node.kind, PlanKind::Task(_)).then(|| (String::from(&*node.id), value))
             })
             .collect()
     }
