@@ -1,17 +1,23 @@
 //! Engine benchmarks (DESIGN §10): one JSON line per workload with `workload`, `n`, `seconds`
 //! (median of the runs) and `per_item_us`.
 //!
-//! `cargo bench -p graflow-engine --bench engine` — workloads: `chain` (1,000 / 10,000 /
-//! 100,000 no-op tasks in sequence), `fanout` (start → group of 1,000 no-op members → join),
-//! `loop` (one task iterating 10,000 times), `channel` (200,000 set+get pairs).
+//! `cargo bench -p graflow-engine --bench engine [FILTER]` — workloads: `chain` (1,000 /
+//! 10,000 / 100,000 no-op tasks in sequence), `chain_1m` (one run of 1,000,000, with the
+//! peak memory it adds per task: `rss_bytes_per_task`), `fanout` (start → group of 1,000 /
+//! 10,000 / 100,000 no-op members → join), `fanout_at_least` and `fanout_custom` (1,000 and
+//! 10,000 members under `AtLeast` and a Rhai `Custom` policy), `dynamic_fanout` (one task
+//! adding 10,000 tasks with `next_task`), `loop` (one task iterating 10,000 times), `channel`
+//! (200,000 set+get pairs).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod support;
 
+use graflow_engine::handler::script::{ScriptPolicy, ScriptRuntime};
 use graflow_engine::prelude::*;
-use support::{report, time_runs};
+use serde_json::json;
+use support::{report, report_with, time_runs};
 
 /// Timed runs per workload (after one untimed warm-up run).
 const RUNS: usize = 11;
@@ -33,13 +39,59 @@ fn chain(n: usize) -> Arc<Workflow> {
 }
 
 fn fanout(n: usize) -> Arc<Workflow> {
+    fanout_with(n, None)
+}
+
+/// start → a group of `n` no-op members (under `policy`, else `Strict`) → join.
+fn fanout_with(n: usize, policy: Option<GroupPolicy>) -> Arc<Workflow> {
     let mut wf = Workflow::builder("fanout");
     let start = wf.add(noop("start".into()));
     let join = wf.add(noop("join".into()));
     let members = (0..n).map(|i| Flow::from(wf.add(noop(format!("m{i}")))));
-    let group = members.reduce(|a, b| a | b).expect("n > 0");
-    wf.flow(start >> group >> join);
+    let members = members.reduce(|a, b| a | b).expect("n > 0");
+    match policy {
+        None => wf.flow(start >> members >> join),
+        Some(policy) => {
+            let group = wf.add_group(graflow_engine::GroupDef::new("g", members).policy(policy));
+            wf.flow(start >> group >> join)
+        }
+    };
+    wf.max_steps(n as u64 + 3);
     Arc::new(wf.build().expect("fanout builds"))
+}
+
+/// One task adding `n` no-op tasks at run time with `next_task`.
+fn dynamic_fanout(n: usize) -> Arc<Workflow> {
+    let mut wf = Workflow::builder("dynamic");
+    let spawner = wf.add(TaskDef::from_fn(
+        "spawner",
+        move |ctx: TaskContext| async move {
+            for i in 0..n {
+                ctx.next_task_def(noop(format!("d{i}")))?;
+            }
+            anyhow::Ok(())
+        },
+    ));
+    wf.flow(spawner).max_steps(n as u64 + 2);
+    Arc::new(wf.build().expect("dynamic builds"))
+}
+
+/// This process's resident memory and its peak, in bytes (Linux).
+fn memory() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Reset the peak resident memory to the current one (Linux).
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 fn looping(n: usize) -> Arc<Workflow> {
@@ -92,8 +144,44 @@ fn main() {
             report("chain", n, &time_runs(&rt, &chain(n), RUNS));
         }
     }
+    if wanted("chain_1m") {
+        let n = 1_000_000;
+        let wf = chain(n);
+        reset_peak();
+        let (before, _) = memory();
+        let t0 = Instant::now();
+        let out = rt.block_on(Engine::new().run(wf.clone(), RunOptions::new()));
+        let elapsed = t0.elapsed();
+        assert!(out.succeeded(), "{:?}", out.error);
+        let (_, peak) = memory();
+        drop(out);
+        report_with(
+            "chain_1m",
+            n,
+            &[elapsed],
+            json!({"rss_bytes_per_task": peak.saturating_sub(before) / n as u64}),
+        );
+    }
     if wanted("fanout") {
-        report("fanout", 1_000, &time_runs(&rt, &fanout(1_000), RUNS));
+        for n in [1_000, 10_000, 100_000] {
+            report("fanout", n, &time_runs(&rt, &fanout(n), RUNS));
+        }
+        for n in [1_000, 10_000] {
+            let wf = fanout_with(n, Some(GroupPolicy::AtLeast(n / 2)));
+            report("fanout_at_least", n, &time_runs(&rt, &wf, RUNS));
+            let runtime = ScriptRuntime::default();
+            let policy = ScriptPolicy::new("succeeded * 2 > total", &runtime).expect("compiles");
+            let wf = fanout_with(n, Some(GroupPolicy::Custom(Arc::new(policy))));
+            report("fanout_custom", n, &time_runs(&rt, &wf, RUNS));
+        }
+    }
+    if wanted("dynamic_fanout") {
+        let n = 10_000;
+        report(
+            "dynamic_fanout",
+            n,
+            &time_runs(&rt, &dynamic_fanout(n), RUNS),
+        );
     }
     if wanted("loop") {
         report("loop", 10_000, &time_runs(&rt, &looping(10_000), RUNS));

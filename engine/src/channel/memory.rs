@@ -204,7 +204,7 @@ impl MemoryChannel {
 
     /// Every live key with its value as JSON text (keys sorted), without copying the values.
     pub fn snapshot_json(&self) -> Result<String, ChannelError> {
-        use serde::ser::{SerializeMap, Serializer};
+        use crate::checkpoint::json::{write_str, write_value};
         let map = self.map.lock();
         let mut now = None;
         let mut live: Vec<(&String, &Value)> = map
@@ -214,13 +214,16 @@ impl MemoryChannel {
             .collect();
         live.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let mut out = Vec::with_capacity(live.len() * 64);
-        let mut ser = serde_json::Serializer::new(&mut out);
-        let fail = |e: serde_json::Error| ChannelError::Backend(e.to_string());
-        let mut m = ser.serialize_map(Some(live.len())).map_err(fail)?;
-        for (k, v) in live {
-            m.serialize_entry(k, v).map_err(fail)?;
+        out.push(b'{');
+        for (i, (k, v)) in live.into_iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_str(&mut out, k);
+            out.push(b':');
+            write_value(&mut out, v);
         }
-        m.end().map_err(fail)?;
+        out.push(b'}');
         String::from_utf8(out).map_err(|e| ChannelError::Backend(e.to_string()))
     }
 

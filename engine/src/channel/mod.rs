@@ -216,8 +216,8 @@ impl Channel {
             Store::Backend(b) => serde_json::to_string(&b.snapshot().await?)
                 .map_err(|e| ChannelError::Backend(e.to_string()))?,
         };
-        serde_json::value::RawValue::from_string(text)
-            .map_err(|e| ChannelError::Backend(e.to_string()))
+        // Both texts were just written by a JSON writer: no need to parse them again.
+        crate::checkpoint::json::raw(&text).map_err(|e| ChannelError::Backend(e.to_string()))
     }
 
     /// A typed view of one key: values are (de)serialized as `T`.

@@ -8,6 +8,8 @@
 //! is shorter or longer than announced, or whose payload does not match its CRC-32 is refused
 //! with a message saying which — before any of it is trusted.
 
+use std::io::{Seek, SeekFrom, Write};
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -125,15 +127,40 @@ fn hex(s: &str) -> Option<Vec<u8>> {
 
 /// Serialize a checkpoint, signed with `key` when given (see `docs/checkpoints.md`, Trust).
 pub fn encode_signed(ckpt: &Checkpoint, key: Option<&[u8]>) -> Result<Vec<u8>, CheckpointError> {
-    let payload = serde_json::to_vec(ckpt)
+    let mut out = std::io::Cursor::new(Vec::new());
+    write_signed(&mut out, ckpt, key)
         .map_err(|e| CheckpointError::Invalid(format!("cannot serialize: {e}")))?;
+    Ok(out.into_inner())
+}
+
+/// Bytes kept for the header line (newline included): the longest header fits.
+const HEADER_SPACE: usize = 256;
+
+/// Write a checkpoint to `w` in one pass: room for the header, the payload serialized straight
+/// into `w` with its length, CRC-32 and signature computed on the way, then the header written
+/// into its room (padded with spaces, which JSON ignores). Returns the bytes written.
+pub fn write_signed<W: Write + Seek>(
+    w: &mut W,
+    ckpt: &Checkpoint,
+    key: Option<&[u8]>,
+) -> std::io::Result<u64> {
+    use hmac::Mac;
+    let start = w.stream_position()?;
+    w.write_all(&[b' '; HEADER_SPACE])?;
+    let mut sink = Summing {
+        inner: &mut *w,
+        crc: crc32fast::Hasher::new(),
+        mac: key.and_then(|k| mac_of(k, &[])),
+        len: 0,
+    };
+    serde_json::to_writer(&mut sink, ckpt)?;
+    let Summing { crc, mac, len, .. } = sink;
     let header = Header {
         format: FORMAT.into(),
         schema_version: SCHEMA_VERSION,
-        payload_bytes: payload.len(),
-        crc32: format!("{:08x}", crc32fast::hash(&payload)),
-        mac: key.and_then(|k| mac_of(k, &payload)).map(|m| {
-            use hmac::Mac;
+        payload_bytes: len as usize,
+        crc32: format!("{:08x}", crc.finalize()),
+        mac: mac.map(|m| {
             m.finalize()
                 .into_bytes()
                 .iter()
@@ -141,12 +168,43 @@ pub fn encode_signed(ckpt: &Checkpoint, key: Option<&[u8]>) -> Result<Vec<u8>, C
                 .collect()
         }),
     };
-    let mut out =
-        serde_json::to_vec(&header).map_err(|e| CheckpointError::Invalid(e.to_string()))?;
-    out.push(b'\n');
-    out.reserve(payload.len());
-    out.extend_from_slice(&payload);
-    Ok(out)
+    let mut line = serde_json::to_vec(&header)?;
+    if line.len() >= HEADER_SPACE {
+        return Err(std::io::Error::other("the checkpoint header is too long"));
+    }
+    line.resize(HEADER_SPACE - 1, b' ');
+    line.push(b'\n');
+    let end = w.stream_position()?;
+    w.seek(SeekFrom::Start(start))?;
+    w.write_all(&line)?;
+    w.seek(SeekFrom::Start(end))?;
+    Ok(end - start)
+}
+
+/// A writer that passes bytes on while counting them and feeding the CRC and the MAC.
+struct Summing<'a, W: Write> {
+    inner: &'a mut W,
+    crc: crc32fast::Hasher,
+    mac: Option<hmac::Hmac<sha2::Sha256>>,
+    len: u64,
+}
+
+impl<W: Write> Write for Summing<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use hmac::Mac;
+        let n = self.inner.write(buf)?;
+        let written = &buf[..n];
+        self.crc.update(written);
+        if let Some(mac) = self.mac.as_mut() {
+            mac.update(written);
+        }
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Validate and parse a checkpoint's bytes.

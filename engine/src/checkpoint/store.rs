@@ -5,14 +5,14 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::CheckpointError;
-use super::file::{Checkpoint, Reason, SCHEMA_VERSION, decode, encode_signed, signed_with};
+use super::file::{Checkpoint, Reason, SCHEMA_VERSION, decode, signed_with, write_signed};
 
 /// `<name>.state.json`: the run's progress at a glance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,6 +87,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
 
 /// Write through a temporary file and rename; `durable` fsyncs the file first.
 fn replace(path: &Path, bytes: &[u8], durable: bool) -> Result<(), CheckpointError> {
+    replace_with(path, durable, |f| f.write_all(bytes)).map(|_| ())
+}
+
+/// [`replace`] with the contents written by `write` into a buffered temporary file.
+fn replace_with<T>(
+    path: &Path,
+    durable: bool,
+    write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<T>,
+) -> Result<T, CheckpointError> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let name = path
         .file_name()
@@ -94,12 +103,14 @@ fn replace(path: &Path, bytes: &[u8], durable: bool) -> Result<(), CheckpointErr
         .unwrap_or("checkpoint");
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
+        let mut f = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
+        let value = write(&mut f)?;
+        let f = f.into_inner().map_err(|e| e.into_error())?;
         if durable {
             f.sync_all()?;
         }
-        fs::rename(&tmp, path)
+        fs::rename(&tmp, path)?;
+        Ok(value)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -175,11 +186,10 @@ pub fn save_signed(
 ) -> Result<Saved, CheckpointError> {
     fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let path = path_for(dir, ckpt);
-    let bytes = encode_signed(ckpt, key)?;
     // The .ckpt is the commit point and is fsynced; the two JSON files are derived from it
     // (a listing falls back to the .ckpt when they are missing), so one folder sync covers
-    // all three renames.
-    replace(&path, &bytes, true)?;
+    // all three renames. It is serialized straight into the file.
+    let size_bytes = replace_with(&path, true, |f| write_signed(f, ckpt, key))?;
     let snap = &ckpt.snapshot;
     let state = StateSummary {
         schema_version: SCHEMA_VERSION,
@@ -201,16 +211,13 @@ pub fn save_signed(
         workflow_path: ckpt.workflow.path.clone(),
         workflow_hash: ckpt.workflow.hash.clone(),
         steps: snap.steps,
-        size_bytes: bytes.len() as u64,
+        size_bytes,
         metadata: ckpt.metadata.clone(),
     };
     replace(&sibling(&path, "state.json"), &pretty(&state), false)?;
     replace(&sibling(&path, "meta.json"), &pretty(&info), false)?;
     sync_dir(&path)?;
-    Ok(Saved {
-        path,
-        size_bytes: bytes.len() as u64,
-    })
+    Ok(Saved { path, size_bytes })
 }
 
 fn pretty<T: Serialize>(value: &T) -> Vec<u8> {

@@ -19,6 +19,9 @@ pub struct ScriptPolicy {
     expression: Arc<str>,
     ast: AST,
     runtime: ScriptRuntime,
+    /// Whether the script names `outcomes` (building that array costs more than the rest of
+    /// a big group's evaluation, so it is built only for scripts that can read it).
+    reads_outcomes: bool,
 }
 
 impl std::fmt::Debug for ScriptPolicy {
@@ -38,6 +41,7 @@ impl ScriptPolicy {
             expression: Arc::from(expression),
             ast,
             runtime: runtime.clone(),
+            reads_outcomes: expression.contains("outcomes"),
         })
     }
 
@@ -66,10 +70,16 @@ impl CustomPolicy for ScriptPolicy {
     fn evaluate(&self, group: &str, outcomes: &[MemberOutcome]) -> Result<(), String> {
         let ast = self.ast.clone();
         let runtime = self.runtime.clone();
-        let (group, outcomes) = (group.to_string(), outcomes.to_vec());
+        let counts = Counts::of(outcomes);
+        let outcomes = if self.reads_outcomes {
+            outcomes.iter().map(outcome_map).collect::<Array>()
+        } else {
+            Array::new()
+        };
+        let group = group.to_string();
         let (tx, rx) = std::sync::mpsc::channel();
         sandbox::spawn_script_thread(move || {
-            let _ = tx.send(evaluate(&runtime, &ast, &group, &outcomes));
+            let _ = tx.send(evaluate(&runtime, &ast, &group, outcomes, counts));
         })
         .map_err(|e| format!("cannot start the custom policy's thread: {e}"))?;
         rx.recv()
@@ -77,22 +87,35 @@ impl CustomPolicy for ScriptPolicy {
     }
 }
 
+/// How many members there were and how many succeeded.
+#[derive(Clone, Copy)]
+struct Counts {
+    total: usize,
+    succeeded: usize,
+}
+
+impl Counts {
+    fn of(outcomes: &[MemberOutcome]) -> Self {
+        Counts {
+            total: outcomes.len(),
+            succeeded: outcomes.iter().filter(|o| o.succeeded()).count(),
+        }
+    }
+}
+
 fn evaluate(
     runtime: &ScriptRuntime,
     ast: &AST,
     group: &str,
-    outcomes: &[MemberOutcome],
+    outcomes: Array,
+    counts: Counts,
 ) -> Result<(), String> {
     {
         let limits = runtime.limits();
         let engine = runtime.engine();
-        let total = outcomes.len();
-        let succeeded = outcomes.iter().filter(|o| o.succeeded()).count();
+        let Counts { total, succeeded } = counts;
         let mut scope = Scope::new();
-        scope.push(
-            "outcomes",
-            outcomes.iter().map(outcome_map).collect::<Array>(),
-        );
+        scope.push("outcomes", outcomes);
         scope.push("succeeded", succeeded as INT);
         scope.push("failed", (total - succeeded) as INT);
         scope.push("total", total as INT);
