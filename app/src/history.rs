@@ -114,8 +114,19 @@ impl Recorder {
 
     /// Record one event; the record is rewritten when the run finishes.
     pub fn event(&mut self, event: &RunEvent) {
+        let line = self.events.is_some().then(|| event.to_json_line());
+        self.event_line(event, line.as_deref().unwrap_or_default());
+    }
+
+    /// Whether events are written to the run's history (and need their JSON line).
+    pub fn records_events(&self) -> bool {
+        self.events.is_some()
+    }
+
+    /// [`Recorder::event`] with the event's JSON line already made.
+    pub fn event_line(&mut self, event: &RunEvent, line: &str) {
         if let Some(w) = &mut self.events {
-            let _ = writeln!(w, "{}", event.to_json_line());
+            let _ = writeln!(w, "{line}");
         }
         match &event.kind {
             EventKind::TaskSucceeded { .. } => self.record.tasks_succeeded += 1,

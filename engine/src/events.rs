@@ -201,10 +201,30 @@ impl RunEvent {
         }
     }
 
-    /// The event as one line of JSON (no trailing newline).
+    /// The event as one line of JSON (no trailing newline): the same text as serializing the
+    /// event, made in one pass (the kind's JSON with `run_id` and `ts` spliced in after its
+    /// `event` name).
     pub fn to_json_line(&self) -> String {
-        serde_json::to_string(self)
-            .unwrap_or_else(|e| format!(r#"{{"event":"serialization_error","error":"{e}"}}"#))
+        let fail =
+            |e: serde_json::Error| format!(r#"{{"event":"serialization_error","error":"{e}"}}"#);
+        let kind = match serde_json::to_string(&self.kind) {
+            Ok(kind) => kind,
+            Err(e) => return fail(e),
+        };
+        // `{"event":"<name>"` opens the kind's JSON (the tag comes first); names need no escape.
+        let opening = format!(r#"{{"event":"{}""#, self.name());
+        let Some(rest) = kind.strip_prefix(&opening) else {
+            return serde_json::to_string(self).unwrap_or_else(fail);
+        };
+        let mut line = String::with_capacity(kind.len() + self.run_id.len() + 64);
+        line.push_str(&opening);
+        line.push_str(",\"run_id\":");
+        crate::checkpoint::json::push_json_str(&mut line, &self.run_id);
+        line.push_str(",\"ts\":\"");
+        line.push_str(&humantime::format_rfc3339_micros(self.ts).to_string());
+        line.push('"');
+        line.push_str(rest);
+        line
     }
 }
 
@@ -249,5 +269,37 @@ mod tests {
             r#"{"event":"task_started","run_id":"r1","ts":"1970-01-01T00:00:00.000000Z","task":"a","cycle":1,"attempt":0}"#
         );
         assert_eq!(e.name(), "task_started");
+    }
+
+    #[test]
+    fn json_line_is_the_serialized_event() {
+        let kinds = vec![
+            EventKind::TaskStarted {
+                task: "a\"b".into(),
+                cycle: 1,
+                attempt: 2,
+            },
+            EventKind::TaskSucceeded {
+                task: "t".into(),
+                result: serde_json::json!({"x": [1, "y\n"], "z": null}),
+                duration_ms: 1.25,
+                cycle: 3,
+            },
+            EventKind::GroupStarted {
+                group: "g".into(),
+                members: vec!["a".into(), "b".into()],
+            },
+        ];
+        for kind in kinds {
+            let e = RunEvent {
+                run_id: "run \"1\" \u{1}".into(),
+                ts: SystemTime::UNIX_EPOCH + std::time::Duration::from_micros(1_234_567),
+                kind,
+            };
+            assert_eq!(
+                e.to_json_line(),
+                serde_json::to_string(&e).expect("serializes")
+            );
+        }
     }
 }

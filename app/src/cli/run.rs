@@ -189,8 +189,12 @@ pub async fn follow(
                     break;
                 }
                 for event in batch.drain(..) {
-                    recorder.event(&event);
-                    printer.event(&event);
+                    // One JSON line per event serves both the history and `--json`.
+                    let line = (json || recorder.records_events())
+                        .then(|| event.to_json_line())
+                        .unwrap_or_default();
+                    recorder.event_line(&event, &line);
+                    printer.event_line(&event, &line);
                     if matches!(event.kind, EventKind::RunFinished { .. }) {
                         printer.flush();
                         break 'events;

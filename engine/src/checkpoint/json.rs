@@ -71,6 +71,14 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Append `s` as a JSON string (quotes included) to a `String`.
+pub fn push_json_str(out: &mut String, s: &str) {
+    let mut bytes = Vec::with_capacity(s.len() + 2);
+    write_str(&mut bytes, s);
+    // Escaping keeps text UTF-8: only ASCII bytes are replaced, by ASCII.
+    out.push_str(&String::from_utf8_lossy(&bytes));
+}
+
 /// Bytes tested at once when looking for the next byte to escape.
 const BLOCK: usize = 32;
 

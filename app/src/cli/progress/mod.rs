@@ -18,6 +18,11 @@ use super::style::Style;
 pub trait Printer {
     /// Take one event.
     fn event(&mut self, event: &RunEvent);
+    /// Take one event whose JSON line is already made (`line` is empty when it was not).
+    fn event_line(&mut self, event: &RunEvent, line: &str) {
+        let _ = line;
+        self.event(event);
+    }
     /// A batch of events was taken: a good moment to flush or redraw.
     fn flush(&mut self) {}
     /// The run ended; leave the terminal clean.
@@ -45,6 +50,13 @@ impl JsonPrinter {
 impl Printer for JsonPrinter {
     fn event(&mut self, event: &RunEvent) {
         let _ = writeln!(self.out, "{}", event.to_json_line());
+    }
+    fn event_line(&mut self, event: &RunEvent, line: &str) {
+        if line.is_empty() {
+            self.event(event);
+        } else {
+            let _ = writeln!(self.out, "{line}");
+        }
     }
     fn flush(&mut self) {
         let _ = self.out.flush();
