@@ -190,9 +190,11 @@ pub async fn follow(
                 }
                 for event in batch.drain(..) {
                     // One JSON line per event serves both the history and `--json`.
-                    let line = (json || recorder.records_events())
-                        .then(|| event.to_json_line())
-                        .unwrap_or_default();
+                    let line = if json || recorder.records_events() {
+                        event.to_json_line()
+                    } else {
+                        String::new()
+                    };
                     recorder.event_line(&event, &line);
                     printer.event_line(&event, &line);
                     if matches!(event.kind, EventKind::RunFinished { .. }) {
