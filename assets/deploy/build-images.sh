@@ -94,7 +94,7 @@ cargo_ms=$(( $(now_ms) - started ))
 
 ctx="$work/graflow"
 root="$ctx/rootfs"
-mkdir -p "$root"/{bin,etc,tmp,flows} "$ctx/home"
+mkdir -p "$root"/{bin,etc,tmp,flows} "$ctx/home/.graflow"
 copy_with_libs "$root" "$binary" /usr/local/bin/graflow
 if command -v strip >/dev/null 2>&1; then strip --strip-unneeded "$root/usr/local/bin/graflow"; fi
 cp /bin/busybox "$root/bin/busybox"
