@@ -11,11 +11,13 @@
 # the host must be Debian-like (x86-64 or arm64) with `redis-server` and `busybox-static`
 # installed, a Rust toolchain, and a Docker engine.
 #
-#   assets/deploy/build-images.sh [--tag TAG] [--no-cargo] [--binary PATH]
+#   assets/deploy/build-images.sh [--tag TAG] [--debug] [--no-cargo] [--binary PATH]
 #
 #   --tag TAG      image tag (default: latest)
-#   --no-cargo     do not run `cargo build --release`; use the binary already built
-#   --binary PATH  put this graflow binary in the image instead of the release build
+#   --debug        build and use the debug binary (quick to build: what CI tests; a deployment
+#                  wants the default, release)
+#   --no-cargo     do not run `cargo build`; use the binary already built
+#   --binary PATH  put this graflow binary in the image instead of cargo's
 #
 # Prints one line per image with its size and build time, and a JSON line for the benchmark
 # record. File times inside the images are set to the last commit's time, so two builds of one
@@ -25,13 +27,15 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 tag=latest
 cargo_build=1
+profile=release
 binary=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --tag) tag="${2:?--tag needs a value}"; shift 2 ;;
+        --debug) profile=debug; shift ;;
         --no-cargo) cargo_build=0; shift ;;
         --binary) binary="${2:?--binary needs a path}"; cargo_build=0; shift 2 ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) echo "build-images.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -85,9 +89,13 @@ started=$(now_ms)
 if [ -z "$binary" ]; then
     target="${CARGO_TARGET_DIR:-$repo/target}"
     if [ "$cargo_build" = 1 ]; then
-        (cd "$repo" && cargo build --release --locked -p graflow --bin graflow)
+        if [ "$profile" = release ]; then
+            (cd "$repo" && cargo build --release --locked -p graflow --bin graflow)
+        else
+            (cd "$repo" && cargo build --locked -p graflow --bin graflow)
+        fi
     fi
-    binary="$target/release/graflow"
+    binary="$target/$profile/graflow"
 fi
 [ -x "$binary" ] || { echo "build-images.sh: no graflow binary at '$binary' (build it, or drop --no-cargo)" >&2; exit 2; }
 cargo_ms=$(( $(now_ms) - started ))
