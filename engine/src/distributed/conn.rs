@@ -321,8 +321,9 @@ impl redis::ConnectionLike for SyncConn {
     }
 }
 
-/// Whether an error is worth retrying: the connection broke, timed out or was refused, or the
-/// server is loading its data or busy.
+/// Whether an error is worth retrying: the connection broke, timed out or was refused, the
+/// server is loading its data or busy, or (on a cluster) a blocked read was released by a
+/// failover.
 pub fn transient(e: &RedisError) -> bool {
     e.is_io_error()
         || e.is_timeout()
@@ -339,7 +340,7 @@ pub fn transient(e: &RedisError) -> bool {
                     | ServerErrorKind::ReadOnly
             )
         )
-        || e.code() == Some("BUSY")
+        || matches!(e.code(), Some("BUSY" | "UNBLOCKED"))
 }
 
 /// Run `op` until it succeeds or fails for a reason other than Redis being away; while Redis
