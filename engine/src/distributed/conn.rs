@@ -243,6 +243,31 @@ impl ConnectionLike for Conn {
     }
 }
 
+impl Conn {
+    /// `INFO server` of the server holding `key`: on a cluster, its slot's master (whose
+    /// `run_id` changes on a failover as on a restart).
+    pub async fn server_info(&mut self, key: &str) -> Result<String, RedisError> {
+        let mut info = redis::cmd("INFO");
+        info.arg("server");
+        match self {
+            Conn::Cluster(c) => {
+                use redis::cluster_routing::{
+                    Route, RoutingInfo, SingleNodeRoutingInfo, Slot, SlotAddr,
+                };
+                let route = Route::with_slot(Slot::for_key(key), SlotAddr::Master);
+                let value = c
+                    .route_command(
+                        info,
+                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route)),
+                    )
+                    .await?;
+                Ok(redis::from_redis_value(value)?)
+            }
+            other => info.query_async(other).await,
+        }
+    }
+}
+
 /// A pipeline on a cluster: sent as one when its commands share a slot; a plain (not atomic)
 /// pipeline whose commands span slots (a worker's heartbeat record and the workers' index,
 /// say) is sent command by command, which is what it means anyway.
