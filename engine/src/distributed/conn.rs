@@ -29,12 +29,16 @@ pub const CLUSTER_SCHEME: &str = "redis+cluster://";
 enum Target {
     /// One server.
     Single(redis::Client),
-    /// A Redis Cluster: a client for ordinary commands and one, with a long response timeout,
-    /// for blocking reads.
-    Cluster {
-        normal: ClusterClient,
-        blocking: ClusterClient,
-    },
+    /// A Redis Cluster.
+    Cluster(Box<ClusterClients>),
+}
+
+/// A client of a cluster for ordinary commands and one, with a long response timeout, for
+/// blocking reads.
+#[derive(Clone)]
+struct ClusterClients {
+    normal: ClusterClient,
+    blocking: ClusterClient,
 }
 
 /// A Redis server (or cluster) the fleet uses.
@@ -108,13 +112,13 @@ impl Link {
         let target = match cluster_seeds(url) {
             Some(seeds) => {
                 let seeds = seeds.map_err(|e| bad(&e))?;
-                Target::Cluster {
+                Target::Cluster(Box::new(ClusterClients {
                     normal: cluster_client(&seeds, Duration::from_secs(30)).map_err(|e| bad(&e))?,
                     // Blocking reads block for at most a few seconds: a long timeout, not none,
                     // so that a node cut off without a reset is noticed.
                     blocking: cluster_client(&seeds, Duration::from_secs(120))
                         .map_err(|e| bad(&e))?,
-                }
+                }))
             }
             None => Target::Single(redis::Client::open(url).map_err(|e| bad(&e))?),
         };
@@ -132,9 +136,11 @@ impl Link {
                         .await
                         .map(Conn::Managed)
                 }
-                Target::Cluster { normal, .. } => {
-                    normal.get_async_connection().await.map(Conn::Cluster)
-                }
+                Target::Cluster(clients) => clients
+                    .normal
+                    .get_async_connection()
+                    .await
+                    .map(Conn::Cluster),
             };
             match opened {
                 Ok(c) => break c,
@@ -159,7 +165,7 @@ impl Link {
 
     /// Whether this is a Redis Cluster.
     pub fn is_cluster(&self) -> bool {
-        matches!(self.target, Target::Cluster { .. })
+        matches!(self.target, Target::Cluster(_))
     }
 
     /// The server's address for messages (no password).
@@ -180,9 +186,11 @@ impl Link {
                     .await
                     .map(Conn::Multiplexed)
             }
-            Target::Cluster { blocking, .. } => {
-                blocking.get_async_connection().await.map(Conn::Cluster)
-            }
+            Target::Cluster(clients) => clients
+                .blocking
+                .get_async_connection()
+                .await
+                .map(Conn::Cluster),
         }
     }
 
@@ -195,7 +203,10 @@ impl Link {
                 conn.set_write_timeout(Some(Duration::from_secs(10)))?;
                 Ok(SyncConn::Single(conn))
             }
-            Target::Cluster { normal, .. } => normal.get_connection().map(SyncConn::Cluster),
+            Target::Cluster(clients) => clients
+                .normal
+                .get_connection()
+                .map(|c| SyncConn::Cluster(Box::new(c))),
         }
     }
 }
@@ -294,7 +305,7 @@ pub enum SyncConn {
     /// One server.
     Single(redis::Connection),
     /// A Redis Cluster.
-    Cluster(redis::cluster::ClusterConnection),
+    Cluster(Box<redis::cluster::ClusterConnection>),
 }
 
 impl redis::ConnectionLike for SyncConn {
