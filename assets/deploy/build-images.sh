@@ -20,8 +20,8 @@
 #   --binary PATH  put this graflow binary in the image instead of cargo's
 #
 # Prints one line per image with its size and build time, and a JSON line for the benchmark
-# record. File times inside the images are set to the last commit's time, so two builds of one
-# commit have identical layers.
+# record. Each layer is a tar with sorted entries, fixed owners and every time set to the last
+# commit's, so two builds of one commit (and one binary) give identical layers.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -73,8 +73,16 @@ build() {
     fi
 }
 
-# Fixed file times, so two builds of one commit give the same layers.
-settle() { find "$1" -exec touch -h -d "@$epoch" {} +; }
+# Pack `$1/rootfs` as `$1/rootfs.tar`: owned by root, except `$2` (and what it holds) owned by
+# `$3` (uid:gid; its entries come again at the end, and the last one wins); sorted, every time
+# set to the last commit's, so two builds of one commit (and one binary) give the same layer.
+pack() {
+    local ctx="$1" own="$2" uid="${3%%:*}" gid="${3##*:}"
+    local opts=(--sort=name "--mtime=@$epoch" --numeric-owner --format=gnu)
+    tar -C "$ctx/rootfs" "${opts[@]}" --owner=0 --group=0 -cf "$ctx/rootfs.tar" .
+    tar -C "$ctx/rootfs" "${opts[@]}" --owner="$uid" --group="$gid" -rf "$ctx/rootfs.tar" "./$own"
+    rm -rf "${ctx:?}/rootfs"
+}
 
 report() { # name started_ms
     local size ms
@@ -102,7 +110,7 @@ cargo_ms=$(( $(now_ms) - started ))
 
 ctx="$work/graflow"
 root="$ctx/rootfs"
-mkdir -p "$root"/{bin,etc,tmp,flows} "$ctx/home/.graflow"
+mkdir -p "$root"/{bin,etc,tmp,flows,home/graflow/.graflow}
 copy_with_libs "$root" "$binary" /usr/local/bin/graflow
 if command -v strip >/dev/null 2>&1; then strip --strip-unneeded "$root/usr/local/bin/graflow"; fi
 cp /bin/busybox "$root/bin/busybox"
@@ -115,8 +123,7 @@ printf 'root:x:0:\ngraflow:x:10001:\n' > "$root/etc/group"
 chmod 1777 "$root/tmp"
 cat > "$ctx/Dockerfile" <<'EOF'
 FROM scratch
-COPY rootfs /
-COPY --chown=10001:10001 home /home/graflow
+ADD rootfs.tar /
 ENV PATH=/usr/local/bin:/bin \
     SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
     GRAFLOW_STATE_DIR=/home/graflow/.graflow \
@@ -131,7 +138,7 @@ HEALTHCHECK --interval=5s --timeout=3s --start-period=5s --retries=3 \
 ENTRYPOINT ["/usr/local/bin/graflow"]
 CMD ["worker", "--metrics-addr", "0.0.0.0:9100"]
 EOF
-settle "$ctx"
+pack "$ctx" home/graflow 10001:10001
 build "graflow:$tag" "$ctx"
 report "graflow:$tag" "$started"
 printf '{"workload":"image_build_cargo","seconds":%s}\n' "$(echo "$cargo_ms" | awk '{print $1/1000}')"
@@ -140,7 +147,7 @@ printf '{"workload":"image_build_cargo","seconds":%s}\n' "$(echo "$cargo_ms" | a
 started=$(now_ms)
 ctx="$work/redis"
 root="$ctx/rootfs"
-mkdir -p "$root"/{bin,etc,tmp} "$ctx/data"
+mkdir -p "$root"/{bin,etc,tmp,data}
 copy_with_libs "$root" "$redis_bin" /usr/bin/redis-server
 copy_with_libs "$root" "$(command -v redis-cli)" /usr/bin/redis-cli
 cp /bin/busybox "$root/bin/busybox"
@@ -150,8 +157,7 @@ printf 'root:x:0:\nredis:x:999:\n' > "$root/etc/group"
 chmod 1777 "$root/tmp"
 cat > "$ctx/Dockerfile" <<'EOF'
 FROM scratch
-COPY rootfs /
-COPY --chown=999:999 data /data
+ADD rootfs.tar /
 ENV PATH=/usr/bin:/bin
 USER 999:999
 WORKDIR /data
@@ -162,6 +168,6 @@ HEALTHCHECK --interval=5s --timeout=3s --start-period=5s --retries=3 \
 ENTRYPOINT ["/usr/bin/redis-server"]
 CMD ["--bind", "0.0.0.0", "--protected-mode", "no", "--dir", "/data", "--appendonly", "yes"]
 EOF
-settle "$ctx"
+pack "$ctx" data 999:999
 build "graflow-redis:$tag" "$ctx"
 report "graflow-redis:$tag" "$started"
