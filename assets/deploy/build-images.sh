@@ -11,13 +11,14 @@
 # the host must be Debian-like (x86-64 or arm64) with `redis-server` and `busybox-static`
 # installed, a Rust toolchain, and a Docker engine.
 #
-#   assets/deploy/build-images.sh [--tag TAG] [--debug] [--no-cargo] [--binary PATH]
+#   assets/deploy/build-images.sh [--tag TAG] [--debug] [--no-cargo] [--binary PATH] [--no-cache]
 #
 #   --tag TAG      image tag (default: latest)
 #   --debug        build and use the debug binary (quick to build: what CI tests; a deployment
 #                  wants the default, release)
 #   --no-cargo     do not run `cargo build`; use the binary already built
 #   --binary PATH  put this graflow binary in the image instead of cargo's
+#   --no-cache     build the images from nothing (Docker's layer cache unused)
 #
 # Prints one line per image with its size and build time, and a JSON line for the benchmark
 # record. Each layer is a tar with sorted entries, fixed owners and every time set to the last
@@ -29,13 +30,15 @@ tag=latest
 cargo_build=1
 profile=release
 binary=""
+cache=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --tag) tag="${2:?--tag needs a value}"; shift 2 ;;
         --debug) profile=debug; shift ;;
+        --no-cache) cache=(--no-cache); shift ;;
         --no-cargo) cargo_build=0; shift ;;
         --binary) binary="${2:?--binary needs a path}"; cargo_build=0; shift 2 ;;
-        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
         *) echo "build-images.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -67,7 +70,7 @@ copy_with_libs() {
 # `docker build`, quiet unless it fails.
 build() {
     local log
-    if ! log="$(docker build -q -t "$1" "$2" 2>&1)"; then
+    if ! log="$(docker build "${cache[@]}" -q -t "$1" "$2" 2>&1)"; then
         echo "$log" >&2
         exit 1
     fi
