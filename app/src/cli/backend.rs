@@ -18,7 +18,7 @@ use super::style::Style;
 #[derive(Debug, Args, Default, Clone)]
 pub struct BackendArgs {
     /// Run parallel groups and tasks with a `queue` on a Redis worker fleet
-    /// (`redis://host:port[/db]`; `local` forces a local run) [env: GRAFLOW_BACKEND].
+    /// (`redis://host:port[/db]`, `redis+cluster://host:port,host:port`; `local` forces a local run) [env: GRAFLOW_BACKEND].
     #[arg(long, value_name = "URL")]
     pub backend: Option<String>,
 }
@@ -86,7 +86,7 @@ impl BackendArgs {
         };
         if !is_redis_url(&choice.url) {
             return Err(format!(
-                "--backend {}: expected redis://host:port[/db] or `local`",
+                "--backend {}: expected redis://host:port[/db], redis+cluster://host:port,host:port or `local`",
                 choice.url
             ));
         }

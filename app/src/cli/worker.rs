@@ -22,7 +22,7 @@ use super::style::Style;
 /// Arguments of `graflow worker`.
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
-    /// The fleet's Redis (`redis://host:port[/db]`) [env: GRAFLOW_BACKEND].
+    /// The fleet's Redis (`redis://host:port[/db]`, or `redis+cluster://host:port,host:port` for a Redis Cluster) [env: GRAFLOW_BACKEND].
     #[arg(long, value_name = "URL")]
     pub redis: Option<String>,
     /// A queue to take tasks from (repeatable; default: `default`).
@@ -65,7 +65,7 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<i32> {
         eprintln!(
             "{}",
             err.error(&format!(
-                "graflow worker: --redis {url}: expected redis://host:port[/db]"
+                "graflow worker: --redis {url}: expected redis://host:port[/db] or redis+cluster://host:port,host:port"
             ))
         );
         return Ok(exit::BAD_INPUT);

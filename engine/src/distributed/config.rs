@@ -6,7 +6,7 @@ use std::time::Duration;
 /// Where the fleet lives and how long things last.
 #[derive(Debug, Clone)]
 pub struct FleetConfig {
-    /// `redis://host:port[/db]`.
+    /// `redis://host:port[/db]`, or `redis+cluster://host:port,host:port` for a Redis Cluster.
     pub url: String,
     /// The prefix of every key (`graflow`).
     pub prefix: String,
@@ -51,7 +51,15 @@ impl FleetConfig {
     }
 }
 
-/// Whether `url` names a Redis server (`redis://` or `rediss://`).
+/// Whether `url` names a Redis server (`redis://`, `rediss://`, `redis+unix://`) or a Redis
+/// Cluster (`redis+cluster://host:port,host:port`).
 pub fn is_redis_url(url: &str) -> bool {
-    url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("redis+unix://")
+    [
+        "redis://",
+        "rediss://",
+        "redis+unix://",
+        super::conn::CLUSTER_SCHEME,
+    ]
+    .iter()
+    .any(|scheme| url.starts_with(scheme))
 }

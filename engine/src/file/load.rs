@@ -718,7 +718,7 @@ fn check_environment(spec: &WorkflowSpec, rep: &mut Reporter<'_>) {
             rep.error(
                 *at,
                 format!("{what}: '{url}' is not a Redis URL"),
-                Some("write redis://host:port or redis://host:port/db"),
+                Some("write redis://host:port, redis://host:port/db or redis+cluster://host:port,host:port"),
             );
         }
     }
@@ -747,7 +747,7 @@ fn check_environment(spec: &WorkflowSpec, rep: &mut Reporter<'_>) {
 
 /// Whether `url` names a Redis server.
 fn redis_url(url: &str) -> bool {
-    ["redis://", "rediss://", "redis+unix://"]
+    ["redis://", "rediss://", "redis+unix://", "redis+cluster://"]
         .iter()
         .any(|scheme| url.starts_with(scheme) && url.len() > scheme.len())
 }

@@ -60,7 +60,7 @@ pub enum ChannelSpec {
     Memory,
     /// In Redis.
     Redis {
-        /// `redis://host:port[/db]`.
+        /// `redis://host:port[/db]` (or `redis+cluster://host:port,host:port`).
         url: String,
     },
 }
@@ -72,7 +72,7 @@ pub enum BackendSpec {
     Local,
     /// On the worker fleet.
     Redis {
-        /// `redis://host:port[/db]`.
+        /// `redis://host:port[/db]` (or `redis+cluster://host:port,host:port`).
         url: String,
     },
 }

@@ -55,13 +55,13 @@ impl RunInner {
                 let (coord, owner, attempts) = (coord.clone(), owner.clone(), attempts.clone());
                 async move {
                     let renewed: Vec<String> = scripts::RENEW
-                        .key(coord)
+                        .key(&coord)
                         .arg(&*owner)
                         .arg(epoch)
                         .arg(lease.as_millis() as u64)
                         .invoke_async(&mut c)
                         .await?;
-                    let info: String = redis::cmd("INFO").arg("server").query_async(&mut c).await?;
+                    let info = c.server_info(&coord).await?;
                     // The set of the run's attempts lives as long as its records.
                     let _: i64 = redis::cmd("PEXPIRE")
                         .arg(&attempts)

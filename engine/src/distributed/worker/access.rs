@@ -72,7 +72,7 @@ impl WorkerAccess {
     fn lookup<T>(
         &self,
         what: &str,
-        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+        f: impl FnOnce(&mut crate::distributed::conn::SyncConn) -> redis::RedisResult<T>,
     ) -> Option<T> {
         let run = || {
             let mut slot = self.worker.sync_conn.lock();

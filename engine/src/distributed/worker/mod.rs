@@ -107,7 +107,7 @@ pub(crate) struct WorkerInner {
     pub acks: Arc<acks::Acks>,
     /// Redis outages, told once each.
     pub outage: super::conn::Outage,
-    pub sync_conn: Mutex<Option<redis::Connection>>,
+    pub sync_conn: Mutex<Option<super::conn::SyncConn>>,
     /// Cancelled to stop reading queues.
     pub fetching: CancellationToken,
     pub draining: AtomicBool,
