@@ -245,7 +245,8 @@ fn a_worker_frozen_past_its_lease_cannot_commit_late() {
     let mut fleet = Fleet::start(0);
     fleet.spawn_worker(&["--lease", "2s"], &[]);
     fleet.wait_for_workers(1);
-    let file = fleet.write("stop.ron", &group_workflow(3, &shell_member(1.0)));
+    // Members long enough (3 s) for the once-a-second worker record to show them running.
+    let file = fleet.write("stop.ron", &group_workflow(3, &shell_member(3.0)));
     let (_, expected, _) = fleet.run_local(&file, &[]);
     let run = spawn_run(&fleet, &file, &[]);
     wait_busy(&fleet, Duration::from_secs(20));
