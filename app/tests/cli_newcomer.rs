@@ -491,3 +491,19 @@ fn the_failing_sample_fails_offline_the_same_way_every_time() {
         seen = Some(error);
     }
 }
+
+#[test]
+fn the_help_of_backend_says_what_it_does() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for command in ["run", "resume", "worker"] {
+        let help = stdout(&graflow(dir.path(), &[command, "--help"]));
+        assert!(
+            help.contains("redis://"),
+            "graflow {command} --help names the Redis URL it takes:\n{help}"
+        );
+        assert!(
+            !help.contains("not available"),
+            "graflow {command} --help does not call the fleet unavailable:\n{help}"
+        );
+    }
+}
