@@ -51,6 +51,7 @@ fn lines(events: &[RunEvent], task: &str, stream: LogStream) -> Vec<String> {
         .iter()
         .filter_map(|e| match &e.kind {
             EventKind::TaskLog {
+                worker: None,
                 task: t,
                 stream: s,
                 line,

@@ -77,7 +77,10 @@ fn logs(events: &[RunEvent], stream: LogStream) -> Vec<String> {
         .iter()
         .filter_map(|e| match &e.kind {
             EventKind::TaskLog {
-                stream: s, line, ..
+                worker: None,
+                stream: s,
+                line,
+                ..
             } if *s == stream => Some(line.clone()),
             _ => None,
         })
