@@ -8,7 +8,7 @@
 //! Parts: [`keys`] (the layout), [`scripts`] (one Lua script per state change), [`conn`]
 //! (connections, retries), [`channel`] (the run's channel), [`coordinator`] (the engine's
 //! [`Fleet`](crate::Fleet)), [`worker`], [`registry`] (Rust handlers by name), [`metrics`],
-//! [`wire`] (what travels).
+//! [`wire`] (what travels), [`watch`] (event streams, the run index, control requests).
 
 pub mod channel;
 pub mod config;
@@ -18,6 +18,7 @@ pub mod keys;
 pub mod metrics;
 pub mod registry;
 pub mod scripts;
+pub mod watch;
 pub mod wire;
 pub mod worker;
 
