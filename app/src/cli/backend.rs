@@ -10,11 +10,11 @@ use graflow_engine::distributed::conn::Link;
 use graflow_engine::distributed::keys::Keys;
 use graflow_engine::distributed::watch::{self, RedisEventSink, SinkConfig};
 use graflow_engine::distributed::{FleetConfig, RedisFleet, is_redis_url};
-use graflow_engine::{RunHandle, RunOptions};
-use tokio::task::JoinHandle;
 use graflow_engine::file::LoadedWorkflow;
 use graflow_engine::file::spec::{BackendSpec, ChannelSpec};
 use graflow_engine::handler::Runtimes;
+use graflow_engine::{RunHandle, RunOptions};
+use tokio::task::JoinHandle;
 
 use super::style::Style;
 

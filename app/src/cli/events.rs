@@ -38,9 +38,7 @@ pub fn attach_url(flag: Option<&str>) -> Result<String, String> {
         .filter(|u| !u.is_empty())
         .ok_or("name the fleet's Redis with --attach redis://host:port (or GRAFLOW_BACKEND)")?;
     if !is_redis_url(&url) {
-        return Err(format!(
-            "--attach {url}: expected redis://host:port[/db]"
-        ));
+        return Err(format!("--attach {url}: expected redis://host:port[/db]"));
     }
     Ok(url)
 }

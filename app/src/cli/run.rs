@@ -159,7 +159,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     };
     let handle = Engine::new().start(loaded.workflow.clone(), options);
     let state_dir = history::state_dir(args.checkpoints.state_dir.as_deref());
-    follow(handle, &loaded, &args.file, &state_dir, args.json, None, watch).await
+    follow(
+        handle, &loaded, &args.file, &state_dir, args.json, None, watch,
+    )
+    .await
 }
 
 /// Show a started run until it ends, recording it in the history; returns the exit code.

@@ -33,22 +33,27 @@ pub async fn send_control(
 ) -> Result<(), String> {
     let key = keys.run(run).control();
     let json = serde_json::to_string(request).map_err(|e| e.to_string())?;
-    retry(link, "asking a run", Some(Duration::from_secs(5)), |mut c| {
-        let (key, json) = (key.clone(), json.clone());
-        async move {
-            redis::pipe()
-                .cmd("RPUSH")
-                .arg(&key)
-                .arg(json)
-                .ignore()
-                .cmd("EXPIRE")
-                .arg(&key)
-                .arg(3600)
-                .ignore()
-                .query_async::<()>(&mut c)
-                .await
-        }
-    })
+    retry(
+        link,
+        "asking a run",
+        Some(Duration::from_secs(5)),
+        |mut c| {
+            let (key, json) = (key.clone(), json.clone());
+            async move {
+                redis::pipe()
+                    .cmd("RPUSH")
+                    .arg(&key)
+                    .arg(json)
+                    .ignore()
+                    .cmd("EXPIRE")
+                    .arg(&key)
+                    .arg(3600)
+                    .ignore()
+                    .query_async::<()>(&mut c)
+                    .await
+            }
+        },
+    )
     .await
     .map_err(|e| format!("asking run {run} on Redis at {}: {e}", link.address()))
 }

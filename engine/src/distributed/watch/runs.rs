@@ -77,32 +77,41 @@ fn now_ms() -> u64 {
 /// out and dropped from the index).
 pub async fn list_runs(link: &Link, keys: &Keys, limit: usize) -> Result<Vec<RunSummary>, String> {
     let index = keys.runs();
-    let ids: Vec<String> = retry(link, "listing runs", Some(Duration::from_secs(5)), |mut c| {
-        let index = index.clone();
-        async move {
-            redis::cmd("ZREVRANGE")
-                .arg(index)
-                .arg(0)
-                .arg(limit.max(1) as i64 - 1)
-                .query_async(&mut c)
-                .await
-        }
-    })
+    let ids: Vec<String> = retry(
+        link,
+        "listing runs",
+        Some(Duration::from_secs(5)),
+        |mut c| {
+            let index = index.clone();
+            async move {
+                redis::cmd("ZREVRANGE")
+                    .arg(index)
+                    .arg(0)
+                    .arg(limit.max(1) as i64 - 1)
+                    .query_async(&mut c)
+                    .await
+            }
+        },
+    )
     .await
     .map_err(|e| format!("listing runs on Redis at {}: {e}", link.address()))?;
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let records: Vec<HashMap<String, String>> =
-        retry(link, "listing runs", Some(Duration::from_secs(5)), |mut c| {
+    let records: Vec<HashMap<String, String>> = retry(
+        link,
+        "listing runs",
+        Some(Duration::from_secs(5)),
+        |mut c| {
             let mut pipe = redis::pipe();
             for id in &ids {
                 pipe.cmd("HGETALL").arg(keys.run(id).info());
             }
             async move { pipe.query_async(&mut c).await }
-        })
-        .await
-        .map_err(|e| format!("listing runs on Redis at {}: {e}", link.address()))?;
+        },
+    )
+    .await
+    .map_err(|e| format!("listing runs on Redis at {}: {e}", link.address()))?;
     let now = now_ms();
     let mut out = Vec::with_capacity(ids.len());
     let mut gone = Vec::new();
@@ -125,15 +134,23 @@ pub async fn list_runs(link: &Link, keys: &Keys, limit: usize) -> Result<Vec<Run
 }
 
 /// One run's record, `None` when Redis has none.
-pub async fn run_summary(link: &Link, keys: &Keys, run: &str) -> Result<Option<RunSummary>, String> {
+pub async fn run_summary(
+    link: &Link,
+    keys: &Keys,
+    run: &str,
+) -> Result<Option<RunSummary>, String> {
     let info = keys.run(run).info();
-    let fields: HashMap<String, String> =
-        retry(link, "reading a run", Some(Duration::from_secs(5)), |mut c| {
+    let fields: HashMap<String, String> = retry(
+        link,
+        "reading a run",
+        Some(Duration::from_secs(5)),
+        |mut c| {
             let info = info.clone();
             async move { redis::cmd("HGETALL").arg(info).query_async(&mut c).await }
-        })
-        .await
-        .map_err(|e| format!("reading run {run} on Redis at {}: {e}", link.address()))?;
+        },
+    )
+    .await
+    .map_err(|e| format!("reading run {run} on Redis at {}: {e}", link.address()))?;
     Ok((!fields.is_empty()).then(|| RunSummary::from_fields(run, &fields, now_ms())))
 }
 
@@ -152,6 +169,9 @@ mod tests {
         f.insert("state".to_string(), "ended".to_string());
         f.insert("status".to_string(), "failed".to_string());
         let s = RunSummary::from_fields("r", &f, 100_000);
-        assert_eq!((s.state.as_str(), s.status.as_deref()), ("ended", Some("failed")));
+        assert_eq!(
+            (s.state.as_str(), s.status.as_deref()),
+            ("ended", Some("failed"))
+        );
     }
 }
