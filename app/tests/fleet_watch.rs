@@ -83,7 +83,9 @@ fn events_attach_follows_a_live_run_to_its_end_with_the_run_json_lines() {
             .find(|e| e["event"] == "task_succeeded" && e["task"] == task)
             .unwrap_or_else(|| panic!("no task_succeeded for {task}: {ran_out}"));
         assert!(
-            done["worker"].as_str().is_some_and(|w| w.starts_with("worker-")),
+            done["worker"]
+                .as_str()
+                .is_some_and(|w| w.starts_with("worker-")),
             "{done}"
         );
     }
@@ -96,7 +98,10 @@ fn events_attach_follows_a_live_run_to_its_end_with_the_run_json_lines() {
         .iter()
         .find(|e| e["event"] == "task_succeeded" && e["task"] == "start")
         .unwrap_or_else(|| panic!("no start: {ran_out}"));
-    assert!(local.get("worker").is_none(), "the coordinator ran it: {local}");
+    assert!(
+        local.get("worker").is_none(),
+        "the coordinator ran it: {local}"
+    );
 
     let listed = fleet
         .command(&["events", "--attach", &fleet.url])
@@ -113,7 +118,14 @@ fn events_attach_follows_a_live_run_to_its_end_with_the_run_json_lines() {
 fn events_attach_names_an_unknown_run() {
     let fleet = Fleet::start(0);
     let out = fleet
-        .command(&["events", "--attach", &fleet.url, "nosuchrun", "--wait", "1s"])
+        .command(&[
+            "events",
+            "--attach",
+            &fleet.url,
+            "nosuchrun",
+            "--wait",
+            "1s",
+        ])
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(out.status.code(), Some(2));
@@ -121,5 +133,106 @@ fn events_attach_names_an_unknown_run() {
         String::from_utf8_lossy(&out.stderr).contains("no run 'nosuchrun'"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+const APPROVE_ON_WORKER: &str = r##"Workflow(
+    name: "approve-on-worker",
+    flow: "start >> (gate | other) >> done",
+    tasks: {
+        "start": Task(run: Value(1)),
+        "gate": Task(run: Approval(prompt: "ship it?", timeout: "120s")),
+        "other": Task(run: Value(2)),
+        "done": Task(run: Script(r#" ctx.result("gate").approved "#)),
+    },
+)"##;
+
+/// Milliseconds between two RFC 3339 times.
+fn millis_between(from: &str, to: &str) -> f64 {
+    let parse = |t: &str| humantime::parse_rfc3339_weak(t).unwrap_or_else(|e| panic!("{t}: {e}"));
+    match parse(to).duration_since(parse(from)) {
+        Ok(d) => d.as_secs_f64() * 1000.0,
+        Err(e) => -e.duration().as_secs_f64() * 1000.0,
+    }
+}
+
+#[test]
+fn an_approval_asked_on_a_worker_is_answered_from_another_process_through_redis() {
+    let fleet = Fleet::start(1);
+    let file = fleet.write("approve.ron", APPROVE_ON_WORKER);
+    let file_arg = file.to_string_lossy().to_string();
+    let run = fleet
+        .command(&["run", &file_arg, "--json", "--backend", &fleet.url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The request is in Redis, not in the state folder: list it from another process.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let id = loop {
+        assert!(Instant::now() < deadline, "never asked:\n{}", fleet.logs());
+        let out = fleet
+            .command(&["feedback", "list", "--json", "--backend", &fleet.url])
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let listed: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        if let Some(id) = listed.first().and_then(|r| r["id"].as_str()) {
+            break id.to_string();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let files = fleet
+        .command(&["feedback", "list", "--backend", "local"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        String::from_utf8_lossy(&files.stdout).starts_with("no pending"),
+        "{}",
+        String::from_utf8_lossy(&files.stdout)
+    );
+    let answered = fleet
+        .command(&["feedback", "respond", &id, "--approve", "--backend", &fleet.url])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        answered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&answered.stderr)
+    );
+    let ran = wait_bounded(run, Duration::from_secs(120));
+    assert_eq!(
+        ran.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&ran.stderr),
+        fleet.logs()
+    );
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&ran.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert_eq!(fleet_support::finished(&events)["result"], true);
+    let gate_done = events
+        .iter()
+        .find(|e| e["event"] == "task_succeeded" && e["task"] == "gate")
+        .unwrap_or_else(|| panic!("gate never succeeded: {events:?}"));
+    assert!(gate_done["worker"].is_string(), "the gate ran on a worker");
+    let shown = fleet
+        .command(&["feedback", "show", &id, "--json", "--backend", &fleet.url])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let shown: serde_json::Value =
+        serde_json::from_slice(&shown.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let responded_at = shown["response"]["responded_at"]
+        .as_str()
+        .or_else(|| shown["responded_at"].as_str())
+        .unwrap_or_else(|| panic!("no answer time: {shown}"));
+    let gate_ts = gate_done["ts"].as_str().unwrap_or_default();
+    println!(
+        "approval on a worker answered from another process: the task ended {:.1} ms after the answer",
+        millis_between(responded_at, gate_ts)
     );
 }

@@ -9,7 +9,7 @@ use clap::Args;
 use graflow_engine::distributed::conn::Link;
 use graflow_engine::distributed::keys::Keys;
 use graflow_engine::distributed::watch::{self, RedisEventSink, SinkConfig};
-use graflow_engine::distributed::{FleetConfig, RedisFleet, is_redis_url};
+use graflow_engine::distributed::{FleetConfig, RedisFeedback, RedisFleet, is_redis_url};
 use graflow_engine::file::LoadedWorkflow;
 use graflow_engine::file::spec::{BackendSpec, ChannelSpec};
 use graflow_engine::handler::Runtimes;
@@ -114,6 +114,17 @@ impl BackendArgs {
                 ..SinkConfig::default()
             },
         );
+        // Feedback requests live in the fleet's Redis too: an answer from any machine wakes
+        // the task waiting for it.
+        if let Some(manager) = options.feedback.as_ref() {
+            let mut manager = (**manager).clone();
+            manager.backend = Arc::new(RedisFeedback::new(
+                fleet.link().clone(),
+                fleet.keys().clone(),
+                config.retention,
+            ));
+            options.feedback = Some(Arc::new(manager));
+        }
         let watch = FleetWatch {
             link: fleet.link().clone(),
             keys: fleet.keys().clone(),

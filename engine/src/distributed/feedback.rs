@@ -125,7 +125,9 @@ fn parse_record(
         return Ok(None);
     };
     let mut request: FeedbackRequest = serde_json::from_str(req).map_err(|e| {
-        FeedbackError::Backend(format!("feedback request '{id}' in Redis does not parse: {e}"))
+        FeedbackError::Backend(format!(
+            "feedback request '{id}' in Redis does not parse: {e}"
+        ))
     })?;
     request.status = status_of(fields.get("status").map(String::as_str).unwrap_or(""));
     if let Some(t) = fields.get("timed_out_at") {
@@ -395,7 +397,12 @@ impl FeedbackBackend for RedisFeedback {
                 None => Duration::from_secs(60),
             };
             if conn.is_none() {
-                conn = Some(self.link.blocking().await.map_err(|e| store(&self.link, e))?);
+                conn = Some(
+                    self.link
+                        .blocking()
+                        .await
+                        .map_err(|e| store(&self.link, e))?,
+                );
             }
             let Some(c) = conn.as_mut() else {
                 continue;
