@@ -194,7 +194,14 @@ fn an_approval_asked_on_a_worker_is_answered_from_another_process_through_redis(
         String::from_utf8_lossy(&files.stdout)
     );
     let answered = fleet
-        .command(&["feedback", "respond", &id, "--approve", "--backend", &fleet.url])
+        .command(&[
+            "feedback",
+            "respond",
+            &id,
+            "--approve",
+            "--backend",
+            &fleet.url,
+        ])
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(

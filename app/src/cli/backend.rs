@@ -111,6 +111,8 @@ impl BackendArgs {
             fleet.keys().clone(),
             SinkConfig {
                 retention: config.retention,
+                workflow_hash: Some(loaded.source().hash.unwrap_or_default())
+                    .filter(|h| !h.is_empty()),
                 ..SinkConfig::default()
             },
         );

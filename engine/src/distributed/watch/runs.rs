@@ -35,6 +35,8 @@ pub struct RunSummary {
     pub events: u64,
     /// Events dropped by a slow Redis.
     pub dropped: u64,
+    /// The SHA-256 of its workflow file, stored for the workers (see [`workflow_text`]).
+    pub workflow_hash: Option<String>,
 }
 
 impl RunSummary {
@@ -57,6 +59,7 @@ impl RunSummary {
             ended_ms: num("ended_ms"),
             events: num("events").unwrap_or_default(),
             dropped: num("dropped").unwrap_or_default(),
+            workflow_hash: f.get("wf").cloned(),
         }
     }
 
@@ -174,4 +177,34 @@ mod tests {
             ("ended", Some("failed"))
         );
     }
+}
+
+/// The workflow file a run's coordinator stored for its workers: its path (on the
+/// coordinator's machine) and text. `Err` when Redis no longer has it.
+pub async fn workflow_text(
+    link: &Link,
+    keys: &Keys,
+    hash: &str,
+) -> Result<(String, String), String> {
+    let key = keys.workflow(hash);
+    let json: Option<String> = retry(
+        link,
+        "reading a workflow",
+        Some(Duration::from_secs(5)),
+        |mut c| {
+            let key = key.clone();
+            async move { redis::cmd("GET").arg(key).query_async(&mut c).await }
+        },
+    )
+    .await
+    .map_err(|e| format!("reading a workflow on Redis at {}: {e}", link.address()))?;
+    let json = json.ok_or_else(|| {
+        format!(
+            "Redis at {} no longer holds the run's workflow",
+            link.address()
+        )
+    })?;
+    let bundle: crate::distributed::wire::Bundle = serde_json::from_str(&json)
+        .map_err(|e| format!("the run's workflow in Redis does not parse: {e}"))?;
+    Ok((bundle.path, bundle.text))
 }

@@ -31,6 +31,9 @@ pub struct SinkConfig {
     pub index_cap: u64,
     /// How long one batch may take before it is given up (and its events counted as dropped).
     pub write_timeout: Duration,
+    /// The SHA-256 of the workflow file the coordinator stored for its workers (`P:wf:<hash>`):
+    /// a studio attaching to the run loads the workflow from it.
+    pub workflow_hash: Option<String>,
 }
 
 impl Default for SinkConfig {
@@ -41,6 +44,7 @@ impl Default for SinkConfig {
             retention: Duration::from_secs(24 * 3600),
             index_cap: 1_000,
             write_timeout: Duration::from_secs(5),
+            workflow_hash: None,
         }
     }
 }
@@ -259,6 +263,9 @@ async fn write_batch(
                 fields.push(("state", "live".into()));
                 fields.push(("started_ms", millis(event.ts).to_string()));
                 fields.push(("host", crate::distributed::host_name()));
+                if let Some(hash) = &config.workflow_hash {
+                    fields.push(("wf", hash.clone()));
+                }
                 pipe.cmd("ZADD")
                     .arg(keys.runs())
                     .arg(millis(event.ts))
