@@ -584,11 +584,17 @@ impl App {
 
     /// Quit, after a yes when runs are going on: the studio's runs live in this process, so
     /// leaving cancels them (`graflow run` in another terminal is the way to keep one going).
+    /// Runs followed from a fleet go on without the studio: they do not ask.
     fn ask_to_quit(&mut self) {
         let workflows: Vec<String> = self
             .entries
             .iter()
             .filter(|e| e.is_running())
+            .filter(|e| {
+                e.run
+                    .as_ref()
+                    .is_none_or(|r| !self.remote_runs.contains(&r.run_id))
+            })
             .map(|e| e.name.clone())
             .collect();
         if workflows.is_empty() {

@@ -250,3 +250,131 @@ impl App {
         self.want_layout();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::studio::action::Action;
+    use crate::studio::app::{Msg, Settings};
+    use graflow_engine::distributed::metrics::WorkerRecord;
+    use graflow_engine::distributed::watch::WorkerView;
+
+    fn record(processed: u64, sum_us: u64) -> WorkerRecord {
+        WorkerRecord {
+            id: "w".into(),
+            host: "h".into(),
+            pid: 1,
+            queues: vec!["default".into()],
+            concurrency: 4,
+            busy: 1,
+            processed,
+            succeeded: processed,
+            failed: 0,
+            retried: 0,
+            reclaimed: 0,
+            dead_lettered: 0,
+            uptime_secs: 1.0,
+            beat_ms: 0,
+            state: "busy".into(),
+            duration_sum_us: sum_us,
+            duration_count: processed,
+        }
+    }
+
+    fn data(at_ms: u64, processed: u64, sum_us: u64, runs: &[&str]) -> FleetData {
+        FleetData {
+            runs: runs
+                .iter()
+                .map(|r| RunSummary {
+                    run_id: r.to_string(),
+                    state: "live".into(),
+                    ..RunSummary::default()
+                })
+                .collect(),
+            fleet: FleetSnapshot {
+                at_ms,
+                workers: vec![WorkerView {
+                    id: "w".into(),
+                    record: Some(record(processed, sum_us)),
+                    beat_age_ms: 0,
+                    state: "busy".into(),
+                }],
+                queues: Vec::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn the_view_needs_a_fleet_and_refreshes_only_when_shown() {
+        let mut app = App::new(Settings::default());
+        app.effects.clear();
+        app.update(Action::ToggleFleet);
+        assert_eq!(app.showing, Screen::Main, "not attached: it says so");
+        assert!(app.message.is_some());
+        app.fleet.attached = Some("redis://127.0.0.1:6379".into());
+        app.update(Action::ToggleFleet);
+        assert_eq!(app.showing, Screen::Fleet);
+        assert!(app.effects.iter().any(|e| matches!(e, Effect::RefreshFleet)));
+        app.effects.clear();
+        // A refresh on its way: no second one.
+        app.tick(std::time::SystemTime::now());
+        assert!(app.effects.is_empty());
+        app.on_msg(Msg::Fleet(Ok(data(1_000, 10, 10_000, &["r1", "r2"]))));
+        app.update(Action::ToggleFleet);
+        assert_eq!(app.showing, Screen::Main);
+        app.fleet.asked = None;
+        app.tick(std::time::SystemTime::now());
+        assert!(
+            !app.effects.iter().any(|e| matches!(e, Effect::RefreshFleet)),
+            "hidden, it reads nothing"
+        );
+    }
+
+    #[test]
+    fn sparklines_get_the_rate_and_mean_latency_between_refreshes() {
+        let mut view = FleetView::default();
+        view.absorb(data(1_000, 10, 100_000, &[]));
+        view.absorb(data(3_000, 30, 500_000, &[]));
+        assert_eq!(view.throughput.back(), Some(&10), "20 attempts in 2 s");
+        assert_eq!(view.latency.back(), Some(&20), "400 ms over 20 attempts");
+    }
+
+    #[test]
+    fn enter_attaches_to_the_selected_run_and_the_run_shows_like_a_local_one() {
+        let mut app = App::new(Settings::default());
+        app.fleet.attached = Some("redis://127.0.0.1:6379".into());
+        app.update(Action::ToggleFleet);
+        app.on_msg(Msg::Fleet(Ok(data(1_000, 1, 1, &["r1", "r2"]))));
+        app.update(Action::Down);
+        app.effects.clear();
+        app.update(Action::AttachRun);
+        assert!(
+            app.effects
+                .iter()
+                .any(|e| matches!(e, Effect::AttachRun(r) if r == "r2")),
+            "{:?}",
+            app.effects
+        );
+        let mut wf = Workflow::builder("remote");
+        let a = wf.task("a", |_ctx| async { anyhow::Ok(1) });
+        wf.flow(a);
+        let workflow = Arc::new(wf.build().unwrap_or_else(|e| panic!("{e}")));
+        app.on_msg(Msg::Attached(Box::new(Ok(AttachedRun {
+            summary: RunSummary {
+                run_id: "r2".into(),
+                workflow: "remote".into(),
+                state: "live".into(),
+                ..RunSummary::default()
+            },
+            workflow,
+            path: "/elsewhere/remote.ron".into(),
+        }))));
+        assert_eq!(app.showing, Screen::Main);
+        assert_eq!(app.runs.get("r2"), Some(&app.selected));
+        assert!(app.remote_runs.contains("r2"));
+        assert_eq!(
+            app.entry().and_then(|e| e.run.as_ref()).map(|r| r.run_id.as_str()),
+            Some("r2")
+        );
+    }
+}
