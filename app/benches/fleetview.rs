@@ -239,6 +239,7 @@ async fn bench_attach(server: &RedisServer) {
     if !listed {
         println!("{{\"workload\":\"attach_first_frame\",\"skipped\":\"the run did not show\"}}");
         let _ = child.kill();
+        let _ = child.wait();
         return;
     }
     let mut term = Terminal::new(TestBackend::new(200, 60)).unwrap_or_else(|e| panic!("{e}"));

@@ -4,7 +4,6 @@
 //! the test says so and passes, except on CI (`CI` set), where it fails.
 
 mod fleet_support;
-#[allow(dead_code)]
 mod serve_support;
 
 use std::io::{Read, Write};
@@ -72,11 +71,11 @@ fn check(tool: &str, text: &str) -> String {
 
 /// A chunked body, joined (axum streams small bodies in one chunk or plainly).
 fn unchunk(body: &str) -> String {
-    if !body
+    let chunked = body
         .lines()
         .next()
-        .is_some_and(|l| u64::from_str_radix(l.trim(), 16).is_ok())
-    {
+        .is_some_and(|l| u64::from_str_radix(l.trim(), 16).is_ok());
+    if !chunked {
         return body.to_string();
     }
     let mut out = String::new();
@@ -105,9 +104,15 @@ fn the_worker_and_serve_endpoints_pass_promtool() {
     let (code, _, err) = fleet.run(&samples().join("policy-best-effort.ron"), &[]);
     assert_eq!(code, Some(0), "{err}");
     let worker = unchunk(&http_get(&addr, "/metrics"));
-    assert!(worker.contains("graflow_worker_processed_total"), "{worker}");
+    assert!(
+        worker.contains("graflow_worker_processed_total"),
+        "{worker}"
+    );
     let problems = check(tool, &worker);
-    assert!(problems.is_empty(), "worker /metrics:\n{problems}\n{worker}");
+    assert!(
+        problems.is_empty(),
+        "worker /metrics:\n{problems}\n{worker}"
+    );
 
     let server = serve_support::Server::start(fleet.dir.path(), &["--backend", &fleet.url], &[]);
     let serve = unchunk(&server.get("/metrics").body);

@@ -326,23 +326,38 @@ fn fleet_data(t: u64, processed: u64) -> graflow::studio::screens::fleet::FleetD
             dead_letters: vec![],
         },
     ];
-    let run = |id: &str, wf: &str, state: &str, status: Option<&str>, ago: u64, events| RunSummary {
-        run_id: id.into(),
-        workflow: wf.into(),
-        state: state.into(),
-        status: status.map(str::to_string),
-        host: "ci-runner-2".into(),
-        started_ms: t - ago,
-        updated_ms: t,
-        events,
-        ..RunSummary::default()
-    };
+    let run =
+        |id: &str, wf: &str, state: &str, status: Option<&str>, ago: u64, events| RunSummary {
+            run_id: id.into(),
+            workflow: wf.into(),
+            state: state.into(),
+            status: status.map(str::to_string),
+            host: "ci-runner-2".into(),
+            started_ms: t - ago,
+            updated_ms: t,
+            events,
+            ..RunSummary::default()
+        };
     graflow::studio::screens::fleet::FleetData {
         runs: vec![
             run("0193f2b7d21a4c", "etl", "live", None, 42_000, 318),
             run("0193f2b5e0c17f", "images", "live", None, 190_000, 2_406),
-            run("0193f2a1c4e9b0", "train", "ended", Some("failed"), 1_260_000, 97),
-            run("0193f29c0d55e2", "etl", "ended", Some("succeeded"), 3_700_000, 402),
+            run(
+                "0193f2a1c4e9b0",
+                "train",
+                "ended",
+                Some("failed"),
+                1_260_000,
+                97,
+            ),
+            run(
+                "0193f29c0d55e2",
+                "etl",
+                "ended",
+                Some("succeeded"),
+                3_700_000,
+                402,
+            ),
         ],
         fleet: FleetSnapshot {
             at_ms: t,
@@ -363,7 +378,10 @@ fn fleet_screenshots_are_current() {
     let t0 = 1_795_000_000_000u64;
     for i in 0..80u64 {
         let wave = (i * 37 % 23) * 9 + i * 2;
-        a.on_msg(Msg::Fleet(Ok(fleet_data(t0 + i * 1000, 1_000 + i * 60 + wave))));
+        a.on_msg(Msg::Fleet(Ok(fleet_data(
+            t0 + i * 1000,
+            1_000 + i * 60 + wave,
+        ))));
     }
     a.effects.clear();
     a.message = None;

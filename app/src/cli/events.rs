@@ -123,7 +123,7 @@ async fn follow(
             }
             Err(e) => {
                 failures += 1;
-                if failures == 1 || failures % 10 == 0 {
+                if failures == 1 || failures.is_multiple_of(10) {
                     eprintln!("{}", err.warning(&format!("graflow events: {e}; retrying")));
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;

@@ -83,11 +83,10 @@ impl FleetView {
                 push(&mut self.throughput, rate.round() as u64);
             }
             let n = done.saturating_sub(done0);
-            let mean_ms = if n > 0 {
-                sum_us.saturating_sub(sum0) / n / 1000
-            } else {
-                0
-            };
+            let mean_ms = sum_us
+                .saturating_sub(sum0)
+                .checked_div(n)
+                .map_or(0, |us| us / 1000);
             push(&mut self.latency, mean_ms);
         }
         let n = data.runs.len();
@@ -314,7 +313,11 @@ mod tests {
         app.fleet.attached = Some("redis://127.0.0.1:6379".into());
         app.update(Action::ToggleFleet);
         assert_eq!(app.showing, Screen::Fleet);
-        assert!(app.effects.iter().any(|e| matches!(e, Effect::RefreshFleet)));
+        assert!(
+            app.effects
+                .iter()
+                .any(|e| matches!(e, Effect::RefreshFleet))
+        );
         app.effects.clear();
         // A refresh on its way: no second one.
         app.tick(std::time::SystemTime::now());
@@ -325,7 +328,9 @@ mod tests {
         app.fleet.asked = None;
         app.tick(std::time::SystemTime::now());
         assert!(
-            !app.effects.iter().any(|e| matches!(e, Effect::RefreshFleet)),
+            !app.effects
+                .iter()
+                .any(|e| matches!(e, Effect::RefreshFleet)),
             "hidden, it reads nothing"
         );
     }
@@ -373,7 +378,9 @@ mod tests {
         assert_eq!(app.runs.get("r2"), Some(&app.selected));
         assert!(app.remote_runs.contains("r2"));
         assert_eq!(
-            app.entry().and_then(|e| e.run.as_ref()).map(|r| r.run_id.as_str()),
+            app.entry()
+                .and_then(|e| e.run.as_ref())
+                .map(|r| r.run_id.as_str()),
             Some("r2")
         );
     }

@@ -157,28 +157,6 @@ pub async fn run_summary(
     Ok((!fields.is_empty()).then(|| RunSummary::from_fields(run, &fields, now_ms())))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_silent_live_run_is_stale_and_an_ended_one_keeps_its_status() {
-        let mut f = HashMap::new();
-        f.insert("state".to_string(), "live".to_string());
-        f.insert("updated_ms".to_string(), "1000".to_string());
-        f.insert("workflow".to_string(), "w".to_string());
-        assert_eq!(RunSummary::from_fields("r", &f, 2_000).state, "live");
-        assert_eq!(RunSummary::from_fields("r", &f, 100_000).state, "stale");
-        f.insert("state".to_string(), "ended".to_string());
-        f.insert("status".to_string(), "failed".to_string());
-        let s = RunSummary::from_fields("r", &f, 100_000);
-        assert_eq!(
-            (s.state.as_str(), s.status.as_deref()),
-            ("ended", Some("failed"))
-        );
-    }
-}
-
 /// The workflow file a run's coordinator stored for its workers: its path (on the
 /// coordinator's machine) and text. `Err` when Redis no longer has it.
 pub async fn workflow_text(
@@ -207,4 +185,26 @@ pub async fn workflow_text(
     let bundle: crate::distributed::wire::Bundle = serde_json::from_str(&json)
         .map_err(|e| format!("the run's workflow in Redis does not parse: {e}"))?;
     Ok((bundle.path, bundle.text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_silent_live_run_is_stale_and_an_ended_one_keeps_its_status() {
+        let mut f = HashMap::new();
+        f.insert("state".to_string(), "live".to_string());
+        f.insert("updated_ms".to_string(), "1000".to_string());
+        f.insert("workflow".to_string(), "w".to_string());
+        assert_eq!(RunSummary::from_fields("r", &f, 2_000).state, "live");
+        assert_eq!(RunSummary::from_fields("r", &f, 100_000).state, "stale");
+        f.insert("state".to_string(), "ended".to_string());
+        f.insert("status".to_string(), "failed".to_string());
+        let s = RunSummary::from_fields("r", &f, 100_000);
+        assert_eq!(
+            (s.state.as_str(), s.status.as_deref()),
+            ("ended", Some("failed"))
+        );
+    }
 }
