@@ -376,12 +376,10 @@ fn fleet_screenshots_are_current() {
     a.fleet.attached = Some("redis://10.0.0.5:6379".into());
     a.update(Action::ToggleFleet);
     let t0 = 1_795_000_000_000u64;
+    let mut processed = 1_000;
     for i in 0..80u64 {
-        let wave = (i * 37 % 23) * 9 + i * 2;
-        a.on_msg(Msg::Fleet(Ok(fleet_data(
-            t0 + i * 1000,
-            1_000 + i * 60 + wave,
-        ))));
+        processed += 20 + (i * 37 % 23) * 3;
+        a.on_msg(Msg::Fleet(Ok(fleet_data(t0 + i * 1000, processed))));
     }
     a.effects.clear();
     a.message = None;
