@@ -51,10 +51,10 @@ fn lines(events: &[RunEvent], task: &str, stream: LogStream) -> Vec<String> {
         .iter()
         .filter_map(|e| match &e.kind {
             EventKind::TaskLog {
-                worker: None,
                 task: t,
                 stream: s,
                 line,
+                ..
             } if &**t == task && *s == stream => Some(line.clone()),
             _ => None,
         })

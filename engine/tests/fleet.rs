@@ -278,7 +278,6 @@ async fn loops_retries_and_failures_of_members_behave_as_locally() {
                 .iter()
                 .filter_map(|e| match &e.kind {
                     EventKind::TaskFailed {
-                        worker: None,
                         task,
                         error,
                         attempt,

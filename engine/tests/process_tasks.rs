@@ -77,10 +77,7 @@ fn logs(events: &[RunEvent], stream: LogStream) -> Vec<String> {
         .iter()
         .filter_map(|e| match &e.kind {
             EventKind::TaskLog {
-                worker: None,
-                stream: s,
-                line,
-                ..
+                stream: s, line, ..
             } if *s == stream => Some(line.clone()),
             _ => None,
         })

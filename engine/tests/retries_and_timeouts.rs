@@ -60,7 +60,6 @@ async fn a_retried_task_goes_to_the_back_of_the_queue_then_succeeds() {
         .iter()
         .filter_map(|e| match &e.kind {
             EventKind::TaskFailed {
-                worker: None,
                 attempt,
                 will_retry,
                 ..

@@ -343,14 +343,15 @@ pub static REGISTRY: &[ActionInfo] = &[
         C::Global,
         &["c"],
     )),
-    hinted(info(
+    // Not in the hint bar: only a studio attached to a fleet (`--attach`) has one to show.
+    info(
         A::ToggleFleet,
         "fleet",
         "fleet",
         "Open the fleet view: runs, workers and queues of the attached Redis",
         C::Global,
         &["W"],
-    )),
+    ),
     mutating(info(
         A::CheckpointNow,
         "checkpoint-now",
