@@ -214,6 +214,7 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
         let mut rec = Recorder::start(&dir, "r1", "wf", None, None);
         rec.event(&event(EventKind::TaskSucceeded {
+            worker: None,
             task: "a".into(),
             result: serde_json::Value::Null,
             duration_ms: 1.0,
@@ -236,6 +237,7 @@ mod tests {
         // The same run resumed gets a record of its own; the first one stays as it was.
         let mut again = Recorder::start(&dir, "r1", "wf", None, Some("r1-001.ckpt"));
         again.event(&event(EventKind::TaskSucceeded {
+            worker: None,
             task: "b".into(),
             result: serde_json::Value::Null,
             duration_ms: 1.0,

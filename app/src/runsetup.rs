@@ -9,7 +9,7 @@ use std::sync::Arc;
 use graflow_engine::checkpoint::{Checkpoint, WorkflowSource};
 use graflow_engine::file::{self, LoadedWorkflow, sha256_hex};
 use graflow_engine::handler::Runtimes;
-use graflow_engine::hitl::{FeedbackManager, FileBackend, Notifier};
+use graflow_engine::hitl::{FeedbackBackend, FeedbackManager, FileBackend, Notifier};
 
 /// The feedback setup of runs started in `state_dir`: requests as files in
 /// `<state dir>/feedback` (so `graflow feedback`, `graflow serve` and the studio answer them),
@@ -23,6 +23,42 @@ pub fn feedback_manager(state_dir: &Path, notifiers: Vec<Arc<dyn Notifier>>) -> 
         manager.answer_base_url = url;
     }
     manager
+}
+
+/// The Redis URL of the backend switch: `flag` (`--backend`), else `GRAFLOW_BACKEND`; `None`
+/// for neither, or for `local`.
+pub fn backend_url(flag: Option<&str>) -> Option<String> {
+    let url = flag
+        .map(str::to_string)
+        .or_else(|| std::env::var("GRAFLOW_BACKEND").ok())?;
+    let url = url.trim().to_string();
+    (!url.is_empty() && !url.eq_ignore_ascii_case("local")).then_some(url)
+}
+
+/// Where feedback requests live under the backend switch: in the fleet's Redis when `url`
+/// names one (so answers given anywhere reach runs on any machine), else as files in
+/// `<state dir>/feedback`. `Err` names a bad URL or an unreachable Redis.
+pub async fn feedback_store(
+    state_dir: &Path,
+    url: Option<&str>,
+) -> Result<Arc<dyn FeedbackBackend>, String> {
+    let Some(url) = url else {
+        return Ok(Arc::new(feedback_backend(state_dir)));
+    };
+    if !graflow_engine::distributed::is_redis_url(url) {
+        return Err(format!(
+            "--backend {url}: expected redis://host:port[/db] or `local`"
+        ));
+    }
+    let config = graflow_engine::distributed::FleetConfig::new(url);
+    let link =
+        graflow_engine::distributed::conn::Link::connect(url, std::time::Duration::from_secs(5))
+            .await?;
+    Ok(Arc::new(graflow_engine::distributed::RedisFeedback::new(
+        link,
+        graflow_engine::distributed::keys::Keys::new(config.prefix.clone()),
+        config.retention,
+    )))
 }
 
 /// The feedback requests and answers of `state_dir`.

@@ -86,11 +86,11 @@ fn ask(timeout_secs: u32) -> String {
         .replace("SECS", &format!("{timeout_secs}.0"))
 }
 
-/// Answer every pending request of the fleet's state folder: approve approvals, "because"
-/// to text.
+/// Answer every pending request of the fleet (in its Redis, where runs with `--backend` keep
+/// them): approve approvals, "because" to text.
 fn answer_all(fleet: &Fleet) -> usize {
     let out = fleet
-        .command(&["feedback", "list"])
+        .command(&["feedback", "list", "--backend", &fleet.url])
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     let mut n = 0;
@@ -108,7 +108,7 @@ fn answer_all(fleet: &Fleet) -> usize {
         } else {
             &["--approve"]
         };
-        let mut args = vec!["feedback", "respond", id];
+        let mut args = vec!["feedback", "respond", id, "--backend", &fleet.url];
         args.extend_from_slice(answer);
         let status = fleet
             .command(&args)

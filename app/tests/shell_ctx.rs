@@ -54,6 +54,7 @@ fn lines(events: &[RunEvent], task: &str, stream: LogStream) -> Vec<String> {
                 task: t,
                 stream: s,
                 line,
+                ..
             } if &**t == task && *s == stream => Some(line.clone()),
             _ => None,
         })

@@ -252,3 +252,169 @@ fn screenshots_are_current() {
     );
     check("studio-inbox.txt", &text);
 }
+
+/// A fleet of eight workers (one lost), three queues (one with a dead letter) and four runs.
+fn fleet_data(t: u64, processed: u64) -> graflow::studio::screens::fleet::FleetData {
+    use graflow_engine::distributed::metrics::WorkerRecord;
+    use graflow_engine::distributed::watch::{
+        DeadLetter, FleetSnapshot, QueueView, RunSummary, WorkerView,
+    };
+    let workers = (0..8u32)
+        .map(|i| {
+            let lost = i == 5;
+            WorkerView {
+                id: format!("worker-node{}-{}-7f3a{i:02}", i % 3 + 1, 4100 + i),
+                record: Some(WorkerRecord {
+                    id: String::new(),
+                    host: format!("node{}", i % 3 + 1),
+                    pid: 4100 + i,
+                    queues: if i < 6 {
+                        vec!["default".into()]
+                    } else {
+                        vec!["gpu".into()]
+                    },
+                    concurrency: 8,
+                    busy: if lost { 0 } else { (i as usize * 3) % 9 },
+                    processed: processed + i as u64 * 40,
+                    succeeded: processed,
+                    failed: i as u64 % 3,
+                    retried: 0,
+                    reclaimed: 0,
+                    dead_lettered: 0,
+                    uptime_secs: 3600.0,
+                    beat_ms: t,
+                    state: if i % 4 == 3 { "idle" } else { "busy" }.into(),
+                    duration_sum_us: processed * 8 * 42_000,
+                    duration_count: processed * 8,
+                }),
+                beat_age_ms: if lost { 41_000 } else { 200 + i as u64 * 90 },
+                state: if lost {
+                    "lost".into()
+                } else if i % 4 == 3 {
+                    "idle".into()
+                } else {
+                    "busy".into()
+                },
+            }
+        })
+        .collect();
+    let queues = vec![
+        QueueView {
+            name: "default".into(),
+            depth: 1_240,
+            in_flight: 31,
+            dead: 0,
+            dead_letters: vec![],
+        },
+        QueueView {
+            name: "gpu".into(),
+            depth: 57,
+            in_flight: 6,
+            dead: 1,
+            dead_letters: vec![DeadLetter {
+                entry: "1-0".into(),
+                run: "0193f2a1c4e".into(),
+                attempt: "train:1:0".into(),
+                error: "dead-lettered: delivered 5 times and its worker stopped every time".into(),
+            }],
+        },
+        QueueView {
+            name: "io".into(),
+            depth: 0,
+            in_flight: 0,
+            dead: 0,
+            dead_letters: vec![],
+        },
+    ];
+    let run =
+        |id: &str, wf: &str, state: &str, status: Option<&str>, ago: u64, events| RunSummary {
+            run_id: id.into(),
+            workflow: wf.into(),
+            state: state.into(),
+            status: status.map(str::to_string),
+            host: "ci-runner-2".into(),
+            started_ms: t - ago,
+            updated_ms: t,
+            events,
+            ..RunSummary::default()
+        };
+    graflow::studio::screens::fleet::FleetData {
+        runs: vec![
+            run("0193f2b7d21a4c", "etl", "live", None, 42_000, 318),
+            run("0193f2b5e0c17f", "images", "live", None, 190_000, 2_406),
+            run(
+                "0193f2a1c4e9b0",
+                "train",
+                "ended",
+                Some("failed"),
+                1_260_000,
+                97,
+            ),
+            run(
+                "0193f29c0d55e2",
+                "etl",
+                "ended",
+                Some("succeeded"),
+                3_700_000,
+                402,
+            ),
+        ],
+        fleet: FleetSnapshot {
+            at_ms: t,
+            workers,
+            queues,
+        },
+    }
+}
+
+#[test]
+fn fleet_screenshots_are_current() {
+    use graflow::studio::screens::fleet::AttachedRun;
+    let (w, h) = (110, 32);
+    let mut a = app();
+    a.update(Action::Resize(w, h));
+    a.fleet.attached = Some("redis://10.0.0.5:6379".into());
+    a.update(Action::ToggleFleet);
+    let t0 = 1_795_000_000_000u64;
+    let mut processed = 1_000;
+    for i in 0..80u64 {
+        processed += 20 + (i * 37 % 23) * 3;
+        a.on_msg(Msg::Fleet(Ok(fleet_data(t0 + i * 1000, processed))));
+    }
+    a.effects.clear();
+    a.message = None;
+    let (buf, text) = shot(&a, w, h);
+    check(
+        "studio-fleet.svg",
+        &svg(&buf, "graflow studio: the fleet view"),
+    );
+    check("studio-fleet.txt", &text);
+
+    // Enter on the first run: it shows like a local run.
+    a.update(Action::AttachRun);
+    a.effects.clear();
+    let summary = a
+        .fleet
+        .selected_run()
+        .cloned()
+        .unwrap_or_else(|| panic!("no run"));
+    a.on_msg(Msg::Attached(Box::new(Ok(AttachedRun {
+        summary: summary.clone(),
+        workflow: etl(),
+        path: "/srv/flows/etl.ron".into(),
+    }))));
+    let mut events = etl_failed_run(&summary.run_id);
+    events.truncate(events.len().saturating_sub(3));
+    a.on_msg(Msg::Engine(events));
+    a.effects.clear();
+    a.message = Some((
+        format!("following run {} of etl (live)", summary.run_id),
+        graflow::studio::app::Level::Info,
+    ));
+    let (buf, text) = shot(&a, w, h);
+    check(
+        "studio-attached.svg",
+        &svg(&buf, "graflow studio: a run of the fleet, followed live"),
+    );
+    check("studio-attached.txt", &text);
+}

@@ -208,6 +208,7 @@ snap_two_sizes!(running_with_live_clock, {
             &id,
             150,
             EventKind::TaskLog {
+                worker: None,
                 task: "fetch".into(),
                 stream: LogStream::Log,
                 line: "downloading…".into(),
@@ -542,6 +543,7 @@ snap_two_sizes!(task_error_wrapped_with_w, {
             &id,
             20,
             EventKind::TaskFailed {
+                worker: None,
                 task: "fetch".into(),
                 error: long.into(),
                 attempt: 0,
@@ -589,6 +591,7 @@ snap_two_sizes!(events_of_a_fast_run, {
         at_us(
             310,
             EventKind::TaskSucceeded {
+                worker: None,
                 task: "fetch".into(),
                 result: serde_json::json!(3),
                 duration_ms: 0.27,

@@ -385,6 +385,7 @@ fn the_log_follows_filters_and_searches() {
             &id,
             i + 1,
             EventKind::TaskLog {
+                worker: None,
                 task: "fetch".into(),
                 stream,
                 line,

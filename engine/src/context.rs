@@ -71,6 +71,11 @@ pub trait RunAccess: Send + Sync {
     fn add_task(&self, id: &str, def: Option<TaskDef>, by: &str) -> bool;
     /// Emit a log line of `task`.
     fn log(&self, task: &str, stream: LogStream, line: String);
+    /// Emit a log line of `task` written on fleet worker `worker`.
+    fn log_from(&self, task: &str, stream: LogStream, line: String, worker: Arc<str>) {
+        let _ = worker;
+        self.log(task, stream, line)
+    }
     /// Write a checkpoint now, while the task in execution `slot` is running (it runs again
     /// from its start when the run resumes from this checkpoint); returns the `.ckpt` path.
     fn checkpoint_now(
@@ -118,6 +123,8 @@ struct Inner {
     run: Arc<dyn RunAccess>,
     control: Mutex<ControlRequests>,
     feedback_asked: std::sync::atomic::AtomicU32,
+    /// The fleet worker that ran this execution, once known.
+    worker: Mutex<Option<Arc<str>>>,
 }
 
 /// The context handed to a task's body. Cheap to clone; clones share the control record.
@@ -172,6 +179,7 @@ impl TaskContext {
                 run,
                 control: Mutex::new(ControlRequests::default()),
                 feedback_asked: std::sync::atomic::AtomicU32::new(0),
+                worker: Mutex::new(None),
             }),
         }
     }
@@ -241,6 +249,34 @@ impl TaskContext {
     /// Write a line to this task's log, tagged with a stream.
     pub fn log_stream(&self, stream: LogStream, line: impl Into<String>) {
         self.inner.run.log(&self.inner.task_id, stream, line.into());
+    }
+
+    /// A line of this task's log written on fleet worker `worker` (which is then recorded as
+    /// the execution's worker, see [`worker`](Self::worker)).
+    pub fn log_from_worker(&self, stream: LogStream, line: impl Into<String>, worker: &str) {
+        let worker = self.set_worker(worker);
+        self.inner
+            .run
+            .log_from(&self.inner.task_id, stream, line.into(), worker);
+    }
+
+    /// Record that fleet worker `worker` ran this execution: its `task_succeeded` /
+    /// `task_failed` event names it. Returns the id as shared text.
+    pub fn set_worker(&self, worker: &str) -> Arc<str> {
+        let mut slot = self.inner.worker.lock();
+        match slot.as_ref() {
+            Some(w) if &**w == worker => w.clone(),
+            _ => {
+                let w: Arc<str> = Arc::from(worker);
+                *slot = Some(w.clone());
+                w
+            }
+        }
+    }
+
+    /// The fleet worker that ran this execution, when one did.
+    pub fn worker(&self) -> Option<Arc<str>> {
+        self.inner.worker.lock().clone()
     }
 
     fn unknown(&self, id: &str) -> RunError {

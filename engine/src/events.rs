@@ -79,6 +79,9 @@ pub enum EventKind {
         stream: LogStream,
         /// The line, without its newline.
         line: String,
+        /// The worker that did the work, when a fleet worker did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        worker: Option<Arc<str>>,
     },
     /// A task execution succeeded.
     TaskSucceeded {
@@ -90,6 +93,9 @@ pub enum EventKind {
         duration_ms: f64,
         /// 1-based execution count.
         cycle: u32,
+        /// The worker that did the work, when a fleet worker did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        worker: Option<Arc<str>>,
     },
     /// A task execution failed.
     TaskFailed {
@@ -101,6 +107,9 @@ pub enum EventKind {
         attempt: u32,
         /// Whether another attempt follows.
         will_retry: bool,
+        /// The worker that did the work, when a fleet worker did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        worker: Option<Arc<str>>,
     },
     /// A parallel group began; its members start now.
     GroupStarted {
@@ -153,6 +162,12 @@ pub enum EventKind {
         /// Request id.
         id: String,
     },
+    /// Events a slow event stream (the run's Redis stream) had to leave out: only readers of
+    /// that stream see this, in place of the `count` events it lost.
+    EventsDropped {
+        /// How many events were left out since the previous such event.
+        count: u64,
+    },
     /// The run ended; always the last event.
     RunFinished {
         /// How it ended.
@@ -197,8 +212,28 @@ impl RunEvent {
             EventKind::CheckpointSaved { .. } => "checkpoint_saved",
             EventKind::FeedbackRequested { .. } => "feedback_requested",
             EventKind::FeedbackAnswered { .. } => "feedback_answered",
+            EventKind::EventsDropped { .. } => "events_dropped",
             EventKind::RunFinished { .. } => "run_finished",
         }
+    }
+
+    /// Read an event back from its JSON form (one line of `graflow run --json`, or an entry of
+    /// a run's Redis stream).
+    pub fn from_json(text: &str) -> Result<RunEvent, String> {
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| format!("an event is not JSON: {e}"))?;
+        let field = |name: &str| {
+            value
+                .get(name)
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("an event has no `{name}` text"))
+        };
+        let run_id: Arc<str> = Arc::from(field("run_id")?);
+        let ts = humantime::parse_rfc3339_weak(field("ts")?)
+            .map_err(|e| format!("an event's `ts`: {e}"))?;
+        let kind: EventKind = serde_json::from_value(value)
+            .map_err(|e| format!("an event does not fit the contract: {e}"))?;
+        Ok(RunEvent { run_id, ts, kind })
     }
 
     /// The event as one line of JSON (no trailing newline): the same text as serializing the
@@ -284,6 +319,7 @@ mod tests {
                 result: serde_json::json!({"x": [1, "y\n"], "z": null}),
                 duration_ms: 1.25,
                 cycle: 3,
+                worker: Some("w \"2\"".into()),
             },
             EventKind::GroupStarted {
                 group: "g".into(),
@@ -301,5 +337,25 @@ mod tests {
                 serde_json::to_string(&e).expect("serializes")
             );
         }
+    }
+
+    #[test]
+    fn an_event_reads_back_from_its_json_line() {
+        let e = RunEvent {
+            run_id: "r1".into(),
+            ts: SystemTime::UNIX_EPOCH + std::time::Duration::from_micros(1_500_000),
+            kind: EventKind::TaskSucceeded {
+                task: "a".into(),
+                result: serde_json::json!({"n": 1}),
+                duration_ms: 2.5,
+                cycle: 1,
+                worker: Some("w-1".into()),
+            },
+        };
+        let line = e.to_json_line();
+        assert!(line.contains(r#""worker":"w-1""#), "{line}");
+        assert_eq!(RunEvent::from_json(&line), Ok(e));
+        assert!(RunEvent::from_json("{}").is_err());
+        assert!(RunEvent::from_json("not json").is_err());
     }
 }

@@ -56,6 +56,7 @@ pub mod limits;
 pub mod net;
 pub mod render;
 pub mod run;
+pub mod sink;
 pub mod suggest;
 pub mod template;
 pub mod workflow;
@@ -71,6 +72,7 @@ pub use group::{CustomPolicy, GroupFailure, GroupPolicy, MemberOutcome};
 pub use handler::{FnHandler, TaskError, TaskHandler, TaskResult};
 pub use run::{Engine, RunControl, RunHandle, RunOptions, RunOutcome, TaskFactory, valid_run_id};
 pub use serde_json::Value;
+pub use sink::{EventSink, FnSink};
 pub use workflow::{GroupDef, RetryPolicy, TaskDef, TaskOptions, Workflow, WorkflowBuilder};
 
 /// The names most programs need.

@@ -282,6 +282,7 @@ async fn loops_retries_and_failures_of_members_behave_as_locally() {
                         error,
                         attempt,
                         will_retry,
+                        ..
                     } => Some(format!("{task} {attempt} {will_retry} {error}")),
                     _ => None,
                 })

@@ -6,11 +6,15 @@
 use std::sync::Arc;
 
 use clap::Args;
-use graflow_engine::RunOptions;
-use graflow_engine::distributed::{FleetConfig, RedisFleet, is_redis_url};
+use graflow_engine::distributed::conn::Link;
+use graflow_engine::distributed::keys::Keys;
+use graflow_engine::distributed::watch::{self, RedisEventSink, SinkConfig};
+use graflow_engine::distributed::{FleetConfig, RedisFeedback, RedisFleet, is_redis_url};
 use graflow_engine::file::LoadedWorkflow;
 use graflow_engine::file::spec::{BackendSpec, ChannelSpec};
 use graflow_engine::handler::Runtimes;
+use graflow_engine::{RunHandle, RunOptions};
+use tokio::task::JoinHandle;
 
 use super::style::Style;
 
@@ -72,17 +76,17 @@ impl BackendArgs {
         }
     }
 
-    /// Connect `options` to the fleet this run uses, if any. `Err` holds the message for a
-    /// bad URL or an unreachable Redis.
+    /// Connect `options` to the fleet this run uses, if any: its groups, its channel, its
+    /// event stream in Redis. `Err` holds the message for a bad URL or an unreachable Redis.
     pub async fn apply(
         &self,
         loaded: &LoadedWorkflow,
         runtimes: &Runtimes,
         options: &mut RunOptions,
         err: &Style,
-    ) -> Result<(), String> {
+    ) -> Result<Option<FleetWatch>, String> {
         let Some(choice) = self.choose(loaded) else {
-            return Ok(());
+            return Ok(None);
         };
         if !is_redis_url(&choice.url) {
             return Err(format!(
@@ -101,8 +105,76 @@ impl BackendArgs {
                 )
             );
         }
+        let config = FleetConfig::new(&choice.url);
+        let sink = RedisEventSink::start(
+            fleet.link().clone(),
+            fleet.keys().clone(),
+            SinkConfig {
+                retention: config.retention,
+                workflow_hash: Some(loaded.source().hash.unwrap_or_default())
+                    .filter(|h| !h.is_empty()),
+                ..SinkConfig::default()
+            },
+        );
+        // Feedback requests live in the fleet's Redis too: an answer from any machine wakes
+        // the task waiting for it.
+        if let Some(manager) = options.feedback.as_ref() {
+            let mut manager = (**manager).clone();
+            manager.backend = Arc::new(RedisFeedback::new(
+                fleet.link().clone(),
+                fleet.keys().clone(),
+                config.retention,
+            ));
+            options.feedback = Some(Arc::new(manager));
+        }
+        let watch = FleetWatch {
+            link: fleet.link().clone(),
+            keys: fleet.keys().clone(),
+            sink: sink.clone(),
+            control: None,
+        };
+        options.sinks.push(sink);
         options.fleet = Some(Arc::new(fleet));
         options.groups_on_fleet = choice.groups;
-        Ok(())
+        Ok(Some(watch))
+    }
+}
+
+/// What a run on the fleet keeps while it runs: its event stream in Redis and the watcher of
+/// its control key (cancel and checkpoint requests from a studio elsewhere).
+pub struct FleetWatch {
+    link: Link,
+    keys: Keys,
+    sink: Arc<RedisEventSink>,
+    control: Option<JoinHandle<()>>,
+}
+
+impl FleetWatch {
+    /// Start applying control requests to the started run.
+    pub fn attach(&mut self, handle: &RunHandle) {
+        self.control = Some(watch::watch_control(
+            self.link.clone(),
+            &self.keys,
+            handle.run_id(),
+            handle.control(),
+        ));
+    }
+
+    /// The run ended: stop watching, give the event stream a moment to write its last
+    /// events, and say so if some had to be dropped.
+    pub async fn finish(mut self, err: &Style) {
+        if let Some(control) = self.control.take() {
+            control.abort();
+        }
+        let stats = self.sink.finish(std::time::Duration::from_secs(5)).await;
+        if stats.dropped > 0 {
+            eprintln!(
+                "{}",
+                err.warning(&format!(
+                    "note: Redis was slow: {} of the run's events were left out of its event stream (the run itself was not affected)",
+                    stats.dropped
+                ))
+            );
+        }
     }
 }

@@ -1,13 +1,12 @@
 //! `graflow feedback list | show | respond | cancel`: answer human-feedback requests from a
 //! shell. Requests live in `<state dir>/feedback`, shared with `graflow run`, `graflow serve`
-//! and the studio started in the same folder.
+//! and the studio started in the same folder — or, with `--backend redis://…` (or
+//! `GRAFLOW_BACKEND`), in the fleet's Redis, shared with every run and studio of the fleet.
 
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use graflow_engine::hitl::{
-    Answer, FeedbackBackend, FeedbackError, FeedbackKind, FeedbackRequest, FileBackend,
-};
+use graflow_engine::hitl::{Answer, FeedbackError, FeedbackKind, FeedbackRequest};
 
 use super::exit;
 use super::out::outln;
@@ -26,6 +25,10 @@ pub struct FeedbackArgs {
     /// JSON output.
     #[arg(long, global = true)]
     pub json: bool,
+    /// The fleet's Redis, where runs with `--backend` keep their requests
+    /// (`redis://host:port[/db]`; `local`: the state folder) [env: GRAFLOW_BACKEND].
+    #[arg(long, value_name = "URL", global = true)]
+    pub backend: Option<String>,
 }
 
 /// The feedback commands.
@@ -176,8 +179,16 @@ fn line(r: &FeedbackRequest, style: &Style) -> String {
 
 /// Run a feedback command; returns the exit code.
 pub async fn run(args: FeedbackArgs) -> i32 {
-    let backend = FileBackend::new(history::state_dir(args.state_dir.as_deref()).join("feedback"));
     let (out, err) = (Style::stdout(), Style::stderr());
+    let state_dir = history::state_dir(args.state_dir.as_deref());
+    let url = crate::runsetup::backend_url(args.backend.as_deref());
+    let backend = match crate::runsetup::feedback_store(&state_dir, url.as_deref()).await {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{}", err.error(&format!("graflow feedback: {e}")));
+            return exit::BAD_INPUT;
+        }
+    };
     let fail = |e: FeedbackError| {
         eprintln!("{}", err.error(&format!("graflow feedback: {e}")));
         match e {

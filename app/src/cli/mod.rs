@@ -4,6 +4,7 @@ pub mod backend;
 pub mod checkpoints;
 pub mod completions;
 pub mod ctx;
+pub mod events;
 pub mod exit;
 pub mod feedback;
 pub mod graph;
@@ -57,6 +58,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Run a worker of the Redis fleet: take task attempts from queues and run them.
     Worker(worker::WorkerArgs),
+    /// Follow a run of the fleet as JSON lines, wherever it runs (or list the fleet's runs).
+    Events(events::EventsArgs),
     /// Print a shell completion script.
     Completions(completions::CompletionsArgs),
     /// Talk to the running engine from inside a Shell or Command task.
@@ -76,6 +79,7 @@ pub async fn dispatch(cli: Cli) -> i32 {
         Some(Command::Feedback(args)) => Ok(feedback::run(args).await),
         Some(Command::Serve(args)) => Ok(serve::run(args).await),
         Some(Command::Worker(args)) => worker::run(args).await,
+        Some(Command::Events(args)) => events::run(args).await,
         Some(Command::Completions(args)) => Ok(completions::run(&args)),
         Some(Command::Ctx(_)) => Ok(exit::BAD_INPUT),
     };

@@ -104,14 +104,17 @@ pub async fn run(args: ResumeArgs) -> anyhow::Result<i32> {
         .clone()
         .unwrap_or_else(|| path.parent().map(Path::to_path_buf).unwrap_or_default());
     let mut options = args.checkpoints.options(&loaded, dir);
-    if let Err(e) = args
+    let watch = match args
         .backend
         .apply(&loaded, &runtimes, &mut options, &err)
         .await
     {
-        eprintln!("{}", err.error(&format!("graflow resume: {e}")));
-        return Ok(exit::BAD_INPUT);
-    }
+        Ok(watch) => watch,
+        Err(e) => {
+            eprintln!("{}", err.error(&format!("graflow resume: {e}")));
+            return Ok(exit::BAD_INPUT);
+        }
+    };
     let factory = loaded.task_factory(&runtimes);
     let handle = match Engine::new().resume(
         loaded.workflow.clone(),
@@ -139,6 +142,7 @@ pub async fn run(args: ResumeArgs) -> anyhow::Result<i32> {
         &state_dir,
         args.json,
         Some(from.as_str()),
+        watch,
     )
     .await
 }

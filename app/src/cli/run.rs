@@ -146,17 +146,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         .checkpoints
         .options(&loaded, args.checkpoints.dir(&loaded));
     options.params = params;
-    if let Err(e) = args
+    let watch = match args
         .backend
         .apply(&loaded, &runtimes, &mut options, &err)
         .await
     {
-        eprintln!("{}", err.error(&format!("graflow run: {e}")));
-        return Ok(exit::BAD_INPUT);
-    }
+        Ok(watch) => watch,
+        Err(e) => {
+            eprintln!("{}", err.error(&format!("graflow run: {e}")));
+            return Ok(exit::BAD_INPUT);
+        }
+    };
     let handle = Engine::new().start(loaded.workflow.clone(), options);
     let state_dir = history::state_dir(args.checkpoints.state_dir.as_deref());
-    follow(handle, &loaded, &args.file, &state_dir, args.json, None).await
+    follow(
+        handle, &loaded, &args.file, &state_dir, args.json, None, watch,
+    )
+    .await
 }
 
 /// Show a started run until it ends, recording it in the history; returns the exit code.
@@ -167,7 +173,11 @@ pub async fn follow(
     state_dir: &Path,
     json: bool,
     resumed_from: Option<&str>,
+    mut watch: Option<super::backend::FleetWatch>,
 ) -> anyhow::Result<i32> {
+    if let Some(w) = watch.as_mut() {
+        w.attach(&handle);
+    }
     let Some(mut events) = handle.take_events() else {
         anyhow::bail!("the engine gave no event stream");
     };
@@ -213,6 +223,9 @@ pub async fn follow(
     }
     printer.finish();
     let outcome = handle.wait().await;
+    if let Some(w) = watch {
+        w.finish(&Style::stderr()).await;
+    }
     // Webhooks still being delivered (a pausing run's `timed_out`, retries) get a moment.
     graflow_engine::hitl::flush_deliveries(Duration::from_secs(15)).await;
     // Containers of executions that were stopped (Ctrl-C, timeouts) are removed before exit.

@@ -21,6 +21,8 @@ pub enum Context {
     Answer,
     /// The checkpoint browser.
     Checkpoints,
+    /// The fleet view.
+    Fleet,
     /// The `?` help overlay.
     Help,
     /// A confirmation question (cancel the run?).
@@ -29,7 +31,7 @@ pub enum Context {
 
 impl Context {
     /// Every context, in help order.
-    pub const ALL: [Context; 9] = [
+    pub const ALL: [Context; 10] = [
         Context::Global,
         Context::Workflows,
         Context::Graph,
@@ -37,6 +39,7 @@ impl Context {
         Context::Inbox,
         Context::Answer,
         Context::Checkpoints,
+        Context::Fleet,
         Context::Help,
         Context::Confirm,
     ];
@@ -51,6 +54,7 @@ impl Context {
             Context::Inbox => "inbox",
             Context::Answer => "answer",
             Context::Checkpoints => "checkpoints",
+            Context::Fleet => "fleet",
             Context::Help => "help",
             Context::Confirm => "confirm",
         }
@@ -190,6 +194,10 @@ actions! {
         ToggleDecision,
         /// Resume the selected checkpoint into a live run.
         Resume,
+        /// Open the fleet view (again: back to the workflows).
+        ToggleFleet,
+        /// Follow the selected run of the fleet.
+        AttachRun,
     }
     data {
         /// A key for the answer's text box.
@@ -335,6 +343,15 @@ pub static REGISTRY: &[ActionInfo] = &[
         C::Global,
         &["c"],
     )),
+    // Not in the hint bar: only a studio attached to a fleet (`--attach`) has one to show.
+    info(
+        A::ToggleFleet,
+        "fleet",
+        "fleet",
+        "Open the fleet view: runs, workers and queues of the attached Redis",
+        C::Global,
+        &["W"],
+    ),
     mutating(info(
         A::CheckpointNow,
         "checkpoint-now",
@@ -718,6 +735,22 @@ pub static REGISTRY: &[ActionInfo] = &[
         "close",
         "Back to the workflows",
         C::Checkpoints,
+        &["esc"],
+    )),
+    hinted(info(
+        A::AttachRun,
+        "attach",
+        "follow",
+        "Follow the selected run live (an ended run shows its recorded end)",
+        C::Fleet,
+        &["enter"],
+    )),
+    hinted(info(
+        A::ToggleFleet,
+        "close-fleet",
+        "close",
+        "Back to the workflows",
+        C::Fleet,
         &["esc"],
     )),
     info(

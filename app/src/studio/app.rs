@@ -231,6 +231,10 @@ pub struct App {
     pub inbox: Inbox,
     /// The checkpoint browser.
     pub checkpoints: CheckpointBrowser,
+    /// The fleet view (when attached to a fleet's Redis).
+    pub fleet: super::screens::fleet::FleetView,
+    /// Runs followed from the fleet's event streams (not run here).
+    pub remote_runs: std::collections::HashSet<String>,
     /// The workflows pane's filter (lower case): only names containing it are listed.
     pub workflow_filter: Option<String>,
 }
@@ -276,6 +280,8 @@ impl App {
             showing: Screen::Main,
             inbox: Inbox::default(),
             checkpoints: CheckpointBrowser::default(),
+            fleet: Default::default(),
+            remote_runs: Default::default(),
             workflow_filter: None,
         }
     }
@@ -312,6 +318,7 @@ impl App {
                 Screen::Inbox if self.inbox.editing && self.inbox.form.is_some() => Context::Answer,
                 Screen::Inbox => Context::Inbox,
                 Screen::Checkpoints => Context::Checkpoints,
+                Screen::Fleet => Context::Fleet,
             },
         }
     }
@@ -418,6 +425,8 @@ impl App {
             }
             Action::ToggleInbox => self.toggle_inbox(),
             Action::ToggleCheckpoints => self.toggle_checkpoints(),
+            Action::ToggleFleet => self.toggle_fleet(),
+            Action::AttachRun => self.attach_selected(),
             Action::CheckpointNow => self.checkpoint_now(),
             Action::AnswerRequest => self.answer_request(),
             Action::Approve => self.decide(true),
@@ -575,11 +584,17 @@ impl App {
 
     /// Quit, after a yes when runs are going on: the studio's runs live in this process, so
     /// leaving cancels them (`graflow run` in another terminal is the way to keep one going).
+    /// Runs followed from a fleet go on without the studio: they do not ask.
     fn ask_to_quit(&mut self) {
         let workflows: Vec<String> = self
             .entries
             .iter()
             .filter(|e| e.is_running())
+            .filter(|e| {
+                e.run
+                    .as_ref()
+                    .is_none_or(|r| !self.remote_runs.contains(&r.run_id))
+            })
             .map(|e| e.name.clone())
             .collect();
         if workflows.is_empty() {
@@ -653,6 +668,7 @@ impl App {
             Screen::Main => {}
             Screen::Inbox => return self.inbox_move(delta),
             Screen::Checkpoints => return self.checkpoints_move(delta),
+            Screen::Fleet => return self.fleet_move(delta),
         }
         match self.focus {
             Pane::Workflows => self.move_workflows(delta),
@@ -1157,6 +1173,10 @@ impl App {
                 self.dirty |= self.on_checkpoints(list);
                 return;
             }
+            Msg::Fleet(result) => {
+                self.dirty |= self.on_fleet(result);
+                return;
+            }
             other => other,
         };
         self.dirty = true;
@@ -1256,7 +1276,8 @@ impl App {
                 self.runs.remove(&run_id);
             }
             Msg::Problem(text) => self.message = Some((text, Level::Error)),
-            Msg::Inbox(_) | Msg::Checkpoints(_) => {}
+            Msg::Inbox(_) | Msg::Checkpoints(_) | Msg::Fleet(_) => {}
+            Msg::Attached(result) => self.on_attached(*result),
             Msg::Responded { id, result } => self.on_responded(id, result),
             Msg::CheckpointDetail { path, result } => self.on_checkpoint_detail(path, result),
             Msg::ResumePrepared { checkpoint, result } => {
@@ -1483,6 +1504,9 @@ impl App {
         if self.showing == Screen::Checkpoints {
             self.want_checkpoints();
         }
+        if self.showing == Screen::Fleet {
+            self.want_fleet(false);
+        }
     }
 
     /// Whether something on screen changes with time alone (a running task's clock).
@@ -1494,7 +1518,9 @@ impl App {
     /// something waits for an answer) and of the open checkpoint browser. Idle with nothing
     /// pending, nothing wakes up.
     pub fn needs_heartbeat(&self) -> bool {
-        self.clocks_running() || self.wants_inbox_poll() || self.showing == Screen::Checkpoints
+        self.clocks_running()
+            || self.wants_inbox_poll()
+            || matches!(self.showing, Screen::Checkpoints | Screen::Fleet)
     }
 
     /// The first key of a registry entry (for messages), or its name in brackets.
@@ -1516,6 +1542,7 @@ fn registry_id(a: &Action) -> Option<ActionId> {
             Some(ActionId::SubmitAnswer)
         }
         Action::Resume => Some(ActionId::Resume),
+        Action::AttachRun => Some(ActionId::AttachRun),
         _ => None,
     }
 }

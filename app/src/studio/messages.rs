@@ -86,6 +86,10 @@ pub enum Effect {
     StartResume(Arc<PreparedResume>),
     /// Write a host checkpoint of a running run.
     CheckpointRun(String),
+    /// Read the fleet: its runs, workers and queues.
+    RefreshFleet,
+    /// Load a remote run's workflow and follow its event stream.
+    AttachRun(String),
 }
 
 /// What the runtime reports back.
@@ -165,6 +169,10 @@ pub enum Msg {
         /// Why.
         error: String,
     },
+    /// A fleet refresh: its runs, workers and queues, or why not.
+    Fleet(Result<crate::studio::screens::fleet::FleetData, String>),
+    /// A remote run's workflow is loaded (its events follow as [`Msg::Engine`]), or why not.
+    Attached(Box<Result<crate::studio::screens::fleet::AttachedRun, String>>),
     /// A host checkpoint was written (its `.ckpt`), or not.
     CheckpointTaken {
         /// The run.

@@ -62,6 +62,10 @@ pub struct StudioArgs {
     /// The studio config file (default: config.ron in the user's graflow config folder).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Watch a fleet: its live and recent runs (any one followed live), workers and queues,
+    /// and the feedback requests kept in its Redis (`redis://host:port[/db]`).
+    #[arg(long, value_name = "URL")]
+    pub attach: Option<String>,
 }
 
 /// The paths to open: those given, else `sample-workflows/` when it exists, else `.`.
@@ -137,6 +141,16 @@ pub async fn run(args: StudioArgs) -> anyhow::Result<i32> {
         eprintln!("graflow studio: needs a terminal (for scripts, use `graflow run FILE --json`)");
         return Ok(BAD_INPUT);
     }
+    let fleet = match &args.attach {
+        Some(url) => match runtime::fleet::FleetLink::connect(url.trim()).await {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("graflow studio: {e}");
+                return Ok(BAD_INPUT);
+            }
+        },
+        None => None,
+    };
     let state_dir = crate::history::state_dir(args.state_dir.as_deref());
     let mouse = settings.mouse;
     let mut app = App::new(settings);
@@ -152,6 +166,9 @@ pub async fn run(args: StudioArgs) -> anyhow::Result<i32> {
     }
     let mut driver = Driver::new(app, state_dir);
     driver.open(paths, true);
+    if let Some(fleet) = fleet {
+        driver.attach_fleet(fleet);
+    }
     let (terminal, guard) = runtime::term::enter(mouse)?;
     let mut host = TerminalHost::new(terminal);
     let result = event_loop::run(&mut driver, &mut host, EventStream::new()).await;

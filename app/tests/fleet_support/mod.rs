@@ -316,7 +316,14 @@ pub fn normalized(events: &[Value]) -> Vec<String> {
                     }
                 }
             }
-            e.to_string()
+            // Key order does not matter (a run on the fleet adds `worker` fields).
+            match e {
+                Value::Object(o) => {
+                    let sorted: BTreeMap<String, Value> = o.into_iter().collect();
+                    serde_json::to_string(&sorted).unwrap_or_default()
+                }
+                other => other.to_string(),
+            }
         })
         .collect();
     out.sort();

@@ -86,6 +86,7 @@ pub fn etl_failed_run(run: &str) -> Vec<RunEvent> {
         run,
         12,
         EventKind::TaskLog {
+            worker: None,
             task: "fetch".into(),
             stream: LogStream::Stdout,
             line: "fetched 3 rows".into(),
@@ -95,6 +96,7 @@ pub fn etl_failed_run(run: &str) -> Vec<RunEvent> {
         run,
         250,
         EventKind::TaskSucceeded {
+            worker: None,
             task: "fetch".into(),
             result: serde_json::json!([1, 2, 3]),
             duration_ms: 240.0,
@@ -124,6 +126,7 @@ pub fn etl_failed_run(run: &str) -> Vec<RunEvent> {
         run,
         300,
         EventKind::TaskLog {
+            worker: None,
             task: "clean_b".into(),
             stream: LogStream::Stdout,
             line: "cleaning row 1".into(),
@@ -133,6 +136,7 @@ pub fn etl_failed_run(run: &str) -> Vec<RunEvent> {
         run,
         310,
         EventKind::TaskLog {
+            worker: None,
             task: "clean_b".into(),
             stream: LogStream::Stderr,
             line: "error: row 2 has no id".into(),
@@ -142,6 +146,7 @@ pub fn etl_failed_run(run: &str) -> Vec<RunEvent> {
         run,
         320,
         EventKind::TaskFailed {
+            worker: None,
             task: "clean_b".into(),
             error: "row 2 has no id".into(),
             attempt: 0,
@@ -152,6 +157,7 @@ pub fn etl_failed_run(run: &str) -> Vec<RunEvent> {
         run,
         400,
         EventKind::TaskSucceeded {
+            worker: None,
             task: "clean_a".into(),
             result: Value::from("a"),
             duration_ms: 130.0,
@@ -180,6 +186,7 @@ pub fn etl_failed_run(run: &str) -> Vec<RunEvent> {
         run,
         520,
         EventKind::TaskLog {
+            worker: None,
             task: "clean_b".into(),
             stream: LogStream::Stderr,
             line: "error: row 2 has no id".into(),
@@ -189,6 +196,7 @@ pub fn etl_failed_run(run: &str) -> Vec<RunEvent> {
         run,
         600,
         EventKind::TaskSucceeded {
+            worker: None,
             task: "enrich".into(),
             result: serde_json::json!({"rows": 2}),
             duration_ms: 190.0,
@@ -199,6 +207,7 @@ pub fn etl_failed_run(run: &str) -> Vec<RunEvent> {
         run,
         640,
         EventKind::TaskFailed {
+            worker: None,
             task: "clean_b".into(),
             error: "row 2 has no id".into(),
             attempt: 1,

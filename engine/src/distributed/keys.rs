@@ -17,6 +17,11 @@
 //! | `P:wf:<sha256>` | string | a workflow file's text, by content hash |
 //! | `P:worker:<id>` / `P:workers` | string / sorted set | worker heartbeat records |
 //! | `P:queues` | set | queue names seen |
+//! | `P:{r:R}:events` / `P:{r:R}:info` | stream / hash | the run's events (JSON lines, capped) and what they tell about the run |
+//! | `P:{r:R}:ctl` | list | cancel and checkpoint requests to the run's coordinator |
+//! | `P:runs` | sorted set | live and recent runs, by start time |
+//! | `P:{f:ID}:rec` / `P:{f:ID}:wake` | hash / stream | a feedback request, its answer, and its wake-up stream |
+//! | `P:feedback` | sorted set | feedback request ids, by creation time |
 
 /// The consumer group every worker of a queue reads with.
 pub const GROUP: &str = "workers";
@@ -85,6 +90,42 @@ impl Keys {
     pub fn queues(&self) -> String {
         format!("{}:queues", self.prefix)
     }
+
+    /// Live and recent runs, by start time (milliseconds).
+    pub fn runs(&self) -> String {
+        format!("{}:runs", self.prefix)
+    }
+
+    /// A feedback request and its answer (`id` has no braces: it is a checked request id).
+    pub fn feedback(&self, id: &str) -> FeedbackKeys {
+        FeedbackKeys {
+            base: format!("{}:{{f:{}}}", self.prefix, tag_safe(id)),
+        }
+    }
+
+    /// Feedback request ids, by creation time (milliseconds).
+    pub fn feedback_index(&self) -> String {
+        format!("{}:feedback", self.prefix)
+    }
+}
+
+/// The keys of one feedback request.
+#[derive(Debug, Clone)]
+pub struct FeedbackKeys {
+    base: String,
+}
+
+impl FeedbackKeys {
+    /// The request, its status and its answer.
+    pub fn record(&self) -> String {
+        format!("{}:rec", self.base)
+    }
+
+    /// A stream that gets one entry when the request is answered or cancelled (waiters read
+    /// it with `XREAD BLOCK`).
+    pub fn wake(&self) -> String {
+        format!("{}:wake", self.base)
+    }
 }
 
 /// The keys of one run.
@@ -137,6 +178,21 @@ impl RunKeys {
     /// The channel's key index.
     pub fn channel_index(&self) -> String {
         format!("{}:cidx", self.base)
+    }
+
+    /// The run's events as JSON lines (a capped stream anyone can follow).
+    pub fn events(&self) -> String {
+        format!("{}:events", self.base)
+    }
+
+    /// What the run's event stream tells about it: workflow, state, status, times.
+    pub fn info(&self) -> String {
+        format!("{}:info", self.base)
+    }
+
+    /// Requests to the run's coordinator (cancel, checkpoint), a list it watches.
+    pub fn control(&self) -> String {
+        format!("{}:ctl", self.base)
     }
 
     /// The answer to request number `ordinal` of attempt `tid`.
@@ -217,6 +273,9 @@ mod tests {
             run.channel("k}{x"),
             run.channel_index(),
             run.reply("a:1:0", 2),
+            run.events(),
+            run.info(),
+            run.control(),
         ];
         let first = slot(&all[0]);
         assert!(all.iter().all(|k| slot(k) == first), "{all:?}");

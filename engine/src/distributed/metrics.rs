@@ -22,6 +22,14 @@ pub struct Histogram {
 }
 
 impl Histogram {
+    /// Observations so far and their sum in microseconds.
+    pub fn totals(&self) -> (u64, u64) {
+        (
+            self.count.load(Ordering::Relaxed),
+            self.sum_us.load(Ordering::Relaxed),
+        )
+    }
+
     /// Record one observation.
     pub fn observe(&self, d: Duration) {
         let secs = d.as_secs_f64();
@@ -138,6 +146,13 @@ pub struct WorkerRecord {
     pub beat_ms: u64,
     /// `idle`, `busy` or `draining`.
     pub state: String,
+    /// Total time bodies ran, in microseconds (with `duration_count`, watchers derive the
+    /// mean latency between two records).
+    #[serde(default)]
+    pub duration_sum_us: u64,
+    /// Bodies timed.
+    #[serde(default)]
+    pub duration_count: u64,
 }
 
 fn load(a: &AtomicU64) -> u64 {

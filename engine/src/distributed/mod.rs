@@ -8,22 +8,26 @@
 //! Parts: [`keys`] (the layout), [`scripts`] (one Lua script per state change), [`conn`]
 //! (connections, retries), [`channel`] (the run's channel), [`coordinator`] (the engine's
 //! [`Fleet`](crate::Fleet)), [`worker`], [`registry`] (Rust handlers by name), [`metrics`],
-//! [`wire`] (what travels).
+//! [`wire`] (what travels), [`watch`] (event streams, the run index, control requests), [`feedback`] (feedback
+//! requests in Redis).
 
 pub mod channel;
 pub mod config;
 pub mod conn;
 pub mod coordinator;
+pub mod feedback;
 pub mod keys;
 pub mod metrics;
 pub mod registry;
 pub mod scripts;
+pub mod watch;
 pub mod wire;
 pub mod worker;
 
 pub use channel::RedisChannel;
 pub use config::{FleetConfig, is_redis_url};
 pub use coordinator::RedisFleet;
+pub use feedback::RedisFeedback;
 pub use metrics::WorkerRecord;
 pub use registry::TaskRegistry;
 pub use worker::{Worker, WorkerConfig, WorkerReport};

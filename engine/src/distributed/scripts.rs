@@ -15,6 +15,7 @@
 //! | `expire_run` | run | a finished run's keys expire after the retention time |
 //! | `settle` | run | a resumed run waits for, then cancels, what a previous coordinator left running |
 //! | `ch_*` | run | the channel: get, set, push, add, delete, dump, clear |
+//! | `fb_create`, `fb_settle`, `fb_update` | feedback request | a request stored once; answered or cancelled once (the first wins), waking its waiters |
 //!
 //! Stream operations on a queue (`XADD`, `XREADGROUP`, `XACK`, `XDEL`, `XCLAIM`,
 //! `XAUTOCLAIM`) touch the queue's slot and are plain commands.
@@ -53,4 +54,7 @@ scripts! {
     CH_CLEAR => "ch_clear.lua",
     EXPIRE_RUN => "expire_run.lua",
     SETTLE => "settle.lua",
+    FB_CREATE => "fb_create.lua",
+    FB_SETTLE => "fb_settle.lua",
+    FB_UPDATE => "fb_update.lua",
 }

@@ -132,6 +132,18 @@ impl RunAccess for RunShared {
                 task: Arc::from(task),
                 stream,
                 line,
+                worker: None,
+            });
+        }
+    }
+
+    fn log_from(&self, task: &str, stream: LogStream, line: String, worker: Arc<str>) {
+        if self.emitting() {
+            self.emit(EventKind::TaskLog {
+                task: Arc::from(task),
+                stream,
+                line,
+                worker: Some(worker),
             });
         }
     }

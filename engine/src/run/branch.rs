@@ -332,6 +332,7 @@ async fn run_task(
         error: message.clone(),
         attempt,
         will_retry,
+        worker: ctx.worker(),
     });
     if will_retry {
         let retry = Entry {
@@ -460,6 +461,7 @@ fn complete(
             result: value.clone(),
             duration_ms: duration.as_secs_f64() * 1000.0,
             cycle,
+            worker: ctx.worker(),
         });
     }
     let automatic = shared.checkpoint_every_task.load(Ordering::Relaxed);

@@ -54,6 +54,9 @@ pub struct RunOptions {
     /// Whether parallel groups that do not say where they run go to the fleet (true by
     /// default with [`fleet`](Self::fleet)); tasks with a `queue` always do.
     pub groups_on_fleet: bool,
+    /// More places the run's events go (a Redis event stream, say), besides the stream of
+    /// [`RunHandle::take_events`]; each is handed every event and must not block.
+    pub sinks: crate::sink::Sinks,
 }
 
 impl RunOptions {
@@ -89,6 +92,12 @@ impl RunOptions {
     /// Write checkpoints as configured.
     pub fn checkpoints(mut self, config: CheckpointConfig) -> Self {
         self.checkpoints = Some(config);
+        self
+    }
+
+    /// Send the run's events to `sink` too.
+    pub fn sink(mut self, sink: Arc<dyn crate::sink::EventSink>) -> Self {
+        self.sinks.push(sink);
         self
     }
 
@@ -234,6 +243,7 @@ impl Engine {
             workflow,
             channel,
             tx,
+            options.sinks.clone(),
             options.checkpoints.clone(),
             options.feedback.clone(),
         );

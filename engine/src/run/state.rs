@@ -181,6 +181,8 @@ pub(crate) struct RunShared {
     pub channel: Channel,
     events: Mutex<Option<UnboundedSender<RunEvent>>>,
     has_events: bool,
+    /// More places events go.
+    sinks: crate::sink::Sinks,
     pub state: Mutex<RunState>,
     /// Cancelled when the run is cancelled: running bodies are dropped.
     pub stop: CancellationToken,
@@ -214,6 +216,7 @@ impl RunShared {
         wf: Arc<Workflow>,
         channel: Channel,
         events: Option<UnboundedSender<RunEvent>>,
+        sinks: crate::sink::Sinks,
         checkpoints: Option<CheckpointConfig>,
         feedback: Option<Arc<crate::hitl::FeedbackManager>>,
     ) -> Arc<Self> {
@@ -227,7 +230,8 @@ impl RunShared {
             run_id,
             wf,
             channel,
-            has_events: events.is_some(),
+            has_events: events.is_some() || !sinks.is_empty(),
+            sinks,
             events: Mutex::new(events),
             state: Mutex::new(state),
             stop: CancellationToken::new(),
@@ -255,12 +259,16 @@ impl RunShared {
         if !self.has_events {
             return;
         }
-        if let Some(tx) = self.events.lock().as_ref() {
-            let _ = tx.send(RunEvent {
-                run_id: self.run_id.clone(),
-                ts: SystemTime::now(),
-                kind,
-            });
+        let event = RunEvent {
+            run_id: self.run_id.clone(),
+            ts: SystemTime::now(),
+            kind,
+        };
+        // One lock for both, so every sink sees the events in the stream's order.
+        let events = self.events.lock();
+        self.sinks.accept(&event);
+        if let Some(tx) = events.as_ref() {
+            let _ = tx.send(event);
         }
     }
 

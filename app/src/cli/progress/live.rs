@@ -247,6 +247,7 @@ impl Printer for LivePrinter {
                 duration_ms,
                 cycle,
                 result,
+                ..
             } => {
                 self.counts.0 += 1;
                 self.counts.2 = self.counts.2.saturating_sub(1);
@@ -285,7 +286,8 @@ impl Printer for LivePrinter {
             | EventKind::GraphChanged { .. }
             | EventKind::CheckpointSaved { .. }
             | EventKind::FeedbackRequested { .. }
-            | EventKind::FeedbackAnswered { .. } => {
+            | EventKind::FeedbackAnswered { .. }
+            | EventKind::EventsDropped { .. } => {
                 if let Some(l) = line(event, &self.style) {
                     self.pending.push(l);
                 }

@@ -52,7 +52,9 @@ pub fn line(event: &RunEvent, style: &Style) -> Option<String> {
             }
             style.dim(&s)
         }
-        EventKind::TaskLog { task, line, stream } => {
+        EventKind::TaskLog {
+            task, line, stream, ..
+        } => {
             let text = format!("[{task}] | {line}");
             if matches!(stream, graflow_engine::LogStream::Stderr) {
                 style.warning(&text)
@@ -75,6 +77,7 @@ pub fn line(event: &RunEvent, style: &Style) -> Option<String> {
             error,
             attempt,
             will_retry,
+            ..
         } => style.error(&format!(
             "[{task}] failed on attempt {attempt}: {error}{}",
             if *will_retry {
@@ -105,6 +108,9 @@ pub fn line(event: &RunEvent, style: &Style) -> Option<String> {
             }
             if *ok { style.ok(&s) } else { style.error(&s) }
         }
+        EventKind::EventsDropped { count } => style.warning(&format!(
+            "{count} events were dropped by a slow event stream"
+        )),
         EventKind::GraphChanged { added, by } => {
             let ids: Vec<&str> = added.iter().map(|a| &**a).collect();
             style.info(&format!("+ {by} added {}", ids.join(", ")))

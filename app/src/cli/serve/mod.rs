@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Args;
-use graflow_engine::hitl::{FeedbackBackend, FileBackend};
+use graflow_engine::hitl::FeedbackBackend;
 
 use super::exit;
 use super::style::Style;
@@ -54,6 +54,10 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub allow_hosts: Vec<String>,
+    /// The fleet's Redis, where runs with `--backend` keep their requests
+    /// (`redis://host:port[/db]`; `local`: the state folder) [env: GRAFLOW_BACKEND].
+    #[arg(long, value_name = "URL")]
+    pub backend: Option<String>,
 }
 
 /// What every handler shares.
@@ -129,9 +133,15 @@ pub async fn run(args: ServeArgs) -> i32 {
         Ok(a) => a,
         Err(e) => return refuse(&format!("cannot listen on {}: {e}", args.addr)),
     };
-    let dir = history::state_dir(args.state_dir.as_deref()).join("feedback");
+    let state_dir = history::state_dir(args.state_dir.as_deref());
+    let dir = state_dir.join("feedback");
+    let url = crate::runsetup::backend_url(args.backend.as_deref());
+    let backend = match crate::runsetup::feedback_store(&state_dir, url.as_deref()).await {
+        Ok(b) => b,
+        Err(e) => return refuse(&e),
+    };
     let state = Arc::new(AppState {
-        backend: Arc::new(FileBackend::new(&dir)),
+        backend,
         token,
         metrics: Metrics::default(),
         started: Instant::now(),
@@ -145,7 +155,13 @@ pub async fn run(args: ServeArgs) -> i32 {
     outln!("graflow serve: listening on http://{local}{protected}");
     outln!("  web form:  http://{local}/ui/feedback/");
     outln!("  REST API:  http://{local}/api/feedback");
-    outln!("  requests:  {}", dir.display());
+    match &url {
+        Some(url) => outln!(
+            "  requests:  {}",
+            graflow_engine::distributed::conn::redact(url)
+        ),
+        None => outln!("  requests:  {}", dir.display()),
+    }
     tracing::info!("graflow serve listening on http://{local}");
     let app = routes::router(state);
     match axum::serve(listener, app)

@@ -298,7 +298,9 @@ impl RunView {
                 let text = format!("{task} cycle {cycle} attempt {attempt}");
                 self.log_event(ts, "task_started", text, false);
             }
-            EventKind::TaskLog { task, stream, line } => {
+            EventKind::TaskLog {
+                task, stream, line, ..
+            } => {
                 self.log_lines += 1;
                 self.task_mut(task).log.push(*stream, line);
             }
@@ -307,6 +309,7 @@ impl RunView {
                 result,
                 duration_ms,
                 cycle,
+                ..
             } => {
                 let t = self.task_mut(task);
                 t.status = Some(TaskStatus::Succeeded);
@@ -326,6 +329,7 @@ impl RunView {
                 error,
                 attempt,
                 will_retry,
+                ..
             } => {
                 let t = self.task_mut(task);
                 t.status = Some(if *will_retry {
@@ -412,6 +416,10 @@ impl RunView {
             EventKind::FeedbackAnswered { id } => {
                 self.pending_feedback.retain(|p| p.0 != *id);
                 self.log_event(ts, "feedback_answered", id.clone(), false);
+            }
+            EventKind::EventsDropped { count } => {
+                let text = format!("{count} events were dropped by a slow event stream");
+                self.log_event(ts, "events_dropped", text, true);
             }
             EventKind::RunFinished {
                 status,
@@ -633,6 +641,7 @@ mod tests {
         r.apply(&ev(
             2,
             EventKind::TaskFailed {
+                worker: None,
                 task: "a".into(),
                 error: "boom".into(),
                 attempt: 0,
@@ -651,6 +660,7 @@ mod tests {
         r.apply(&ev(
             3,
             EventKind::TaskLog {
+                worker: None,
                 task: "a".into(),
                 stream: LogStream::Stderr,
                 line: "bad".into(),
@@ -659,6 +669,7 @@ mod tests {
         r.apply(&ev(
             4,
             EventKind::TaskFailed {
+                worker: None,
                 task: "a".into(),
                 error: "boom again".into(),
                 attempt: 1,

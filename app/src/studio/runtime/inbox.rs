@@ -1,5 +1,6 @@
-//! The inbox's I/O on blocking threads: listing the pending feedback requests of the state
-//! dir and answering one through the file backend (which checks the answer).
+//! The inbox's I/O: listing the pending feedback requests and answering one through the
+//! backend (which checks the answer) — the state dir's files on blocking threads, or the
+//! fleet's Redis when the studio is attached to one.
 
 use std::path::Path;
 
@@ -17,8 +18,27 @@ pub fn list(state_dir: &Path) -> Result<Vec<FeedbackRequest>, String> {
 /// Answer request `id`; the backend's refusal comes back as its message.
 pub fn respond(state_dir: &Path, id: &str, answer: Answer) -> Result<Responded, String> {
     let backend = runsetup::feedback_backend(state_dir);
-    let response = block_on(backend.respond(id, answer)).map_err(|e| e.to_string())?;
-    let request = block_on(backend.get(id))
+    block_on(respond_in(&backend, id, answer))
+}
+
+/// The pending requests of `backend` (the fleet's Redis), oldest first.
+pub async fn list_in(backend: &dyn FeedbackBackend) -> Result<Vec<FeedbackRequest>, String> {
+    backend.list(None, true).await.map_err(|e| e.to_string())
+}
+
+/// Answer request `id` in `backend`.
+pub async fn respond_in(
+    backend: &dyn FeedbackBackend,
+    id: &str,
+    answer: Answer,
+) -> Result<Responded, String> {
+    let response = backend
+        .respond(id, answer)
+        .await
+        .map_err(|e| e.to_string())?;
+    let request = backend
+        .get(id)
+        .await
         .map_err(|e| e.to_string())?
         .map(|(r, _)| r);
     Ok(Responded {

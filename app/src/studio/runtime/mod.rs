@@ -5,6 +5,7 @@
 pub mod checkpoints;
 pub mod clipboard;
 pub mod event_loop;
+pub mod fleet;
 pub mod inbox;
 pub mod jobs;
 pub mod loader;
@@ -47,6 +48,10 @@ pub struct Driver {
     pub mouse: Option<bool>,
     /// Messages handled so far.
     pub handled: u64,
+    /// The fleet's Redis, when the studio is attached to one.
+    fleet: Option<fleet::FleetLink>,
+    /// Remote runs followed, by id.
+    remote: HashMap<String, fleet::RemoteRun>,
 }
 
 impl Driver {
@@ -67,11 +72,24 @@ impl Driver {
             copies: Vec::new(),
             mouse: None,
             handled: 0,
+            fleet: None,
+            remote: HashMap::new(),
         };
         d.app.effects.push(Effect::RefreshHistory);
         d.app.want_inbox();
         d.run_effects();
         d
+    }
+
+    /// Attach the studio to a fleet's Redis: the fleet view opens on its runs, workers and
+    /// queues, and the inbox lists the requests kept there.
+    pub fn attach_fleet(&mut self, link: fleet::FleetLink) {
+        self.app.fleet.attached = Some(link.shown.clone());
+        self.fleet = Some(link);
+        self.app.showing = crate::studio::screens::Screen::Fleet;
+        self.app.want_fleet(true);
+        self.app.want_inbox();
+        self.run_effects();
     }
 
     /// Open workflow files and folders: find the workflows (off this task) and watch them.
@@ -122,6 +140,7 @@ impl Driver {
         self.handled += 1;
         if let Msg::RunEnded(id) = &msg {
             self.runs.remove(id);
+            self.remote.remove(id);
         }
         let msg = match msg {
             Msg::FilesChanged(paths) => {
@@ -178,6 +197,7 @@ impl Driver {
         for r in self.runs.values() {
             r.cancel();
         }
+        fleet::stop_all(&mut self.remote);
         let tasks: Vec<_> = self.runs.drain().map(|(_, r)| r.task).collect();
         let _ = tokio::time::timeout(grace, futures::future::join_all(tasks)).await;
     }
@@ -273,12 +293,36 @@ impl Driver {
             Effect::CancelRun(run_id) => {
                 if let Some(r) = self.runs.get(&run_id) {
                     r.cancel();
+                } else if let (Some(f), true) = (&self.fleet, self.remote.contains_key(&run_id)) {
+                    let request = graflow_engine::distributed::watch::ControlRequest::Cancel {
+                        message: "cancelled in a studio".into(),
+                    };
+                    fleet::control(f, run_id, request, tx);
+                }
+            }
+            Effect::RefreshFleet => match &self.fleet {
+                Some(f) => fleet::refresh(f, tx),
+                None => self
+                    .app
+                    .on_msg(Msg::Fleet(Err("not attached to a fleet".into()))),
+            },
+            Effect::AttachRun(run_id) => {
+                if let Some(f) = &self.fleet {
+                    if let Some(old) = self.remote.remove(&run_id) {
+                        old.task.abort();
+                    }
+                    let remote = fleet::attach(f, run_id.clone(), self.runtimes.clone(), tx);
+                    self.remote.insert(run_id, remote);
                 }
             }
             Effect::Layout { index, view } => self.layout.request(index, view),
             Effect::SnapshotChannel(run_id) => {
-                if let Some(r) = self.runs.get(&run_id) {
-                    let channel = r.channel.clone();
+                let channel = self
+                    .runs
+                    .get(&run_id)
+                    .map(|r| r.channel.clone())
+                    .or_else(|| self.remote.get(&run_id).map(|r| r.channel.clone()));
+                if let Some(channel) = channel {
                     tokio::spawn(async move {
                         let values = channel.snapshot().await.unwrap_or_default();
                         let _ = tx.send(Msg::Channel { run_id, values }).await;
@@ -302,6 +346,24 @@ impl Driver {
             }
             Effect::Copy(text) => self.copies.push(text),
             Effect::SetMouse(on) => self.mouse = Some(on),
+            Effect::RefreshInbox if self.fleet.is_some() => {
+                if let Some(f) = &self.fleet {
+                    let backend = f.feedback.clone();
+                    tokio::spawn(async move {
+                        let listed = inbox::list_in(&*backend).await;
+                        let _ = tx.send(Msg::Inbox(listed)).await;
+                    });
+                }
+            }
+            Effect::RespondFeedback { id, answer } if self.fleet.is_some() => {
+                if let Some(f) = &self.fleet {
+                    let backend = f.feedback.clone();
+                    tokio::spawn(async move {
+                        let result = inbox::respond_in(&*backend, &id, answer).await;
+                        let _ = tx.send(Msg::Responded { id, result }).await;
+                    });
+                }
+            }
             Effect::RefreshInbox => {
                 let dir = self.state_dir.clone();
                 tokio::task::spawn_blocking(move || {
@@ -336,6 +398,14 @@ impl Driver {
                         checkpoints::prepare_shared(&checkpoint, force, &runtimes, &state_dir);
                     let _ = tx.blocking_send(Msg::ResumePrepared { checkpoint, result });
                 });
+            }
+            Effect::CheckpointRun(run_id)
+                if !self.runs.contains_key(&run_id) && self.remote.contains_key(&run_id) =>
+            {
+                if let Some(f) = &self.fleet {
+                    let request = graflow_engine::distributed::watch::ControlRequest::Checkpoint;
+                    fleet::control(f, run_id, request, tx);
+                }
             }
             Effect::CheckpointRun(run_id) => match self.runs.get(&run_id) {
                 Some(r) => {

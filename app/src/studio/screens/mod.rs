@@ -1,8 +1,9 @@
 //! The studio's full screens besides the workflows: the approvals inbox and the checkpoint
-//! browser. Each has its state and its part of the app's update here; `ui/` draws them. A
-//! worker-fleet view joins [`Screen`] the same way.
+//! browser, the fleet view. Each has its state and its part of the app's update here; `ui/`
+//! draws them.
 
 pub mod checkpoints;
+pub mod fleet;
 pub mod inbox;
 
 /// What fills the screen above the status line.
@@ -15,4 +16,6 @@ pub enum Screen {
     Inbox,
     /// The checkpoint browser: saved run states, looked at and resumed.
     Checkpoints,
+    /// The fleet view: the fleet's runs, workers and queues.
+    Fleet,
 }

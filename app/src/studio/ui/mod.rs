@@ -5,6 +5,7 @@ pub mod areas;
 mod bars;
 mod canvas;
 mod checkpoints;
+pub mod fleet;
 mod help;
 mod inbox;
 mod inspector;
@@ -33,6 +34,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Screen::Main => draw_main(frame, &a, app),
         Screen::Inbox => inbox::draw(frame, app),
         Screen::Checkpoints => checkpoints::draw(frame, app),
+        Screen::Fleet => fleet::draw(frame, app),
     }
     if let Some(r) = a.status {
         bars::draw_status(frame, r, app);

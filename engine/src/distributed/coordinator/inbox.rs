@@ -52,12 +52,21 @@ impl RunInner {
                     w.log_epoch = epoch;
                     w.ctx.clone()
                 };
-                ctx.log_stream(stream, get("l"));
+                match get("w") {
+                    w if w.is_empty() => ctx.log_stream(stream, get("l")),
+                    w => ctx.log_from_worker(stream, get("l"), &w),
+                }
             }
             "ask" => {
                 self.relay_feedback(&tid, &get("ep"), &get("o"), &get("spec"), get("n") == "1")
             }
             kind @ ("done" | "failed" | "dead") => {
+                let worker = get("w");
+                if !worker.is_empty()
+                    && let Some(w) = self.pending.lock().get(&tid)
+                {
+                    w.ctx.set_worker(&worker);
+                }
                 let outcome = Outcome::parse(kind, &get("r"), &get("e"), &get("c"), &get("re"));
                 self.deliver(&tid, outcome);
             }

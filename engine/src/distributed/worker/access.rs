@@ -165,6 +165,7 @@ impl RunAccess for WorkerAccess {
             ("tid", self.tid.clone()),
             ("ep", self.epoch.to_string()),
             ("s", stream.into()),
+            ("w", self.worker.id.clone()),
             ("l", cut(line)),
         ]);
     }

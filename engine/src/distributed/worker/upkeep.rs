@@ -28,7 +28,10 @@ pub(crate) fn record(inner: &WorkerInner) -> WorkerRecord {
     let m = &inner.metrics;
     let busy = m.busy.load(Ordering::Relaxed);
     let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let (duration_count, duration_sum_us) = m.duration.totals();
     WorkerRecord {
+        duration_sum_us,
+        duration_count,
         id: inner.id.clone(),
         host: inner.host.clone(),
         pid: std::process::id(),

@@ -1,0 +1,19 @@
+//! Watching runs on the fleet from anywhere: every run's events go to a capped stream of its
+//! own ([`RedisEventSink`]), an index lists live and recent runs ([`list_runs`]), anyone can
+//! follow a run's stream ([`RunFollower`]) and ask its coordinator to cancel or checkpoint it
+//! through a control key it watches ([`send_control`], [`watch_control`]), and read the
+//! workers and queues ([`fleet_snapshot`]).
+
+mod control;
+mod fleet;
+mod follow;
+mod runs;
+mod sink;
+
+pub use control::{ControlRequest, send_control, watch_control};
+pub use fleet::{
+    DeadLetter, FleetSnapshot, LOST_AFTER, QueueView, WorkerView, carry_records, fleet_snapshot,
+};
+pub use follow::RunFollower;
+pub use runs::{RunSummary, list_runs, run_summary, workflow_text};
+pub use sink::{RedisEventSink, SinkConfig, SinkStats};
