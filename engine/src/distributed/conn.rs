@@ -45,9 +45,18 @@ struct ClusterClients {
 #[derive(Clone)]
 pub struct Link {
     target: Target,
-    shared: Conn,
+    shared: std::sync::Arc<parking_lot::Mutex<Shared>>,
     address: String,
 }
+
+/// The shared connection and when it was last replaced.
+struct Shared {
+    conn: Conn,
+    renewed: Instant,
+}
+
+/// A cluster connection that keeps failing is replaced at most this often.
+const RENEW_EVERY: Duration = Duration::from_secs(2);
 
 impl std::fmt::Debug for Link {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -153,14 +162,36 @@ impl Link {
         };
         Ok(Link {
             target,
-            shared,
+            shared: std::sync::Arc::new(parking_lot::Mutex::new(Shared {
+                conn: shared,
+                renewed: Instant::now(),
+            })),
             address,
         })
     }
 
     /// The shared connection (cheap to clone; reconnects on its own).
     pub fn conn(&self) -> Conn {
-        self.shared.clone()
+        self.shared.lock().conn.clone()
+    }
+
+    /// On a cluster, replace the shared connection after it failed (a connection to a master
+    /// demoted by a failover can stop answering instead of redirecting); at most every
+    /// [`RENEW_EVERY`]. A single server's connection reconnects by itself: nothing to do.
+    pub async fn renew(&self) {
+        let Target::Cluster(clients) = &self.target else {
+            return;
+        };
+        {
+            let mut shared = self.shared.lock();
+            if shared.renewed.elapsed() < RENEW_EVERY {
+                return;
+            }
+            shared.renewed = Instant::now();
+        }
+        if let Ok(conn) = clients.normal.get_async_connection().await {
+            self.shared.lock().conn = Conn::Cluster(conn);
+        }
     }
 
     /// Whether this is a Redis Cluster.
@@ -410,6 +441,7 @@ where
             }
             Err(e) if transient(&e) => {
                 failures += 1;
+                link.renew().await;
                 if limit.is_some_and(|l| started.elapsed() + delay > l) {
                     return Err(e);
                 }
@@ -439,6 +471,13 @@ pub struct Outage {
 impl Outage {
     /// An operation of `who` failed with `e`.
     pub fn failed(&self, who: &str, link: &Link, e: &RedisError) {
+        if transient(e)
+            && link.is_cluster()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let link = link.clone();
+            runtime.spawn(async move { link.renew().await });
+        }
         if !transient(e) {
             tracing::warn!("{who}: Redis at {}: {e}", link.address());
             return;
