@@ -10,8 +10,7 @@ mod fleet_support;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use fleet_support::proxy::Proxy;
@@ -57,22 +56,6 @@ fn shell_member(secs: f64) -> String {
 /// A member that records its execution in a script.
 const SCRIPT_MEMBER: &str =
     r##"Script(r#" ctx.append("exec", ctx.task_id); `r${ctx.task_id}` "#)"##;
-
-/// `graflow run --backend … --json` in the background.
-fn spawn_run(fleet: &Fleet, file: &Path, extra: &[&str]) -> Child {
-    let path = file.to_string_lossy().to_string();
-    let mut args = vec![
-        "run",
-        path.as_str(),
-        "--json",
-        "--backend",
-        fleet.url.as_str(),
-    ];
-    args.extend_from_slice(extra);
-    let mut cmd = fleet.command(&args);
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd.spawn().unwrap_or_else(|e| panic!("{e}"))
-}
 
 fn collect(child: Child, limit: Duration) -> (Option<i32>, Vec<Value>, String) {
     let out = wait_bounded(child, limit);
@@ -161,7 +144,7 @@ fn a_worker_killed_in_the_middle_of_tasks_loses_nothing() {
     let mut fleet = Fleet::start(2);
     let file = fleet.write("mid.ron", &group_workflow(6, &shell_member(1.5)));
     let (_, expected, _) = fleet.run_local(&file, &[]);
-    let run = spawn_run(&fleet, &file, &[]);
+    let run = fleet.spawn_run(&file, &[]);
     let busy = wait_busy(&fleet, Duration::from_secs(20));
     let victim = worker_with_pid(&fleet, busy[0]["pid"].as_u64().unwrap_or(0));
     let held = busy[0]["busy"].as_u64().unwrap_or(0);
@@ -191,7 +174,7 @@ fn failpoint_run(point: &str) -> (Fleet, Vec<Value>, Vec<Value>) {
         &["--lease", "2s", "--concurrency", "1"],
         &[("GRAFLOW_FAILPOINT", spec.as_str())],
     );
-    let run = spawn_run(&fleet, &file, &[]);
+    let run = fleet.spawn_run(&file, &[]);
     let code = fleet.wait_exit(0, Duration::from_secs(30));
     assert!(
         code.is_none() || code != Some(0),
@@ -248,7 +231,7 @@ fn a_worker_frozen_past_its_lease_cannot_commit_late() {
     // Members long enough (3 s) for the once-a-second worker record to show them running.
     let file = fleet.write("stop.ron", &group_workflow(3, &shell_member(3.0)));
     let (_, expected, _) = fleet.run_local(&file, &[]);
-    let run = spawn_run(&fleet, &file, &[]);
+    let run = fleet.spawn_run(&file, &[]);
     wait_busy(&fleet, Duration::from_secs(20));
     fleet.pause(0);
     fleet.spawn_worker(&["--lease", "2s"], &[]);
@@ -280,7 +263,7 @@ fn sigterm_drains_finishing_work_or_hands_it_back_at_once() {
     fleet.wait_for_workers(1);
     let file = fleet.write("drain.ron", &group_workflow(3, &shell_member(1.0)));
     let (_, expected, _) = fleet.run_local(&file, &[]);
-    let run = spawn_run(&fleet, &file, &[]);
+    let run = fleet.spawn_run(&file, &[]);
     wait_busy(&fleet, Duration::from_secs(20));
     fleet.term(0);
     assert_eq!(fleet.wait_exit(0, Duration::from_secs(30)), Some(0));
@@ -296,7 +279,7 @@ fn sigterm_drains_finishing_work_or_hands_it_back_at_once() {
     fleet.spawn_worker(&["--lease", "30s", "--grace", "300ms"], &[]);
     fleet.wait_for_workers(1);
     let file = fleet.write("drain.ron", &group_workflow(3, &shell_member(3.0)));
-    let run = spawn_run(&fleet, &file, &[]);
+    let run = fleet.spawn_run(&file, &[]);
     wait_busy(&fleet, Duration::from_secs(20));
     fleet.spawn_worker(&["--lease", "30s"], &[]);
     let termed = Instant::now();
@@ -332,7 +315,7 @@ fn a_poison_task_is_dead_lettered_after_the_delivery_cap() {
     },
 )"#,
     );
-    let run = spawn_run(&fleet, &file, &[]);
+    let run = fleet.spawn_run(&file, &[]);
     // A supervisor: restart the worker each time the poison kills it, a bounded number of
     // times.
     let mut restarts = 0;
@@ -386,7 +369,7 @@ fn restart_redis_mid_run(fsync: &str) -> (u64, u64) {
     let member = r#"Shell("echo t{i} >> execs.log && graflow ctx append exec t{i} >/dev/null && sleep 0.2 && echo '\"r{i}\"' > \"$GRAFLOW_RESULT_FILE\"")"#;
     let file = fleet.write("many.ron", &group_workflow(n, member));
     let (_, expected, _) = fleet.run_local(&file, &[]);
-    let run = spawn_run(&fleet, &file, &[]);
+    let run = fleet.spawn_run(&file, &[]);
     wait_busy(&fleet, Duration::from_secs(20));
     fleet.redis.kill();
     std::thread::sleep(Duration::from_millis(800));
@@ -435,7 +418,7 @@ fn a_short_network_cut_costs_nothing_and_a_long_one_moves_the_work() {
     fleet.url = direct;
     let file = fleet.write("cut.ron", &group_workflow(3, &shell_member(2.0)));
     let (_, expected, _) = fleet.run_local(&file, &[]);
-    let run = spawn_run(&fleet, &file, &[]);
+    let run = fleet.spawn_run(&file, &[]);
     wait_busy(&fleet, Duration::from_secs(20));
     proxy.cut();
     std::thread::sleep(Duration::from_millis(600));
@@ -453,7 +436,7 @@ fn a_short_network_cut_costs_nothing_and_a_long_one_moves_the_work() {
     fleet.wait_for_workers(1);
     fleet.url = direct;
     let file = fleet.write("cut.ron", &group_workflow(3, &shell_member(3.0)));
-    let run = spawn_run(&fleet, &file, &[]);
+    let run = fleet.spawn_run(&file, &[]);
     wait_busy(&fleet, Duration::from_secs(20));
     proxy.cut();
     fleet.spawn_worker(&["--lease", "2s"], &[]);
@@ -484,7 +467,7 @@ fn a_killed_coordinator_is_resumed_and_reuses_committed_results() {
     let member = r#"Shell("graflow ctx append exec t{i} >/dev/null && echo t{i} >> execs.log && sleep 1.5 && echo '\"r{i}\"' > \"$GRAFLOW_RESULT_FILE\"")"#;
     let file = fleet.write("coord.ron", &group_workflow(4, member));
     let (_, expected, _) = fleet.run_local(&file, &[]);
-    let mut run = spawn_run(&fleet, &file, &["--checkpoint-every-task"]);
+    let mut run = fleet.spawn_run(&file, &["--checkpoint-every-task"]);
     wait_busy(&fleet, Duration::from_secs(20));
     let _ = run.kill();
     let _ = run.wait();
@@ -542,7 +525,7 @@ fn a_seeded_chaos_soak_commits_every_task_once() {
     let mut fleet = Fleet::start(4);
     let file = fleet.write("soak.ron", &group_workflow(n, SCRIPT_MEMBER));
     let (_, expected, _) = fleet.run_local(&file, &[]);
-    let mut run = spawn_run(&fleet, &file, &[]);
+    let mut run = fleet.spawn_run(&file, &[]);
     let mut seed: u64 = 0x5eed_1234;
     let mut next = || {
         seed ^= seed << 13;

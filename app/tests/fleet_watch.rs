@@ -21,31 +21,12 @@ const SLOW_GROUP: &str = r##"Workflow(
     },
 )"##;
 
-/// Wait until the fleet's run index holds a run; its id.
-fn first_run(fleet: &Fleet) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        let ids = fleet.redis.cli(&["ZRANGE", "graflow:runs", "0", "-1"]);
-        if let Some(id) = ids.lines().map(str::trim).find(|l| !l.is_empty()) {
-            return id.to_string();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("no run was indexed:\n{}", fleet.logs());
-}
-
 #[test]
 fn events_attach_follows_a_live_run_to_its_end_with_the_run_json_lines() {
     let fleet = Fleet::start(1);
     let file = fleet.write("watched.ron", SLOW_GROUP);
-    let file_arg = file.to_string_lossy().to_string();
-    let run = fleet
-        .command(&["run", &file_arg, "--json", "--backend", &fleet.url])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let run_id = first_run(&fleet);
+    let run = fleet.spawn_run(&file, &[]);
+    let run_id = fleet.first_indexed_run(Duration::from_secs(30));
     let follower = fleet
         .command(&["events", "--attach", &fleet.url, &run_id])
         .stdout(Stdio::piped())
@@ -160,13 +141,7 @@ fn millis_between(from: &str, to: &str) -> f64 {
 fn an_approval_asked_on_a_worker_is_answered_from_another_process_through_redis() {
     let fleet = Fleet::start(1);
     let file = fleet.write("approve.ron", APPROVE_ON_WORKER);
-    let file_arg = file.to_string_lossy().to_string();
-    let run = fleet
-        .command(&["run", &file_arg, "--json", "--backend", &fleet.url])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let run = fleet.spawn_run(&file, &[]);
     // The request is in Redis, not in the state folder: list it from another process.
     let deadline = Instant::now() + Duration::from_secs(60);
     let id = loop {

@@ -9,8 +9,8 @@
 mod fleet_support;
 mod pty_support;
 
-use std::process::{Child as ProcChild, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Child as ProcChild;
+use std::time::Duration;
 
 use fleet_support::{Fleet, wait_bounded};
 use pty_support::{Studio, patience};
@@ -39,31 +39,7 @@ const APPROVE_ON_WORKER: &str = r##"Workflow(
 
 /// `graflow run FILE --json --backend URL` in the background.
 fn start_run(fleet: &Fleet, name: &str, text: &str) -> ProcChild {
-    let file = fleet.write(name, text);
-    let file = file.to_string_lossy().to_string();
-    fleet
-        .command(&["run", &file, "--json", "--backend", &fleet.url])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// Wait until the fleet's run index holds a run.
-fn wait_indexed(fleet: &Fleet) {
-    let deadline = Instant::now() + patience();
-    while Instant::now() < deadline {
-        if !fleet
-            .redis
-            .cli(&["ZRANGE", "graflow:runs", "0", "-1"])
-            .trim()
-            .is_empty()
-        {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("no run was indexed:\n{}", fleet.logs());
+    fleet.spawn_run(&fleet.write(name, text), &[])
 }
 
 fn studio(fleet: &Fleet) -> Studio {
@@ -74,7 +50,7 @@ fn studio(fleet: &Fleet) -> Studio {
 fn a_run_started_elsewhere_is_attached_to_and_followed_to_its_end() {
     let fleet = Fleet::start(1);
     let run = start_run(&fleet, "watched.ron", &GROUP.replace("SLEEP", "3s"));
-    wait_indexed(&fleet);
+    fleet.first_indexed_run(patience());
     let mut s = studio(&fleet);
     s.wait_for("Fleet runs (1)");
     s.wait_for("live");
@@ -95,7 +71,7 @@ fn a_run_started_elsewhere_is_attached_to_and_followed_to_its_end() {
 fn a_remote_run_is_cancelled_from_the_studio() {
     let fleet = Fleet::start(1);
     let run = start_run(&fleet, "long.ron", &GROUP.replace("SLEEP", "60s"));
-    wait_indexed(&fleet);
+    fleet.first_indexed_run(patience());
     let mut s = studio(&fleet);
     s.wait_for("Fleet runs (1)");
     s.send("\r");

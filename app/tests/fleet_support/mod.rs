@@ -200,6 +200,35 @@ impl Fleet {
         cmd
     }
 
+    /// Start `graflow run FILE --json --backend URL EXTRA…` in the background, its output piped.
+    pub fn spawn_run(&self, file: &Path, extra: &[&str]) -> Child {
+        let path = file.to_string_lossy().to_string();
+        let mut args = vec![
+            "run",
+            path.as_str(),
+            "--json",
+            "--backend",
+            self.url.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        let mut cmd = self.command(&args);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.spawn().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Wait (up to `limit`) until the fleet's run index holds a run; its id.
+    pub fn first_indexed_run(&self, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            let ids = self.redis.cli(&["ZRANGE", "graflow:runs", "0", "-1"]);
+            if let Some(id) = ids.lines().map(str::trim).find(|l| !l.is_empty()) {
+                return id.to_string();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("no run was indexed:\n{}", self.logs());
+    }
+
     /// `graflow run FILE --backend URL --json ARGS…`, bounded in time: exit code and events.
     pub fn run(&self, file: &Path, args: &[&str]) -> (Option<i32>, Vec<Value>, String) {
         let file = file.to_string_lossy().to_string();
