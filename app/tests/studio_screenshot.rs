@@ -316,6 +316,7 @@ fn fleet_data(t: u64, processed: u64) -> graflow::studio::screens::fleet::FleetD
                 run: "0193f2a1c4e".into(),
                 attempt: "train:1:0".into(),
                 error: "dead-lettered: delivered 5 times and its worker stopped every time".into(),
+                held_until_ms: Some(t + 540_000),
             }],
         },
         QueueView {

@@ -113,6 +113,7 @@ impl Harness {
             .key(run.coord())
             .arg("coordinator")
             .arg(3_600_000)
+            .arg(0)
             .invoke(&mut conn)
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(claimed[0], "ok");

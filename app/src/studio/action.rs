@@ -198,6 +198,10 @@ actions! {
         ToggleFleet,
         /// Follow the selected run of the fleet.
         AttachRun,
+        /// Move the fleet view's selection between its runs and its dead letters.
+        SwitchFleetList,
+        /// Requeue the selected dead letter (its run must still hold it).
+        RequeueDeadLetter,
     }
     data {
         /// A key for the answer's text box.
@@ -745,6 +749,22 @@ pub static REGISTRY: &[ActionInfo] = &[
         C::Fleet,
         &["enter"],
     )),
+    hinted(info(
+        A::SwitchFleetList,
+        "fleet-list",
+        "runs/dead letters",
+        "Move the selection between the fleet's runs and its dead letters",
+        C::Fleet,
+        &["tab"],
+    )),
+    hinted(mutating(info(
+        A::RequeueDeadLetter,
+        "requeue",
+        "requeue",
+        "Requeue the selected dead letter: it runs again, its deliveries counted from zero (its run must still hold it: GRAFLOW_DEAD_LETTER_HOLD)",
+        C::Fleet,
+        &["R"],
+    ))),
     hinted(info(
         A::ToggleFleet,
         "close-fleet",

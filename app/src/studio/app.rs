@@ -427,6 +427,8 @@ impl App {
             Action::ToggleCheckpoints => self.toggle_checkpoints(),
             Action::ToggleFleet => self.toggle_fleet(),
             Action::AttachRun => self.attach_selected(),
+            Action::SwitchFleetList => self.fleet.switch_list(),
+            Action::RequeueDeadLetter => self.requeue_selected(),
             Action::CheckpointNow => self.checkpoint_now(),
             Action::AnswerRequest => self.answer_request(),
             Action::Approve => self.decide(true),
@@ -1278,6 +1280,7 @@ impl App {
             Msg::Problem(text) => self.message = Some((text, Level::Error)),
             Msg::Inbox(_) | Msg::Checkpoints(_) | Msg::Fleet(_) => {}
             Msg::Attached(result) => self.on_attached(*result),
+            Msg::Requeued(result) => self.on_requeued(result),
             Msg::Responded { id, result } => self.on_responded(id, result),
             Msg::CheckpointDetail { path, result } => self.on_checkpoint_detail(path, result),
             Msg::ResumePrepared { checkpoint, result } => {
@@ -1543,6 +1546,7 @@ fn registry_id(a: &Action) -> Option<ActionId> {
         }
         Action::Resume => Some(ActionId::Resume),
         Action::AttachRun => Some(ActionId::AttachRun),
+        Action::RequeueDeadLetter => Some(ActionId::RequeueDeadLetter),
         _ => None,
     }
 }

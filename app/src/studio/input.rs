@@ -55,10 +55,12 @@ impl App {
                     .map(|_| ActionId::Confirm)
             }),
             Context::Answer => return self.answer_key_action(key, spec),
-            ctx @ (Context::Inbox | Context::Checkpoints) => km.lookup(ctx, spec).or_else(|| {
-                km.lookup(Context::Global, spec)
-                    .filter(|id| on_screens(*id))
-            }),
+            ctx @ (Context::Inbox | Context::Checkpoints | Context::Fleet) => {
+                km.lookup(ctx, spec).or_else(|| {
+                    km.lookup(Context::Global, spec)
+                        .filter(|id| on_screens(*id))
+                })
+            }
             ctx => km.resolve(ctx, spec),
         }?;
         Some(id.action())
@@ -121,7 +123,7 @@ impl App {
     }
 }
 
-/// Global actions that also work in the inbox and the checkpoint browser.
+/// Global actions that also work in the inbox, the checkpoint browser and the fleet view.
 pub fn on_screens(id: ActionId) -> bool {
     matches!(
         id,
@@ -136,6 +138,7 @@ pub fn on_screens(id: ActionId) -> bool {
             | ActionId::Back
             | ActionId::ToggleInbox
             | ActionId::ToggleCheckpoints
+            | ActionId::ToggleFleet
             | ActionId::ToggleMouse
             | ActionId::CycleTheme
     )

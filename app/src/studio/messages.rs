@@ -90,6 +90,13 @@ pub enum Effect {
     RefreshFleet,
     /// Load a remote run's workflow and follow its event stream.
     AttachRun(String),
+    /// Put a dead letter of a queue back on its queue.
+    RequeueDeadLetter {
+        /// Its queue.
+        queue: String,
+        /// The dead letter.
+        letter: graflow_engine::distributed::watch::DeadLetter,
+    },
 }
 
 /// What the runtime reports back.
@@ -171,6 +178,8 @@ pub enum Msg {
     },
     /// A fleet refresh: its runs, workers and queues, or why not.
     Fleet(Result<crate::studio::screens::fleet::FleetData, String>),
+    /// A dead letter was requeued (what to say), or why not.
+    Requeued(Result<String, String>),
     /// A remote run's workflow is loaded (its events follow as [`Msg::Engine`]), or why not.
     Attached(Box<Result<crate::studio::screens::fleet::AttachedRun, String>>),
     /// A host checkpoint was written (its `.ckpt`), or not.

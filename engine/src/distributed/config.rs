@@ -18,12 +18,17 @@ pub struct FleetConfig {
     pub retention: Duration,
     /// How long to wait for Redis when connecting.
     pub connect_wait: Duration,
+    /// How long a dead-lettered attempt of this coordinator's runs waits for an operator to
+    /// requeue it (the studio's fleet view, [`crate::distributed::watch::requeue_dead_letter`])
+    /// before it fails. Zero (the default) fails it at once.
+    pub dead_letter_hold: Duration,
 }
 
 impl FleetConfig {
     /// Defaults for `url`: prefix `graflow`, a 10 s coordinator lease, 24 hours of
-    /// retention, 10 s to connect. `GRAFLOW_REDIS_PREFIX` overrides the prefix and
-    /// `GRAFLOW_REDIS_RETENTION` (a duration such as `2h` or `7d`) the retention.
+    /// retention, 10 s to connect, no dead-letter hold. `GRAFLOW_REDIS_PREFIX` overrides the
+    /// prefix, `GRAFLOW_REDIS_RETENTION` (a duration such as `2h` or `7d`) the retention and
+    /// `GRAFLOW_DEAD_LETTER_HOLD` (a duration) the dead-letter hold.
     pub fn new(url: impl Into<String>) -> Self {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         FleetConfig {
@@ -35,6 +40,9 @@ impl FleetConfig {
                 .filter(|d| *d >= Duration::from_secs(60))
                 .unwrap_or(Duration::from_secs(24 * 3600)),
             connect_wait: Duration::from_secs(10),
+            dead_letter_hold: env("GRAFLOW_DEAD_LETTER_HOLD")
+                .and_then(|v| humantime::parse_duration(v.trim()).ok())
+                .unwrap_or(Duration::ZERO),
         }
     }
 
@@ -47,6 +55,12 @@ impl FleetConfig {
     /// Use this coordinator lease.
     pub fn lease(mut self, lease: Duration) -> Self {
         self.lease = lease;
+        self
+    }
+
+    /// Hold dead-lettered attempts this long for an operator to requeue them.
+    pub fn dead_letter_hold(mut self, hold: Duration) -> Self {
+        self.dead_letter_hold = hold;
         self
     }
 }

@@ -5,12 +5,13 @@
 //! | script | keys (slot) | state change |
 //! | --- | --- | --- |
 //! | `enqueue` | run | attempt created or re-queued, idempotently; a committed outcome is returned |
-//! | `start` | run | queued → running (epoch + 1, lease); skips duplicates, dropped runs; dead-letters past the cap |
+//! | `start` | run | queued → running (epoch + 1, lease); skips duplicates, dropped runs; dead-letters past the cap (dead, or held for an operator) |
 //! | `heartbeat` | run | lease extended while the caller holds it; reports cancellation |
 //! | `complete` | run | running → done / failed, fenced by epoch; outcome added to the run's outbox |
 //! | `reclaim` | run | running with an expired lease → queued (epoch + 1 fences the lost holder) |
 //! | `release` | run | running → queued on a graceful shutdown |
-//! | `cancel` | run | queued / running → cancelled |
+//! | `cancel` | run | queued / running / held → cancelled |
+//! | `requeue` | run | held (a dead letter its run still waits for) → queued, by an operator |
 //! | `claim`, `renew`, `finish` | run | the coordinator's lease and fencing epoch |
 //! | `expire_run` | run | a finished run's keys expire after the retention time |
 //! | `settle` | run | a resumed run waits for, then cancels, what a previous coordinator left running |
@@ -42,6 +43,7 @@ scripts! {
     RECLAIM => "reclaim.lua",
     RELEASE => "release.lua",
     CANCEL => "cancel.lua",
+    REQUEUE => "requeue.lua",
     CLAIM => "claim.lua",
     RENEW => "renew.lua",
     FINISH => "finish.lua",

@@ -13,7 +13,7 @@ use graflow_engine::distributed::RedisFeedback;
 use graflow_engine::distributed::channel::RedisChannel;
 use graflow_engine::distributed::conn::{Link, redact};
 use graflow_engine::distributed::keys::Keys;
-use graflow_engine::distributed::watch::{self, ControlRequest, RunFollower};
+use graflow_engine::distributed::watch::{self, ControlRequest, DeadLetter, RunFollower};
 use graflow_engine::distributed::{FleetConfig, is_redis_url};
 use graflow_engine::handler::Runtimes;
 use tokio::sync::mpsc;
@@ -85,6 +85,23 @@ pub fn refresh(fleet: &FleetLink, tx: mpsc::Sender<Msg>) {
         }
         .await;
         let _ = tx.send(Msg::Fleet(result)).await;
+    });
+}
+
+/// Requeue dead letter `letter` of `queue` and tell the app how it went.
+pub fn requeue(fleet: &FleetLink, queue: String, letter: DeadLetter, tx: mpsc::Sender<Msg>) {
+    let fleet = fleet.clone();
+    tokio::spawn(async move {
+        let who = format!("the studio on {}", graflow_engine::distributed::host_name());
+        let result = watch::requeue_dead_letter(&fleet.link, &fleet.keys, &queue, &letter, &who)
+            .await
+            .map(|()| {
+                format!(
+                    "requeued {} of run {} on queue {queue}",
+                    letter.attempt, letter.run
+                )
+            });
+        let _ = tx.send(Msg::Requeued(result)).await;
     });
 }
 

@@ -315,6 +315,12 @@ impl Driver {
                     self.remote.insert(run_id, remote);
                 }
             }
+            Effect::RequeueDeadLetter { queue, letter } => match &self.fleet {
+                Some(f) => fleet::requeue(f, queue, letter, tx),
+                None => self
+                    .app
+                    .on_msg(Msg::Requeued(Err("not attached to a fleet".into()))),
+            },
             Effect::Layout { index, view } => self.layout.request(index, view),
             Effect::SnapshotChannel(run_id) => {
                 let channel = self

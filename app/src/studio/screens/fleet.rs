@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use graflow_engine::Workflow;
-use graflow_engine::distributed::watch::{FleetSnapshot, RunSummary, carry_records};
+use graflow_engine::distributed::watch::{DeadLetter, FleetSnapshot, RunSummary, carry_records};
 
 use super::Screen;
 use crate::studio::app::{App, Effect, Level, Pane};
@@ -62,12 +62,38 @@ pub struct FleetView {
     pub latency: VecDeque<u64>,
     /// The run being attached.
     pub attaching: Option<String>,
+    /// The selection is on the dead letters (not on the runs).
+    pub on_letters: bool,
+    /// The selected dead letter (in [`FleetView::dead_letters`] order).
+    pub letter: usize,
 }
 
 impl FleetView {
     /// The selected run.
     pub fn selected_run(&self) -> Option<&RunSummary> {
         self.data.as_ref()?.runs.get(self.selected)
+    }
+
+    /// The dead letters shown, queue by queue (newest first in each), with their queue.
+    pub fn dead_letters(&self) -> Vec<(&str, &DeadLetter)> {
+        self.data
+            .iter()
+            .flat_map(|d| &d.fleet.queues)
+            .flat_map(|q| q.dead_letters.iter().map(move |l| (q.name.as_str(), l)))
+            .collect()
+    }
+
+    /// The selected dead letter, when the selection is on them.
+    pub fn selected_letter(&self) -> Option<(&str, &DeadLetter)> {
+        if !self.on_letters {
+            return None;
+        }
+        self.dead_letters().get(self.letter).copied()
+    }
+
+    /// Move the selection between the runs and the dead letters.
+    pub fn switch_list(&mut self) {
+        self.on_letters = !self.on_letters;
     }
 
     /// Fold a fresh snapshot in: the sparklines get a sample from the difference with the
@@ -93,6 +119,8 @@ impl FleetView {
         self.selected = self.selected.min(n.saturating_sub(1));
         self.data = Some(data);
         self.error = None;
+        let letters = self.dead_letters().len();
+        self.letter = self.letter.min(letters.saturating_sub(1));
     }
 }
 
@@ -145,11 +173,54 @@ impl App {
     }
 
     pub(crate) fn fleet_move(&mut self, delta: i64) {
-        let n = self.fleet.data.as_ref().map_or(0, |d| d.runs.len());
+        let f = &mut self.fleet;
+        let (n, at) = if f.on_letters {
+            (f.dead_letters().len(), &mut f.letter)
+        } else {
+            (f.data.as_ref().map_or(0, |d| d.runs.len()), &mut f.selected)
+        };
         if n > 0 {
-            self.fleet.selected =
-                (self.fleet.selected as i64 + delta).clamp(0, n as i64 - 1) as usize;
+            *at = (*at as i64 + delta).clamp(0, n as i64 - 1) as usize;
         }
+    }
+
+    /// Requeue the selected dead letter.
+    pub(crate) fn requeue_selected(&mut self) {
+        let Some((queue, letter)) = self.fleet.selected_letter() else {
+            let tab = self.key_name("fleet-list");
+            self.message = Some((
+                format!("no dead letter selected ({tab} moves the selection to them)"),
+                Level::Info,
+            ));
+            return;
+        };
+        if letter.held_until_ms.is_none() {
+            self.message = Some((
+                format!(
+                    "{} of run {} cannot be requeued: its run no longer waits for it (the attempt failed; hold dead letters with GRAFLOW_DEAD_LETTER_HOLD on the run's coordinator)",
+                    letter.attempt, letter.run
+                ),
+                Level::Error,
+            ));
+            return;
+        }
+        self.message = Some((
+            format!("requeuing {} of run {}…", letter.attempt, letter.run),
+            Level::Info,
+        ));
+        self.effects.push(Effect::RequeueDeadLetter {
+            queue: queue.to_string(),
+            letter: letter.clone(),
+        });
+    }
+
+    /// A requeue came back: say how it went and read the fleet again.
+    pub(crate) fn on_requeued(&mut self, result: Result<String, String>) {
+        self.message = Some(match result {
+            Ok(text) => (text, Level::Info),
+            Err(e) => (e, Level::Error),
+        });
+        self.want_fleet(true);
     }
 
     /// A refresh came back; returns whether anything changed.
@@ -169,9 +240,14 @@ impl App {
         }
     }
 
-    /// Enter: follow the selected run.
+    /// Enter: follow the selected run (or the selected dead letter's run).
     pub(crate) fn attach_selected(&mut self) {
-        let Some(run) = self.fleet.selected_run().map(|r| r.run_id.clone()) else {
+        let selected = match self.fleet.selected_letter() {
+            Some((_, letter)) => Some(letter.run.clone()),
+            None if self.fleet.on_letters => None,
+            None => self.fleet.selected_run().map(|r| r.run_id.clone()),
+        };
+        let Some(run) = selected else {
             self.message = Some(("no run to attach to".into(), Level::Info));
             return;
         };
@@ -332,6 +408,77 @@ mod tests {
                 .iter()
                 .any(|e| matches!(e, Effect::RefreshFleet)),
             "hidden, it reads nothing"
+        );
+    }
+
+    fn letter(run: &str, held: Option<u64>) -> DeadLetter {
+        DeadLetter {
+            entry: format!("{run}-0"),
+            run: run.into(),
+            attempt: "poison:0:0".into(),
+            error: "dead-lettered: delivered 3 times".into(),
+            held_until_ms: held,
+        }
+    }
+
+    #[test]
+    fn tab_selects_dead_letters_and_r_requeues_only_a_held_one() {
+        let mut app = App::new(Settings::default());
+        app.fleet.attached = Some("redis://127.0.0.1:6379".into());
+        app.update(Action::ToggleFleet);
+        let mut d = data(1_000, 1, 1, &["r1"]);
+        d.fleet.queues = vec![
+            graflow_engine::distributed::watch::QueueView {
+                name: "default".into(),
+                dead: 1,
+                dead_letters: vec![letter("r1", None)],
+                ..Default::default()
+            },
+            graflow_engine::distributed::watch::QueueView {
+                name: "gpu".into(),
+                dead: 1,
+                dead_letters: vec![letter("r2", Some(9_000))],
+                ..Default::default()
+            },
+        ];
+        app.on_msg(Msg::Fleet(Ok(d)));
+        app.effects.clear();
+        app.update(Action::RequeueDeadLetter);
+        assert!(app.effects.is_empty(), "the selection is on the runs");
+        app.update(Action::SwitchFleetList);
+        app.update(Action::RequeueDeadLetter);
+        assert!(app.effects.is_empty(), "the first letter is not held");
+        assert!(
+            app.message
+                .as_ref()
+                .is_some_and(|(m, _)| m.contains("GRAFLOW_DEAD_LETTER_HOLD")),
+            "{:?}",
+            app.message
+        );
+        app.update(Action::Down);
+        app.update(Action::RequeueDeadLetter);
+        assert!(
+            app.effects.iter().any(|e| matches!(
+                e,
+                Effect::RequeueDeadLetter { queue, letter } if queue == "gpu" && letter.run == "r2"
+            )),
+            "{:?}",
+            app.effects
+        );
+        app.effects.clear();
+        app.on_msg(Msg::Requeued(Ok("requeued".into())));
+        assert!(
+            app.effects
+                .iter()
+                .any(|e| matches!(e, Effect::RefreshFleet)),
+            "the view reads the fleet again"
+        );
+        app.update(Action::AttachRun);
+        assert!(
+            app.effects
+                .iter()
+                .any(|e| matches!(e, Effect::AttachRun(r) if r == "r2")),
+            "enter follows the dead letter's run"
         );
     }
 

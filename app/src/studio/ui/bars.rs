@@ -116,7 +116,7 @@ pub fn hints(app: &App) -> Vec<(String, &'static str)> {
     let ctx = app.context();
     let global = match ctx {
         Context::Help | Context::Confirm | Context::Answer => |_: ActionId| false,
-        Context::Inbox | Context::Checkpoints => on_screens,
+        Context::Inbox | Context::Checkpoints | Context::Fleet => on_screens,
         _ => |_: ActionId| true,
     };
     let form = app.inbox.form.as_ref();
@@ -152,6 +152,15 @@ pub fn hints(app: &App) -> Vec<(String, &'static str)> {
         let Some(first) = keys.first() else {
             continue;
         };
+        // A global key the context binds to something else does that here.
+        let overridden = a.context != ctx
+            && crate::studio::keymap::KeySpec::parse(first)
+                .ok()
+                .and_then(|k| app.settings.keymap.lookup(ctx, k))
+                .is_some();
+        if overridden {
+            continue;
+        }
         out.push((first.clone(), a.short));
     }
     if ctx == Context::Help {

@@ -1,9 +1,9 @@
 //! The fleet view: the fleet's runs (selectable; Enter follows one), then its workers with
 //! their state, slots, counts and heartbeat age, throughput and latency sparklines, and its
-//! queues with depth, in-flight and dead-lettered entries (the newest dead letters' errors).
-//! Only the visible rows are built.
+//! queues with depth, in-flight and dead-lettered entries, and the newest dead letters (Tab
+//! selects them; a held one can be requeued). Only the visible rows are built.
 
-use graflow_engine::distributed::watch::{QueueView, RunSummary, WorkerView};
+use graflow_engine::distributed::watch::{DeadLetter, QueueView, RunSummary, WorkerView};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
@@ -82,7 +82,7 @@ fn draw_runs(frame: &mut Frame, area: Rect, app: &App) {
     let h = (inner.height as usize).saturating_sub(1);
     let offset = f.selected.saturating_sub(h.saturating_sub(1));
     for (i, r) in data.runs.iter().enumerate().skip(offset).take(h) {
-        let style = if i == f.selected {
+        let style = if i == f.selected && !f.on_letters {
             theme.selection()
         } else {
             run_style(theme, r)
@@ -167,14 +167,29 @@ fn draw_fleet(frame: &mut Frame, area: Rect, app: &App) {
         ),
         theme.muted(),
     )));
-    let queue_rows = data.fleet.queues.len() * 2 + 2;
-    let room = (inner.height as usize).saturating_sub(lines.len() + queue_rows.min(12));
-    for wk in workers.iter().take(room.max(1)) {
+    let letters = f.dead_letters();
+    let queue_rows = data.fleet.queues.len()
+        + 2
+        + if letters.is_empty() {
+            0
+        } else {
+            letters.len() + 2
+        };
+    let room = (inner.height as usize)
+        .saturating_sub(lines.len() + queue_rows.min(14))
+        .max(1);
+    // The line that says how many more there are takes one row.
+    let shown = if workers.len() > room {
+        (room - 1).max(1)
+    } else {
+        room
+    };
+    for wk in workers.iter().take(shown) {
         lines.push(worker_line(theme, wk, w));
     }
-    if workers.len() > room.max(1) {
+    if workers.len() > shown {
         lines.push(Line::from(Span::styled(
-            format!("… and {} more workers", workers.len() - room.max(1)),
+            format!("… and {} more workers", workers.len() - shown),
             theme.muted(),
         )));
     }
@@ -197,6 +212,38 @@ fn draw_fleet(frame: &mut Frame, area: Rect, app: &App) {
     )));
     for q in &data.fleet.queues {
         lines.extend(queue_lines(theme, q, w));
+    }
+    if !letters.is_empty() {
+        lines.push(Line::from(""));
+        lines.push(Line::from(Span::styled(
+            fit(
+                &format!(
+                    "{:<12} {:<24} {:<22} {:<13} error",
+                    "dead letter", "attempt", "run", "hold"
+                ),
+                w,
+            ),
+            theme.muted(),
+        )));
+        let h = inner.height as usize;
+        // Keep the selected letter on screen.
+        let room = h.saturating_sub(lines.len()).max(1);
+        let offset = if f.on_letters {
+            f.letter.saturating_sub(room - 1)
+        } else {
+            0
+        };
+        for (i, (queue, letter)) in letters.iter().enumerate().skip(offset).take(room) {
+            let selected = f.on_letters && i == f.letter;
+            lines.push(letter_line(
+                theme,
+                queue,
+                letter,
+                data.fleet.at_ms,
+                selected,
+                w,
+            ));
+        }
     }
     let h = inner.height as usize;
     lines.truncate(h);
@@ -247,6 +294,36 @@ fn worker_line(theme: &Theme, wk: &WorkerView, w: usize) -> Line<'static> {
         "draining" => theme.warning(),
         "busy" => theme.accent(),
         _ => theme.text(),
+    };
+    Line::from(Span::styled(fit(&text, w), style))
+}
+
+fn letter_line(
+    theme: &Theme,
+    queue: &str,
+    letter: &DeadLetter,
+    now_ms: u64,
+    selected: bool,
+    w: usize,
+) -> Line<'static> {
+    let hold = match letter.held_until_ms {
+        Some(until) => format!("held {} left", age(until.saturating_sub(now_ms))),
+        None => "failed".into(),
+    };
+    let text = format!(
+        "{:<12} {:<24} {:<22} {:<13} {}",
+        fit(queue, 12),
+        fit(&letter.attempt, 24),
+        fit(&letter.run, 22),
+        hold,
+        letter.error
+    );
+    let style = if selected {
+        theme.selection()
+    } else if letter.held_until_ms.is_some() {
+        theme.warning()
+    } else {
+        theme.muted()
     };
     Line::from(Span::styled(fit(&text, w), style))
 }

@@ -60,6 +60,21 @@ impl RunInner {
             "ask" => {
                 self.relay_feedback(&tid, &get("ep"), &get("o"), &get("spec"), get("n") == "1")
             }
+            "held" => self.hold_dead_letter(&tid, &get("e")),
+            "requeued" => {
+                if let Some(w) = self.pending.lock().get(&tid) {
+                    let by = get("w");
+                    let by = if by.is_empty() {
+                        "an operator".into()
+                    } else {
+                        by
+                    };
+                    w.ctx.log_stream(
+                        LogStream::Log,
+                        format!("requeued by {by}: its deliveries count from zero again"),
+                    );
+                }
+            }
             kind @ ("done" | "failed" | "dead") => {
                 let worker = get("w");
                 if !worker.is_empty()
@@ -72,6 +87,35 @@ impl RunInner {
             }
             _ => {}
         }
+    }
+
+    /// Attempt `tid` was dead-lettered and is held for an operator: say so in its log, and
+    /// look again when the hold runs out (it then fails, unless it was requeued).
+    fn hold_dead_letter(self: &Arc<Self>, tid: &str, error: &str) {
+        let hold = self.fleet.config.dead_letter_hold;
+        let sent = {
+            let pending = self.pending.lock();
+            let Some(w) = pending.get(tid) else {
+                return;
+            };
+            w.ctx.log_stream(
+                LogStream::Log,
+                format!(
+                    "{error}; held {} for an operator to requeue it (the studio's fleet view)",
+                    humantime::format_duration(hold)
+                ),
+            );
+            w.sent.clone()
+        };
+        let run = self.clone();
+        let check = tokio::spawn(async move {
+            // Redis time decides; a little later than the hold, the sweep catches any slack.
+            tokio::time::sleep(hold + Duration::from_millis(200)).await;
+            if let Err(e) = run.send(&sent, super::run::Why::Sweep).await {
+                tracing::warn!("run {}: attempt {}: {e}", run.run_id, sent.tid);
+            }
+        });
+        self.tasks.lock().push(check);
     }
 
     /// A body on a worker asked a human: ask through the coordinator's own context (events,

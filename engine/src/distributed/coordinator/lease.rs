@@ -47,6 +47,7 @@ impl RunInner {
     /// (it changes when Redis restarts).
     pub(super) async fn renew(&self) -> Result<(Vec<String>, Option<String>), RedisError> {
         let lease = self.fleet.config.lease;
+        let hold = self.fleet.config.dead_letter_hold.as_millis() as u64;
         let (coord, owner, epoch) = (self.keys.coord(), self.fleet.id.clone(), self.epoch);
         let attempts = self.keys.attempts();
         let retention = self.fleet.config.retention.as_millis() as u64;
@@ -59,6 +60,7 @@ impl RunInner {
                         .arg(&*owner)
                         .arg(epoch)
                         .arg(lease.as_millis() as u64)
+                        .arg(hold)
                         .invoke_async(&mut c)
                         .await?;
                     let info = c.server_info(&coord).await?;
@@ -88,6 +90,7 @@ pub(super) async fn claim(
     resumed: bool,
 ) -> Result<u64, String> {
     let lease = fleet.config.lease.as_millis() as u64;
+    let hold = fleet.config.dead_letter_hold.as_millis() as u64;
     let coord = keys.coord();
     let mut told = false;
     loop {
@@ -103,6 +106,7 @@ pub(super) async fn claim(
                         .key(coord)
                         .arg(&*id)
                         .arg(lease)
+                        .arg(hold)
                         .invoke_async(&mut c)
                         .await
                 }

@@ -339,7 +339,14 @@ impl RunInner {
                 self.deliver(tid, outcome);
                 Ok(())
             }
-            Some("pending") if reply.get(1).map(String::as_str) == Some("running") => Ok(()),
+            Some("pending")
+                if matches!(
+                    reply.get(1).map(String::as_str),
+                    Some("running") | Some("held")
+                ) =>
+            {
+                Ok(())
+            }
             Some("pending") if why == Why::Sweep => Ok(()),
             Some("pending") | Some("queued") if pushed => Ok(()),
             Some("pending") | Some("queued") => self.push_to_queue(tid, queue).await,

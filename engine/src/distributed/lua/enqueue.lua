@@ -10,7 +10,8 @@
 -- {'terminal', state, result, error, control, worker, duration, run_error, ended_ms, ops} when
 -- the attempt already has its committed outcome (a resumed run reuses it, and replays its
 -- channel writes when it was committed before the run's channel was restored);
--- {'pending', state} when it is queued or running already; {'queued'} when (re)queued now:
+-- {'pending', state} when it is queued or running already, or dead-lettered and held for an
+-- operator ('held', until its hold runs out: then it is dead); {'queued'} when (re)queued now:
 -- the caller then adds it to the queue's stream.
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
@@ -19,16 +20,24 @@ end
 if epoch ~= ARGV[1] then
   return {'fenced', epoch or ''}
 end
-local a = redis.call('HMGET', KEYS[2], 'state', 'lease_until')
+local a = redis.call('HMGET', KEYS[2], 'state', 'lease_until', 'held_until')
 local state = a[1]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if state == 'held' then
+  -- Dead-lettered and held for an operator: still waiting until its hold runs out, dead after.
+  if tonumber(a[3] or '0') > now then
+    return {'pending', 'held'}
+  end
+  redis.call('HSET', KEYS[2], 'state', 'dead', 'ended_ms', now)
+  state = 'dead'
+end
 if state == 'done' or state == 'failed' or state == 'dead' then
   local r = redis.call('HMGET', KEYS[2], 'state', 'result', 'error', 'control', 'owner',
     'duration', 'run_error', 'ended_ms', 'ops')
   return {'terminal', r[1], r[2] or '', r[3] or '', r[4] or '', r[5] or '', r[6] or '',
     r[7] or '', r[8] or '', r[9] or ''}
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if state == 'running' and ARGV[6] ~= '0' then
   if tonumber(a[2] or '0') + tonumber(ARGV[6]) < now then
     -- Nobody renewed it for that long: its holder is gone (the epoch fences it off).

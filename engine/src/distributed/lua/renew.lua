@@ -1,5 +1,6 @@
 -- A coordinator renews its lease on its run.
--- KEYS[1] coordinator lease; ARGV[1] coordinator id, ARGV[2] epoch, ARGV[3] lease (ms)
+-- KEYS[1] coordinator lease; ARGV[1] coordinator id, ARGV[2] epoch, ARGV[3] lease (ms),
+-- ARGV[4] the dead-letter hold (ms, as the lease script recorded it)
 -- Returns {'ok', expired ('1' when the lease had run out before this renewal, or Redis had
 -- lost it), state} or {'fenced', holder} when another coordinator took the run.
 local c = redis.call('HMGET', KEYS[1], 'owner', 'epoch', 'until', 'state')
@@ -8,7 +9,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if not c[1] then
   -- Redis lost the record (a restart with `appendfsync everysec`): take it back as it was.
   redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'epoch', ARGV[2], 'state', 'running',
-    'until', now + tonumber(ARGV[3]))
+    'until', now + tonumber(ARGV[3]), 'hold_ms', ARGV[4] or '0')
   return {'ok', '1', 'running'}
 end
 if c[1] ~= ARGV[1] or c[2] ~= ARGV[2] then

@@ -7,7 +7,9 @@
 -- later step; the inputs are the JSON results named by the record's `inputs` list, in its
 -- order, nil for one not recorded), or a reason to skip the entry: 'gone', 'terminal', 'busy'
 -- (a duplicate entry of an attempt another worker holds), 'dropped' (the run was cancelled or its coordinator is gone),
--- 'dead' (delivered more often than the cap: dead-lettered, reported to the coordinator).
+-- 'dead' (delivered more often than the cap: dead-lettered, reported to the coordinator; when
+-- the run's coordinator holds dead letters (`hold_ms` on its lease), the attempt is 'held' until
+-- then for an operator to requeue it, and fails after).
 local a = redis.call('HMGET', KEYS[1], 'state', 'lease_until', 'deliveries', 'epoch', 'enqueued_ms',
   'owner', 'entry', 'payload', 'inputs')
 local function running(epoch, deliveries, enqueued, now)
@@ -42,7 +44,7 @@ end
 if state == 'running' and tonumber(a[2] or '0') > now then
   return {'busy'}
 end
-local c = redis.call('HMGET', KEYS[2], 'state', 'until')
+local c = redis.call('HMGET', KEYS[2], 'state', 'until', 'hold_ms')
 if c[1] == 'cancelled' then
   redis.call('HSET', KEYS[1], 'state', 'cancelled')
   return {'dropped', 'the run was cancelled'}
@@ -55,6 +57,13 @@ local deliveries = tonumber(a[3] or '0') + 1
 if deliveries > tonumber(ARGV[3]) then
   local err = 'dead-lettered: delivered ' .. (deliveries - 1) ..
     ' times and its worker stopped every time before finishing it'
+  local hold = tonumber(c[3] or '0') or 0
+  if hold > 0 then
+    redis.call('HSET', KEYS[1], 'state', 'held', 'error', err, 'held_until', now + hold)
+    redis.call('XADD', KEYS[3], '*', 'k', 'held', 'tid', ARGV[4], 'ep', a[4] or '0', 'e', err,
+      'u', tostring(now + hold))
+    return {'dead', err}
+  end
   redis.call('HSET', KEYS[1], 'state', 'dead', 'error', err, 'ended_ms', now)
   redis.call('XADD', KEYS[3], '*', 'k', 'dead', 'tid', ARGV[4], 'ep', a[4] or '0', 'e', err)
   return {'dead', err}

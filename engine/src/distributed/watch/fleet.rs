@@ -39,6 +39,10 @@ pub struct DeadLetter {
     pub attempt: String,
     /// Why.
     pub error: String,
+    /// Until when (milliseconds since the epoch, Redis time) its run waits for an operator to
+    /// requeue it ([`crate::distributed::watch::requeue_dead_letter`]); `None` when its run
+    /// does not (the attempt failed, or was requeued already).
+    pub held_until_ms: Option<u64>,
 }
 
 /// One queue.
@@ -205,6 +209,7 @@ pub async fn fleet_snapshot(
                             attempt: field("tid"),
                             error: field("error"),
                             entry: e.id.clone(),
+                            held_until_ms: None,
                         }
                     })
                     .collect()
@@ -218,11 +223,50 @@ pub async fn fleet_snapshot(
             dead_letters,
         });
     }
+    mark_held(link, keys, &mut out).await.map_err(err)?;
     Ok(FleetSnapshot {
         at_ms: now,
         workers,
         queues: out,
     })
+}
+
+/// Find which of the dead letters shown their runs still hold for an operator (one round trip).
+async fn mark_held(
+    link: &Link,
+    keys: &Keys,
+    queues: &mut [QueueView],
+) -> Result<(), redis::RedisError> {
+    let mut pipe = redis::pipe();
+    let mut shown = 0;
+    for letter in queues.iter().flat_map(|q| &q.dead_letters) {
+        pipe.cmd("HMGET")
+            .arg(keys.run(&letter.run).attempt(&letter.attempt))
+            .arg("state")
+            .arg("held_until");
+        shown += 1;
+    }
+    if shown == 0 {
+        return Ok(());
+    }
+    let replies: Vec<(Option<String>, Option<String>)> = retry(
+        link,
+        "reading the fleet",
+        Some(Duration::from_secs(5)),
+        |mut c| {
+            let pipe = pipe.clone();
+            async move { pipe.query_async(&mut c).await }
+        },
+    )
+    .await?;
+    let letters = queues.iter_mut().flat_map(|q| q.dead_letters.iter_mut());
+    for (letter, (state, until)) in letters.zip(replies) {
+        letter.held_until_ms = match state.as_deref() {
+            Some("held") => until.and_then(|u| u.parse().ok()),
+            _ => None,
+        };
+    }
+    Ok(())
 }
 
 /// Keep the last known record of workers whose record expired (so a lost worker still shows
