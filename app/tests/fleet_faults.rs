@@ -297,70 +297,11 @@ fn sigterm_drains_finishing_work_or_hands_it_back_at_once() {
     assert!(log.contains("went back to their queue"), "{log}");
 }
 
-/// Restart worker 0 whenever it dies (a bounded number of times) until `done` says so or the
-/// run `child` ends; the restarts.
-fn supervise(fleet: &mut Fleet, child: &mut Child, mut done: impl FnMut(&Fleet) -> bool) -> usize {
-    let mut restarts = 0;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline && !done(fleet) {
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
-        }
-        if let Ok(Some(_)) = fleet.workers[0].child.try_wait() {
-            restarts += 1;
-            assert!(restarts <= 6, "the poison task was delivered without a cap");
-            fleet.respawn(0);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    restarts
-}
-
 #[test]
 fn a_held_dead_letter_requeued_by_an_operator_runs_again_and_its_run_succeeds() {
     let mut fleet = Fleet::start(0);
-    let args = ["--lease", "1s", "--max-deliveries", "2"];
-    fleet.spawn_worker(&args, &[]);
-    fleet.wait_for_workers(1);
-    let fixed = fleet.dir.path().join("fixed");
-    let file = fleet.write(
-        "held.ron",
-        &format!(
-            r#"Workflow(
-    name: "held",
-    flow: "start >> poison >> after",
-    tasks: {{
-        "start": Task(run: Value(1)),
-        "poison": Task(run: Shell("if [ ! -e '{}' ]; then kill -9 $PPID; sleep 5; fi; echo mended"), queue: "default"),
-        "after": Task(run: Value("after")),
-    }},
-)"#,
-            fixed.display()
-        ),
-    );
-    let mut cmd = fleet.command(&[
-        "run",
-        &file.to_string_lossy(),
-        "--json",
-        "--backend",
-        &fleet.url,
-    ]);
-    cmd.env("GRAFLOW_DEAD_LETTER_HOLD", "120s")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{e}"));
+    let (child, mended) = fleet.held_dead_letter();
     let dlq = "graflow:{q:default}:dlq";
-    let restarts = supervise(&mut fleet, &mut child, |f| {
-        f.redis.cli(&["XLEN", dlq]).trim() == "1"
-    });
-    if let Ok(Some(_)) = child.try_wait() {
-        let (code, events, err) = collect(child, Duration::from_secs(5));
-        panic!(
-            "the run ended ({code:?}) instead of waiting for its held dead letter: {err}\n{events:?}\n{}",
-            fleet.logs()
-        );
-    }
-    assert_eq!(restarts, 2, "one restart per delivery up to the cap");
     // What an operator sees, and the requeue they ask for, once the cause is mended.
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
     let keys = graflow_engine::distributed::keys::Keys::new("graflow");
@@ -389,7 +330,7 @@ fn a_held_dead_letter_requeued_by_an_operator_runs_again_and_its_run_succeeds() 
         .unwrap_or_else(|| panic!("{queue:?}"));
     assert_eq!(letter.attempt, "poison:1:0");
     assert!(letter.held_until_ms.is_some(), "{letter:?}");
-    std::fs::write(&fixed, "").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&mended, "").unwrap_or_else(|e| panic!("{e}"));
     rt.block_on(graflow_engine::distributed::watch::requeue_dead_letter(
         &link, &keys, "default", &letter, "the test",
     ))
@@ -445,18 +386,8 @@ fn a_dead_letter_past_its_hold_fails_its_attempt() {
     tasks: {"poison": Task(run: Shell("kill -9 $PPID; sleep 5"), queue: "default")},
 )"#,
     );
-    let mut cmd = fleet.command(&[
-        "run",
-        &file.to_string_lossy(),
-        "--json",
-        "--backend",
-        &fleet.url,
-    ]);
-    cmd.env("GRAFLOW_DEAD_LETTER_HOLD", "2s")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{e}"));
-    supervise(&mut fleet, &mut child, |_| false);
+    let mut child = fleet.spawn_run_env(&file, &[], &[("GRAFLOW_DEAD_LETTER_HOLD", "2s")]);
+    fleet.supervise(&mut child, |_| false);
     let (code, events, err) = collect(child, Duration::from_secs(30));
     assert_eq!(code, Some(1), "{err}\n{}", fleet.logs());
     let failed = events

@@ -2,7 +2,8 @@
 //! `graflow run --backend` in another process, and the built binary in a pseudo-terminal
 //! (read back through vt100). A run started elsewhere is attached to and followed to its end;
 //! a second one is cancelled from the studio; the fleet view shows two workers and one killed
-//! with -9 turns lost; an approval asked on a worker is answered in the studio's inbox.
+//! with -9 turns lost; an approval asked on a worker is answered in the studio's inbox; a held
+//! dead letter is requeued from the fleet view and its run goes on.
 
 #![allow(dead_code)]
 
@@ -123,5 +124,30 @@ fn an_approval_asked_on_a_worker_is_answered_in_the_studio_inbox() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last = stdout.lines().last().unwrap_or_default();
     assert!(last.contains(r#""result":true"#), "{last}");
+    s.quit();
+}
+
+#[test]
+fn a_held_dead_letter_is_requeued_from_the_fleet_view_and_its_run_goes_on() {
+    let mut fleet = Fleet::start(0);
+    let (run, mended) = fleet.held_dead_letter();
+    let mut s = studio(&fleet);
+    s.wait_for("s left");
+    std::fs::write(&mended, "").unwrap_or_else(|e| panic!("{e}"));
+    s.send("\t");
+    s.send("R");
+    s.wait_for("requeued poison:1:0 of run");
+    if let Ok(Some(_)) = fleet.workers[0].child.try_wait() {
+        fleet.respawn(0);
+    }
+    let out = wait_bounded(run, Duration::from_secs(60));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        fleet.logs()
+    );
+    s.wait_gone("s left");
     s.quit();
 }

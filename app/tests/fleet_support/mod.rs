@@ -202,6 +202,11 @@ impl Fleet {
 
     /// Start `graflow run FILE --json --backend URL EXTRA…` in the background, its output piped.
     pub fn spawn_run(&self, file: &Path, extra: &[&str]) -> Child {
+        self.spawn_run_env(file, extra, &[])
+    }
+
+    /// [`Fleet::spawn_run`] with these environment variables.
+    pub fn spawn_run_env(&self, file: &Path, extra: &[&str], env: &[(&str, &str)]) -> Child {
         let path = file.to_string_lossy().to_string();
         let mut args = vec![
             "run",
@@ -212,8 +217,66 @@ impl Fleet {
         ];
         args.extend_from_slice(extra);
         let mut cmd = self.command(&args);
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         cmd.spawn().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A run whose task `poison` kills its worker until the file the returned path names
+    /// exists, on a fleet with one worker (started here) capped at two deliveries, its
+    /// coordinator holding dead letters for two minutes: returned once the attempt is
+    /// dead-lettered and held, the run still waiting for it.
+    pub fn held_dead_letter(&mut self) -> (Child, PathBuf) {
+        self.spawn_worker(&["--lease", "1s", "--max-deliveries", "2"], &[]);
+        self.wait_for_workers(1);
+        let mended = self.dir.path().join("mended");
+        let file = self.write(
+            "held.ron",
+            &format!(
+                r#"Workflow(
+    name: "held",
+    flow: "start >> poison >> after",
+    tasks: {{
+        "start": Task(run: Value(1)),
+        "poison": Task(run: Shell("if [ ! -e '{}' ]; then kill -9 $PPID; sleep 5; fi; echo mended"), queue: "default"),
+        "after": Task(run: Value("after")),
+    }},
+)"#,
+                mended.display()
+            ),
+        );
+        let mut child = self.spawn_run_env(&file, &[], &[("GRAFLOW_DEAD_LETTER_HOLD", "120s")]);
+        let restarts = self.supervise(&mut child, |f| {
+            f.redis.cli(&["XLEN", "graflow:{q:default}:dlq"]).trim() == "1"
+        });
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "the run ended ({status}) instead of waiting for its held dead letter:\n{}",
+                self.logs()
+            );
+        }
+        assert_eq!(restarts, 2, "one restart per delivery up to the cap");
+        (child, mended)
+    }
+
+    /// Restart worker 0 whenever it dies (at most six times: a poison task must hit its
+    /// delivery cap before) until `done` says so or the run `child` ends; the restarts.
+    pub fn supervise(&mut self, child: &mut Child, mut done: impl FnMut(&Fleet) -> bool) -> usize {
+        let mut restarts = 0;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline && !done(self) {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            if let Ok(Some(_)) = self.workers[0].child.try_wait() {
+                restarts += 1;
+                assert!(restarts <= 6, "a poison task was delivered without a cap");
+                self.respawn(0);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        restarts
     }
 
     /// Wait (up to `limit`) until the fleet's run index holds a run; its id.
