@@ -17,7 +17,7 @@ mod support;
 use graflow_engine::handler::script::{ScriptPolicy, ScriptRuntime};
 use graflow_engine::prelude::*;
 use serde_json::json;
-use support::{report, report_with, time_runs};
+use support::{memory, report, report_with, reset_peak, time_runs};
 
 /// Timed runs per workload (after one untimed warm-up run).
 const RUNS: usize = 11;
@@ -74,24 +74,6 @@ fn dynamic_fanout(n: usize) -> Arc<Workflow> {
     ));
     wf.flow(spawner).max_steps(n as u64 + 2);
     Arc::new(wf.build().expect("dynamic builds"))
-}
-
-/// This process's resident memory and its peak, in bytes (Linux).
-fn memory() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-/// Reset the peak resident memory to the current one (Linux).
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 fn looping(n: usize) -> Arc<Workflow> {

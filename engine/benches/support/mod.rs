@@ -56,3 +56,21 @@ pub fn time_runs(rt: &tokio::runtime::Runtime, wf: &Arc<Workflow>, runs: usize) 
         .skip(1)
         .collect()
 }
+
+/// This process's resident memory and its peak, in bytes (Linux).
+pub fn memory() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Reset the peak resident memory to the current one (Linux).
+pub fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}

@@ -24,6 +24,12 @@ impl Entry {
     }
 }
 
+impl std::fmt::Debug for MemoryChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MemoryChannel({} keys)", self.map.lock().len())
+    }
+}
+
 /// A channel held in this process's memory. Safe under concurrent tasks: every operation
 /// holds the lock for its whole read-modify-write, so appends from parallel members accumulate.
 #[derive(Default)]
@@ -202,6 +208,31 @@ impl MemoryChannel {
             .collect())
     }
 
+    /// Move every live key with its value out, leaving the channel empty.
+    pub fn take_all(&self) -> BTreeMap<String, Value> {
+        let map = std::mem::take(&mut *self.map.lock());
+        let mut now = None;
+        map.into_iter()
+            .filter(|(_, e)| e.live(&mut now))
+            .map(|(k, e)| (k, e.value))
+            .collect()
+    }
+
+    /// Serialize every live key with its value as one map (keys sorted), straight from the
+    /// channel: nothing is copied, and the channel is locked until it is done (a checkpoint
+    /// writes it while its run waits).
+    pub fn serialize_live<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let map = self.map.lock();
+        let mut now = None;
+        let mut live: Vec<(&String, &Value)> = map
+            .iter()
+            .filter(|(_, e)| e.live(&mut now))
+            .map(|(k, e)| (k, &e.value))
+            .collect();
+        live.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        serializer.collect_map(live)
+    }
+
     /// Every live key with its value as JSON text (keys sorted), without copying the values.
     pub fn snapshot_json(&self) -> Result<String, ChannelError> {
         use crate::checkpoint::json::{write_str, write_value};
@@ -283,5 +314,51 @@ impl ChannelBackend for MemoryChannel {
     }
     async fn clear(&self) -> Result<(), ChannelError> {
         MemoryChannel::clear(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample() -> MemoryChannel {
+        let ch = MemoryChannel::new();
+        for (k, v) in [
+            ("b", json!({"list": [1, 2.5, "x\n\"y\""], "none": null})),
+            ("a", json!("é ☃ \u{1}")),
+            ("c", json!(true)),
+        ] {
+            ch.set(k, v, None).unwrap_or_else(|e| panic!("{e}"));
+        }
+        ch.set("gone", json!(1), Some(Duration::ZERO))
+            .unwrap_or_else(|e| panic!("{e}"));
+        ch
+    }
+
+    #[test]
+    fn the_live_serialization_matches_the_snapshot() {
+        let ch = sample();
+        let mut live = Vec::new();
+        ch.serialize_live(&mut serde_json::Serializer::new(&mut live))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let snapshot = ch.snapshot().unwrap_or_else(|e| panic!("{e}"));
+        assert!(!snapshot.contains_key("gone"), "expired keys are left out");
+        assert_eq!(
+            String::from_utf8_lossy(&live),
+            serde_json::to_string(&snapshot).unwrap_or_default()
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&live),
+            ch.snapshot_json().unwrap_or_default()
+        );
+    }
+
+    #[test]
+    fn taking_everything_moves_the_live_values_out() {
+        let ch = sample();
+        let snapshot = ch.snapshot().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ch.take_all(), snapshot);
+        assert!(ch.snapshot().unwrap_or_default().is_empty());
     }
 }

@@ -117,6 +117,24 @@ macro_rules! dispatch {
 }
 
 impl Channel {
+    /// Every key with its value, for a run that ended: moved out of an in-memory channel no
+    /// other handle shares (it is left empty: a big channel is not copied), copied otherwise.
+    pub(crate) async fn final_snapshot(&self) -> Result<BTreeMap<String, Value>, ChannelError> {
+        match &self.store {
+            Store::Memory(m) if Arc::strong_count(m) == 1 => Ok(m.take_all()),
+            Store::Memory(m) => m.snapshot(),
+            Store::Backend(b) => b.snapshot().await,
+        }
+    }
+
+    /// The in-memory store behind this handle, when it is one.
+    pub(crate) fn memory_store(&self) -> Option<Arc<MemoryChannel>> {
+        match &self.store {
+            Store::Memory(m) => Some(m.clone()),
+            Store::Backend(_) => None,
+        }
+    }
+
     /// A fresh in-memory channel.
     pub fn memory() -> Channel {
         Channel {

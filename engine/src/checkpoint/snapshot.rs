@@ -104,14 +104,17 @@ pub struct RunSnapshot {
     pub channel: ChannelContent,
 }
 
-/// A channel's content in a snapshot: values, or (when written by a run) the JSON text of
-/// the map, serialized straight from the channel without copying every value first.
+/// A channel's content in a snapshot: values, the JSON text of the map (a channel in
+/// Redis), or — written by a run whose channel is in memory — the channel itself, serialized
+/// straight into the checkpoint file while the run waits, without a copy.
 #[derive(Debug, Clone)]
 pub enum ChannelContent {
     /// Key → value.
     Values(BTreeMap<String, Value>),
     /// A JSON object, as text.
     Json(Box<serde_json::value::RawValue>),
+    /// A paused run's in-memory channel (read when the snapshot is written or read).
+    Live(std::sync::Arc<crate::channel::MemoryChannel>),
 }
 
 impl Default for ChannelContent {
@@ -127,6 +130,7 @@ impl ChannelContent {
             ChannelContent::Values(v) => Ok(v),
             ChannelContent::Json(raw) => serde_json::from_str(raw.get())
                 .map_err(|e| format!("the saved channel does not parse: {e}")),
+            ChannelContent::Live(channel) => channel.snapshot().map_err(|e| e.to_string()),
         }
     }
 
@@ -147,6 +151,7 @@ impl Serialize for ChannelContent {
         match self {
             ChannelContent::Values(v) => v.serialize(serializer),
             ChannelContent::Json(raw) => raw.serialize(serializer),
+            ChannelContent::Live(channel) => channel.serialize_live(serializer),
         }
     }
 }

@@ -103,10 +103,13 @@ impl RunShared {
                 seq += 1;
             }
             self.state.lock().checkpoint_seq = seq;
-            snapshot.channel =
-                ChannelContent::Json(self.channel.snapshot_json().await.map_err(|e| {
+            snapshot.channel = match self.channel.memory_store() {
+                // Nothing runs until the file is written: the channel goes straight into it.
+                Some(live) => ChannelContent::Live(live),
+                None => ChannelContent::Json(self.channel.snapshot_json().await.map_err(|e| {
                     CheckpointError::Invalid(format!("cannot read the channel: {e}"))
-                })?);
+                })?),
+            };
             let feedback = match &self.feedback {
                 Some(manager) => manager
                     .backend

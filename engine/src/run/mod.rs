@@ -507,7 +507,7 @@ async fn drive(shared: Arc<RunShared>, how: Start) -> RunOutcome {
         }
     }
     let results = shared.take_task_results();
-    let channel = shared.channel.snapshot().await.unwrap_or_default();
+    let channel = shared.channel.final_snapshot().await.unwrap_or_default();
     if let Some(fleet_run) = shared.fleet_run.get() {
         fleet_run.close(status).await;
     }
@@ -525,14 +525,17 @@ async fn drive(shared: Arc<RunShared>, how: Start) -> RunOutcome {
             feedback_id,
         }),
     };
-    shared.emit(EventKind::RunFinished {
-        status: outcome.status,
-        error: outcome.error.as_ref().map(|e| e.to_string()),
-        result: outcome.result.clone(),
-        results: outcome.results.clone(),
-        channel: outcome.channel.clone(),
-        checkpoint: outcome.paused.as_ref().map(|p| p.checkpoint.clone()),
-    });
+    // The event carries copies of the results and the channel: made only when heard.
+    if shared.emitting() {
+        shared.emit(EventKind::RunFinished {
+            status: outcome.status,
+            error: outcome.error.as_ref().map(|e| e.to_string()),
+            result: outcome.result.clone(),
+            results: outcome.results.clone(),
+            channel: outcome.channel.clone(),
+            checkpoint: outcome.paused.as_ref().map(|p| p.checkpoint.clone()),
+        });
+    }
     shared.close_events();
     outcome
 }
