@@ -230,7 +230,18 @@ impl MemoryChannel {
             .map(|(k, e)| (k, &e.value))
             .collect();
         live.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        serializer.collect_map(live)
+        // Each value goes through the checkpoint's fast JSON writer, one at a time.
+        use crate::checkpoint::json::{Verbatim, write_value};
+        use serde::ser::{Error, SerializeMap};
+        let mut out = serializer.serialize_map(Some(live.len()))?;
+        let mut text = Vec::with_capacity(4096);
+        for (key, value) in live {
+            text.clear();
+            write_value(&mut text, value);
+            let text = std::str::from_utf8(&text).map_err(S::Error::custom)?;
+            out.serialize_entry(key, &Verbatim(text))?;
+        }
+        out.end()
     }
 
     /// Every live key with its value as JSON text (keys sorted), without copying the values.

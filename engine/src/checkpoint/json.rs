@@ -113,8 +113,9 @@ pub fn raw(text: &str) -> Result<Box<RawValue>, serde_json::Error> {
     serde_json::value::to_raw_value(&Verbatim(text))
 }
 
-/// JSON text that serde_json writes as it is: the protocol its own `RawValue` serializes with.
-struct Verbatim<'a>(&'a str);
+/// JSON text that serde_json writes as it is: the protocol its own `RawValue` serializes with
+/// (other serializers see a struct: use it with serde_json only).
+pub(crate) struct Verbatim<'a>(pub(crate) &'a str);
 
 /// The name serde_json recognises for raw JSON text.
 const RAW_TOKEN: &str = "$serde_json::private::RawValue";
