@@ -1,6 +1,6 @@
 //! Checkpoints: the whole state of a run written to disk so it can resume after a crash or a
 //! pause and end exactly as an uninterrupted run would. [`snapshot`] is the state as data,
-//! [`file`] the versioned, checksummed `.ckpt` format, [`store`] the files on disk,
+//! [`file`](mod@file) the versioned, checksummed `.ckpt` format, [`store`] the files on disk,
 //! [`json`] the fast writer of big channels.
 
 pub mod file;

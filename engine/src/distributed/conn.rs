@@ -177,7 +177,7 @@ impl Link {
 
     /// On a cluster, replace the shared connection after it failed (a connection to a master
     /// demoted by a failover can stop answering instead of redirecting); at most every
-    /// [`RENEW_EVERY`]. A single server's connection reconnects by itself: nothing to do.
+    /// `RENEW_EVERY`. A single server's connection reconnects by itself: nothing to do.
     pub async fn renew(&self) {
         let Target::Cluster(clients) = &self.target else {
             return;

@@ -1,5 +1,5 @@
 //! Workflow files in RON: parsing with positions, validation, and assembly into a
-//! [`Workflow`](crate::Workflow) with the built-in task kinds.
+//! [`Workflow`] with the built-in task kinds.
 
 mod excerpt;
 mod explain;

@@ -48,7 +48,7 @@ pub struct RunOptions {
     pub checkpoint_every_task: bool,
     /// Human feedback: where requests live and who is told; without it requests fail.
     pub feedback: Option<Arc<crate::hitl::FeedbackManager>>,
-    /// The worker fleet that tasks placed on it run on (see [`Placement`]); the run's channel
+    /// The worker fleet that tasks placed on it run on (see [`Placement`](crate::dispatch::Placement)); the run's channel
     /// is the fleet's unless [`channel`](Self::channel) names another.
     pub fleet: Option<Arc<dyn Fleet>>,
     /// Whether parallel groups that do not say where they run go to the fleet (true by

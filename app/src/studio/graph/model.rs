@@ -217,7 +217,7 @@ impl GraphModel {
 }
 
 /// The part of the model a view shows: some nodes, and edges between them. Built by
-/// [`derive`] from the model, the collapsed groups and the focus.
+/// [`derive()`] from the model, the collapsed groups and the focus.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ViewGraph {
     /// Model indices of the shown nodes, in model order.

@@ -4,9 +4,9 @@
 //! feedback requests) from the run's outbox stream, and replays each outcome's control calls
 //! into the coordinator's task context, so scheduling happens exactly as in a local run.
 //!
-//! Parts: [`run`] (one run: sending attempts, applying outcomes, closing), [`inbox`] (what
-//! workers report: outcomes, log lines, feedback requests), [`lease`] (the coordinator's
-//! lease, settling a resumed run, reconciling after Redis was away, sweeps), [`mirror`]
+//! Parts: `run` (one run: sending attempts, applying outcomes, closing), `inbox` (what
+//! workers report: outcomes, log lines, feedback requests), `lease` (the coordinator's
+//! lease, settling a resumed run, reconciling after Redis was away, sweeps), `mirror`
 //! (results and added tasks for the workers).
 
 mod inbox;

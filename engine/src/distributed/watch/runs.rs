@@ -17,7 +17,7 @@ pub struct RunSummary {
     pub run_id: String,
     /// Its workflow's name.
     pub workflow: String,
-    /// `live`, `ended` or `stale` (said live, but silent for [`STALE_AFTER`]).
+    /// `live`, `ended` or `stale` (said live, but silent for `STALE_AFTER`).
     pub state: String,
     /// How it ended: `succeeded`, `failed`, `cancelled`, `paused` (ended runs only).
     pub status: Option<String>,
