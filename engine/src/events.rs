@@ -222,6 +222,12 @@ impl RunEvent {
     pub fn from_json(text: &str) -> Result<RunEvent, String> {
         let value: Value =
             serde_json::from_str(text).map_err(|e| format!("an event is not JSON: {e}"))?;
+        RunEvent::from_value(value)
+    }
+
+    /// Read an event back from its JSON value: `run_id` and `ts` (RFC 3339) beside the kind's
+    /// fields, as [`RunEvent`]'s `Serialize` writes them.
+    pub fn from_value(value: Value) -> Result<RunEvent, String> {
         let field = |name: &str| {
             value
                 .get(name)
@@ -284,6 +290,14 @@ impl Serialize for RunEvent {
     }
 }
 
+/// The JSON form back into an event (see [`RunEvent::from_value`]): events round-trip.
+impl<'de> Deserialize<'de> for RunEvent {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        RunEvent::from_value(value).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,6 +350,96 @@ mod tests {
                 e.to_json_line(),
                 serde_json::to_string(&e).expect("serializes")
             );
+        }
+    }
+
+    /// One event of every kind, with text that needs escaping.
+    fn every_kind() -> Vec<EventKind> {
+        let t: Arc<str> = "t \"1\" ☃".into();
+        vec![
+            EventKind::RunStarted {
+                workflow: "w".into(),
+                start: t.clone(),
+                resumed_from: Some("c.ckpt".into()),
+            },
+            EventKind::TaskStarted {
+                task: t.clone(),
+                cycle: 1,
+                attempt: 2,
+            },
+            EventKind::TaskLog {
+                task: t.clone(),
+                stream: LogStream::Stderr,
+                line: "a\tb\u{1}".into(),
+                worker: Some("w-1".into()),
+            },
+            EventKind::TaskSucceeded {
+                task: t.clone(),
+                result: serde_json::json!({"x": [1, 2.5, null]}),
+                duration_ms: 1.5,
+                cycle: 1,
+                worker: None,
+            },
+            EventKind::TaskFailed {
+                task: t.clone(),
+                error: "boom\nline 2".into(),
+                attempt: 1,
+                will_retry: true,
+                worker: Some("w-2".into()),
+            },
+            EventKind::GroupStarted {
+                group: "g".into(),
+                members: vec![t.clone(), "b".into()],
+            },
+            EventKind::GroupFinished {
+                group: "g".into(),
+                policy: "best_effort".into(),
+                succeeded: vec!["b".into()],
+                failed: vec![("a".into(), "no".into())],
+                ok: true,
+            },
+            EventKind::GraphChanged {
+                added: vec!["d".into()],
+                by: t.clone(),
+            },
+            EventKind::CheckpointSaved {
+                path: "/x/y.ckpt".into(),
+                size_bytes: 42,
+            },
+            EventKind::FeedbackRequested {
+                id: "r.t.1-0-1".into(),
+                task: t.clone(),
+                kind: "approval".into(),
+                prompt: "Ship?".into(),
+            },
+            EventKind::FeedbackAnswered {
+                id: "r.t.1-0-1".into(),
+            },
+            EventKind::EventsDropped { count: 7 },
+            EventKind::RunFinished {
+                status: RunStatus::Failed,
+                error: Some("e".into()),
+                result: None,
+                results: [("a".to_string(), serde_json::json!(1))].into(),
+                channel: [("k".to_string(), serde_json::json!({"v": "é"}))].into(),
+                checkpoint: None,
+            },
+        ]
+    }
+
+    #[test]
+    fn every_kind_of_event_round_trips_through_json() {
+        for kind in every_kind() {
+            let e = RunEvent {
+                run_id: "r1".into(),
+                ts: SystemTime::UNIX_EPOCH + std::time::Duration::from_micros(1_234_567),
+                kind,
+            };
+            let line = e.to_json_line();
+            let back: RunEvent =
+                serde_json::from_str(&line).unwrap_or_else(|err| panic!("{err}: {line}"));
+            assert_eq!(back, e, "{line}");
+            assert_eq!(serde_json::to_string(&back).ok(), Some(line));
         }
     }
 

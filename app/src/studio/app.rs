@@ -9,12 +9,13 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use graflow_engine::{RunEvent, Value, Workflow};
+use serde::Deserialize;
 
 use super::action::{Action, ActionId, Context, infos};
 use super::graph::layout::Zoom;
 use super::keymap::Keymap;
 use super::model::logbuf::LogLine;
-use super::model::run::{event_from_json, first_line, format_ms, status_word};
+use super::model::run::{first_line, format_ms, status_word};
 use super::model::{LoadState, RunPhase, RunView, WorkflowEntry};
 use super::screens::Screen;
 use super::screens::checkpoints::CheckpointBrowser;
@@ -1472,7 +1473,7 @@ impl App {
         let mut run = RunView::new(run_id.clone(), SystemTime::UNIX_EPOCH);
         let mut added = Vec::new();
         for v in &events {
-            if let Some(ev) = event_from_json(v) {
+            if let Ok(ev) = RunEvent::deserialize(v) {
                 added.extend(run.apply(&ev).added);
             }
         }

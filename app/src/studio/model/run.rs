@@ -580,18 +580,6 @@ pub fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
 }
 
-/// Turn a recorded event (a JSON line of the run history) back into a [`RunEvent`].
-pub fn event_from_json(value: &Value) -> Option<RunEvent> {
-    let run_id: Arc<str> = value.get("run_id")?.as_str()?.into();
-    let ts = value
-        .get("ts")
-        .and_then(Value::as_str)
-        .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
-        .unwrap_or(SystemTime::UNIX_EPOCH);
-    let kind: EventKind = serde_json::from_value(value.clone()).ok()?;
-    Some(RunEvent { run_id, ts, kind })
-}
-
 /// Whether a log line mentions `needle` (case-insensitive; `needle` is lower case).
 pub fn matches(line: &str, needle_lower: &str) -> bool {
     !needle_lower.is_empty() && line.to_lowercase().contains(needle_lower)
@@ -728,20 +716,6 @@ mod tests {
         ));
         assert_eq!(r.status_of("a"), TaskStatus::Cancelled);
         assert_eq!(r.status_of("b"), TaskStatus::Pending);
-    }
-
-    #[test]
-    fn recorded_events_round_trip() {
-        let e = ev(
-            7,
-            EventKind::TaskStarted {
-                task: "a".into(),
-                cycle: 2,
-                attempt: 1,
-            },
-        );
-        let json: Value = serde_json::from_str(&e.to_json_line()).unwrap_or(Value::Null);
-        assert_eq!(event_from_json(&json), Some(e));
     }
 
     #[test]
