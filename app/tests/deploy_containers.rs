@@ -7,7 +7,7 @@
 //! Nothing of a stack is left afterwards (checked by its compose project's label).
 //!
 //! Needs a Docker engine and the images; without them each test prints why and passes, unless
-//! `GRAFLOW_CONTAINER_TESTS=1` (`.ci/run` sets it after building the images).
+//! `GRAFLOW_CONTAINER_TESTS=1` or `GRAFLOW_REQUIRE_SERVICES=1` (`.ci/run` sets both).
 
 mod deploy_support;
 mod fleet_support;

@@ -3,6 +3,11 @@
 //! is answered from the CLI; a run paused on the fleet resumes with `--backend`; workers serve
 //! their metrics; a bad backend is refused with a clear message.
 
+#[path = "../../tests/support/services.rs"]
+#[macro_use]
+mod services;
+use services::Service;
+
 mod fleet_support;
 
 use std::io::{Read, Write};
@@ -31,6 +36,7 @@ fn headless_samples() -> Vec<std::path::PathBuf> {
 
 #[test]
 fn every_offline_sample_gives_the_local_events_and_results_on_the_fleet() {
+    needs!(Service::Redis);
     let fleet = Fleet::start(2);
     let files = headless_samples();
     assert!(files.len() >= 10, "{files:?}");
@@ -126,6 +132,7 @@ fn answer_all(fleet: &Fleet) -> usize {
 
 #[test]
 fn feedback_asked_on_a_worker_is_answered_from_the_cli() {
+    needs!(Service::Redis);
     let fleet = Fleet::start(2);
     let file = fleet.write("ask.ron", &ask(60));
     let mut cmd = fleet.command(&[
@@ -174,6 +181,7 @@ fn feedback_asked_on_a_worker_is_answered_from_the_cli() {
 
 #[test]
 fn a_run_paused_on_the_fleet_resumes_with_backend() {
+    needs!(Service::Redis);
     let fleet = Fleet::start(2);
     let file = fleet.write("ask.ron", &ask(1));
     let (code, events, err) = fleet.run(&file, &[]);
@@ -205,6 +213,7 @@ fn a_run_paused_on_the_fleet_resumes_with_backend() {
 
 #[test]
 fn a_bad_backend_is_refused_with_its_reason() {
+    needs!(Service::Redis);
     let fleet = Fleet::start(0);
     let file = samples().join("hello.ron");
     let path = file.to_string_lossy().to_string();
@@ -245,6 +254,7 @@ fn http_get(addr: &str, path: &str) -> String {
 
 #[test]
 fn a_worker_serves_prometheus_metrics_and_a_heartbeat_record() {
+    needs!(Service::Redis);
     let mut fleet = Fleet::start(0);
     let port = fleet_support::redis_server::free_port();
     let addr = format!("127.0.0.1:{port}");

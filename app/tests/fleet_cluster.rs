@@ -4,6 +4,11 @@
 //! over the masters — and a master failover (`CLUSTER FAILOVER` on its replica) in the middle
 //! of a run loses nothing: every task committed exactly once.
 
+#[path = "../../tests/support/services.rs"]
+#[macro_use]
+mod services;
+use services::Service;
+
 mod fleet_support;
 
 #[path = "../../tests/support/redis_cluster.rs"]
@@ -133,6 +138,7 @@ fn assert_like_local(dir: &Path, file: &Path, remote: &[Value]) {
 
 #[test]
 fn a_workflow_runs_unchanged_on_a_three_master_cluster_with_a_run_in_one_slot() {
+    needs!(Service::Redis);
     let cluster = RedisCluster::start();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let url = cluster.url();
@@ -192,6 +198,7 @@ fn a_workflow_runs_unchanged_on_a_three_master_cluster_with_a_run_in_one_slot() 
 
 #[test]
 fn a_master_failover_mid_run_loses_no_task() {
+    needs!(Service::Redis);
     let cluster = RedisCluster::start();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let url = cluster.url();

@@ -6,6 +6,11 @@
 //! task's outcome is committed exactly once (one `task_succeeded` per task), nothing is lost,
 //! and the results are a local run's.
 
+#[path = "../../tests/support/services.rs"]
+#[macro_use]
+mod services;
+use services::Service;
+
 mod fleet_support;
 
 use std::collections::BTreeMap;
@@ -141,6 +146,7 @@ fn worker_with_pid(fleet: &Fleet, pid: u64) -> usize {
 
 #[test]
 fn a_worker_killed_in_the_middle_of_tasks_loses_nothing() {
+    needs!(Service::Redis);
     let mut fleet = Fleet::start(2);
     let file = fleet.write("mid.ron", &group_workflow(6, &shell_member(1.5)));
     let (_, expected, _) = fleet.run_local(&file, &[]);
@@ -190,6 +196,7 @@ fn failpoint_run(point: &str) -> (Fleet, Vec<Value>, Vec<Value>) {
 
 #[test]
 fn a_worker_killed_after_reading_before_starting_loses_nothing() {
+    needs!(Service::Redis);
     let (fleet, events, expected) = failpoint_run("after_fetch");
     assert_once(&events, &expected, &fleet, "after_fetch");
     assert_eq!(executions(&events), 4, "each member ran once");
@@ -197,6 +204,7 @@ fn a_worker_killed_after_reading_before_starting_loses_nothing() {
 
 #[test]
 fn a_worker_killed_after_the_body_before_the_commit_runs_it_again_commits_once() {
+    needs!(Service::Redis);
     let (fleet, events, expected) = failpoint_run("after_body");
     assert_once(&events, &expected, &fleet, "after_body");
     assert!(
@@ -208,6 +216,7 @@ fn a_worker_killed_after_the_body_before_the_commit_runs_it_again_commits_once()
 
 #[test]
 fn a_member_committed_before_its_worker_died_is_not_run_again_and_the_group_fires_once() {
+    needs!(Service::Redis);
     let (fleet, events, expected) = failpoint_run("after_commit");
     assert_once(&events, &expected, &fleet, "after_commit");
     assert_eq!(executions(&events), 4, "a committed member ran again");
@@ -225,6 +234,7 @@ fn a_member_committed_before_its_worker_died_is_not_run_again_and_the_group_fire
 
 #[test]
 fn a_worker_frozen_past_its_lease_cannot_commit_late() {
+    needs!(Service::Redis);
     let mut fleet = Fleet::start(0);
     fleet.spawn_worker(&["--lease", "2s"], &[]);
     fleet.wait_for_workers(1);
@@ -257,6 +267,7 @@ fn a_worker_frozen_past_its_lease_cannot_commit_late() {
 
 #[test]
 fn sigterm_drains_finishing_work_or_hands_it_back_at_once() {
+    needs!(Service::Redis);
     // Within the grace period the attempts finish on the draining worker.
     let mut fleet = Fleet::start(0);
     fleet.spawn_worker(&["--lease", "30s", "--grace", "20s"], &[]);
@@ -299,6 +310,7 @@ fn sigterm_drains_finishing_work_or_hands_it_back_at_once() {
 
 #[test]
 fn a_held_dead_letter_requeued_by_an_operator_runs_again_and_its_run_succeeds() {
+    needs!(Service::Redis);
     let mut fleet = Fleet::start(0);
     let (child, mended) = fleet.held_dead_letter();
     let dlq = "graflow:{q:default}:dlq";
@@ -375,6 +387,7 @@ fn a_held_dead_letter_requeued_by_an_operator_runs_again_and_its_run_succeeds() 
 
 #[test]
 fn a_dead_letter_past_its_hold_fails_its_attempt() {
+    needs!(Service::Redis);
     let mut fleet = Fleet::start(0);
     fleet.spawn_worker(&["--lease", "1s", "--max-deliveries", "1"], &[]);
     fleet.wait_for_workers(1);
@@ -405,6 +418,7 @@ fn a_dead_letter_past_its_hold_fails_its_attempt() {
 
 #[test]
 fn a_poison_task_is_dead_lettered_after_the_delivery_cap() {
+    needs!(Service::Redis);
     let mut fleet = Fleet::start(0);
     let args = ["--lease", "1s", "--max-deliveries", "3"];
     fleet.spawn_worker(&args, &[]);
@@ -496,12 +510,14 @@ fn restart_redis_mid_run(fsync: &str) -> (u64, u64) {
 
 #[test]
 fn redis_killed_and_restarted_mid_run_loses_nothing_with_fsync_always() {
+    needs!(Service::Redis);
     let (executions, tasks) = restart_redis_mid_run("always");
     assert!(executions >= tasks);
 }
 
 #[test]
 fn redis_killed_and_restarted_mid_run_loses_nothing_with_fsync_everysec() {
+    needs!(Service::Redis);
     // Up to a second of writes can be lost: those attempts run again, each still commits once.
     let (executions, tasks) = restart_redis_mid_run("everysec");
     assert!(executions >= tasks);
@@ -514,6 +530,7 @@ fn redis_addr(server: &RedisServer) -> SocketAddr {
 
 #[test]
 fn a_short_network_cut_costs_nothing_and_a_long_one_moves_the_work() {
+    needs!(Service::Redis);
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
     // Short: the worker keeps its attempts (no redelivery).
     let mut fleet = Fleet::start(0);
@@ -569,6 +586,7 @@ fn a_short_network_cut_costs_nothing_and_a_long_one_moves_the_work() {
 
 #[test]
 fn a_killed_coordinator_is_resumed_and_reuses_committed_results() {
+    needs!(Service::Redis);
     let fleet = Fleet::start(2);
     let member = r#"Shell("graflow ctx append exec t{i} >/dev/null && echo t{i} >> execs.log && sleep 1.5 && echo '\"r{i}\"' > \"$GRAFLOW_RESULT_FILE\"")"#;
     let file = fleet.write("coord.ron", &group_workflow(4, member));
@@ -624,6 +642,7 @@ fn a_killed_coordinator_is_resumed_and_reuses_committed_results() {
 /// `GRAFLOW_SOAK_TASKS` sets its size (2,000 by default; 10,000 for the long soak).
 #[test]
 fn a_seeded_chaos_soak_commits_every_task_once() {
+    needs!(Service::Redis);
     let n: usize = std::env::var("GRAFLOW_SOAK_TASKS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -3,6 +3,11 @@
 //! prints the very lines `graflow run --json` printed (with the worker that did the work) and
 //! exits with the run's code; `graflow events --attach URL` lists the run.
 
+#[path = "../../tests/support/services.rs"]
+#[macro_use]
+mod services;
+use services::Service;
+
 mod fleet_support;
 
 use std::process::Stdio;
@@ -23,6 +28,7 @@ const SLOW_GROUP: &str = r##"Workflow(
 
 #[test]
 fn events_attach_follows_a_live_run_to_its_end_with_the_run_json_lines() {
+    needs!(Service::Redis);
     let fleet = Fleet::start(1);
     let file = fleet.write("watched.ron", SLOW_GROUP);
     let run = fleet.spawn_run(&file, &[]);
@@ -97,6 +103,7 @@ fn events_attach_follows_a_live_run_to_its_end_with_the_run_json_lines() {
 
 #[test]
 fn events_attach_names_an_unknown_run() {
+    needs!(Service::Redis);
     let fleet = Fleet::start(0);
     let out = fleet
         .command(&[
@@ -139,6 +146,7 @@ fn millis_between(from: &str, to: &str) -> f64 {
 
 #[test]
 fn an_approval_asked_on_a_worker_is_answered_from_another_process_through_redis() {
+    needs!(Service::Redis);
     let fleet = Fleet::start(1);
     let file = fleet.write("approve.ron", APPROVE_ON_WORKER);
     let run = fleet.spawn_run(&file, &[]);

@@ -3,6 +3,11 @@
 //! fleet's Redis, and a `graflow worker`'s `/metrics` after it ran tasks. Without promtool
 //! the test says so and passes, except on CI (`CI` set), where it fails.
 
+#[path = "../../tests/support/services.rs"]
+#[macro_use]
+mod services;
+use services::Service;
+
 mod fleet_support;
 mod serve_support;
 
@@ -93,6 +98,7 @@ fn unchunk(body: &str) -> String {
 
 #[test]
 fn the_worker_and_serve_endpoints_pass_promtool() {
+    needs!(Service::Redis);
     let Some(tool) = promtool() else {
         return;
     };

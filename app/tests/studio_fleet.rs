@@ -7,6 +7,11 @@
 
 #![allow(dead_code)]
 
+#[path = "../../tests/support/services.rs"]
+#[macro_use]
+mod services;
+use services::Service;
+
 mod fleet_support;
 mod pty_support;
 
@@ -49,6 +54,7 @@ fn studio(fleet: &Fleet) -> Studio {
 
 #[test]
 fn a_run_started_elsewhere_is_attached_to_and_followed_to_its_end() {
+    needs!(Service::Redis);
     let fleet = Fleet::start(1);
     let run = start_run(&fleet, "watched.ron", &GROUP.replace("SLEEP", "3s"));
     fleet.first_indexed_run(patience());
@@ -70,6 +76,7 @@ fn a_run_started_elsewhere_is_attached_to_and_followed_to_its_end() {
 
 #[test]
 fn a_remote_run_is_cancelled_from_the_studio() {
+    needs!(Service::Redis);
     let fleet = Fleet::start(1);
     let run = start_run(&fleet, "long.ron", &GROUP.replace("SLEEP", "60s"));
     fleet.first_indexed_run(patience());
@@ -94,6 +101,7 @@ fn a_remote_run_is_cancelled_from_the_studio() {
 
 #[test]
 fn the_fleet_view_shows_two_workers_and_one_killed_turns_lost() {
+    needs!(Service::Redis);
     let mut fleet = Fleet::start(2);
     let s = studio(&fleet);
     s.wait_for("Workers (2; 0 lost");
@@ -106,6 +114,7 @@ fn the_fleet_view_shows_two_workers_and_one_killed_turns_lost() {
 
 #[test]
 fn an_approval_asked_on_a_worker_is_answered_in_the_studio_inbox() {
+    needs!(Service::Redis);
     let fleet = Fleet::start(1);
     let run = start_run(&fleet, "approve.ron", APPROVE_ON_WORKER);
     let mut s = studio(&fleet);
@@ -129,6 +138,7 @@ fn an_approval_asked_on_a_worker_is_answered_in_the_studio_inbox() {
 
 #[test]
 fn a_held_dead_letter_is_requeued_from_the_fleet_view_and_its_run_goes_on() {
+    needs!(Service::Redis);
     let mut fleet = Fleet::start(0);
     let (run, mended) = fleet.held_dead_letter();
     let mut s = studio(&fleet);

@@ -7,6 +7,11 @@
 //! host's static busybox (`busybox-static`), tagged by the binary's hash and kept for later
 //! runs.
 
+#[path = "../../tests/support/services.rs"]
+#[macro_use]
+mod services;
+use services::Service;
+
 mod common;
 
 use std::collections::HashMap;
@@ -239,6 +244,7 @@ fn logs(events: &[RunEvent], stream: LogStream) -> Vec<String> {
 
 #[tokio::test]
 async fn output_streams_line_by_line_in_order() {
+    needs!(Service::Docker);
     let env = HandlerEnv::default();
     let id = run_id("stream");
     let line = "for i in 1 2 3 4 5; do echo out$i; echo err$i >&2; done; sleep 1; echo last";
@@ -281,6 +287,7 @@ async fn output_streams_line_by_line_in_order() {
 
 #[tokio::test]
 async fn the_container_sees_its_identity_inputs_env_and_the_context() {
+    needs!(Service::Docker);
     let env = HandlerEnv::default();
     let id = run_id("env");
     let mut wf = Workflow::builder("env");
@@ -325,6 +332,7 @@ async fn the_container_sees_its_identity_inputs_env_and_the_context() {
 
 #[tokio::test]
 async fn large_inputs_go_to_a_mounted_file() {
+    needs!(Service::Docker);
     let env = HandlerEnv::default();
     let id = run_id("large");
     let big = "x".repeat(100 * 1024);
@@ -359,6 +367,7 @@ async fn result_of(line: &str) -> Value {
 
 #[tokio::test]
 async fn result_rules() {
+    needs!(Service::Docker);
     // The last non-empty stdout line, as JSON when it parses.
     assert_eq!(
         result_of("echo first; echo '{\"n\": 3}'; echo; echo").await,
@@ -382,6 +391,7 @@ async fn result_rules() {
 
 #[tokio::test]
 async fn a_non_zero_exit_fails_with_its_status_and_stderr() {
+    needs!(Service::Docker);
     let env = HandlerEnv::default();
     let id = run_id("fail");
     let line = "echo progress; echo 'first problem' >&2; echo 'disk full' >&2; exit 3";
@@ -397,6 +407,7 @@ async fn a_non_zero_exit_fails_with_its_status_and_stderr() {
 
 #[tokio::test]
 async fn a_missing_image_is_a_clear_error() {
+    needs!(Service::Docker);
     let env = HandlerEnv::default();
     let id = run_id("missing");
     let spec = DockerSpec::new("graflow-test-no-such-image:never");
@@ -414,6 +425,7 @@ async fn a_missing_image_is_a_clear_error() {
 
 #[tokio::test]
 async fn a_missing_program_is_named() {
+    needs!(Service::Docker);
     let env = HandlerEnv::default();
     let id = run_id("noprog");
     let spec = DockerSpec::new(image()).cmd(["no-such-program"]);
@@ -443,6 +455,7 @@ async fn an_unreachable_engine_is_named() {
 
 #[tokio::test]
 async fn a_timeout_kills_and_removes_the_container() {
+    needs!(Service::Docker);
     let env = HandlerEnv::default();
     let id = run_id("timeout");
     let mut wf = Workflow::builder("timeout");
@@ -469,6 +482,7 @@ async fn a_timeout_kills_and_removes_the_container() {
 
 #[tokio::test]
 async fn cancelling_the_run_kills_and_removes_the_container() {
+    needs!(Service::Docker);
     let env = HandlerEnv::default();
     let id = run_id("cancel");
     let wf = Arc::new(single("slow", shell("sleep 60"), &env).build().unwrap());
@@ -504,6 +518,7 @@ fn ask_now(socket: &Path, request: Value) -> Value {
 /// container runs: the token belongs to this execution, and `set-result` decides its result.
 #[tokio::test]
 async fn the_containers_token_works_on_the_context_server() {
+    needs!(Service::Docker);
     let dir = TempDir::new("ctx");
     let runtimes = Runtimes::default();
     let env = HandlerEnv::new(dir.path(), runtimes.clone());
@@ -556,6 +571,7 @@ async fn the_containers_token_works_on_the_context_server() {
 
 #[tokio::test]
 async fn docker_tasks_run_in_a_parallel_group_of_a_workflow_file() {
+    needs!(Service::Docker);
     let dir = TempDir::new("group");
     std::fs::create_dir(dir.path().join("meet")).unwrap();
     std::fs::write(dir.path().join("meet/motto"), "side by side\n").unwrap();
@@ -636,6 +652,7 @@ fn bad_specs_name_the_field() {
 
 #[tokio::test]
 async fn a_result_file_linked_to_a_host_file_is_refused() {
+    needs!(Service::Docker);
     // A file of the host, outside anything mounted into the container.
     let secret = std::env::temp_dir().join(format!("graflow-secret-{}", std::process::id()));
     std::fs::write(&secret, "host secret").unwrap();

@@ -5,6 +5,11 @@
 
 #![cfg(feature = "redis")]
 
+#[path = "../../tests/support/services.rs"]
+#[macro_use]
+mod services;
+use services::Service;
+
 #[path = "../../tests/support/redis_server.rs"]
 mod redis_server;
 
@@ -59,6 +64,7 @@ async fn read_all(link: &Link, keys: &Keys, run: &str) -> Vec<RunEvent> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stream_holds_the_runs_events_in_order_and_the_index_lists_it() {
+    needs!(Service::Redis);
     let server = RedisServer::start_with(&[]);
     let link = Link::connect(&server.url(), Duration::from_secs(10))
         .await
@@ -103,6 +109,7 @@ async fn the_stream_holds_the_runs_events_in_order_and_the_index_lists_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_redis_does_not_hold_the_run_and_the_dropped_events_are_counted() {
+    needs!(Service::Redis);
     let server = RedisServer::start_with(&[]);
     let link = Link::connect(&server.url(), Duration::from_secs(10))
         .await

@@ -5,6 +5,11 @@
 
 #![cfg(feature = "redis")]
 
+#[path = "../../tests/support/services.rs"]
+#[macro_use]
+mod services;
+use services::Service;
+
 #[path = "../../tests/support/redis_server.rs"]
 mod redis_server;
 
@@ -50,6 +55,7 @@ async fn backend(server: &RedisServer, prefix: &str) -> RedisFeedback {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_are_stored_once_listed_and_answered_once() {
+    needs!(Service::Redis);
     let server = RedisServer::start_with(&[]);
     let fb = backend(&server, "t-store").await;
     let first = fb
@@ -128,6 +134,7 @@ async fn requests_are_stored_once_listed_and_answered_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_answers_and_cancels_have_exactly_one_winner() {
+    needs!(Service::Redis);
     let server = RedisServer::start_with(&[]);
     let handles = [
         Arc::new(backend(&server, "t-race").await),
@@ -164,6 +171,7 @@ async fn racing_answers_and_cancels_have_exactly_one_winner() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiter_wakes_when_another_connection_answers() {
+    needs!(Service::Redis);
     let server = RedisServer::start_with(&[]);
     let asker = backend(&server, "t-wake").await;
     let answerer = backend(&server, "t-wake").await;

@@ -4,6 +4,11 @@
 
 #![cfg(feature = "redis")]
 
+#[path = "../../tests/support/services.rs"]
+#[macro_use]
+mod services;
+use services::Service;
+
 #[path = "../../tests/support/redis_server.rs"]
 mod redis_server;
 
@@ -222,6 +227,7 @@ fn sort_lists(mut channel: BTreeMap<String, Value>) -> BTreeMap<String, Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_on_the_fleet_gives_the_local_result_events_and_channel() {
+    needs!(Service::Redis);
     let reg = registry();
     let fleet = Fleet::start(&reg, &[&["default"], &["default"]]).await;
     let coordinator = fleet.coordinator().await;
@@ -243,6 +249,7 @@ async fn a_group_on_the_fleet_gives_the_local_result_events_and_channel() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loops_retries_and_failures_of_members_behave_as_locally() {
+    needs!(Service::Redis);
     let reg = registry();
     let fleet = Fleet::start(&reg, &[&["default"]]).await;
     let coordinator = fleet.coordinator().await;
@@ -295,6 +302,7 @@ async fn loops_retries_and_failures_of_members_behave_as_locally() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_from_a_member_and_from_the_host_stop_remote_tasks() {
+    needs!(Service::Redis);
     let reg = registry();
     let fleet = Fleet::start(&reg, &[&["default"]]).await;
     let coordinator = fleet.coordinator().await;
@@ -334,6 +342,7 @@ async fn cancel_from_a_member_and_from_the_host_stop_remote_tasks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closure_without_a_name_runs_in_the_coordinator_and_queues_route() {
+    needs!(Service::Redis);
     let reg = registry();
     let fleet = Fleet::start(&reg, &[&["gpu"]]).await;
     let coordinator = fleet.coordinator().await;
@@ -360,6 +369,7 @@ async fn a_closure_without_a_name_runs_in_the_coordinator_and_queues_route() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_placed_local_stays_in_the_coordinator() {
+    needs!(Service::Redis);
     let reg = registry();
     let fleet = Fleet::start(&reg, &[&["default"]]).await;
     let coordinator = fleet.coordinator().await;
@@ -385,6 +395,7 @@ async fn a_group_placed_local_stays_in_the_coordinator() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_workflow_file_runs_on_the_fleet_with_dynamic_tasks_and_goto() {
+    needs!(Service::Redis);
     let reg = registry();
     let fleet = Fleet::start(&reg, &[&["default"], &["default"]]).await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -423,6 +434,7 @@ async fn a_workflow_file_runs_on_the_fleet_with_dynamic_tasks_and_goto() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkpoint_now_is_refused_on_a_worker_with_a_clear_error() {
+    needs!(Service::Redis);
     let reg = registry();
     let fleet = Fleet::start(&reg, &[&["default"]]).await;
     let coordinator = fleet.coordinator().await;

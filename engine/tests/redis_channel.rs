@@ -4,6 +4,11 @@
 
 #![cfg(feature = "redis")]
 
+#[path = "../../tests/support/services.rs"]
+#[macro_use]
+mod services;
+use services::Service;
+
 #[path = "../../tests/support/redis_server.rs"]
 mod redis_server;
 
@@ -115,6 +120,7 @@ async fn apply(c: &dyn ChannelBackend, op: &Op) -> String {
 
 #[test]
 fn random_operation_sequences_agree_with_the_memory_channel() {
+    needs!(Service::Redis);
     let server = RedisServer::start_with(&[]);
     let rt = runtime();
     let case = std::sync::atomic::AtomicU32::new(0);
@@ -136,6 +142,7 @@ fn random_operation_sequences_agree_with_the_memory_channel() {
 
 #[test]
 fn numbers_keep_every_digit_and_floats_stay_floats() {
+    needs!(Service::Redis);
     let server = RedisServer::start_with(&[]);
     let rt = runtime();
     let c = channel(&rt, &server, "digits");
@@ -161,6 +168,7 @@ fn numbers_keep_every_digit_and_floats_stay_floats() {
 
 #[test]
 fn keys_expire_and_lists_keep_their_expiry() {
+    needs!(Service::Redis);
     let server = RedisServer::start_with(&[]);
     let rt = runtime();
     let c = channel(&rt, &server, "ttl");
@@ -190,6 +198,7 @@ fn keys_expire_and_lists_keep_their_expiry() {
 
 #[test]
 fn appends_from_many_tasks_all_land() {
+    needs!(Service::Redis);
     let server = RedisServer::start_with(&[]);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -222,6 +231,7 @@ fn appends_from_many_tasks_all_land() {
 
 #[test]
 fn clearing_one_runs_channel_leaves_the_others() {
+    needs!(Service::Redis);
     let server = RedisServer::start_with(&[]);
     let rt = runtime();
     let (a, b) = (channel(&rt, &server, "a"), channel(&rt, &server, "b"));

@@ -7,6 +7,11 @@
 
 #![cfg(feature = "redis")]
 
+#[path = "../../tests/support/services.rs"]
+#[macro_use]
+mod services;
+use services::Service;
+
 #[path = "../../tests/support/redis_server.rs"]
 mod redis_server;
 
@@ -543,6 +548,7 @@ impl Harness {
 
 #[test]
 fn random_interleavings_commit_each_attempt_exactly_once() {
+    needs!(Service::Redis);
     let server = RedisServer::start_with(&[]);
     let case = AtomicU32::new(0);
     let config = ProptestConfig {
@@ -574,6 +580,7 @@ fn random_interleavings_commit_each_attempt_exactly_once() {
 
 #[test]
 fn two_producers_with_one_key_make_one_task() {
+    needs!(Service::Redis);
     let server = RedisServer::start_with(&[]);
     let mut h = Harness::new(&server, 10_000);
     let mut replies = HashMap::new();

@@ -41,7 +41,9 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Whether the container tests can run here; prints why not (or panics when CI requires them).
 pub fn available() -> Option<MutexGuard<'static, ()>> {
-    let required = std::env::var("GRAFLOW_CONTAINER_TESTS").is_ok_and(|v| v == "1");
+    let required = ["GRAFLOW_CONTAINER_TESTS", "GRAFLOW_REQUIRE_SERVICES"]
+        .iter()
+        .any(|name| std::env::var(name).is_ok_and(|v| v == "1"));
     let why = if !output(
         Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]),
         30,
