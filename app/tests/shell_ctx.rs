@@ -34,7 +34,7 @@ fn shell(wf: &mut WorkflowBuilder, env: &HandlerEnv, id: &str, line: &str) {
     ));
 }
 
-async fn run(wf: WorkflowBuilder) -> (RunOutcome, Vec<RunEvent>) {
+async fn run(mut wf: WorkflowBuilder) -> (RunOutcome, Vec<RunEvent>) {
     let wf = Arc::new(wf.build().expect("workflow builds"));
     let mut handle = Engine::new().start(wf, RunOptions::new().with_events());
     let mut rx = handle.take_events().expect("events");

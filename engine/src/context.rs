@@ -239,6 +239,16 @@ impl TaskContext {
         self.inner.run.result(id)
     }
 
+    /// The result of predecessor `id` as a `T` (`ctx.input_as::<Order>("fetch")?`).
+    pub fn input_as<T: serde::de::DeserializeOwned>(&self, id: &str) -> Result<T, ReadError> {
+        typed(id, "input", self.input(id))
+    }
+
+    /// The last result of finished task `id` as a `T`.
+    pub fn result_as<T: serde::de::DeserializeOwned>(&self, id: &str) -> Result<T, ReadError> {
+        typed(id, "result", self.result(id))
+    }
+
     /// Write a line to this task's log.
     pub fn log(&self, line: impl Into<String>) {
         self.inner
@@ -513,4 +523,47 @@ impl TaskContext {
             c.checkpoint = other.checkpoint;
         }
     }
+}
+
+/// Why a typed read of an input or a result ([`TaskContext::input_as`],
+/// [`TaskContext::result_as`]) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// No such value is known to the task.
+    #[error("no {what} of '{id}' is known to this task")]
+    Missing {
+        /// The task whose value was asked for.
+        id: String,
+        /// `input` or `result`.
+        what: &'static str,
+    },
+    /// The value is not of the asked type.
+    #[error("the {what} of '{id}' is not a {expected}: {source}")]
+    WrongType {
+        /// The task whose value was asked for.
+        id: String,
+        /// `input` or `result`.
+        what: &'static str,
+        /// The Rust type asked for.
+        expected: &'static str,
+        /// What did not fit.
+        source: serde_json::Error,
+    },
+}
+
+fn typed<T: serde::de::DeserializeOwned>(
+    id: &str,
+    what: &'static str,
+    value: Option<Value>,
+) -> Result<T, ReadError> {
+    let value = value.ok_or_else(|| ReadError::Missing {
+        id: id.to_string(),
+        what,
+    })?;
+    serde_json::from_value(value).map_err(|source| ReadError::WrongType {
+        id: id.to_string(),
+        what,
+        expected: std::any::type_name::<T>(),
+        source,
+    })
 }

@@ -62,7 +62,7 @@ pub mod template;
 pub mod workflow;
 
 pub use channel::{Channel, ChannelBackend, ChannelError, MemoryChannel};
-pub use context::{ControlRequests, TaskContext};
+pub use context::{ControlRequests, ReadError, TaskContext};
 pub use dispatch::{Fleet, FleetRun, Placement};
 pub use error::{BuildError, RunError, Span};
 pub use events::{EventKind, LogStream, RunEvent, RunStatus};

@@ -148,7 +148,7 @@ fn detached_tasks_stay_out_of_the_graph() {
 
 #[test]
 fn duplicate_task_id() {
-    let wf = builder_with(&["a", "a"]);
+    let mut wf = builder_with(&["a", "a"]);
     assert_eq!(
         wf.build().unwrap_err(),
         BuildError::DuplicateTask("a".into())
@@ -324,4 +324,62 @@ fn handles_from_another_builder_are_refused() {
         wf.build().unwrap_err(),
         BuildError::ForeignHandle(_)
     ));
+}
+
+#[test]
+fn a_builder_chains_through_to_build() {
+    let names = |e: BuildError| matches!(e, BuildError::UnknownName { .. });
+    assert!(
+        Workflow::builder("x")
+            .flow_str("a >> b")
+            .build()
+            .is_err_and(names),
+        "the flow names tasks nobody added"
+    );
+    let mut wf = Workflow::builder("y");
+    wf.task("a", |_ctx| async { anyhow::Ok(1) });
+    let built = wf.flow_str("a").max_steps(10).build();
+    assert!(built.is_ok(), "{built:?}");
+    assert!(wf.build().is_err(), "a built builder is empty");
+}
+
+#[tokio::test]
+async fn inputs_and_results_read_as_rust_types() {
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Order {
+        id: u32,
+        items: Vec<String>,
+    }
+    let mut wf = Workflow::builder("typed");
+    let fetch = wf.task("fetch", |_ctx| async {
+        anyhow::Ok(serde_json::json!({"id": 7, "items": ["tea"]}))
+    });
+    let check = wf.task("check", |ctx: TaskContext| async move {
+        let order: Order = ctx.input_as("fetch")?;
+        assert_eq!(
+            order,
+            Order {
+                id: 7,
+                items: vec!["tea".into()]
+            }
+        );
+        assert_eq!(ctx.result_as::<Order>("fetch")?.id, 7);
+        let wrong = ctx.input_as::<Vec<u32>>("fetch").map_err(|e| e.to_string());
+        assert!(
+            wrong
+                .as_ref()
+                .is_err_and(|e| e.contains("the input of 'fetch' is not a")),
+            "{wrong:?}"
+        );
+        let missing = ctx.result_as::<u32>("nobody").map_err(|e| e.to_string());
+        assert_eq!(
+            missing,
+            Err("no result of 'nobody' is known to this task".to_string())
+        );
+        anyhow::Ok(order.id)
+    });
+    wf.flow(fetch >> check);
+    let (out, _) = common::run(wf).await;
+    assert!(out.succeeded(), "{:?}", out.error);
+    assert_eq!(out.results["check"], 7);
 }

@@ -210,7 +210,7 @@ fn single(id: &str, spec: DockerSpec, env: &HandlerEnv) -> WorkflowBuilder {
 }
 
 /// Run `wf` as `run_id` and collect its events.
-async fn run_as(wf: WorkflowBuilder, run_id: &str) -> (RunOutcome, Vec<RunEvent>) {
+async fn run_as(mut wf: WorkflowBuilder, run_id: &str) -> (RunOutcome, Vec<RunEvent>) {
     let wf = Arc::new(wf.build().expect("workflow builds"));
     let mut handle = Engine::new().start(wf, RunOptions::new().run_id(run_id).with_events());
     let mut rx = handle.take_events().expect("events requested");

@@ -471,7 +471,7 @@ async fn a_timeout_kills_the_whole_process_group() {
 async fn cancelling_the_run_kills_the_whole_process_group() {
     let dir = TempDir::new();
     let env = HandlerEnv::default();
-    let wf = single("slow", sleeper(dir.path()), &env);
+    let mut wf = single("slow", sleeper(dir.path()), &env);
     let mut handle = Engine::new().start(Arc::new(wf.build().unwrap()), RunOptions::new());
     let _ = handle.take_events();
     let pids = pids(&wait_for_file(&dir.path().join("pids")).await);

@@ -225,7 +225,7 @@ pub(super) fn assemble(
     build(b, rep, &names)
 }
 
-fn build(b: WorkflowBuilder, rep: &mut Reporter<'_>, names: &[&str]) -> Option<Workflow> {
+fn build(mut b: WorkflowBuilder, rep: &mut Reporter<'_>, names: &[&str]) -> Option<Workflow> {
     match b.build() {
         Ok(wf) => Some(wf),
         Err(e) => {

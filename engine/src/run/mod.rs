@@ -101,6 +101,26 @@ impl RunOptions {
         self
     }
 
+    /// Write a deferred checkpoint after every completed task (needs
+    /// [`checkpoints`](Self::checkpoints)).
+    pub fn checkpoint_every_task(mut self, on: bool) -> Self {
+        self.checkpoint_every_task = on;
+        self
+    }
+
+    /// Ask humans through this feedback manager (where requests live, who is told).
+    pub fn feedback(mut self, manager: Arc<crate::hitl::FeedbackManager>) -> Self {
+        self.feedback = Some(manager);
+        self
+    }
+
+    /// Whether parallel groups that do not say where they run go to the fleet (set by
+    /// [`fleet`](Self::fleet); tasks with a `queue` go there anyway).
+    pub fn groups_on_fleet(mut self, on: bool) -> Self {
+        self.groups_on_fleet = on;
+        self
+    }
+
     /// Run parallel groups (and tasks with a `queue`) on this worker fleet.
     pub fn fleet(mut self, fleet: Arc<dyn Fleet>) -> Self {
         self.fleet = Some(fleet);

@@ -188,8 +188,15 @@ impl WorkflowBuilder {
         self
     }
 
-    /// Validate and assemble the workflow.
-    pub fn build(self) -> Result<Workflow, BuildError> {
+    /// Validate and assemble the workflow. Takes what was added (the builder is empty after),
+    /// so a chain of calls ends with it:
+    /// `Workflow::builder("x").flow_str("a >> b").build()`.
+    pub fn build(&mut self) -> Result<Workflow, BuildError> {
+        let empty = WorkflowBuilder::new(self.name.clone());
+        std::mem::replace(self, empty).assemble()
+    }
+
+    fn assemble(self) -> Result<Workflow, BuildError> {
         if let Some(e) = self.errors.first() {
             return Err(e.clone());
         }

@@ -65,7 +65,7 @@ pub fn failing(wf: &mut WorkflowBuilder, trace: &Trace, id: &str) -> TaskHandle 
 }
 
 /// Build and run a workflow, collecting its events.
-pub async fn run(wf: WorkflowBuilder) -> (RunOutcome, Vec<RunEvent>) {
+pub async fn run(mut wf: WorkflowBuilder) -> (RunOutcome, Vec<RunEvent>) {
     let wf = Arc::new(wf.build().expect("workflow builds"));
     let mut handle = Engine::new().start(wf, RunOptions::new().with_events());
     let mut rx = handle.take_events().expect("events requested");
