@@ -18,6 +18,7 @@ use crate::dispatch::Placement;
 use crate::error::RunError;
 use crate::events::EventKind;
 use crate::handler::{TaskError, TaskHandler};
+use crate::pool::{Admission, RetryAfter, Wait};
 use crate::workflow::{PlanKind, TaskDef};
 
 use super::group::run_group;
@@ -279,6 +280,7 @@ async fn run_task(
     } = exec;
     let running = Running { shared, slot };
     let attempt = entry.attempt;
+    let admission = admit(shared, slot, &def, &id, cycle, attempt).await?;
     let run: Arc<dyn RunAccess> = shared.clone();
     let ctx = TaskContext::new(
         ExecutionInfo {
@@ -316,6 +318,7 @@ async fn run_task(
                 started,
             };
             let out = complete(shared, done, &id, ctx, value);
+            drop(admission);
             drop(running);
             return out;
         }
@@ -324,7 +327,15 @@ async fn run_task(
         Err(Failure::Error(_)) if shared.stop.is_cancelled() => return Err(shared.cancel_error()),
         Err(Failure::Error(e)) => e,
     };
+    drop(admission);
     let message = format!("{error:#}");
+    let retry_after = error
+        .chain()
+        .find_map(|e| e.downcast_ref::<RetryAfter>())
+        .map(|r| r.delay);
+    if let Some(delay) = retry_after {
+        shared.limiter.hold(&id, &def.options, delay);
+    }
     let policy = &def.options.retry;
     let will_retry = attempt < policy.max_retries && !shared.stop.is_cancelled();
     shared.emit(EventKind::TaskFailed {
@@ -348,7 +359,11 @@ async fn run_task(
                 b.retry = Some(retry);
             }
         }
-        let delay = policy.delay(attempt, rand::random::<f64>());
+        let delay = match retry_after {
+            // The server said when to come back: then, but never later than the policy's cap.
+            Some(after) => after.min(policy.max_backoff),
+            None => policy.delay(attempt, rand::random::<f64>()),
+        };
         if !sleep_unless_cancelled(shared, delay).await {
             return Err(shared.cancel_error());
         }
@@ -375,6 +390,49 @@ async fn run_task(
             message,
         },
     })
+}
+
+/// Wait until the task's pool and rate limits let it start: parked (not running, not timed)
+/// meanwhile, with a `task_waiting` event for each wait. `None` when no limit applies.
+async fn admit(
+    shared: &RunShared,
+    slot: u32,
+    def: &TaskDef,
+    id: &Arc<str>,
+    cycle: u32,
+    attempt: u32,
+) -> Result<Option<Admission>, RunError> {
+    if !shared.limiter.applies(id, &def.options) {
+        return Ok(None);
+    }
+    let mut parked = false;
+    let admission = {
+        let on_wait = |wait: Wait| {
+            if !parked {
+                parked = true;
+                shared.park_exec(slot);
+            }
+            if shared.emitting() {
+                shared.emit(EventKind::TaskWaiting {
+                    task: id.clone(),
+                    cycle,
+                    attempt,
+                    reason: wait.reason.name().to_string(),
+                    pool: wait.pool,
+                    detail: wait.detail,
+                });
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = shared.stop.cancelled() => return Err(shared.cancel_error()),
+            admission = shared.limiter.admit(id, &def.options, on_wait) => admission,
+        }
+    };
+    if parked && !shared.unpark_exec(slot).await {
+        return Err(shared.cancel_error());
+    }
+    Ok(Some(admission))
 }
 
 async fn sleep_unless_cancelled(shared: &RunShared, delay: Duration) -> bool {
