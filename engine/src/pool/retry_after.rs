@@ -18,6 +18,17 @@ pub struct RetryAfter {
     pub message: String,
 }
 
+impl RetryAfter {
+    /// `text` without the ` (retry after …)` this error's message ends with, if it does (an
+    /// error that travelled as text, from a fleet worker, is rebuilt from it).
+    pub fn strip_suffix(text: &str) -> &str {
+        match text.rfind(" (retry after ") {
+            Some(i) if text.ends_with(')') => &text[..i],
+            _ => text,
+        }
+    }
+}
+
 /// Read a `Retry-After` value: delay-seconds (`"120"`) or an HTTP-date
 /// (`"Wed, 21 Oct 2015 07:28:00 GMT"`, counted from `now`; a date in the past means no
 /// delay). `None` when it is neither.

@@ -280,7 +280,12 @@ async fn run_task(
     } = exec;
     let running = Running { shared, slot };
     let attempt = entry.attempt;
-    let admission = admit(shared, slot, &def, &id, cycle, attempt).await?;
+    // On the fleet the worker takes the slots and tokens, in Redis, shared by the fleet.
+    let remote = shared.fleet_handler(on_fleet, &def);
+    let admission = match remote {
+        Some(_) => None,
+        None => admit(shared, slot, &def, &id, cycle, attempt).await?,
+    };
     let run: Arc<dyn RunAccess> = shared.clone();
     let ctx = TaskContext::new(
         ExecutionInfo {
@@ -304,7 +309,7 @@ async fn run_task(
     }
     let started = Instant::now();
     // On the fleet the worker enforces the timeout, from the moment it starts the body.
-    let (handler, timeout) = match shared.fleet_handler(on_fleet, &def) {
+    let (handler, timeout) = match remote {
         Some(remote) => (remote, None),
         None => (def.handler().clone(), def.options.timeout),
     };
