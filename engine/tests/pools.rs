@@ -322,7 +322,7 @@ async fn a_checkpoint_records_waiting_tasks_and_the_resumed_run_waits_again() {
                         .map_err(anyhow::Error::msg)?;
                 }
                 ctx.channel().append("log", 1).await?;
-                tokio::task::yield_now().await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 ctx.channel().append("log", -1).await?;
                 anyhow::Ok(ctx.task_id().to_string())
             })

@@ -81,12 +81,31 @@ pub struct Limiter {
 }
 
 /// What an admitted task holds while it runs: its pool's slots, given back on drop.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Admission {
     permit: Option<OwnedSemaphorePermit>,
+    /// Slots held elsewhere (in the fleet's Redis), given back when dropped.
+    remote: Option<Box<dyn std::any::Any + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Admission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admission")
+            .field("slots", &self.slots())
+            .field("remote", &self.remote.is_some())
+            .finish()
+    }
 }
 
 impl Admission {
+    /// An admission holding `guard` (slots held elsewhere, given back when it drops).
+    pub fn holding(guard: Option<Box<dyn std::any::Any + Send + Sync>>) -> Self {
+        Admission {
+            permit: None,
+            remote: guard,
+        }
+    }
+
     /// Slots held.
     pub fn slots(&self) -> u32 {
         self.permit.as_ref().map_or(0, |p| p.num_permits() as u32)

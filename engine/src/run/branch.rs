@@ -5,7 +5,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
@@ -282,6 +282,7 @@ async fn run_task(
     let attempt = entry.attempt;
     // On the fleet the worker takes the slots and tokens, in Redis, shared by the fleet.
     let remote = shared.fleet_handler(on_fleet, &def);
+    let is_remote = remote.is_some();
     let admission = match remote {
         Some(_) => None,
         None => admit(shared, slot, &def, &id, cycle, attempt).await?,
@@ -339,7 +340,16 @@ async fn run_task(
         .find_map(|e| e.downcast_ref::<RetryAfter>())
         .map(|r| r.delay);
     if let Some(delay) = retry_after {
-        shared.limiter.hold(&id, &def.options, delay);
+        match shared.fleet_run.get() {
+            // A worker that ran it has held the fleet's bucket already.
+            Some(_) if is_remote => {}
+            Some(run) => {
+                if let Some(holding) = run.hold_here(&def, delay) {
+                    holding.await;
+                }
+            }
+            None => shared.limiter.hold(&id, &def.options, delay),
+        }
     }
     let policy = &def.options.retry;
     let will_retry = attempt < policy.max_retries && !shared.stop.is_cancelled();
@@ -398,23 +408,22 @@ async fn run_task(
 }
 
 /// Wait until the task's pool and rate limits let it start: parked (not running, not timed)
-/// meanwhile, with a `task_waiting` event for each wait. `None` when no limit applies.
+/// meanwhile, with a `task_waiting` event for each wait. With a fleet that shares limits
+/// (Redis), the slots and tokens are the fleet's; otherwise the run's own. `None` when no
+/// limit applies.
 async fn admit(
-    shared: &RunShared,
+    shared: &Arc<RunShared>,
     slot: u32,
-    def: &TaskDef,
+    def: &Arc<TaskDef>,
     id: &Arc<str>,
     cycle: u32,
     attempt: u32,
 ) -> Result<Option<Admission>, RunError> {
-    if !shared.limiter.applies(id, &def.options) {
-        return Ok(None);
-    }
-    let mut parked = false;
-    let admission = {
-        let on_wait = |wait: Wait| {
-            if !parked {
-                parked = true;
+    let parked = Arc::new(AtomicBool::new(false));
+    let on_wait = {
+        let (shared, id, parked) = (shared.clone(), id.clone(), parked.clone());
+        move |wait: Wait| {
+            if !parked.swap(true, Ordering::AcqRel) {
                 shared.park_exec(slot);
             }
             if shared.emitting() {
@@ -427,14 +436,30 @@ async fn admit(
                     detail: wait.detail,
                 });
             }
-        };
-        tokio::select! {
+        }
+    };
+    let holder = format!("{}:{id}:{cycle}:{attempt}:{slot}", shared.run_id);
+    let shared_limits = shared
+        .fleet_run
+        .get()
+        .and_then(|run| run.admit_here(def, holder, Box::new(on_wait.clone())));
+    let admission = match shared_limits {
+        Some(admitting) => tokio::select! {
+            biased;
+            _ = shared.stop.cancelled() => return Err(shared.cancel_error()),
+            admission = admitting => admission.map_err(|message| RunError::TaskFailed {
+                task: id.to_string(),
+                message,
+            })?,
+        },
+        None if shared.limiter.applies(id, &def.options) => tokio::select! {
             biased;
             _ = shared.stop.cancelled() => return Err(shared.cancel_error()),
             admission = shared.limiter.admit(id, &def.options, on_wait) => admission,
-        }
+        },
+        None => return Ok(None),
     };
-    if parked && !shared.unpark_exec(slot).await {
+    if parked.load(Ordering::Acquire) && !shared.unpark_exec(slot).await {
         return Err(shared.cancel_error());
     }
     Ok(Some(admission))

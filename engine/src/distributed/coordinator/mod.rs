@@ -137,6 +137,38 @@ impl FleetRun for RedisRun {
         let inner = self.inner.clone();
         async move { inner.close(status).await }.boxed()
     }
+
+    fn admit_here(
+        &self,
+        def: &Arc<TaskDef>,
+        holder: String,
+        on_wait: Box<dyn FnMut(crate::pool::Wait) + Send>,
+    ) -> Option<BoxFuture<'static, Result<crate::pool::Admission, String>>> {
+        let limits = crate::distributed::pools::claims(&self.inner.workflow, def);
+        if limits.is_empty() {
+            return None;
+        }
+        let inner = self.inner.clone();
+        Some(
+            async move {
+                let fleet = &inner.fleet;
+                let held = crate::distributed::pools::admit(
+                    &fleet.link,
+                    &fleet.keys,
+                    &limits,
+                    &format!("{}:{holder}", fleet.id),
+                    fleet.config.lease,
+                    on_wait,
+                )
+                .await
+                .map_err(|e| format!("taking pool slots or rate-limit tokens in Redis: {e}"))?;
+                Ok(crate::pool::Admission::holding(held.map(|h| {
+                    Box::new(h) as Box<dyn std::any::Any + Send + Sync>
+                })))
+            }
+            .boxed(),
+        )
+    }
 }
 
 /// Runs one task attempt on the fleet.
