@@ -91,6 +91,20 @@ fn two_hundred_tasks_on_a_four_slot_pool_with_two_workers_never_run_more_than_fo
             .to_string();
     }
     assert_eq!(holders, "0", "no slot is left held after the run");
+    let used = fleet.redis.cli(&["GET", "graflow:{p:api}:used"]);
+    assert_eq!(used.trim(), "0", "the count of slots held is back to 0");
+    // Each member's task_started came after its waits (the worker reports the start).
+    for w in &waits {
+        let task = &w["task"];
+        let waited_at = events.iter().position(|e| std::ptr::eq(e, *w));
+        let started_at = events
+            .iter()
+            .position(|e| e["event"] == "task_started" && e["task"] == *task);
+        assert!(
+            started_at > waited_at,
+            "{task}: task_started before task_waiting"
+        );
+    }
 }
 
 #[test]

@@ -88,6 +88,14 @@ pub trait FleetRun: Send + Sync {
         None
     }
 
+    /// Whether the fleet reports when `def`'s attempts start (once their worker took the
+    /// pool slots and tokens they wait for): the coordinator then emits `task_started` on that
+    /// report instead of when it sends the attempt, so `task_waiting` comes first as locally.
+    fn starts_when_admitted(&self, def: &Arc<TaskDef>) -> bool {
+        let _ = def;
+        false
+    }
+
     /// A task the coordinator ran itself was told to come back after `delay` (`Retry-After`):
     /// hold its pool's bucket (or its own) for the whole fleet. `None` when the fleet does not
     /// share limits.

@@ -22,7 +22,7 @@
 //! | `P:runs` | sorted set | live and recent runs, by start time |
 //! | `P:{f:ID}:rec` / `P:{f:ID}:wake` | hash / stream | a feedback request, its answer, and its wake-up stream |
 //! | `P:feedback` | sorted set | feedback request ids, by creation time |
-//! | `P:{p:NAME}:slots` / `P:{p:NAME}:rate` | sorted set / string | a pool's slot holders by lease end, and its bucket |
+//! | `P:{p:NAME}:slots` / `P:{p:NAME}:used` / `P:{p:NAME}:rate` | sorted set / string / string | a pool's slot holders by lease end, the slots they hold, and its bucket |
 //! | `P:{b:NAME}` | string | a task's or a queue's bucket (`task:<workflow>:<task>`, `queue:<queue>`) |
 
 /// The consumer group every worker of a queue reads with.
@@ -138,6 +138,11 @@ impl PoolKeys {
     /// The pool's bucket: when its next token is due (µs of Redis time).
     pub fn rate(&self) -> String {
         format!("{}:rate", self.base)
+    }
+
+    /// The slots held: the sum over the holders, kept by the pool scripts.
+    pub fn used(&self) -> String {
+        format!("{}:used", self.base)
     }
 }
 

@@ -66,6 +66,7 @@ fn micros(d: Duration) -> u64 {
 pub struct HeldSlots {
     link: Link,
     key: String,
+    used: String,
     member: String,
     renew: JoinHandle<()>,
 }
@@ -73,7 +74,12 @@ pub struct HeldSlots {
 impl Drop for HeldSlots {
     fn drop(&mut self) {
         self.renew.abort();
-        let (link, key, member) = (self.link.clone(), self.key.clone(), self.member.clone());
+        let (link, key, used, member) = (
+            self.link.clone(),
+            self.key.clone(),
+            self.used.clone(),
+            self.member.clone(),
+        );
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
                 let _ = retry(
@@ -81,12 +87,13 @@ impl Drop for HeldSlots {
                     "giving back pool slots",
                     Some(Duration::from_secs(30)),
                     |mut c| {
-                        let (key, member) = (key.clone(), member.clone());
+                        let (key, used, member) = (&key, &used, &member);
                         async move {
-                            redis::cmd("ZREM")
-                                .arg(key)
+                            scripts::POOL_RELEASE
+                                .key(key)
+                                .key(used)
                                 .arg(member)
-                                .query_async::<()>(&mut c)
+                                .invoke_async::<i64>(&mut c)
                                 .await
                         }
                     },
@@ -111,18 +118,19 @@ pub async fn admit(
     let mut held = None;
     if let Some(pool) = &limits.pool {
         let pk = keys.pool(&pool.name);
-        let (slots_key, rate_key) = (pk.slots(), pk.rate());
+        let (slots_key, rate_key, used_key) = (pk.slots(), pk.rate(), pk.used());
         let mut poll = POLL_FIRST;
         let mut told = false;
         let lease_ms = lease.as_millis().max(1) as u64;
         loop {
             let (taken, used, wait_us): (i64, i64, i64) =
                 retry(link, "taking pool slots", None, |mut c| {
-                    let (slots_key, rate_key) = (&slots_key, &rate_key);
+                    let (slots_key, rate_key, used_key) = (&slots_key, &rate_key, &used_key);
                     async move {
                         scripts::POOL_TAKE
                             .key(slots_key)
                             .key(rate_key)
+                            .key(used_key)
                             .arg(holder)
                             .arg(pool.slots)
                             .arg(pool.size)
@@ -139,9 +147,10 @@ pub async fn admit(
                 held = Some(HeldSlots {
                     link: link.clone(),
                     key: slots_key.clone(),
+                    used: used_key.clone(),
                     renew: tokio::spawn(renew(
                         link.clone(),
-                        slots_key.clone(),
+                        [slots_key.clone(), used_key.clone()],
                         member.clone(),
                         lease,
                     )),
@@ -263,15 +272,16 @@ fn rate_wait(pool: Option<&str>, what: &str, wait: Duration) -> Wait {
 }
 
 /// Keep a holder's slots leased until aborted.
-async fn renew(link: Link, key: String, member: String, lease: Duration) {
+async fn renew(link: Link, keys: [String; 2], member: String, lease: Duration) {
     let every = (lease / 3).max(Duration::from_millis(10));
     loop {
         tokio::time::sleep(every).await;
         let still: Result<i64, _> = retry(&link, "renewing pool slots", Some(lease), |mut c| {
-            let (key, member) = (&key, &member);
+            let (keys, member) = (&keys, &member);
             async move {
                 scripts::POOL_RENEW
-                    .key(key)
+                    .key(&keys[0])
+                    .key(&keys[1])
                     .arg(member)
                     .arg(lease.as_millis() as u64)
                     .invoke_async(&mut c)

@@ -137,6 +137,16 @@ impl RunAccess for RunShared {
         }
     }
 
+    fn started(&self, task: &str, cycle: u32, attempt: u32) {
+        if self.emitting() {
+            self.emit(EventKind::TaskStarted {
+                task: Arc::from(task),
+                cycle,
+                attempt,
+            });
+        }
+    }
+
     fn waiting(&self, task: &str, cycle: u32, attempt: u32, wait: crate::pool::Wait) {
         if self.emitting() {
             self.emit(EventKind::TaskWaiting {

@@ -301,7 +301,14 @@ async fn run_task(
         shared.channel.clone(),
         run,
     );
-    if shared.emitting() {
+    // A fleet attempt that takes pool slots or tokens on its worker starts there: the
+    // worker's report emits `task_started` (after its `task_waiting`).
+    let started_remotely = is_remote
+        && shared
+            .fleet_run
+            .get()
+            .is_some_and(|r| r.starts_when_admitted(&def));
+    if shared.emitting() && !started_remotely {
         shared.emit(EventKind::TaskStarted {
             task: id.clone(),
             cycle,

@@ -58,6 +58,13 @@ impl RunInner {
                     w => ctx.log_from_worker(stream, get("l"), &w),
                 }
             }
+            "go" => {
+                let ctx = self.pending.lock().get(&tid).map(|w| w.ctx.clone());
+                if let Some(ctx) = ctx {
+                    ctx.set_worker(&get("w"));
+                    ctx.started();
+                }
+            }
             "wait" => {
                 let ctx = self.pending.lock().get(&tid).map(|w| w.ctx.clone());
                 let Some(ctx) = ctx else {

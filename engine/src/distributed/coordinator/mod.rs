@@ -169,6 +169,37 @@ impl FleetRun for RedisRun {
             .boxed(),
         )
     }
+
+    fn starts_when_admitted(&self, def: &Arc<TaskDef>) -> bool {
+        !crate::distributed::pools::claims(&self.inner.workflow, def).is_empty()
+    }
+
+    fn hold_here(
+        &self,
+        def: &Arc<TaskDef>,
+        delay: std::time::Duration,
+    ) -> Option<BoxFuture<'static, ()>> {
+        let limits = crate::distributed::pools::claims(&self.inner.workflow, def);
+        let task_bucket = format!("task:{}:{}", self.inner.workflow.name(), def.id());
+        let inner = self.inner.clone();
+        Some(
+            async move {
+                let fleet = &inner.fleet;
+                let held = crate::distributed::pools::hold(
+                    &fleet.link,
+                    &fleet.keys,
+                    &limits,
+                    &task_bucket,
+                    delay,
+                )
+                .await;
+                if let Err(e) = held {
+                    tracing::warn!("holding the pool's bucket in Redis: {e}");
+                }
+            }
+            .boxed(),
+        )
+    }
 }
 
 /// Runs one task attempt on the fleet.

@@ -72,6 +72,17 @@ impl WorkerAccess {
         ]);
     }
 
+    /// Tell the coordinator the attempt took its slots and tokens and starts its body (it
+    /// emits `task_started`).
+    pub(crate) fn send_started(&self) {
+        self.send(vec![
+            ("k", "go".into()),
+            ("tid", self.tid.clone()),
+            ("ep", self.epoch.to_string()),
+            ("w", self.worker.id.clone()),
+        ]);
+    }
+
     fn send(&self, fields: Vec<(&'static str, String)>) -> u64 {
         let seq = self.worker.outbox.push(Entry {
             stream: self.keys.out(),

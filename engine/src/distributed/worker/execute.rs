@@ -330,6 +330,9 @@ async fn run_attempt(
             ));
         }
     };
+    if !payload.limits.is_empty() {
+        access.send_started();
+    }
     let started = Instant::now();
     let body = AssertUnwindSafe(handler.execute(ctx.clone())).catch_unwind();
     let limit = payload.timeout_ms.map(Duration::from_millis);
