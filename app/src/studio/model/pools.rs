@@ -23,6 +23,9 @@ pub struct PoolRow {
     pub rate: Option<String>,
 }
 
+/// A waiting task: its id, since when it waits, the pool its wait names.
+type WaitingTask<'a> = (&'a Arc<str>, std::time::SystemTime, Option<&'a Arc<str>>);
+
 /// The rows of `workflow`'s pools and rate-limited queues, with `run`'s state when given.
 pub fn pool_rows(workflow: &Workflow, run: Option<&RunView>) -> Vec<PoolRow> {
     let mut rows: Vec<PoolRow> = workflow
@@ -48,7 +51,8 @@ pub fn pool_rows(workflow: &Workflow, run: Option<&RunView>) -> Vec<PoolRow> {
     let Some(run) = run else {
         return rows;
     };
-    let mut waiting: Vec<(&Arc<str>, std::time::SystemTime, Option<&Arc<str>>)> = Vec::new();
+    // Waiting tasks: (id, since when, the pool named by the wait).
+    let mut waiting: Vec<WaitingTask<'_>> = Vec::new();
     for (id, task) in &run.tasks {
         let options = workflow.task(id).map(|d| &d.options);
         let pool = options.and_then(|o| o.pool.as_deref());
