@@ -25,7 +25,12 @@ fn headless_samples(stack: &Stack) -> Vec<String> {
         .filter_map(Result::ok)
         .filter_map(|e| e.file_name().to_str().map(str::to_string))
         .filter(|n| n.ends_with(".ron"))
-        .filter(|n| !matches!(n.as_str(), "docker.ron" | "http-task.ron" | "approval.ron"))
+        .filter(|n| {
+            !matches!(
+                n.as_str(),
+                "docker.ron" | "http-task.ron" | "approval.ron" | "rate-limited-api.ron"
+            )
+        })
         .collect();
     out.sort();
     out

@@ -27,7 +27,10 @@ fn headless_samples() -> Vec<std::path::PathBuf> {
         .filter(|p| p.extension().is_some_and(|x| x == "ron"))
         .filter(|p| {
             let name = p.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-            !matches!(name, "docker" | "http-task" | "approval")
+            !matches!(
+                name,
+                "docker" | "http-task" | "approval" | "rate-limited-api"
+            )
         })
         .collect();
     out.sort();

@@ -603,3 +603,39 @@ snap_two_sizes!(events_of_a_fast_run, {
     a.tab = Tab::Events;
     a
 });
+
+/// A live run of a workflow with pools: waiting tasks in the list, and the Pools tab with each
+/// pool's slots in use, its waiting tasks and its rate.
+fn limited_live() -> App {
+    let mut a = app();
+    a.add_workflow(limited());
+    a.update(Action::Run);
+    let id = a
+        .entry()
+        .and_then(|e| e.run.as_ref())
+        .map(|r| r.run_id.clone())
+        .unwrap_or_default();
+    a.on_msg(Msg::Engine(limited_run(&id)));
+    a.message = None;
+    a.effects.clear();
+    a.focus = Pane::Graph;
+    a
+}
+
+snap_two_sizes!(waiting_tasks_in_the_list, {
+    let mut a = limited_live();
+    // Select call2, a waiting task: the inspector says why it waits.
+    for _ in 0..4 {
+        a.update(Action::Down);
+    }
+    a
+});
+
+snap_two_sizes!(pools_tab, {
+    let mut a = limited_live();
+    a.update(Action::NextTab);
+    a.update(Action::NextTab);
+    a.update(Action::NextTab);
+    assert_eq!(a.tab, Tab::Pools, "the fourth tab of a workflow with pools");
+    a
+});

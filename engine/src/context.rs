@@ -76,6 +76,16 @@ pub trait RunAccess: Send + Sync {
         let _ = worker;
         self.log(task, stream, line)
     }
+    /// `task`'s execution waits for a pool or a rate limit (on a fleet worker): emit
+    /// `task_waiting`. Runs that do not emit events ignore it.
+    fn waiting(&self, task: &str, cycle: u32, attempt: u32, wait: crate::pool::Wait) {
+        let _ = (task, cycle, attempt, wait);
+    }
+    /// `task`'s execution started its body where it runs (a fleet worker, after taking its
+    /// pool slots and tokens): emit `task_started`.
+    fn started(&self, task: &str, cycle: u32, attempt: u32) {
+        let _ = (task, cycle, attempt);
+    }
     /// Write a checkpoint now, while the task in execution `slot` is running (it runs again
     /// from its start when the run resumes from this checkpoint); returns the `.ckpt` path.
     fn checkpoint_now(
@@ -268,6 +278,25 @@ impl TaskContext {
         self.inner
             .run
             .log_from(&self.inner.task_id, stream, line.into(), worker);
+    }
+
+    /// This execution waits for a pool or a rate limit where it runs (a fleet worker):
+    /// a `task_waiting` event tells why.
+    pub fn waiting(&self, wait: crate::pool::Wait) {
+        self.inner.run.waiting(
+            &self.inner.task_id,
+            self.inner.cycle,
+            self.inner.attempt,
+            wait,
+        );
+    }
+
+    /// This execution's body started where it runs (a fleet worker that took its pool slots
+    /// and tokens): a `task_started` event says so.
+    pub fn started(&self) {
+        self.inner
+            .run
+            .started(&self.inner.task_id, self.inner.cycle, self.inner.attempt);
     }
 
     /// Record that fleet worker `worker` ran this execution: its `task_succeeded` /

@@ -73,6 +73,40 @@ pub trait FleetRun: Send + Sync {
 
     /// The run ended: release what the fleet holds for it.
     fn close(&self, status: RunStatus) -> BoxFuture<'static, ()>;
+
+    /// Take the pool slots and rate-limit tokens `def` asks for, shared with the fleet, before
+    /// `def` runs in the coordinator itself; `holder` names this execution. `on_wait` is told
+    /// before each wait. The future's guard gives the slots back when dropped. `None` when the
+    /// fleet does not share limits (the run's own pools and buckets apply).
+    fn admit_here(
+        &self,
+        def: &Arc<TaskDef>,
+        holder: String,
+        on_wait: Box<dyn FnMut(crate::pool::Wait) + Send>,
+    ) -> Option<BoxFuture<'static, Result<crate::pool::Admission, String>>> {
+        let _ = (def, holder, on_wait);
+        None
+    }
+
+    /// Whether the fleet reports when `def`'s attempts start (once their worker took the
+    /// pool slots and tokens they wait for): the coordinator then emits `task_started` on that
+    /// report instead of when it sends the attempt, so `task_waiting` comes first as locally.
+    fn starts_when_admitted(&self, def: &Arc<TaskDef>) -> bool {
+        let _ = def;
+        false
+    }
+
+    /// A task the coordinator ran itself was told to come back after `delay` (`Retry-After`):
+    /// hold its pool's bucket (or its own) for the whole fleet. `None` when the fleet does not
+    /// share limits.
+    fn hold_here(
+        &self,
+        def: &Arc<TaskDef>,
+        delay: std::time::Duration,
+    ) -> Option<BoxFuture<'static, ()>> {
+        let _ = (def, delay);
+        None
+    }
 }
 
 impl std::fmt::Debug for dyn Fleet {

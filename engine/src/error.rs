@@ -110,6 +110,14 @@ pub enum BuildError {
         /// What is wrong.
         message: String,
     },
+    /// A pool definition is invalid.
+    #[error("pool '{pool}': {message}")]
+    InvalidPool {
+        /// The pool.
+        pool: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A handle from another builder was used.
     #[error("a task or group handle from another workflow builder was used in '{0}'")]
     ForeignHandle(String),

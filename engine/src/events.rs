@@ -71,6 +71,25 @@ pub enum EventKind {
         /// 0-based retry attempt.
         attempt: u32,
     },
+    /// A task execution is ready but waits before it starts: for free slots of its pool
+    /// (`reason: "pool_slots"`) or for a rate limit (`reason: "rate_limit"`). Its
+    /// `task_started` follows once it may go; the wait does not count against its timeout.
+    TaskWaiting {
+        /// Task id.
+        task: Arc<str>,
+        /// 1-based execution count of this task.
+        cycle: u32,
+        /// 0-based retry attempt.
+        attempt: u32,
+        /// `pool_slots` or `rate_limit`.
+        reason: String,
+        /// The pool concerned, when a pool is.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pool: Option<Arc<str>>,
+        /// Which limit, in words.
+        #[serde(default)]
+        detail: String,
+    },
     /// A line of task output.
     TaskLog {
         /// Task id.
@@ -203,6 +222,7 @@ impl RunEvent {
         match &self.kind {
             EventKind::RunStarted { .. } => "run_started",
             EventKind::TaskStarted { .. } => "task_started",
+            EventKind::TaskWaiting { .. } => "task_waiting",
             EventKind::TaskLog { .. } => "task_log",
             EventKind::TaskSucceeded { .. } => "task_succeeded",
             EventKind::TaskFailed { .. } => "task_failed",

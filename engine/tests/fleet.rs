@@ -454,3 +454,53 @@ async fn checkpoint_now_is_refused_on_a_worker_with_a_clear_error() {
     );
     fleet.stop().await;
 }
+
+/// A pool is the fleet's: tasks on the workers and tasks the coordinator runs itself (a Rust
+/// closure without a registered name) take slots of the same pool in Redis, so a 1-slot pool
+/// runs one of them at a time, wherever it runs (the tasks count themselves in the channel).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_is_shared_by_the_workers_and_the_coordinator() {
+    async fn noting(ctx: TaskContext) -> anyhow::Result<Value> {
+        ctx.channel().append("log", 1).await?;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        ctx.channel().append("log", -1).await?;
+        Ok(json!(ctx.task_id()))
+    }
+    let mut reg = registry();
+    reg.register_fn("noting", noting);
+    let fleet = Fleet::start(&reg, &[&["default"], &["default"]]).await;
+    let mut wf = Workflow::builder("fleet-pool");
+    wf.pool("one", graflow_engine::PoolDef::new(1));
+    let mut members = Vec::new();
+    for i in 0..4 {
+        wf.add(task(&reg, &format!("w{i}"), "noting").pool("one", 1));
+        wf.add(TaskDef::from_fn(format!("c{i}"), noting).pool("one", 1));
+        members.push(format!("w{i} | c{i}"));
+    }
+    wf.add(task(&reg, "fetch", "fetch"));
+    wf.flow_str(&format!("fetch >> ({})", members.join(" | ")));
+    let wf = Arc::new(wf.build().unwrap_or_else(|e| panic!("{e}")));
+    let (out, events) = run_with(wf, Some(fleet.coordinator().await)).await;
+    assert!(out.succeeded(), "{:?}", out.error);
+    let (mut open, mut max) = (0i64, 0i64);
+    for v in out.channel["log"].as_array().into_iter().flatten() {
+        open += v.as_i64().unwrap_or(0);
+        max = max.max(open);
+    }
+    assert_eq!((open, max), (0, 1), "one task at a time on a 1-slot pool");
+    let on_workers = events
+        .iter()
+        .filter(|e| matches!(&e.kind, EventKind::TaskSucceeded { task, worker: Some(_), .. } if task.starts_with('w')))
+        .count();
+    assert_eq!(on_workers, 4, "the w tasks ran on the workers");
+    let waited: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::TaskWaiting { task, .. } => Some(&**task),
+            _ => None,
+        })
+        .collect();
+    assert!(waited.iter().any(|t| t.starts_with('c')), "{waited:?}");
+    assert!(waited.iter().any(|t| t.starts_with('w')), "{waited:?}");
+    fleet.stop().await;
+}

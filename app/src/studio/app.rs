@@ -74,6 +74,8 @@ pub enum Tab {
     Channel,
     /// The run's event log.
     Events,
+    /// The workflow's pools and rate limits (shown when it has some).
+    Pools,
 }
 
 /// A question waiting for yes or no.
@@ -300,6 +302,16 @@ impl App {
         self.entries.get(self.selected)
     }
 
+    /// Whether the selected workflow has pools or rate-limited queues (its inspector then has
+    /// a Pools tab).
+    pub fn has_pools(&self) -> bool {
+        self.entry()
+            .and_then(|e| e.workflow.as_ref())
+            .is_some_and(|w| {
+                !w.pools().is_empty() || w.queues().values().any(|q| q.rate_limit.is_some())
+            })
+    }
+
     fn entry_mut(&mut self) -> Option<&mut WorkflowEntry> {
         self.entries.get_mut(self.selected)
     }
@@ -390,7 +402,8 @@ impl App {
                 self.tab = match self.tab {
                     Tab::Task => Tab::Channel,
                     Tab::Channel => Tab::Events,
-                    Tab::Events => Tab::Task,
+                    Tab::Events if self.has_pools() => Tab::Pools,
+                    Tab::Events | Tab::Pools => Tab::Task,
                 };
                 self.want_snapshot();
             }
@@ -726,6 +739,8 @@ impl App {
                     let next = (cur + delta).clamp(0, last_top as i64) as usize;
                     self.events_scroll = (next < last_top).then_some(next);
                 }
+                // The pools tab fits its pane; nothing scrolls.
+                Tab::Pools => {}
             },
         }
     }

@@ -239,6 +239,7 @@ impl Theme {
                 TaskStatus::Pending | TaskStatus::Skipped => {
                     Style::new().add_modifier(Modifier::DIM)
                 }
+                TaskStatus::Waiting => Style::new().add_modifier(Modifier::ITALIC),
                 _ => Style::new(),
             };
         }
@@ -248,6 +249,7 @@ impl Theme {
             TaskStatus::Succeeded => self.succeeded,
             TaskStatus::Failed => self.failed,
             TaskStatus::Retrying => self.retrying,
+            TaskStatus::Waiting => self.warning,
             TaskStatus::Cancelled => self.cancelled,
         };
         Style::new().fg(c)

@@ -335,3 +335,99 @@ pub fn checkpoint_info(
             .unwrap_or_default(),
     }
 }
+
+/// fetch >> (call0 | … | call5 | gpu) on a 2-slot pool "openai" limited to 10/s, a 1-slot
+/// pool "gpu" (its task takes it whole) and a rate-limited queue "io" (fetch runs there).
+pub fn limited() -> Arc<Workflow> {
+    let mut wf = Workflow::builder("limited");
+    wf.pool(
+        "openai",
+        graflow_engine::PoolDef::new(2)
+            .rate_limit("10/s".parse().unwrap_or_else(|e| panic!("{e}"))),
+    );
+    wf.pool("gpu", graflow_engine::PoolDef::new(1));
+    wf.queue(
+        "io",
+        graflow_engine::QueueDef::rate_limited("100/m".parse().unwrap_or_else(|e| panic!("{e}"))),
+    );
+    wf.add(TaskDef::from_fn("fetch", |_ctx| async { anyhow::Ok(Value::Null) }).queue("io"));
+    let mut members = Vec::new();
+    for i in 0..6 {
+        let id = format!("call{i}");
+        wf.add(
+            TaskDef::from_fn(id.as_str(), |_ctx| async { anyhow::Ok(Value::Null) })
+                .pool("openai", 1),
+        );
+        members.push(id);
+    }
+    wf.add(TaskDef::from_fn("render", |_ctx| async { anyhow::Ok(Value::Null) }).pool("gpu", 1));
+    members.push("render".into());
+    wf.flow_str(&format!("fetch >> ({})", members.join(" | ")));
+    Arc::new(wf.build().unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// A live run of `limited()`: two calls and the render run, four calls wait for the pool.
+pub fn limited_run(run: &str) -> Vec<RunEvent> {
+    let mut v = vec![ev(
+        run,
+        0,
+        EventKind::RunStarted {
+            workflow: "limited".into(),
+            start: "fetch".into(),
+            resumed_from: None,
+        },
+    )];
+    let started = |task: &str, ms: u64| {
+        ev(
+            run,
+            ms,
+            EventKind::TaskStarted {
+                task: task.into(),
+                cycle: 1,
+                attempt: 0,
+            },
+        )
+    };
+    v.push(started("fetch", 1));
+    v.push(ev(
+        run,
+        5,
+        EventKind::TaskSucceeded {
+            worker: None,
+            task: "fetch".into(),
+            result: Value::Null,
+            duration_ms: 4.0,
+            cycle: 1,
+        },
+    ));
+    v.push(ev(
+        run,
+        6,
+        EventKind::GroupStarted {
+            group: "group_1".into(),
+            members: [
+                "call0", "call1", "call2", "call3", "call4", "call5", "render",
+            ]
+            .map(Into::into)
+            .to_vec(),
+        },
+    ));
+    v.push(started("call0", 6));
+    v.push(started("call1", 6));
+    v.push(started("render", 6));
+    for i in 2..6 {
+        v.push(ev(
+            run,
+            6 + i,
+            EventKind::TaskWaiting {
+                task: format!("call{i}").into(),
+                cycle: 1,
+                attempt: 0,
+                reason: "pool_slots".into(),
+                pool: Some("openai".into()),
+                detail: "pool 'openai': 2 of 2 slots in use, 1 needed".into(),
+            },
+        ));
+    }
+    v
+}

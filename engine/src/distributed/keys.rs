@@ -22,6 +22,8 @@
 //! | `P:runs` | sorted set | live and recent runs, by start time |
 //! | `P:{f:ID}:rec` / `P:{f:ID}:wake` | hash / stream | a feedback request, its answer, and its wake-up stream |
 //! | `P:feedback` | sorted set | feedback request ids, by creation time |
+//! | `P:{p:NAME}:slots` / `P:{p:NAME}:used` / `P:{p:NAME}:rate` | sorted set / string / string | a pool's slot holders by lease end, the slots they hold, and its bucket |
+//! | `P:{b:NAME}` | string | a task's or a queue's bucket (`task:<workflow>:<task>`, `queue:<queue>`) |
 
 /// The consumer group every worker of a queue reads with.
 pub const GROUP: &str = "workers";
@@ -96,6 +98,18 @@ impl Keys {
         format!("{}:runs", self.prefix)
     }
 
+    /// The keys of pool `name`, shared by every run, worker and coordinator of the prefix.
+    pub fn pool(&self, name: &str) -> PoolKeys {
+        PoolKeys {
+            base: format!("{}:{{p:{}}}", self.prefix, tag_safe(name)),
+        }
+    }
+
+    /// The bucket named `name` (`task:<workflow>:<task>` or `queue:<queue>`).
+    pub fn bucket(&self, name: &str) -> String {
+        format!("{}:{{b:{}}}", self.prefix, tag_safe(name))
+    }
+
     /// A feedback request and its answer (`id` has no braces: it is a checked request id).
     pub fn feedback(&self, id: &str) -> FeedbackKeys {
         FeedbackKeys {
@@ -106,6 +120,29 @@ impl Keys {
     /// Feedback request ids, by creation time (milliseconds).
     pub fn feedback_index(&self) -> String {
         format!("{}:feedback", self.prefix)
+    }
+}
+
+/// The keys of one pool (one hash tag: its slots and its bucket change in one script).
+#[derive(Debug, Clone)]
+pub struct PoolKeys {
+    base: String,
+}
+
+impl PoolKeys {
+    /// Slot holders: members `<slots>|<holder>`, scored by lease end (ms of Redis time).
+    pub fn slots(&self) -> String {
+        format!("{}:slots", self.base)
+    }
+
+    /// The pool's bucket: when its next token is due (µs of Redis time).
+    pub fn rate(&self) -> String {
+        format!("{}:rate", self.base)
+    }
+
+    /// The slots held: the sum over the holders, kept by the pool scripts.
+    pub fn used(&self) -> String {
+        format!("{}:used", self.base)
     }
 }
 

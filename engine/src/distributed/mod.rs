@@ -18,6 +18,7 @@ pub mod coordinator;
 pub mod feedback;
 pub mod keys;
 pub mod metrics;
+pub mod pools;
 pub mod registry;
 pub mod scripts;
 pub mod watch;

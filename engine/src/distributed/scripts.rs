@@ -17,6 +17,8 @@
 //! | `settle` | run | a resumed run waits for, then cancels, what a previous coordinator left running |
 //! | `ch_*` | run | the channel: get, set, push, add, delete, dump, clear |
 //! | `fb_create`, `fb_settle`, `fb_update` | feedback request | a request stored once; answered or cancelled once (the first wins), waking its waiters |
+//! | `pool_take`, `pool_renew`, `pool_release` | pool | slots taken under a lease (expired leases dropped), then the pool bucket's next token reserved; a lease extended; slots given back |
+//! | `bucket_take`, `bucket_hold` | bucket | a rate limit's next token reserved (GCRA on Redis `TIME`); no token for a while (`Retry-After`) |
 //!
 //! Stream operations on a queue (`XADD`, `XREADGROUP`, `XACK`, `XDEL`, `XCLAIM`,
 //! `XAUTOCLAIM`) touch the queue's slot and are plain commands.
@@ -59,4 +61,9 @@ scripts! {
     FB_CREATE => "fb_create.lua",
     FB_SETTLE => "fb_settle.lua",
     FB_UPDATE => "fb_update.lua",
+    POOL_TAKE => "pool_take.lua",
+    POOL_RENEW => "pool_renew.lua",
+    POOL_RELEASE => "pool_release.lua",
+    BUCKET_TAKE => "bucket_take.lua",
+    BUCKET_HOLD => "bucket_hold.lua",
 }

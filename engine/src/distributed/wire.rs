@@ -62,6 +62,64 @@ pub struct Payload {
     /// Time limit of the attempt, from the moment the worker starts it.
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// The pool slots and rate-limit tokens the worker takes before it starts the body.
+    #[serde(default, skip_serializing_if = "Limits::is_empty")]
+    pub limits: Limits,
+}
+
+/// What an attempt must take before its body starts on a worker.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Slots of a pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<PoolClaim>,
+    /// Tokens of buckets other than the pool's (the task's own, its queue's), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buckets: Vec<BucketClaim>,
+}
+
+impl Limits {
+    /// Whether nothing is to be taken.
+    pub fn is_empty(&self) -> bool {
+        self.pool.is_none() && self.buckets.is_empty()
+    }
+}
+
+/// Slots of a pool, and its bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PoolClaim {
+    /// The pool's name.
+    pub name: String,
+    /// Slots wanted.
+    pub slots: u32,
+    /// The pool's size.
+    pub size: u32,
+    /// The pool bucket's interval in µs (0: no steady rate).
+    #[serde(default)]
+    pub interval_us: u64,
+    /// Its burst.
+    #[serde(default = "one")]
+    pub burst: u32,
+    /// Its rate as written, for messages.
+    #[serde(default)]
+    pub rate: Option<String>,
+}
+
+/// A token of a bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BucketClaim {
+    /// The bucket (`task:<workflow>:<task>`, `queue:<queue>`).
+    pub key: String,
+    /// What it limits, for messages: `rate limit of queue 'io' (5/s)`.
+    pub label: String,
+    /// Interval in µs.
+    pub interval_us: u64,
+    /// Burst.
+    pub burst: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// A `next_task` / `goto` call made on a worker, replayed by the coordinator.

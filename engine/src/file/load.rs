@@ -2,6 +2,7 @@
 //! durations and policies are checked, flow strings are parsed and their names resolved — each
 //! problem a [`Diagnostic`] pointing at its place in the file.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use crate::handler::{HandlerEnv, Runtimes, TaskHandler};
 use crate::hitl::{
     ConsoleNotifier, FeedbackKind, FeedbackSpec, Notifier, WebhookConfig, WebhookNotifier,
 };
+use crate::pool::{PoolDef, QueueDef, RATE_HINT, RateLimit};
 use crate::template::Template;
 use crate::workflow::{GroupDef, RetryPolicy, TaskDef, Workflow, WorkflowBuilder};
 
@@ -105,6 +107,7 @@ pub(super) fn assemble(
     let mut b = Workflow::builder(spec.name.clone());
     b.description(spec.description.clone());
 
+    let pools = pools_and_queues(spec, rep, &mut b);
     for (name, task) in &spec.tasks {
         if !valid_name(name) {
             let at = rep.loc.entry("tasks", name);
@@ -124,7 +127,7 @@ pub(super) fn assemble(
             );
             continue;
         }
-        if let Some(def) = task_def(name, task, &env, rep) {
+        if let Some(def) = task_def(name, task, &env, Some(&pools), rep) {
             b.add(def);
         }
     }
@@ -241,6 +244,7 @@ fn build(mut b: WorkflowBuilder, rep: &mut Reporter<'_>, names: &[&str]) -> Opti
                     loc.entry("groups", g).or_else(|| loc.top_field("flow"))
                 }
                 BuildError::InvalidTask { task, .. } => loc.entry("tasks", task),
+                BuildError::InvalidPool { pool, .. } => loc.entry("pools", pool),
                 BuildError::NameClash(n) => loc.entry("groups", n),
                 _ => loc.top_field("flow"),
             };
@@ -353,6 +357,7 @@ pub(super) fn task_def(
     name: &str,
     task: &TaskSpec,
     env: &HandlerEnv,
+    pools: Option<&BTreeMap<String, PoolDef>>,
     rep: &mut Reporter<'_>,
 ) -> Option<TaskDef> {
     let errors_before = rep.error_count();
@@ -375,6 +380,19 @@ pub(super) fn task_def(
         Ok(t) => t,
         Err(m) => {
             bad(rep, "timeout", format!("timeout: {m}"), Some(DURATION_HINT));
+            None
+        }
+    };
+    let rate_limit = match task.rate_limit.as_deref().map(str::parse::<RateLimit>) {
+        None => None,
+        Some(Ok(r)) => Some(r),
+        Some(Err(m)) => {
+            bad(
+                rep,
+                "rate_limit",
+                format!("rate_limit: {m}"),
+                Some(RATE_HINT),
+            );
             None
         }
     };
@@ -557,6 +575,37 @@ pub(super) fn task_def(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     def.options.cwd = cwd;
+    def.options.pool = task.pool.clone();
+    def.options.slots = task.slots;
+    def.options.rate_limit = rate_limit;
+    if let Some(pools) = pools
+        && let Err(m) = crate::workflow::check_pool(pools, &def.options)
+    {
+        let field = if m.starts_with("unknown") {
+            "pool"
+        } else {
+            "slots"
+        };
+        bad(
+            rep,
+            field,
+            m,
+            Some("pools are defined at the top level: pools: {\"api\": Pool(slots: 4)}"),
+        );
+    }
+    if def.options.slots == Some(0) {
+        bad(rep, "slots", "slots must be at least 1".into(), None);
+        def.options.slots = None;
+    }
+    if def.options.slots.is_some() && def.options.pool.is_none() {
+        bad(
+            rep,
+            "slots",
+            "slots needs a pool: add `pool: \"name\"`".into(),
+            None,
+        );
+        def.options.slots = None;
+    }
     if let Err(m) = def.check() {
         bad(
             rep,
@@ -696,6 +745,76 @@ fn retry_policy(r: &RetrySpec) -> Result<RetryPolicy, String> {
         p.jitter = j;
     }
     Ok(p)
+}
+
+/// The top-level `pools` and `queues`: check each and add it to the builder.
+fn pools_and_queues(
+    spec: &WorkflowSpec,
+    rep: &mut Reporter<'_>,
+    b: &mut WorkflowBuilder,
+) -> BTreeMap<String, PoolDef> {
+    let mut defined = BTreeMap::new();
+    for (name, pool) in &spec.pools {
+        if !valid_name(name) {
+            let at = rep.loc.entry("pools", name);
+            rep.error(
+                at,
+                format!("pool name '{name}' is not a valid name"),
+                Some(NAME_HINT),
+            );
+            continue;
+        }
+        let mut def = PoolDef::new(pool.slots);
+        if let Err(m) = def.check() {
+            let at = rep.loc.entry_field("pools", name, "slots");
+            rep.error(at, format!("pool '{name}': {m}"), None);
+            continue;
+        }
+        if let Some(text) = &pool.rate_limit {
+            match text.parse::<RateLimit>() {
+                Ok(r) => def.rate_limit = Some(r),
+                Err(m) => {
+                    let at = rep.loc.entry_field("pools", name, "rate_limit");
+                    rep.error(
+                        at,
+                        format!("pool '{name}': rate_limit: {m}"),
+                        Some(RATE_HINT),
+                    );
+                    continue;
+                }
+            }
+        }
+        defined.insert(name.clone(), def.clone());
+        b.pool(name.clone(), def);
+    }
+    for (name, queue) in &spec.queues {
+        if !valid_name(name) {
+            let at = rep.loc.entry("queues", name);
+            rep.error(
+                at,
+                format!("'{name}' is not a valid queue name"),
+                Some(NAME_HINT),
+            );
+            continue;
+        }
+        let mut def = QueueDef::default();
+        if let Some(text) = &queue.rate_limit {
+            match text.parse::<RateLimit>() {
+                Ok(r) => def.rate_limit = Some(r),
+                Err(m) => {
+                    let at = rep.loc.entry_field("queues", name, "rate_limit");
+                    rep.error(
+                        at,
+                        format!("queue '{name}': rate_limit: {m}"),
+                        Some(RATE_HINT),
+                    );
+                    continue;
+                }
+            }
+        }
+        b.queue(name.clone(), def);
+    }
+    defined
 }
 
 fn check_environment(spec: &WorkflowSpec, rep: &mut Reporter<'_>) {

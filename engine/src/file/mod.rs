@@ -208,7 +208,7 @@ impl TaskFactory for FileTaskFactory {
             loc: Locator::new(""),
             diagnostics: Vec::new(),
         };
-        load::task_def(id, &task, &self.env, &mut rep)
+        load::task_def(id, &task, &self.env, None, &mut rep)
             .map(|def| def.with_spec(spec.clone()))
             .ok_or_else(|| {
                 rep.diagnostics

@@ -49,6 +49,12 @@ pub struct WorkflowSpec {
     /// Named parallel groups.
     #[serde(default)]
     pub groups: IndexMap<String, GroupSpec>,
+    /// Named pools of slots that tasks hold while they run.
+    #[serde(default)]
+    pub pools: IndexMap<String, PoolSpec>,
+    /// Limits of worker queues, by queue name.
+    #[serde(default)]
+    pub queues: IndexMap<String, QueueSpec>,
     /// The tasks (those not in the flow are definitions `next_task` can add).
     pub tasks: IndexMap<String, TaskSpec>,
 }
@@ -91,6 +97,26 @@ pub struct GroupSpec {
     pub backend: Option<BackendSpec>,
 }
 
+/// `Pool(slots: 4, rate_limit: "10/s")`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename = "Pool", deny_unknown_fields)]
+pub struct PoolSpec {
+    /// How many slots the pool has.
+    pub slots: u32,
+    /// How often its tasks may start, all together: `"10/s"`, `"600/m burst 20"`.
+    #[serde(default)]
+    pub rate_limit: Option<String>,
+}
+
+/// `Queue(rate_limit: "5/s")`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename = "Queue", deny_unknown_fields)]
+pub struct QueueSpec {
+    /// How often tasks routed to the queue may start, all together.
+    #[serde(default)]
+    pub rate_limit: Option<String>,
+}
+
 /// A group policy.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 pub enum PolicySpec {
@@ -125,6 +151,15 @@ pub struct TaskSpec {
     /// Worker queue in distributed mode.
     #[serde(default)]
     pub queue: Option<String>,
+    /// The pool whose slots the task holds while it runs.
+    #[serde(default)]
+    pub pool: Option<String>,
+    /// How many of the pool's slots it holds (1 by default).
+    #[serde(default)]
+    pub slots: Option<u32>,
+    /// How often the task may start: `"10/s"`, `"100/m burst 5"`.
+    #[serde(default)]
+    pub rate_limit: Option<String>,
     /// Extra environment of `Shell`/`Command` tasks.
     #[serde(default)]
     pub env: IndexMap<String, String>,

@@ -137,6 +137,29 @@ impl RunAccess for RunShared {
         }
     }
 
+    fn started(&self, task: &str, cycle: u32, attempt: u32) {
+        if self.emitting() {
+            self.emit(EventKind::TaskStarted {
+                task: Arc::from(task),
+                cycle,
+                attempt,
+            });
+        }
+    }
+
+    fn waiting(&self, task: &str, cycle: u32, attempt: u32, wait: crate::pool::Wait) {
+        if self.emitting() {
+            self.emit(EventKind::TaskWaiting {
+                task: Arc::from(task),
+                cycle,
+                attempt,
+                reason: wait.reason.name().to_string(),
+                pool: wait.pool,
+                detail: wait.detail,
+            });
+        }
+    }
+
     fn log_from(&self, task: &str, stream: LogStream, line: String, worker: Arc<str>) {
         if self.emitting() {
             self.emit(EventKind::TaskLog {

@@ -5,7 +5,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
@@ -18,6 +18,7 @@ use crate::dispatch::Placement;
 use crate::error::RunError;
 use crate::events::EventKind;
 use crate::handler::{TaskError, TaskHandler};
+use crate::pool::{Admission, RetryAfter, Wait};
 use crate::workflow::{PlanKind, TaskDef};
 
 use super::group::run_group;
@@ -279,6 +280,13 @@ async fn run_task(
     } = exec;
     let running = Running { shared, slot };
     let attempt = entry.attempt;
+    // On the fleet the worker takes the slots and tokens, in Redis, shared by the fleet.
+    let remote = shared.fleet_handler(on_fleet, &def);
+    let is_remote = remote.is_some();
+    let admission = match remote {
+        Some(_) => None,
+        None => admit(shared, slot, &def, &id, cycle, attempt).await?,
+    };
     let run: Arc<dyn RunAccess> = shared.clone();
     let ctx = TaskContext::new(
         ExecutionInfo {
@@ -293,7 +301,14 @@ async fn run_task(
         shared.channel.clone(),
         run,
     );
-    if shared.emitting() {
+    // A fleet attempt that takes pool slots or tokens on its worker starts there: the
+    // worker's report emits `task_started` (after its `task_waiting`).
+    let started_remotely = is_remote
+        && shared
+            .fleet_run
+            .get()
+            .is_some_and(|r| r.starts_when_admitted(&def));
+    if shared.emitting() && !started_remotely {
         shared.emit(EventKind::TaskStarted {
             task: id.clone(),
             cycle,
@@ -302,7 +317,7 @@ async fn run_task(
     }
     let started = Instant::now();
     // On the fleet the worker enforces the timeout, from the moment it starts the body.
-    let (handler, timeout) = match shared.fleet_handler(on_fleet, &def) {
+    let (handler, timeout) = match remote {
         Some(remote) => (remote, None),
         None => (def.handler().clone(), def.options.timeout),
     };
@@ -316,6 +331,7 @@ async fn run_task(
                 started,
             };
             let out = complete(shared, done, &id, ctx, value);
+            drop(admission);
             drop(running);
             return out;
         }
@@ -324,7 +340,24 @@ async fn run_task(
         Err(Failure::Error(_)) if shared.stop.is_cancelled() => return Err(shared.cancel_error()),
         Err(Failure::Error(e)) => e,
     };
+    drop(admission);
     let message = format!("{error:#}");
+    let retry_after = error
+        .chain()
+        .find_map(|e| e.downcast_ref::<RetryAfter>())
+        .map(|r| r.delay);
+    if let Some(delay) = retry_after {
+        match shared.fleet_run.get() {
+            // A worker that ran it has held the fleet's bucket already.
+            Some(_) if is_remote => {}
+            Some(run) => {
+                if let Some(holding) = run.hold_here(&def, delay) {
+                    holding.await;
+                }
+            }
+            None => shared.limiter.hold(&id, &def.options, delay),
+        }
+    }
     let policy = &def.options.retry;
     let will_retry = attempt < policy.max_retries && !shared.stop.is_cancelled();
     shared.emit(EventKind::TaskFailed {
@@ -348,7 +381,11 @@ async fn run_task(
                 b.retry = Some(retry);
             }
         }
-        let delay = policy.delay(attempt, rand::random::<f64>());
+        let delay = match retry_after {
+            // The server said when to come back: then, but never later than the policy's cap.
+            Some(after) => after.min(policy.max_backoff),
+            None => policy.delay(attempt, rand::random::<f64>()),
+        };
         if !sleep_unless_cancelled(shared, delay).await {
             return Err(shared.cancel_error());
         }
@@ -375,6 +412,64 @@ async fn run_task(
             message,
         },
     })
+}
+
+/// Wait until the task's pool and rate limits let it start: parked (not running, not timed)
+/// meanwhile, with a `task_waiting` event for each wait. With a fleet that shares limits
+/// (Redis), the slots and tokens are the fleet's; otherwise the run's own. `None` when no
+/// limit applies.
+async fn admit(
+    shared: &Arc<RunShared>,
+    slot: u32,
+    def: &Arc<TaskDef>,
+    id: &Arc<str>,
+    cycle: u32,
+    attempt: u32,
+) -> Result<Option<Admission>, RunError> {
+    let parked = Arc::new(AtomicBool::new(false));
+    let on_wait = {
+        let (shared, id, parked) = (shared.clone(), id.clone(), parked.clone());
+        move |wait: Wait| {
+            if !parked.swap(true, Ordering::AcqRel) {
+                shared.park_exec(slot);
+            }
+            if shared.emitting() {
+                shared.emit(EventKind::TaskWaiting {
+                    task: id.clone(),
+                    cycle,
+                    attempt,
+                    reason: wait.reason.name().to_string(),
+                    pool: wait.pool,
+                    detail: wait.detail,
+                });
+            }
+        }
+    };
+    let holder = format!("{}:{id}:{cycle}:{attempt}:{slot}", shared.run_id);
+    let shared_limits = shared
+        .fleet_run
+        .get()
+        .and_then(|run| run.admit_here(def, holder, Box::new(on_wait.clone())));
+    let admission = match shared_limits {
+        Some(admitting) => tokio::select! {
+            biased;
+            _ = shared.stop.cancelled() => return Err(shared.cancel_error()),
+            admission = admitting => admission.map_err(|message| RunError::TaskFailed {
+                task: id.to_string(),
+                message,
+            })?,
+        },
+        None if shared.limiter.applies(id, &def.options) => tokio::select! {
+            biased;
+            _ = shared.stop.cancelled() => return Err(shared.cancel_error()),
+            admission = shared.limiter.admit(id, &def.options, on_wait) => admission,
+        },
+        None => return Ok(None),
+    };
+    if parked.load(Ordering::Acquire) && !shared.unpark_exec(slot).await {
+        return Err(shared.cancel_error());
+    }
+    Ok(Some(admission))
 }
 
 async fn sleep_unless_cancelled(shared: &RunShared, delay: Duration) -> bool {

@@ -23,6 +23,7 @@ use crate::dispatch::{Fleet, FleetRun};
 use crate::error::RunError;
 use crate::events::{EventKind, RunEvent};
 use crate::group::MemberOutcome;
+use crate::pool::Limiter;
 use crate::workflow::{PlanKind, PlanNode, Workflow};
 
 /// A queued execution: a node, the data of the iteration that queued it, the retry attempt,
@@ -208,6 +209,8 @@ pub(crate) struct RunShared {
     pub fleet: OnceLock<(Arc<dyn Fleet>, bool)>,
     /// The fleet's side of this run, once it took charge.
     pub fleet_run: OnceLock<Arc<dyn FleetRun>>,
+    /// The run's pools and rate limits.
+    pub limiter: Arc<Limiter>,
 }
 
 impl RunShared {
@@ -221,6 +224,7 @@ impl RunShared {
         feedback: Option<Arc<crate::hitl::FeedbackManager>>,
     ) -> Arc<Self> {
         let n = wf.plan.nodes.len();
+        let limiter = Arc::new(Limiter::new(&wf.pools, &wf.queues));
         let state = RunState {
             results: vec![None; n],
             cycles: vec![0; n],
@@ -246,6 +250,7 @@ impl RunShared {
             me: me.clone(),
             fleet: OnceLock::new(),
             fleet_run: OnceLock::new(),
+            limiter,
         })
     }
 

@@ -15,6 +15,7 @@ use crate::flow::{Flow, GroupHandle, Leaf, ParFlow, TaskHandle, parse_flow};
 use crate::graph::{NodeId, TaskGraph};
 use crate::group::GroupPolicy;
 use crate::handler::TaskError;
+use crate::pool::{PoolDef, QueueDef};
 
 use super::{DEFAULT_MAX_CYCLES, DEFAULT_MAX_STEPS, Plan, TaskDef, Workflow};
 
@@ -73,6 +74,8 @@ pub struct WorkflowBuilder {
     max_steps: u64,
     max_cycles: u32,
     params: BTreeMap<String, Value>,
+    pools: BTreeMap<String, PoolDef>,
+    queues: BTreeMap<String, QueueDef>,
     errors: Vec<BuildError>,
 }
 
@@ -92,8 +95,22 @@ impl WorkflowBuilder {
             max_steps: DEFAULT_MAX_STEPS,
             max_cycles: DEFAULT_MAX_CYCLES,
             params: BTreeMap::new(),
+            pools: BTreeMap::new(),
+            queues: BTreeMap::new(),
             errors: Vec::new(),
         }
+    }
+
+    /// Define a pool that tasks can name (see [`TaskDef::pool`]).
+    pub fn pool(&mut self, name: impl Into<String>, def: PoolDef) -> &mut Self {
+        self.pools.insert(name.into(), def);
+        self
+    }
+
+    /// Set the limits of a worker queue (tasks routed to it share its rate limit).
+    pub fn queue(&mut self, name: impl Into<String>, def: QueueDef) -> &mut Self {
+        self.queues.insert(name.into(), def);
+        self
     }
 
     /// Set the description.
@@ -209,10 +226,22 @@ impl WorkflowBuilder {
                 message: "max_cycles must be at least 1".into(),
             });
         }
+        for (name, pool) in &self.pools {
+            pool.check().map_err(|message| BuildError::InvalidPool {
+                pool: name.clone(),
+                message,
+            })?;
+        }
         for def in &self.tasks {
             def.check().map_err(|message| BuildError::InvalidTask {
                 task: def.id().to_string(),
                 message,
+            })?;
+            super::check_pool(&self.pools, &def.options).map_err(|message| {
+                BuildError::InvalidTask {
+                    task: def.id().to_string(),
+                    message,
+                }
             })?;
             if self.group_index.contains_key(def.id()) {
                 return Err(BuildError::NameClash(def.id().to_string()));
@@ -253,6 +282,8 @@ impl WorkflowBuilder {
             max_steps: self.max_steps,
             max_cycles: self.max_cycles,
             params: self.params,
+            pools: self.pools,
+            queues: self.queues,
             plan,
         })
     }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::graph::{NodeId, TaskGraph};
+use crate::pool::{PoolDef, QueueDef};
 
 /// Default step limit of a run.
 pub const DEFAULT_MAX_STEPS: u64 = 10_000;
@@ -32,6 +33,8 @@ pub struct Workflow {
     pub(crate) max_steps: u64,
     pub(crate) max_cycles: u32,
     pub(crate) params: BTreeMap<String, Value>,
+    pub(crate) pools: BTreeMap<String, PoolDef>,
+    pub(crate) queues: BTreeMap<String, QueueDef>,
     pub(crate) plan: Plan,
 }
 
@@ -107,4 +110,45 @@ impl Workflow {
     pub fn params(&self) -> &BTreeMap<String, Value> {
         &self.params
     }
+
+    /// The pools its tasks may use, by name.
+    pub fn pools(&self) -> &BTreeMap<String, PoolDef> {
+        &self.pools
+    }
+
+    /// The limits of worker queues, by queue name.
+    pub fn queues(&self) -> &BTreeMap<String, QueueDef> {
+        &self.queues
+    }
+
+    /// Whether a task with these options fits the workflow's pools: the pool exists and has
+    /// the slots asked for.
+    pub fn check_pool(&self, options: &TaskOptions) -> Result<(), String> {
+        check_pool(&self.pools, options)
+    }
+}
+
+/// Whether `options` names a pool of `pools` with enough slots.
+pub(crate) fn check_pool(
+    pools: &BTreeMap<String, PoolDef>,
+    options: &TaskOptions,
+) -> Result<(), String> {
+    let Some(name) = &options.pool else {
+        return Ok(());
+    };
+    let Some(pool) = pools.get(name) else {
+        let known: Vec<&str> = pools.keys().map(String::as_str).collect();
+        let guess = crate::suggest::did_you_mean(name, known.iter().copied())
+            .map(|g| format!("; {g}"))
+            .unwrap_or_default();
+        return Err(format!("unknown pool '{name}'{guess}"));
+    };
+    let want = options.slots.unwrap_or(1);
+    if want > pool.slots {
+        return Err(format!(
+            "asks for {want} slots of pool '{name}', which has {}",
+            pool.slots
+        ));
+    }
+    Ok(())
 }

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::context::TaskContext;
 use crate::handler::{FnHandler, TaskError, TaskHandler};
+use crate::pool::RateLimit;
 
 /// When and how often a failed task is tried again.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,6 +116,12 @@ pub struct TaskOptions {
     pub env: BTreeMap<String, String>,
     /// Working directory for process-based handlers.
     pub cwd: Option<PathBuf>,
+    /// The pool whose slots the task holds while it runs.
+    pub pool: Option<String>,
+    /// How many of its pool's slots it holds (1 when not given).
+    pub slots: Option<u32>,
+    /// How often this task may start (all its executions together).
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// A task: id, handler and options.
@@ -216,8 +223,27 @@ impl TaskDef {
         self
     }
 
+    /// Hold `slots` slots of `pool` while running (the pool must be defined in the workflow).
+    pub fn pool(mut self, pool: impl Into<String>, slots: u32) -> Self {
+        self.options.pool = Some(pool.into());
+        self.options.slots = Some(slots);
+        self
+    }
+
+    /// Start at most at this rate.
+    pub fn rate_limit(mut self, rate: RateLimit) -> Self {
+        self.options.rate_limit = Some(rate);
+        self
+    }
+
     pub(crate) fn check(&self) -> Result<(), String> {
         self.options.retry.check()?;
+        if self.options.slots == Some(0) {
+            return Err("slots must be at least 1".into());
+        }
+        if self.options.slots.is_some() && self.options.pool.is_none() {
+            return Err("slots needs a pool: add `pool: \"name\"`".into());
+        }
         if self.options.max_cycles == Some(0) {
             return Err("max_cycles must be at least 1".into());
         }

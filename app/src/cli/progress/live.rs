@@ -16,6 +16,11 @@ use crate::cli::style::Style;
 
 #[derive(Debug, Clone, PartialEq)]
 enum State {
+    /// Ready, waiting for its pool's slots or a rate limit.
+    Waiting {
+        since: Instant,
+        detail: String,
+    },
     Running {
         since: Instant,
         cycle: u32,
@@ -48,6 +53,8 @@ pub struct LivePrinter {
     last_draw: Option<Instant>,
     header: String,
     counts: (u64, u64, u64),
+    /// Tasks waiting for a pool or a rate limit now.
+    waiting: u64,
     out: std::io::Stdout,
 }
 
@@ -63,6 +70,7 @@ impl LivePrinter {
             last_draw: None,
             header: String::new(),
             counts: (0, 0, 0),
+            waiting: 0,
             out: std::io::stdout(),
         }
     }
@@ -91,25 +99,37 @@ impl LivePrinter {
     fn block(&self, width: usize, height: usize) -> Vec<String> {
         let (ok, failed, running) = self.counts;
         let elapsed = millis(self.started.elapsed().as_secs_f64() * 1000.0);
+        let waiting = match self.waiting {
+            0 => String::new(),
+            n => format!(", {n} waiting"),
+        };
         let mut lines = vec![clip(
             &self.style.bold(&format!(
-                "{} — {running} running, {ok} done, {failed} failed — {elapsed}",
+                "{} — {running} running{waiting}, {ok} done, {failed} failed — {elapsed}",
                 self.header
             )),
             width,
         )];
         let room = height.saturating_sub(3).max(1);
         let mut rows: Vec<&Row> = self.rows.iter().collect();
-        // Running first, then the most recently changed.
+        // Running first, then waiting, then the most recently changed.
         rows.sort_by_key(|r| {
-            (
-                !matches!(r.state, State::Running { .. }),
-                std::cmp::Reverse(r.touched),
-            )
+            let rank = match r.state {
+                State::Running { .. } => 0,
+                State::Waiting { .. } => 1,
+                _ => 2,
+            };
+            (rank, std::cmp::Reverse(r.touched))
         });
         let hidden = rows.len().saturating_sub(room);
         for r in rows.into_iter().take(room) {
             let text = match &r.state {
+                State::Waiting { since, detail } => self.style.warning(&format!(
+                    "  ◷ {}  waiting {}  {}",
+                    r.task,
+                    millis(since.elapsed().as_secs_f64() * 1000.0),
+                    one_line(detail)
+                )),
                 State::Running {
                     since,
                     cycle,
@@ -230,17 +250,36 @@ impl Printer for LivePrinter {
             EventKind::RunStarted { workflow, .. } => {
                 self.header = format!("{workflow} ({})", event.run_id)
             }
+            EventKind::TaskWaiting { task, detail, .. } => {
+                let row = self.row(task);
+                let since = match &row.state {
+                    State::Waiting { since, .. } => Some(*since),
+                    _ => None,
+                };
+                row.state = State::Waiting {
+                    since: since.unwrap_or_else(Instant::now),
+                    detail: detail.clone(),
+                };
+                if since.is_none() {
+                    self.waiting += 1;
+                }
+            }
             EventKind::TaskStarted {
                 task,
                 cycle,
                 attempt,
             } => {
                 self.counts.2 += 1;
-                self.row(task).state = State::Running {
+                let row = self.row(task);
+                let was_waiting = matches!(row.state, State::Waiting { .. });
+                row.state = State::Running {
                     since: Instant::now(),
                     cycle: *cycle,
                     attempt: *attempt,
                 };
+                if was_waiting {
+                    self.waiting = self.waiting.saturating_sub(1);
+                }
             }
             EventKind::TaskSucceeded {
                 task,
@@ -346,5 +385,41 @@ mod tests {
                 assert!(visible <= width, "{width}: {line:?}");
             }
         }
+    }
+
+    fn event(kind: EventKind) -> RunEvent {
+        RunEvent {
+            run_id: "r".into(),
+            ts: std::time::SystemTime::UNIX_EPOCH,
+            kind,
+        }
+    }
+
+    #[test]
+    fn waiting_tasks_show_with_their_reason_and_are_counted() {
+        let mut p = LivePrinter::new(Style::stdout());
+        p.header = "wf (r)".into();
+        for task in ["a", "b"] {
+            p.event(&event(EventKind::TaskWaiting {
+                task: task.into(),
+                cycle: 1,
+                attempt: 0,
+                reason: "pool_slots".into(),
+                pool: Some("api".into()),
+                detail: "pool 'api': 4 of 4 slots in use, 1 needed".into(),
+            }));
+        }
+        let block = p.block(100, 30).join("\n");
+        assert!(block.contains("0 running, 2 waiting"), "{block}");
+        assert!(block.contains("◷ a  waiting"), "{block}");
+        assert!(block.contains("pool 'api': 4 of 4 slots in use"), "{block}");
+        p.event(&event(EventKind::TaskStarted {
+            task: "a".into(),
+            cycle: 1,
+            attempt: 0,
+        }));
+        let block = p.block(100, 30).join("\n");
+        assert!(block.contains("1 running, 1 waiting"), "{block}");
+        assert!(block.contains("⠿ a"), "{block}");
     }
 }

@@ -52,6 +52,9 @@ pub fn line(event: &RunEvent, style: &Style) -> Option<String> {
             }
             style.dim(&s)
         }
+        EventKind::TaskWaiting { task, detail, .. } => {
+            style.dim(&format!("[{task}] waiting: {detail}"))
+        }
         EventKind::TaskLog {
             task, line, stream, ..
         } => {

@@ -2,6 +2,7 @@
 //! ([`run::RunView`]) and task logs ([`logbuf::LogBuffer`]). No terminal code here.
 
 pub mod logbuf;
+pub mod pools;
 pub mod run;
 
 use std::path::{Path, PathBuf};

@@ -19,6 +19,8 @@ pub const MAX_EVENTS: usize = 5_000;
 pub enum TaskStatus {
     /// Not started.
     Pending,
+    /// Ready, waiting for free slots of its pool or for a rate limit.
+    Waiting,
     /// Running now.
     Running,
     /// Its last execution succeeded.
@@ -38,6 +40,7 @@ impl TaskStatus {
     pub fn glyph(self) -> &'static str {
         match self {
             TaskStatus::Pending => "○",
+            TaskStatus::Waiting => "◷",
             TaskStatus::Running => "●",
             TaskStatus::Succeeded => "✓",
             TaskStatus::Failed => "✗",
@@ -51,6 +54,7 @@ impl TaskStatus {
     pub fn word(self) -> &'static str {
         match self {
             TaskStatus::Pending => "pending",
+            TaskStatus::Waiting => "waiting",
             TaskStatus::Running => "running",
             TaskStatus::Succeeded => "succeeded",
             TaskStatus::Failed => "failed",
@@ -97,6 +101,8 @@ pub struct TaskRun {
     pub errors: VecDeque<(u32, String)>,
     /// The last result.
     pub result: Option<Value>,
+    /// While it waits: why (`pool_slots` or `rate_limit`), the pool concerned, and the detail.
+    pub waiting: Option<Waiting>,
     /// Its log.
     pub log: LogBuffer,
 }
@@ -114,6 +120,19 @@ impl TaskRun {
             .filter(|a| a.end.is_none())
             .map(|a| a.start)
     }
+}
+
+/// Why a task waits before it starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Waiting {
+    /// `pool_slots` or `rate_limit`.
+    pub reason: String,
+    /// The pool concerned, if a pool is.
+    pub pool: Option<Arc<str>>,
+    /// Which limit, in words.
+    pub detail: String,
+    /// Since when.
+    pub since: SystemTime,
 }
 
 /// A parallel group's state in a run.
@@ -282,6 +301,7 @@ impl RunView {
                 }
                 let t = self.task_mut(task);
                 t.status = Some(TaskStatus::Running);
+                t.waiting = None;
                 t.cycle = *cycle;
                 t.attempt = *attempt;
                 if t.attempts.len() == MAX_ATTEMPTS {
@@ -297,6 +317,30 @@ impl RunView {
                 });
                 let text = format!("{task} cycle {cycle} attempt {attempt}");
                 self.log_event(ts, "task_started", text, false);
+            }
+            EventKind::TaskWaiting {
+                task,
+                cycle,
+                attempt,
+                reason,
+                pool,
+                detail,
+            } => {
+                if self.phase == RunPhase::Starting {
+                    self.phase = RunPhase::Running;
+                }
+                let t = self.task_mut(task);
+                t.status = Some(TaskStatus::Waiting);
+                t.cycle = *cycle;
+                t.attempt = *attempt;
+                let since = t.waiting.as_ref().map_or(ts, |w| w.since);
+                t.waiting = Some(Waiting {
+                    reason: reason.clone(),
+                    pool: pool.clone(),
+                    detail: detail.clone(),
+                    since,
+                });
+                self.log_event(ts, "task_waiting", format!("{task}: {detail}"), false);
             }
             EventKind::TaskLog {
                 task, stream, line, ..
@@ -516,6 +560,8 @@ pub struct StatusCounts {
     pub failed: usize,
     /// Running or waiting to retry.
     pub running: usize,
+    /// Waiting for a pool's slots or a rate limit.
+    pub waiting: usize,
     /// Not started.
     pub pending: usize,
 }
@@ -527,17 +573,19 @@ impl StatusCounts {
             TaskStatus::Succeeded => self.succeeded += 1,
             TaskStatus::Failed | TaskStatus::Cancelled => self.failed += 1,
             TaskStatus::Running | TaskStatus::Retrying => self.running += 1,
+            TaskStatus::Waiting => self.waiting += 1,
             TaskStatus::Pending | TaskStatus::Skipped => self.pending += 1,
         }
     }
 
-    /// `✓3 ✗1 ●2 ○4`, leaving out zeros.
+    /// `✓3 ✗1 ●2 ◷5 ○4`, leaving out zeros.
     pub fn summary(&self) -> String {
         let mut parts = Vec::new();
         for (n, g) in [
             (self.succeeded, "✓"),
             (self.failed, "✗"),
             (self.running, "●"),
+            (self.waiting, "◷"),
             (self.pending, "○"),
         ] {
             if n > 0 {

@@ -9,6 +9,7 @@ use ratatui::widgets::Paragraph;
 
 use super::{fit, node_status, pane, placeholder};
 use crate::studio::app::{App, Pane, Tab};
+use crate::studio::model::TaskStatus;
 use crate::studio::model::run::{format_ms, stream_tag};
 use crate::studio::theme::Theme;
 
@@ -16,11 +17,15 @@ use crate::studio::theme::Theme;
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.settings.theme;
     let mut title = vec![Span::raw(" ")];
-    for (tab, name) in [
+    let mut tabs = vec![
         (Tab::Task, "Task"),
         (Tab::Channel, "Channel"),
         (Tab::Events, "Events"),
-    ] {
+    ];
+    if app.has_pools() {
+        tabs.push((Tab::Pools, "Pools"));
+    }
+    for (tab, name) in tabs {
         let style = if app.tab == tab {
             theme.accent()
         } else {
@@ -37,6 +42,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         Tab::Task => draw_task(frame, inner, app),
         Tab::Channel => draw_channel(frame, inner, app),
         Tab::Events => draw_events(frame, inner, app),
+        Tab::Pools => super::pools::draw(frame, inner, app),
     }
 }
 
@@ -104,6 +110,16 @@ fn draw_task(frame: &mut Frame, area: Rect, app: &App) {
         }
     }
     if let Some(t) = task {
+        if let Some(wait) = t
+            .waiting
+            .as_ref()
+            .filter(|_| t.status() == TaskStatus::Waiting)
+        {
+            head.push(Line::from(Span::styled(
+                fit(&format!("◷ waiting: {}", wait.detail), w),
+                theme.warning(),
+            )));
+        }
         if let Some(r) = &t.result {
             head.push(Line::from(vec![
                 Span::styled("result ", theme.muted()),

@@ -10,6 +10,7 @@ mod help;
 mod inbox;
 mod inspector;
 mod list;
+mod pools;
 mod timeline;
 mod workflows;
 

@@ -19,6 +19,7 @@ use crate::distributed::keys::RunKeys;
 use crate::distributed::wire::FeedbackReply;
 
 use super::run::{Outcome, RunInner};
+use crate::pool::{Wait, WaitReason};
 
 /// A feedback request being relayed: the asking task, and the reply keys the answer goes to
 /// (one per execution that asked: a redelivered execution asks again under a new epoch).
@@ -56,6 +57,30 @@ impl RunInner {
                     w if w.is_empty() => ctx.log_stream(stream, get("l")),
                     w => ctx.log_from_worker(stream, get("l"), &w),
                 }
+            }
+            "go" => {
+                let ctx = self.pending.lock().get(&tid).map(|w| w.ctx.clone());
+                if let Some(ctx) = ctx {
+                    ctx.set_worker(&get("w"));
+                    ctx.started();
+                }
+            }
+            "wait" => {
+                let ctx = self.pending.lock().get(&tid).map(|w| w.ctx.clone());
+                let Some(ctx) = ctx else {
+                    return;
+                };
+                let reason = match get("r").as_str() {
+                    "pool_slots" => WaitReason::PoolSlots,
+                    _ => WaitReason::RateLimit,
+                };
+                let pool = get("p");
+                ctx.set_worker(&get("w"));
+                ctx.waiting(Wait {
+                    reason,
+                    pool: (!pool.is_empty()).then(|| Arc::from(pool.as_str())),
+                    detail: get("d"),
+                });
             }
             "ask" => {
                 self.relay_feedback(&tid, &get("ep"), &get("o"), &get("spec"), get("n") == "1")

@@ -137,6 +137,69 @@ impl FleetRun for RedisRun {
         let inner = self.inner.clone();
         async move { inner.close(status).await }.boxed()
     }
+
+    fn admit_here(
+        &self,
+        def: &Arc<TaskDef>,
+        holder: String,
+        on_wait: Box<dyn FnMut(crate::pool::Wait) + Send>,
+    ) -> Option<BoxFuture<'static, Result<crate::pool::Admission, String>>> {
+        let limits = crate::distributed::pools::claims(&self.inner.workflow, def);
+        if limits.is_empty() {
+            return None;
+        }
+        let inner = self.inner.clone();
+        Some(
+            async move {
+                let fleet = &inner.fleet;
+                let held = crate::distributed::pools::admit(
+                    &fleet.link,
+                    &fleet.keys,
+                    &limits,
+                    &format!("{}:{holder}", fleet.id),
+                    fleet.config.lease,
+                    on_wait,
+                )
+                .await
+                .map_err(|e| format!("taking pool slots or rate-limit tokens in Redis: {e}"))?;
+                Ok(crate::pool::Admission::holding(held.map(|h| {
+                    Box::new(h) as Box<dyn std::any::Any + Send + Sync>
+                })))
+            }
+            .boxed(),
+        )
+    }
+
+    fn starts_when_admitted(&self, def: &Arc<TaskDef>) -> bool {
+        !crate::distributed::pools::claims(&self.inner.workflow, def).is_empty()
+    }
+
+    fn hold_here(
+        &self,
+        def: &Arc<TaskDef>,
+        delay: std::time::Duration,
+    ) -> Option<BoxFuture<'static, ()>> {
+        let limits = crate::distributed::pools::claims(&self.inner.workflow, def);
+        let task_bucket = format!("task:{}:{}", self.inner.workflow.name(), def.id());
+        let inner = self.inner.clone();
+        Some(
+            async move {
+                let fleet = &inner.fleet;
+                let held = crate::distributed::pools::hold(
+                    &fleet.link,
+                    &fleet.keys,
+                    &limits,
+                    &task_bucket,
+                    delay,
+                )
+                .await;
+                if let Err(e) = held {
+                    tracing::warn!("holding the pool's bucket in Redis: {e}");
+                }
+            }
+            .boxed(),
+        )
+    }
 }
 
 /// Runs one task attempt on the fleet.

@@ -40,6 +40,8 @@ pub(super) enum Outcome {
     Failed {
         error: String,
         run_error: Option<RunError>,
+        /// The service the body called asked to be called again after this long.
+        retry_after: Option<std::time::Duration>,
     },
 }
 
@@ -64,6 +66,7 @@ impl Outcome {
                     Err(e) => Outcome::Failed {
                         error: format!("the worker sent control calls that do not parse: {e}"),
                         run_error: None,
+                        retry_after: None,
                     },
                 }
             }
@@ -74,6 +77,11 @@ impl Outcome {
                     error.to_string()
                 },
                 run_error: serde_json::from_str(run_error).ok(),
+                // A failure's control field carries only `retry_after_ms`, when there is one.
+                retry_after: serde_json::from_str::<Value>(control)
+                    .ok()
+                    .and_then(|c| c.get("retry_after_ms").and_then(Value::as_u64))
+                    .map(std::time::Duration::from_millis),
             },
         }
     }
@@ -212,6 +220,7 @@ impl RunInner {
             inputs: Vec::new(),
             body,
             timeout_ms: def.options.timeout.map(|t| t.as_millis() as u64),
+            limits: crate::distributed::pools::claims(&self.workflow, &def),
         };
         let sent = Arc::new(Sent {
             tid: tid.clone(),
@@ -253,9 +262,17 @@ impl RunInner {
                 self.replay(&ctx, control)?;
                 Ok(result)
             }
-            Outcome::Failed { error, run_error } => Err(match run_error {
-                Some(e) => TaskError::new(e),
-                None => TaskError::msg(error),
+            Outcome::Failed {
+                error,
+                run_error,
+                retry_after,
+            } => Err(match (run_error, retry_after) {
+                (Some(e), _) => TaskError::new(e),
+                (None, Some(delay)) => TaskError::new(crate::pool::RetryAfter {
+                    message: crate::pool::RetryAfter::strip_suffix(&error).to_string(),
+                    delay,
+                }),
+                (None, None) => TaskError::msg(error),
             }),
         }
     }

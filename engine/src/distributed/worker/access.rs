@@ -58,6 +58,31 @@ fn cut(line: String) -> String {
 }
 
 impl WorkerAccess {
+    /// Tell the coordinator the attempt waits for a pool or a rate limit (it emits
+    /// `task_waiting`).
+    pub(crate) fn send_wait(&self, wait: &crate::pool::Wait) {
+        self.send(vec![
+            ("k", "wait".into()),
+            ("tid", self.tid.clone()),
+            ("ep", self.epoch.to_string()),
+            ("r", wait.reason.name().into()),
+            ("p", wait.pool.as_deref().unwrap_or_default().into()),
+            ("d", cut(wait.detail.clone())),
+            ("w", self.worker.id.clone()),
+        ]);
+    }
+
+    /// Tell the coordinator the attempt took its slots and tokens and starts its body (it
+    /// emits `task_started`).
+    pub(crate) fn send_started(&self) {
+        self.send(vec![
+            ("k", "go".into()),
+            ("tid", self.tid.clone()),
+            ("ep", self.epoch.to_string()),
+            ("w", self.worker.id.clone()),
+        ]);
+    }
+
     fn send(&self, fields: Vec<(&'static str, String)>) -> u64 {
         let seq = self.worker.outbox.push(Entry {
             stream: self.keys.out(),

@@ -18,8 +18,8 @@ use crate::context::{ExecutionInfo, RunAccess, TaskContext};
 use crate::distributed::channel::RedisChannel;
 use crate::distributed::conn::retry;
 use crate::distributed::keys::RunKeys;
-use crate::distributed::scripts;
 use crate::distributed::wire::{Body, Bundle, Payload, RemoteControl};
+use crate::distributed::{pools, scripts};
 use crate::error::RunError;
 use crate::file::{self, LoadedWorkflow};
 use crate::handler::{TaskError, TaskHandler};
@@ -299,6 +299,40 @@ async fn run_attempt(
         channel,
         access.clone() as Arc<dyn RunAccess>,
     );
+    // Slots and tokens first: the time spent waiting for them is not the body's.
+    let holder = format!(
+        "{}:{}:{}:{}",
+        inner.id, payload.run, flight.tid, flight.epoch
+    );
+    let admitted = tokio::select! {
+        biased;
+        _ = flight.stop.cancelled() => {
+            let reason = (*flight.reason.lock()).unwrap_or(StopReason::Cancelled);
+            return Ended::Stopped(reason);
+        }
+        admitted = pools::admit(
+            &inner.link,
+            &inner.keys,
+            &payload.limits,
+            &holder,
+            inner.config.lease,
+            |wait| access.send_wait(&wait),
+        ) => admitted,
+    };
+    let _slots = match admitted {
+        Ok(slots) => slots,
+        Err(e) => {
+            return Ended::Commit(failed(
+                format!("taking the task's pool slots or rate-limit tokens: {e}"),
+                None,
+                Duration::ZERO,
+                access.last_sent.load(Ordering::Acquire),
+            ));
+        }
+    };
+    if !payload.limits.is_empty() {
+        access.send_started();
+    }
     let started = Instant::now();
     let body = AssertUnwindSafe(handler.execute(ctx.clone())).catch_unwind();
     let limit = payload.timeout_ms.map(Duration::from_millis);
@@ -343,15 +377,41 @@ async fn run_attempt(
                 writes: serde_json::to_string(&writes.take()).unwrap_or_else(|_| "[]".into()),
             }
         }
-        Ok(Err(e)) => Commit {
-            writes: serde_json::to_string(&writes.take()).unwrap_or_else(|_| "[]".into()),
-            ..failed(
-                format!("{e:#}"),
-                e.downcast_ref::<RunError>(),
-                duration,
-                last_sent,
-            )
-        },
+        Ok(Err(e)) => {
+            let retry_after = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<crate::pool::RetryAfter>())
+                .map(|r| r.delay);
+            if let Some(delay) = retry_after {
+                // Every worker and coordinator taking from the pool's bucket slows down.
+                let task_bucket = format!("task:{}:{}", payload.workflow, payload.task);
+                if let Err(err) = pools::hold(
+                    &inner.link,
+                    &inner.keys,
+                    &payload.limits,
+                    &task_bucket,
+                    delay,
+                )
+                .await
+                {
+                    tracing::warn!("worker {}: holding the pool's bucket: {err}", inner.id);
+                }
+            }
+            Commit {
+                writes: serde_json::to_string(&writes.take()).unwrap_or_else(|_| "[]".into()),
+                control: retry_after
+                    .map(|d| {
+                        serde_json::json!({"retry_after_ms": d.as_millis() as u64}).to_string()
+                    })
+                    .unwrap_or_default(),
+                ..failed(
+                    format!("{e:#}"),
+                    e.downcast_ref::<RunError>(),
+                    duration,
+                    last_sent,
+                )
+            }
+        }
         Err(panic) => Commit {
             writes: serde_json::to_string(&writes.take()).unwrap_or_else(|_| "[]".into()),
             ..failed(

@@ -191,6 +191,11 @@ impl TaskHandler for HttpHandler {
                 }
             })?;
             let status = response.status();
+            let retry_after = matches!(status.as_u16(), 429 | 503)
+                .then(|| response.headers().get(reqwest::header::RETRY_AFTER))
+                .flatten()
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| crate::pool::parse_retry_after(v, std::time::SystemTime::now()));
             let is_json = response
                 .headers()
                 .get(reqwest::header::CONTENT_TYPE)
@@ -206,9 +211,11 @@ impl TaskHandler for HttpHandler {
             ));
             if !status.is_success() {
                 let excerpt: String = text.chars().take(300).collect();
-                return Err(TaskError::msg(format!(
-                    "{method} {url} answered {status}: {excerpt}"
-                )));
+                let message = format!("{method} {url} answered {status}: {excerpt}");
+                if let Some(delay) = retry_after {
+                    return Err(TaskError::new(crate::pool::RetryAfter { delay, message }));
+                }
+                return Err(TaskError::msg(message));
             }
             let parsed = serde_json::from_str::<Value>(&text);
             Ok(match parsed {
