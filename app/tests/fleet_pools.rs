@@ -4,6 +4,11 @@
 //! 5/s pool spaces 50 tasks over about 9.8 s (Redis time, shared by both workers), and a
 //! worker killed (-9) while holding slots gives them back when its lease runs out.
 
+#[path = "../../tests/support/services.rs"]
+#[macro_use]
+mod services;
+use services::Service;
+
 mod fleet_support;
 
 use std::time::{Duration, Instant};
@@ -59,6 +64,7 @@ fn event_time(e: &Value) -> std::time::SystemTime {
 
 #[test]
 fn two_hundred_tasks_on_a_four_slot_pool_with_two_workers_never_run_more_than_four_at_once() {
+    needs!(Service::Redis);
     let fleet = two_workers();
     let body = r##"Script(r#" ctx.append("log", 1); ctx.set("last", ctx.task_id); ctx.append("log", -1); 1 "#)"##;
     let file = fleet.write("pool.ron", &pooled(200, r#""api": Pool(slots: 4)"#, body));
@@ -109,6 +115,7 @@ fn two_hundred_tasks_on_a_four_slot_pool_with_two_workers_never_run_more_than_fo
 
 #[test]
 fn fifty_tasks_at_five_per_second_through_redis_take_about_ten_seconds() {
+    needs!(Service::Redis);
     let fleet = two_workers();
     let file = fleet.write(
         "rate.ron",
@@ -165,6 +172,7 @@ fn holders(fleet: &Fleet) -> Vec<String> {
 
 #[test]
 fn a_worker_killed_while_holding_slots_gives_them_back_after_its_lease() {
+    needs!(Service::Redis);
     let mut fleet = Fleet::with_redis(
         RedisServer::start_with(&[]),
         1,
@@ -263,6 +271,7 @@ fn busy_once_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Instant>>>
 
 #[test]
 fn a_429_on_a_worker_delays_the_retry_by_its_retry_after() {
+    needs!(Service::Redis);
     let fleet = two_workers();
     let (url, arrivals) = busy_once_server();
     let file = fleet.write(

@@ -387,6 +387,14 @@ mod tests {
                 cycle: 1,
                 attempt: 2,
             },
+            EventKind::TaskWaiting {
+                task: t.clone(),
+                cycle: 1,
+                attempt: 0,
+                reason: "pool_slots".into(),
+                pool: Some("api".into()),
+                detail: "2 of 4 slots".into(),
+            },
             EventKind::TaskLog {
                 task: t.clone(),
                 stream: LogStream::Stderr,
