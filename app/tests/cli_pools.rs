@@ -154,7 +154,7 @@ fn validate_refuses_an_unknown_pool_with_its_place() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("bad.ron:21:") && err.contains("task 'doc1': unknown pool 'apj'"),
+        err.contains("bad.ron:22:") && err.contains("task 'doc1': unknown pool 'apj'"),
         "{err}"
     );
     assert!(err.contains("did you mean 'api'"), "{err}");

@@ -307,3 +307,49 @@ fn a_429_on_a_worker_delays_the_retry_by_its_retry_after() {
         "the retry came {gap:?} after the 429"
     );
 }
+
+/// On a worker too, waiting for a slot is not timed: four tasks of 0.6 s with a 1 s timeout
+/// take turns on a 1-slot pool (the last waits about 1.8 s) and all succeed.
+#[test]
+fn waiting_on_a_worker_does_not_count_against_the_timeout() {
+    let fleet = two_workers();
+    let members: Vec<String> = (0..4).map(|i| format!("t{i}")).collect();
+    let tasks: Vec<String> = members
+        .iter()
+        .map(|m| {
+            format!("\"{m}\": Task(run: Shell(\"sleep 0.6\"), pool: \"one\", timeout: \"1s\"),")
+        })
+        .collect();
+    let file = fleet.write(
+        "timeouts.ron",
+        &format!(
+            r#"Workflow(
+    name: "timeouts",
+    flow: "start >> g",
+    pools: {{"one": Pool(slots: 1)}},
+    groups: {{"g": Group(members: "{}")}},
+    tasks: {{
+        "start": Task(run: Value("go")),
+        {}
+    }},
+)"#,
+            members.join(" | "),
+            tasks.join("\n        ")
+        ),
+    );
+    let (code, events, err) = fleet.run(&file, &[]);
+    assert_eq!(code, Some(0), "{err}\n{}", fleet.logs());
+    assert!(
+        events.iter().all(|e| e["event"] != "task_failed"),
+        "{:?}",
+        events
+            .iter()
+            .filter(|e| e["event"] == "task_failed")
+            .collect::<Vec<_>>()
+    );
+    let waited = events
+        .iter()
+        .filter(|e| e["event"] == "task_waiting")
+        .count();
+    assert!(waited >= 2, "tasks took turns ({waited} waits)");
+}

@@ -504,3 +504,63 @@ async fn a_pool_is_shared_by_the_workers_and_the_coordinator() {
     assert!(waited.iter().any(|t| t.starts_with('w')), "{waited:?}");
     fleet.stop().await;
 }
+
+/// A queue's rate limit and a task's own are buckets in Redis, shared by the workers: four
+/// tasks on queue `io` limited to 5/s start 200 ms apart (0.6 s from first to last), and a
+/// task limited to 2/s iterating three times starts 500 ms apart (1.5 s). The starts are seen
+/// through the coordinator's events, which add delivery jitter: the lower bounds leave room
+/// for it and still tell a limit from none (a few milliseconds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_and_task_rate_limits_are_shared_through_redis() {
+    let reg = registry();
+    let fleet = Fleet::start(&reg, &[&["io", "default"], &["io", "default"]]).await;
+    let mut wf = Workflow::builder("fleet-rates");
+    wf.queue(
+        "io",
+        graflow_engine::QueueDef::rate_limited("5/s".parse().unwrap_or_else(|e| panic!("{e}"))),
+    );
+    let mut members = Vec::new();
+    for i in 0..4 {
+        wf.add(task(&reg, &format!("q{i}"), "where").queue("io"));
+        members.push(format!("q{i}"));
+    }
+    wf.add(task(&reg, "fetch", "fetch"));
+    wf.add(
+        task(&reg, "looping", "loop3")
+            .rate_limit("2/s".parse().unwrap_or_else(|e| panic!("{e}")))
+            .queue("default"),
+    );
+    wf.flow_str(&format!("fetch >> ({}) >> looping", members.join(" | ")));
+    let wf = Arc::new(wf.build().unwrap_or_else(|e| panic!("{e}")));
+    let (out, events) = run_with(wf, Some(fleet.coordinator().await)).await;
+    assert!(out.succeeded(), "{:?}", out.error);
+    let starts = |prefix: &str| -> Vec<std::time::SystemTime> {
+        let mut v: Vec<_> = events
+            .iter()
+            .filter(|e| matches!(&e.kind, EventKind::TaskStarted { task, .. } if task.starts_with(prefix)))
+            .map(|e| e.ts)
+            .collect();
+        v.sort();
+        v
+    };
+    let span = |v: &[std::time::SystemTime]| {
+        v.last()
+            .and_then(|l| l.duration_since(v[0]).ok())
+            .unwrap_or_default()
+    };
+    let queue = starts("q");
+    assert_eq!(queue.len(), 4);
+    let took = span(&queue);
+    assert!(
+        took >= Duration::from_millis(400) && took < Duration::from_secs(3),
+        "4 starts at 5/s spanned {took:?}"
+    );
+    let looping = starts("looping");
+    assert_eq!(looping.len(), 4, "loop3 runs 4 times");
+    let took = span(&looping);
+    assert!(
+        took >= Duration::from_millis(1000) && took < Duration::from_secs(8),
+        "4 starts at 2/s spanned {took:?}"
+    );
+    fleet.stop().await;
+}

@@ -157,6 +157,20 @@ proptest! {
     }
 
     #[test]
+    fn an_accepted_rate_has_a_usable_interval(
+        count in "0?\\.?[0-9]{0,40}",
+        unit in "(s|m|h)",
+        burst in 1u32..2_000_000,
+    ) {
+        if let Ok(rate) = format!("{count}/{unit} burst {burst}").parse::<RateLimit>() {
+            let interval = rate.interval();
+            prop_assert!(!interval.is_zero());
+            prop_assert!(interval < Duration::MAX);
+            prop_assert!(rate.burst <= graflow_engine::pool::MAX_BURST);
+        }
+    }
+
+    #[test]
     fn a_rate_reads_back_as_written(
         count in 1u32..1_000_000,
         period in prop_oneof![Just(RatePeriod::Second), Just(RatePeriod::Minute), Just(RatePeriod::Hour)],

@@ -379,3 +379,46 @@ async fn a_checkpoint_records_waiting_tasks_and_the_resumed_run_waits_again() {
         "the resumed run waited for the slot again ({waits} waits)"
     );
 }
+
+/// Cancelling a run gives back the slots of its running tasks and ends the waits of the
+/// others: the pool is empty and nobody waits once the run has ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_the_run_gives_every_slot_back() {
+    let mut wf = Workflow::builder("cancel");
+    wf.pool("two", PoolDef::new(2));
+    wf.task("start", |_ctx| async { anyhow::Ok(0) });
+    for i in 0..5 {
+        wf.add(
+            TaskDef::from_fn(format!("t{i}"), |_ctx: TaskContext| async {
+                tokio::time::sleep(Duration::from_secs(600)).await;
+                anyhow::Ok(0)
+            })
+            .pool("two", 1),
+        );
+    }
+    wf.flow_str(&fan_out(5));
+    let mut handle = Engine::new().start(
+        Arc::new(wf.build().expect("builds")),
+        RunOptions::new().with_events(),
+    );
+    let mut rx = handle.take_events().expect("events");
+    let control = handle.control();
+    // Three tasks wait while two hold the slots.
+    let mut waits = 0;
+    while waits < 3 {
+        match rx.recv().await {
+            Some(e) if e.name() == "task_waiting" => waits += 1,
+            Some(_) => {}
+            None => panic!("the run ended early"),
+        }
+    }
+    let busy = &control.pools()[0];
+    assert_eq!((busy.in_use, busy.waiting), (2, 3), "{busy:?}");
+    control.cancel("enough");
+    let out = tokio::time::timeout(Duration::from_secs(60), handle.wait())
+        .await
+        .expect("the cancelled run ends");
+    assert_eq!(out.status, RunStatus::Cancelled);
+    let after = &control.pools()[0];
+    assert_eq!((after.in_use, after.waiting), (0, 0), "{after:?}");
+}

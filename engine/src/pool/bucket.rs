@@ -68,7 +68,13 @@ impl TokenBucket {
             if allowed > start {
                 start = allowed;
             }
-            st.next = Some(next.max(start) + interval);
+            // Intervals are at most 30 days: the schedule stays far inside what an instant
+            // can hold; were it ever to overflow, the token is handed out at the start found.
+            st.next = Some(
+                next.max(start)
+                    .checked_add(interval)
+                    .unwrap_or_else(|| next.max(start)),
+            );
         }
         start.saturating_duration_since(now)
     }
@@ -84,7 +90,10 @@ impl TokenBucket {
     /// Hand out no token for `delay` from now (an API asked to be left alone that long); a
     /// longer hold already in place stays.
     pub fn hold_for(&self, delay: Duration) {
-        let until = Instant::now() + delay;
+        let now = Instant::now();
+        let until = now
+            .checked_add(delay.min(crate::pool::MAX_RETRY_AFTER))
+            .unwrap_or(now);
         let mut st = self.state.lock();
         if st.hold_until.is_none_or(|h| h < until) {
             st.hold_until = Some(until);

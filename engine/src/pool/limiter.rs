@@ -148,8 +148,8 @@ impl Limiter {
         }
     }
 
-    /// Whether a task with these options may have to wait (has a pool or a rate limit, or was
-    /// held by an API).
+    /// Whether a task with these options may have to wait (has a pool, a rate limit or a
+    /// rate-limited queue, or was held by an API). Cheap: most tasks have none.
     pub fn applies(&self, task: &str, options: &TaskOptions) -> bool {
         options.pool.is_some()
             || options.rate_limit.is_some()

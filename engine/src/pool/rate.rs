@@ -9,6 +9,8 @@ use std::time::Duration;
 /// The largest count a rate may name per period (beyond it, the interval is below a nanosecond
 /// per second and the limit means nothing).
 pub const MAX_RATE_COUNT: f64 = 1_000_000_000.0;
+/// The longest time between two starts a rate may mean (30 days).
+pub const MAX_INTERVAL: Duration = Duration::from_secs(30 * 86_400);
 /// The largest burst.
 pub const MAX_BURST: u32 = 1_000_000;
 
@@ -77,6 +79,15 @@ impl RateLimit {
             period,
             burst,
         };
+        match Duration::try_from_secs_f64(period.duration().as_secs_f64() / count) {
+            Ok(interval) if interval <= MAX_INTERVAL => {}
+            _ => {
+                return Err(format!(
+                    "{rate} is slower than one start every {}",
+                    humantime::format_duration(MAX_INTERVAL)
+                ));
+            }
+        }
         if rate.interval().is_zero() {
             return Err(format!("{rate} is faster than one start per nanosecond"));
         }
@@ -90,7 +101,8 @@ impl RateLimit {
 
     /// The time between two starts at the steady rate.
     pub fn interval(&self) -> Duration {
-        Duration::from_secs_f64(self.period.duration().as_secs_f64() / self.count)
+        Duration::try_from_secs_f64(self.period.duration().as_secs_f64() / self.count)
+            .unwrap_or(Duration::MAX)
     }
 
     /// Starts per second.

@@ -426,6 +426,10 @@ async fn admit(
     cycle: u32,
     attempt: u32,
 ) -> Result<Option<Admission>, RunError> {
+    // Most tasks have no limit: nothing to allocate for them.
+    if !shared.limiter.applies(id, &def.options) {
+        return Ok(None);
+    }
     let parked = Arc::new(AtomicBool::new(false));
     let on_wait = {
         let (shared, id, parked) = (shared.clone(), id.clone(), parked.clone());
@@ -459,12 +463,11 @@ async fn admit(
                 message,
             })?,
         },
-        None if shared.limiter.applies(id, &def.options) => tokio::select! {
+        None => tokio::select! {
             biased;
             _ = shared.stop.cancelled() => return Err(shared.cancel_error()),
             admission = shared.limiter.admit(id, &def.options, on_wait) => admission,
         },
-        None => return Ok(None),
     };
     if parked.load(Ordering::Acquire) && !shared.unpark_exec(slot).await {
         return Err(shared.cancel_error());

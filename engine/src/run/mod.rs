@@ -382,6 +382,12 @@ impl RunControl {
             .checkpoint(Reason::Host, None, metadata, None)
             .await
     }
+
+    /// How the run's own pools are doing: slots in use and tasks waiting for each (a run on a
+    /// fleet that shares pools in Redis keeps them there instead).
+    pub fn pools(&self) -> Vec<crate::pool::PoolStatus> {
+        self.shared.limiter.pools()
+    }
 }
 
 /// A running workflow.
