@@ -312,6 +312,7 @@ fn a_429_on_a_worker_delays_the_retry_by_its_retry_after() {
 /// take turns on a 1-slot pool (the last waits about 1.8 s) and all succeed.
 #[test]
 fn waiting_on_a_worker_does_not_count_against_the_timeout() {
+    needs!(Service::Redis);
     let fleet = two_workers();
     let members: Vec<String> = (0..4).map(|i| format!("t{i}")).collect();
     let tasks: Vec<String> = members

@@ -460,6 +460,7 @@ async fn checkpoint_now_is_refused_on_a_worker_with_a_clear_error() {
 /// runs one of them at a time, wherever it runs (the tasks count themselves in the channel).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pool_is_shared_by_the_workers_and_the_coordinator() {
+    needs!(Service::Redis);
     async fn noting(ctx: TaskContext) -> anyhow::Result<Value> {
         ctx.channel().append("log", 1).await?;
         tokio::time::sleep(Duration::from_millis(30)).await;
@@ -512,6 +513,7 @@ async fn a_pool_is_shared_by_the_workers_and_the_coordinator() {
 /// for it and still tell a limit from none (a few milliseconds).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_and_task_rate_limits_are_shared_through_redis() {
+    needs!(Service::Redis);
     let reg = registry();
     let fleet = Fleet::start(&reg, &[&["io", "default"], &["io", "default"]]).await;
     let mut wf = Workflow::builder("fleet-rates");
