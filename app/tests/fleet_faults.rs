@@ -343,14 +343,14 @@ fn a_held_dead_letter_requeued_by_an_operator_runs_again_and_its_run_succeeds() 
     assert_eq!(letter.attempt, "poison:1:0");
     assert!(letter.held_until_ms.is_some(), "{letter:?}");
     std::fs::write(&mended, "").unwrap_or_else(|e| panic!("{e}"));
-    rt.block_on(graflow_engine::distributed::watch::requeue_dead_letter(
-        &link, &keys, "default", &letter, "the test",
-    ))
-    .unwrap_or_else(|e| panic!("{e}"));
+    let requeue = || {
+        rt.block_on(graflow_engine::distributed::watch::requeue_dead_letter(
+            &link, &keys, "default", &letter, "the test",
+        ))
+    };
+    requeue().unwrap_or_else(|e| panic!("{e}"));
     // Twice is refused, saying why.
-    let again = rt.block_on(graflow_engine::distributed::watch::requeue_dead_letter(
-        &link, &keys, "default", &letter, "the test",
-    ));
+    let again = requeue();
     assert!(
         again
             .as_ref()
@@ -403,10 +403,15 @@ fn a_dead_letter_past_its_hold_fails_its_attempt() {
     fleet.supervise(&mut child, |_| false);
     let (code, events, err) = collect(child, Duration::from_secs(30));
     assert_eq!(code, Some(1), "{err}\n{}", fleet.logs());
+    assert_dead_lettered(&events);
+}
+
+/// Task `poison` failed, dead-lettered.
+fn assert_dead_lettered(events: &[Value]) {
     let failed = events
         .iter()
         .find(|e| e["event"] == "task_failed" && e["task"] == "poison")
-        .unwrap_or_else(|| panic!("no failure: {events:?}"));
+        .unwrap_or_else(|| panic!("no failure of the poison task: {events:?}"));
     assert!(
         failed["error"]
             .as_str()
@@ -462,17 +467,7 @@ fn a_poison_task_is_dead_lettered_after_the_delivery_cap() {
     );
     assert_eq!(code, Some(1), "{err}\n{}", fleet.logs());
     assert_eq!(restarts, 3, "one restart per delivery up to the cap");
-    let failed = events
-        .iter()
-        .find(|e| e["event"] == "task_failed" && e["task"] == "poison")
-        .unwrap_or_else(|| panic!("no failure of the poison task: {events:?}"));
-    assert!(
-        failed["error"]
-            .as_str()
-            .unwrap_or("")
-            .contains("dead-lettered"),
-        "{failed}"
-    );
+    assert_dead_lettered(&events);
     let dlq = fleet
         .redis
         .cli(&["XRANGE", "graflow:{q:default}:dlq", "-", "+"]);

@@ -122,14 +122,7 @@ fn an_approval_asked_on_a_worker_is_answered_in_the_studio_inbox() {
     s.send("a");
     s.wait_for("Ship it from the fleet?");
     s.send("y");
-    let out = wait_bounded(run, Duration::from_secs(60));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        fleet.logs()
-    );
+    let out = fleet.succeeded(run, Duration::from_secs(60));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last = stdout.lines().last().unwrap_or_default();
     assert!(last.contains(r#""result":true"#), "{last}");
@@ -150,14 +143,7 @@ fn a_held_dead_letter_is_requeued_from_the_fleet_view_and_its_run_goes_on() {
     if let Ok(Some(_)) = fleet.workers[0].child.try_wait() {
         fleet.respawn(0);
     }
-    let out = wait_bounded(run, Duration::from_secs(60));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        fleet.logs()
-    );
+    fleet.succeeded(run, Duration::from_secs(60));
     s.wait_gone("s left");
     s.quit();
 }

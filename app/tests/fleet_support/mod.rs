@@ -260,6 +260,19 @@ impl Fleet {
         (child, mended)
     }
 
+    /// Wait (up to `limit`) for the run `child` to end, which must be a success; its output.
+    pub fn succeeded(&self, child: Child, limit: Duration) -> Output {
+        let out = wait_bounded(child, limit);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.logs()
+        );
+        out
+    }
+
     /// Restart worker 0 whenever it dies (at most six times: a poison task must hit its
     /// delivery cap before) until `done` says so or the run `child` ends; the restarts.
     pub fn supervise(&mut self, child: &mut Child, mut done: impl FnMut(&Fleet) -> bool) -> usize {

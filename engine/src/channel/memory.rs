@@ -24,6 +24,18 @@ impl Entry {
     }
 }
 
+/// The live entries of `map`, by key.
+fn live_sorted(map: &FxHashMap<String, Entry>) -> Vec<(&String, &Value)> {
+    let mut now = None;
+    let mut live: Vec<(&String, &Value)> = map
+        .iter()
+        .filter(|(_, e)| e.live(&mut now))
+        .map(|(k, e)| (k, &e.value))
+        .collect();
+    live.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    live
+}
+
 impl std::fmt::Debug for MemoryChannel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "MemoryChannel({} keys)", self.map.lock().len())
@@ -223,13 +235,7 @@ impl MemoryChannel {
     /// writes it while its run waits).
     pub fn serialize_live<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let map = self.map.lock();
-        let mut now = None;
-        let mut live: Vec<(&String, &Value)> = map
-            .iter()
-            .filter(|(_, e)| e.live(&mut now))
-            .map(|(k, e)| (k, &e.value))
-            .collect();
-        live.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let live = live_sorted(&map);
         // Each value goes through the checkpoint's fast JSON writer, one at a time.
         use crate::checkpoint::json::{Verbatim, write_value};
         use serde::ser::{Error, SerializeMap};
@@ -248,13 +254,7 @@ impl MemoryChannel {
     pub fn snapshot_json(&self) -> Result<String, ChannelError> {
         use crate::checkpoint::json::{write_str, write_value};
         let map = self.map.lock();
-        let mut now = None;
-        let mut live: Vec<(&String, &Value)> = map
-            .iter()
-            .filter(|(_, e)| e.live(&mut now))
-            .map(|(k, e)| (k, &e.value))
-            .collect();
-        live.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let live = live_sorted(&map);
         let mut out = Vec::with_capacity(live.len() * 64);
         out.push(b'{');
         for (i, (k, v)) in live.into_iter().enumerate() {

@@ -143,17 +143,7 @@ pub async fn fleet_snapshot(
     let replies: Vec<redis::Value> = if ids.is_empty() && queues.is_empty() {
         Vec::new()
     } else {
-        retry(
-            link,
-            "reading the fleet",
-            Some(Duration::from_secs(5)),
-            |mut c| {
-                let pipe = pipe.clone();
-                async move { pipe.query_async(&mut c).await }
-            },
-        )
-        .await
-        .map_err(err)?
+        read(link, &pipe).await.map_err(err)?
     };
     let mut replies = replies.into_iter();
     let mut workers = Vec::with_capacity(ids.len());
@@ -231,6 +221,20 @@ pub async fn fleet_snapshot(
     })
 }
 
+/// Send `pipe` (retried a few seconds while Redis is away).
+async fn read<T: redis::FromRedisValue>(
+    link: &Link,
+    pipe: &redis::Pipeline,
+) -> Result<T, redis::RedisError> {
+    retry(
+        link,
+        "reading the fleet",
+        Some(Duration::from_secs(5)),
+        |mut c| async move { pipe.query_async(&mut c).await },
+    )
+    .await
+}
+
 /// Find which of the dead letters shown their runs still hold for an operator (one round trip).
 async fn mark_held(
     link: &Link,
@@ -249,16 +253,7 @@ async fn mark_held(
     if shown == 0 {
         return Ok(());
     }
-    let replies: Vec<(Option<String>, Option<String>)> = retry(
-        link,
-        "reading the fleet",
-        Some(Duration::from_secs(5)),
-        |mut c| {
-            let pipe = pipe.clone();
-            async move { pipe.query_async(&mut c).await }
-        },
-    )
-    .await?;
+    let replies: Vec<(Option<String>, Option<String>)> = read(link, &pipe).await?;
     let letters = queues.iter_mut().flat_map(|q| q.dead_letters.iter_mut());
     for (letter, (state, until)) in letters.zip(replies) {
         letter.held_until_ms = match state.as_deref() {
