@@ -8,8 +8,8 @@
 //! - `sh` lines calling `graflow` on files of the repository run from its root (the comment on a
 //!   line may say `exit N`); shell scripts for tasks (`graflow ctx …`, `$GRAFLOW_…`) run in a
 //!   `Shell` task; `python` blocks run in a `Command` task (when `python3` is installed).
-//! - `rust` blocks of the README are doctests of `graflow-engine`; elsewhere a Rust block must be
-//!   marked a fragment.
+//! - `rust` blocks of the README and docs/embedding.md are doctests of `graflow-engine`;
+//!   elsewhere a Rust block must be marked a fragment.
 //! - `json`, `text`, `http` and untagged blocks show formats and output: they are not examples.
 //!
 //! A block is marked by an HTML comment on the line before its fence:
@@ -277,9 +277,13 @@ fn check_block(b: &Block, ran: &mut Vec<String>) -> Result<(), String> {
                 (code, text) => Err(format!("exit {code:?}: {text}")),
             }
         }
-        "rust" if b.file == "README.md" => Ok(()), // a doctest of graflow-engine
+        // Doctests of graflow-engine (engine/src/lib.rs includes these two files).
+        "rust" if b.file == "README.md" || b.file.ends_with("embedding.md") => Ok(()),
         "rust" if marker == Some("fragment") => Ok(()),
-        "rust" => Err("a Rust block outside the README must be marked a fragment".into()),
+        "rust" => Err(
+            "a Rust block outside the README and docs/embedding.md must be marked a fragment"
+                .into(),
+        ),
         _ => Ok(()), // formats and output, not examples
     }
 }

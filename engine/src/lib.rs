@@ -36,6 +36,11 @@
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeExamples;
 
+/// The examples of docs/embedding.md, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/embedding.md")]
+pub struct EmbeddingExamples;
+
 pub mod channel;
 pub mod checkpoint;
 pub mod context;
