@@ -225,6 +225,26 @@ pub(super) fn reply_text(v: &Reply) -> Option<String> {
     }
 }
 
+/// A stream entry id (`ms-seq`) as numbers, to compare ids (`(0, 0)` for one that does not
+/// parse).
+pub(super) fn entry_id(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
+}
+
+impl RunInner {
+    /// Wait (at most `limit`) until the outbox reader has handled every entry the outbox holds
+    /// now.
+    pub(super) async fn outbox_caught_up(&self, limit: Duration) {
+        let Ok(end) = outbox_cursor(self.link(), &self.keys).await else {
+            return;
+        };
+        let end = entry_id(&end);
+        let mut seen = self.outbox_read.subscribe();
+        let _ = tokio::time::timeout(limit, seen.wait_for(|read| *read >= end)).await;
+    }
+}
+
 /// The id after which this coordinator reads the outbox: its current end.
 pub(super) async fn outbox_cursor(link: &Link, keys: &RunKeys) -> Result<String, String> {
     let out = keys.out();
@@ -300,6 +320,7 @@ pub(super) async fn read_outbox(run: Arc<RunInner>, mut cursor: String) {
                             cursor = entry.id;
                         }
                     }
+                    run.outbox_read.send_replace(entry_id(&cursor));
                     let trim = redis::cmd("XTRIM")
                         .arg(&out)
                         .arg("MINID")

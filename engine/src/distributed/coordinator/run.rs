@@ -118,6 +118,8 @@ pub(super) struct RunInner {
     pub(super) queues: Mutex<HashMap<String, QueueCell>>,
     /// Set when pending attempts must be checked again (Redis restarted or was away).
     pub(super) reconcile: Notify,
+    /// The id of the last outbox entry the outbox reader handled.
+    pub(super) outbox_read: tokio::sync::watch::Sender<(u64, u64)>,
     pub(super) cancel_run: Arc<dyn Fn(String) + Send + Sync>,
     pub(super) tasks: Mutex<Vec<JoinHandle<()>>>,
     pub(super) closed: AtomicBool,
@@ -149,6 +151,7 @@ impl RunInner {
             mirror: Mirror::new(),
             queues: Mutex::new(HashMap::new()),
             reconcile: Notify::new(),
+            outbox_read: tokio::sync::watch::Sender::new(super::inbox::entry_id(&cursor)),
             cancel_run: info.cancel,
             tasks: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
@@ -345,6 +348,11 @@ impl RunInner {
                 Err(TaskError::msg(message))
             }
             Some("terminal") => {
+                if why != Why::Dispatch {
+                    // Found by a check after Redis was away: what the worker reported before
+                    // its outcome (log lines) is read from the outbox first.
+                    self.outbox_caught_up(Duration::from_secs(10)).await;
+                }
                 let field = |i: usize| reply.get(i).map(String::as_str).unwrap_or("");
                 let outcome = Outcome::parse(field(1), field(2), field(3), field(4), field(7));
                 let ended: u64 = field(8).parse().unwrap_or(0);
