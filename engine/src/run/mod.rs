@@ -168,15 +168,52 @@ impl RunOutcome {
     }
 }
 
-/// Starts runs. Cheap to clone; holds nothing yet but is where engine-wide resources
-/// (handler registries, script engines) live.
-#[derive(Debug, Default, Clone)]
-pub struct Engine {}
+/// Starts runs and loads workflow files. Cheap to clone (clones share): it owns the
+/// resources the built-in task kinds share — the script engine, the context server of
+/// processes, the HTTP and Docker clients ([`Runtimes`](crate::handler::Runtimes)).
+#[derive(Default, Clone)]
+pub struct Engine {
+    runtimes: crate::handler::Runtimes,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Engine")
+    }
+}
 
 impl Engine {
-    /// A new engine.
+    /// A new engine with default runtimes.
     pub fn new() -> Self {
-        Engine {}
+        Engine::default()
+    }
+
+    /// An engine whose workflow files use these runtimes (script limits, an HTTP client…).
+    pub fn with_runtimes(runtimes: crate::handler::Runtimes) -> Self {
+        Engine { runtimes }
+    }
+
+    /// The runtimes the engine's workflow files use.
+    pub fn runtimes(&self) -> &crate::handler::Runtimes {
+        &self.runtimes
+    }
+
+    /// Load and validate a workflow file (RON); diagnostics name the file, line and column.
+    pub fn load_file(
+        &self,
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<crate::file::LoadedWorkflow, crate::file::LoadError> {
+        crate::file::load_file(path.as_ref(), &self.runtimes)
+    }
+
+    /// Load and validate workflow text; `path` names it in diagnostics and anchors relative
+    /// paths (script files, working folders).
+    pub fn load_str(
+        &self,
+        source: &str,
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<crate::file::LoadedWorkflow, crate::file::LoadError> {
+        crate::file::load_str(source, path.as_ref(), &self.runtimes)
     }
 
     /// Start a run of `workflow` on the current tokio runtime.
