@@ -3,8 +3,10 @@
 //!
 //! `cargo bench -p graflow-engine --bench engine [FILTER]` — workloads: `chain` (1,000 /
 //! 10,000 / 100,000 no-op tasks in sequence), `chain_1m` (one run of 1,000,000, with the
-//! peak memory it adds per task: `rss_bytes_per_task`), `fanout` (start → group of 1,000 /
-//! 10,000 / 100,000 no-op members → join), `fanout_at_least` and `fanout_custom` (1,000 and
+//! peak memory it adds per task: `rss_bytes_per_task`), `events_unread` (a 100,000-task
+//! chain whose events nobody reads until it ends: the memory they hold,
+//! `rss_bytes_per_event`), `fanout` (start → group of 1,000 / 10,000 / 100,000 no-op members
+//! → join), `fanout_at_least` and `fanout_custom` (1,000 and
 //! 10,000 members under `AtLeast` and a Rhai `Custom` policy), `dynamic_fanout` (one task
 //! adding 10,000 tasks with `next_task`), `loop` (one task iterating 10,000 times), `channel`
 //! (200,000 set+get pairs).
@@ -142,6 +144,37 @@ fn main() {
             n,
             &[elapsed],
             json!({"rss_bytes_per_task": peak.saturating_sub(before) / n as u64}),
+        );
+    }
+    if wanted("events_unread") {
+        // The event stream is unbounded: a reader that does not keep up holds every event it
+        // has not read. A 100,000-task chain whose events nobody reads until the run ends.
+        let n = 100_000;
+        let wf = chain(n);
+        reset_peak();
+        let (before, _) = memory();
+        let t0 = Instant::now();
+        let mut handle = {
+            let _inside = rt.enter();
+            Engine::new().start(wf.clone(), RunOptions::new().with_events())
+        };
+        let mut events = handle.take_events().expect("asked for events");
+        let out = rt.block_on(handle.wait());
+        let elapsed = t0.elapsed();
+        assert!(out.succeeded(), "{:?}", out.error);
+        let (_, peak) = memory();
+        let mut held = 0u64;
+        while events.try_recv().is_ok() {
+            held += 1;
+        }
+        report_with(
+            "events_unread",
+            n,
+            &[elapsed],
+            json!({
+                "events_held": held,
+                "rss_bytes_per_event": peak.saturating_sub(before) / held.max(1),
+            }),
         );
     }
     if wanted("fanout") {
