@@ -155,17 +155,8 @@ fn feedback_asked_on_a_worker_is_answered_from_the_cli() {
         answered += answer_all(&fleet);
     }
     assert_eq!(answered, 2, "both questions were asked");
-    let out = fleet_support::wait_bounded(child, Duration::from_secs(60));
-    let events: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = fleet.succeeded(child, Duration::from_secs(60));
+    let events = fleet_support::json_lines(&out.stdout);
     assert_eq!(
         finished(&events)["result"],
         json!({"gate": true, "note": "because"})

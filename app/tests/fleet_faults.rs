@@ -15,11 +15,10 @@ mod fleet_support;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use fleet_support::proxy::Proxy;
-use fleet_support::{Fleet, RedisServer, finished, successes, wait_bounded};
+use fleet_support::{Fleet, RedisServer, collect, finished, successes};
 use serde_json::Value;
 
 /// A workflow: `start >> g >> end`, where group `g` has `n` members running `body` (with
@@ -61,19 +60,6 @@ fn shell_member(secs: f64) -> String {
 /// A member that records its execution in a script.
 const SCRIPT_MEMBER: &str =
     r##"Script(r#" ctx.append("exec", ctx.task_id); `r${ctx.task_id}` "#)"##;
-
-fn collect(child: Child, limit: Duration) -> (Option<i32>, Vec<Value>, String) {
-    let out = wait_bounded(child, limit);
-    let events = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    (
-        out.status.code(),
-        events,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// The run succeeded, every task succeeded exactly once, and the results are `expected`'s.
 fn assert_once(events: &[Value], expected: &[Value], fleet: &Fleet, what: &str) {

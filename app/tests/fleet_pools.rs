@@ -202,18 +202,8 @@ fn a_worker_killed_while_holding_slots_gives_them_back_after_its_lease() {
     // A new worker: it reclaims the attempts once their lease runs out and takes the slots the
     // dead worker's leases held.
     fleet.spawn_worker(&["--lease", "2s", "--concurrency", "4"], &[]);
-    let out = fleet_support::wait_bounded(run, Duration::from_secs(90));
-    let events: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        fleet.logs()
-    );
+    let out = fleet.succeeded(run, Duration::from_secs(90));
+    let events = fleet_support::json_lines(&out.stdout);
     assert_eq!(finished(&events)["status"], "succeeded");
     let now = holders(&fleet);
     assert!(

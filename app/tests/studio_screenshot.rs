@@ -149,16 +149,7 @@ fn shot(app: &App, w: u16, h: u16) -> (Buffer, String) {
 }
 
 fn scene() -> App {
-    let mut a = app();
-    a.add_workflow(etl());
-    a.add_workflow(looping());
-    a.update(Action::Run);
-    let id = a
-        .entry()
-        .and_then(|e| e.run.as_ref())
-        .map(|r| r.run_id.clone())
-        .unwrap_or_default();
-    a.on_msg(Msg::Engine(etl_failed_run(&id)));
+    let mut a = after_run(&[etl(), looping()], etl_failed_run);
     let record = |run: &str, wf: &str, started: &str, status| graflow::history::RunRecord {
         key: run.into(),
         run_id: run.into(),

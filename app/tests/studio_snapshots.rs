@@ -18,16 +18,7 @@ use studio_support::*;
 
 /// An app showing `etl` after its failed run, with `view` and focus on `pane`.
 fn failed_etl() -> App {
-    let mut a = app();
-    a.add_workflow(etl());
-    a.add_workflow(looping());
-    a.update(Action::Run);
-    let id = a
-        .entry()
-        .and_then(|e| e.run.as_ref())
-        .map(|r| r.run_id.clone())
-        .unwrap_or_default();
-    a.on_msg(Msg::Engine(etl_failed_run(&id)));
+    let mut a = after_run(&[etl(), looping()], etl_failed_run);
     a.message = None;
     a.effects.clear();
     // As after `enter` on the workflow: the graph has the focus.
@@ -607,15 +598,7 @@ snap_two_sizes!(events_of_a_fast_run, {
 /// A live run of a workflow with pools: waiting tasks in the list, and the Pools tab with each
 /// pool's slots in use, its waiting tasks and its rate.
 fn limited_live() -> App {
-    let mut a = app();
-    a.add_workflow(limited());
-    a.update(Action::Run);
-    let id = a
-        .entry()
-        .and_then(|e| e.run.as_ref())
-        .map(|r| r.run_id.clone())
-        .unwrap_or_default();
-    a.on_msg(Msg::Engine(limited_run(&id)));
+    let mut a = after_run(&[limited()], limited_run);
     a.message = None;
     a.effects.clear();
     a.focus = Pane::Graph;

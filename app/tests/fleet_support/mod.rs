@@ -349,16 +349,26 @@ impl Drop for Fleet {
 pub fn run_bounded(mut cmd: Command) -> (Option<i32>, Vec<Value>, String) {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = cmd.spawn().unwrap_or_else(|e| panic!("{e}"));
-    let out = wait_bounded(child, Duration::from_secs(180));
-    let events = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    collect(child, Duration::from_secs(180))
+}
+
+/// Wait (up to `limit`) for a run started with its output piped: its exit code, its JSON
+/// lines and its standard error.
+pub fn collect(child: Child, limit: Duration) -> (Option<i32>, Vec<Value>, String) {
+    let out = wait_bounded(child, limit);
     (
         out.status.code(),
-        events,
+        json_lines(&out.stdout),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The JSON lines of `output` (other lines are left out).
+pub fn json_lines(output: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(output)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
 }
 
 /// Wait for `child`, killing it after `limit`.

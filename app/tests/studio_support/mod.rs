@@ -251,6 +251,22 @@ pub fn app() -> App {
     a
 }
 
+/// [`app`] with `workflows` added and the last one run, its events being `events(run_id)`.
+pub fn after_run(workflows: &[Arc<Workflow>], events: fn(&str) -> Vec<RunEvent>) -> App {
+    let mut a = app();
+    for wf in workflows {
+        a.add_workflow(wf.clone());
+    }
+    a.update(graflow::studio::action::Action::Run);
+    let id = a
+        .entry()
+        .and_then(|e| e.run.as_ref())
+        .map(|r| r.run_id.clone())
+        .unwrap_or_default();
+    a.on_msg(graflow::studio::app::Msg::Engine(events(&id)));
+    a
+}
+
 /// The screen as text.
 pub fn render(app: &App, w: u16, h: u16) -> String {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap_or_else(|e| panic!("{e}"));
