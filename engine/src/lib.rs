@@ -36,8 +36,9 @@
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeExamples;
 
-/// The examples of docs/embedding.md, compiled and run as doctests.
-#[cfg(doctest)]
+/// The examples of docs/embedding.md, compiled and run as doctests (a workflow file there
+/// runs `Script` tasks).
+#[cfg(all(doctest, feature = "script"))]
 #[doc = include_str!("../../docs/embedding.md")]
 pub struct EmbeddingExamples;
 
@@ -58,6 +59,7 @@ pub mod group;
 pub mod handler;
 pub mod hitl;
 pub mod limits;
+#[cfg(feature = "http")]
 pub mod net;
 pub mod pool;
 pub mod render;

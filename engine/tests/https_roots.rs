@@ -2,6 +2,8 @@
 //! the test's CA trusts the test's TLS server without any `ca_file`. Its own test binary: it
 //! sets a process-wide variable.
 
+#![cfg(feature = "http")]
+
 #[path = "support/tls.rs"]
 mod tls;
 

@@ -12,23 +12,19 @@ use crate::error::{BuildError, Span};
 use crate::flow::{Flow, Leaf, ParFlow, parse_flow};
 use crate::group::GroupPolicy;
 use crate::handler::builtin::{NoopHandler, SleepHandler, ValueHandler};
-use crate::handler::docker::DockerHandler;
 use crate::handler::feedback::FeedbackHandler;
-use crate::handler::http::HttpHandler;
 use crate::handler::process::{ProcessHandler, ProcessSpec, Program};
-use crate::handler::script::{ScriptHandler, ScriptPolicy, ScriptSource};
 use crate::handler::{HandlerEnv, Runtimes, TaskHandler};
-use crate::hitl::{
-    ConsoleNotifier, FeedbackKind, FeedbackSpec, Notifier, WebhookConfig, WebhookNotifier,
-};
+use crate::hitl::{ConsoleNotifier, FeedbackKind, FeedbackSpec, Notifier, WebhookConfig};
 use crate::pool::{PoolDef, QueueDef, RATE_HINT, RateLimit};
 use crate::template::Template;
 use crate::workflow::{GroupDef, RetryPolicy, TaskDef, Workflow, WorkflowBuilder};
 
+use super::kinds;
 use super::locate::Locator;
 use super::spec::{
     AnswerKind, BackendSpec, ChannelSpec, FeedbackTaskSpec, NotifySpec, PolicySpec, RetrySpec,
-    RunSpec, ScriptSpec, TaskSpec, WorkflowSpec,
+    RunSpec, TaskSpec, WorkflowSpec,
 };
 use super::{Diagnostic, Severity};
 
@@ -338,18 +334,7 @@ fn policy(
         PolicySpec::BestEffort => GroupPolicy::BestEffort,
         PolicySpec::AtLeast(n) => GroupPolicy::AtLeast(*n),
         PolicySpec::Critical(ids) => GroupPolicy::Critical(ids.clone()),
-        PolicySpec::Custom(expr) => match ScriptPolicy::new(expr, &env.runtimes.script) {
-            Ok(p) => GroupPolicy::Custom(Arc::new(p)),
-            Err(e) => {
-                let key = rep.loc.entry_field("groups", group, "policy");
-                rep.error(
-                    key,
-                    format!("group '{group}': custom policy does not compile: {e}"),
-                    None,
-                );
-                return None;
-            }
-        },
+        PolicySpec::Custom(expr) => kinds::custom_policy(group, expr, env, rep)?,
     })
 }
 
@@ -460,74 +445,9 @@ pub(super) fn task_def(
             };
             Some(Arc::new(ProcessHandler::new(spec, env)))
         }
-        RunSpec::Script(s) => {
-            let source = match s {
-                ScriptSpec::Inline(code) => ScriptSource::Inline(code.clone()),
-                ScriptSpec::File { file } => ScriptSource::File(env.resolve(file)),
-            };
-            match ScriptHandler::new(source, env) {
-                Ok(h) => Some(Arc::new(h)),
-                Err(e) => {
-                    let code = match s {
-                        ScriptSpec::Inline(code) => Some(code.clone()),
-                        ScriptSpec::File { file } => {
-                            std::fs::read_to_string(env.resolve(file)).ok()
-                        }
-                    };
-                    let (line, column) = match (&code, e.line) {
-                        (Some(c), Some(l)) => {
-                            let (l, col) = super::excerpt::settle(c, l, e.column.unwrap_or(1));
-                            (Some(l), Some(col))
-                        }
-                        _ => (e.line, e.column),
-                    };
-                    let hint = code
-                        .as_deref()
-                        .zip(line)
-                        .and_then(|(c, l)| super::excerpt::caret(c, l, column.unwrap_or(1)));
-                    let at = script_error_place(rep, name, s, line, column);
-                    let whereabouts = match (s, line) {
-                        (ScriptSpec::File { file }, Some(l)) => {
-                            format!(" ({file}:{l}:{})", column.unwrap_or(1))
-                        }
-                        (ScriptSpec::File { file }, None) => format!(" ({file})"),
-                        _ => String::new(),
-                    };
-                    rep.error(
-                        at,
-                        format!("task '{name}': script error{whereabouts}: {}", e.message),
-                        hint.as_deref(),
-                    );
-                    None
-                }
-            }
-        }
-        RunSpec::Http(h) => match HttpHandler::new(h.clone(), env) {
-            Ok(h) => Some(Arc::new(h)),
-            Err(m) => {
-                bad(
-                    rep,
-                    "run",
-                    format!("Http {m}"),
-                    Some(
-                        "Http(url: \"http://…\", method: \"POST\", body: \"…\", timeout: \"30s\")",
-                    ),
-                );
-                None
-            }
-        },
-        RunSpec::Docker(d) => match DockerHandler::new(d.clone(), env) {
-            Ok(h) => Some(Arc::new(h)),
-            Err(m) => {
-                bad(
-                    rep,
-                    "run",
-                    format!("Docker {m}"),
-                    Some("Docker(image: \"…\", cmd: [\"sh\", \"-c\", \"…\"])"),
-                );
-                None
-            }
-        },
+        RunSpec::Script(s) => kinds::script_task(name, s, env, rep),
+        RunSpec::Http(h) => kinds::http_task(name, h, env, rep),
+        RunSpec::Docker(d) => kinds::docker_task(name, d, env, rep),
         RunSpec::Approval(a) => {
             let feedback = FeedbackTaskSpec {
                 kind: AnswerKind::Approval,
@@ -617,36 +537,6 @@ pub(super) fn task_def(
     (rep.error_count() == errors_before).then_some(def)
 }
 
-/// Where a script error is: inside the inline code when the script reports a line, else the task.
-fn script_error_place(
-    rep: &Reporter<'_>,
-    task: &str,
-    spec: &ScriptSpec,
-    line: Option<usize>,
-    column: Option<usize>,
-) -> Option<usize> {
-    let run = rep.loc.entry_field("tasks", task, "run");
-    let (ScriptSpec::Inline(code), Some(line)) = (spec, line) else {
-        return run;
-    };
-    let offset: usize = code
-        .split_inclusive('\n')
-        .take(line.saturating_sub(1))
-        .map(str::len)
-        .sum();
-    let line_text = code[offset.min(code.len())..].lines().next().unwrap_or("");
-    let col_bytes: usize = line_text
-        .chars()
-        .take(column.unwrap_or(1).saturating_sub(1))
-        .map(char::len_utf8)
-        .sum();
-    // The code sits inside `Script(…)`: find its literal after `run:`.
-    let literal_key = run.and_then(|r| rep.loc.field(r, "Script").or(Some(r)));
-    literal_key
-        .and_then(|k| rep.loc.inside_string_after_paren(k, offset + col_bytes))
-        .or(run)
-}
-
 fn feedback_handler(f: &FeedbackTaskSpec, base: &Path) -> Result<FeedbackHandler, String> {
     let kind = match f.kind {
         AnswerKind::Approval => FeedbackKind::Approval,
@@ -706,9 +596,7 @@ pub fn notifiers(specs: &[NotifySpec], base: &Path) -> Result<Vec<Arc<dyn Notifi
                         .clone()
                         .unwrap_or_else(|| "POST".into())
                         .to_ascii_uppercase();
-                    reqwest::Method::from_bytes(method.as_bytes())
-                        .map_err(|_| format!("webhook method '{method}' is not an HTTP method"))?;
-                    Ok(Arc::new(WebhookNotifier::new(WebhookConfig {
+                    kinds::webhook(WebhookConfig {
                         url: w.url.clone(),
                         method,
                         headers: w
@@ -721,7 +609,7 @@ pub fn notifiers(specs: &[NotifySpec], base: &Path) -> Result<Vec<Arc<dyn Notifi
                         retries: w.retries.unwrap_or(3),
                         timeout,
                         ca_file: w.ca_file.as_deref().map(|f| base.join(f)),
-                    })?))
+                    })
                 }
             }
         })

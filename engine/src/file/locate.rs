@@ -206,6 +206,7 @@ impl<'a> Locator<'a> {
 
     /// Like [`inside_string`](Self::inside_string) for the string argument of the variant
     /// whose name is at `variant_at`, e.g. the code of `Script(r#"…"#)`.
+    #[cfg(feature = "script")]
     pub fn inside_string_after_paren(
         &self,
         variant_at: usize,

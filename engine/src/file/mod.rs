@@ -1,8 +1,10 @@
 //! Workflow files in RON: parsing with positions, validation, and assembly into a
 //! [`Workflow`] with the built-in task kinds.
 
+#[cfg(feature = "script")]
 mod excerpt;
 mod explain;
+mod kinds;
 mod load;
 mod locate;
 pub mod spec;

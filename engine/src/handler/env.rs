@@ -3,21 +3,38 @@
 
 use std::path::PathBuf;
 
-use super::{
-    docker::DockerRuntime, http::HttpRuntime, process::ProcessRuntime, script::ScriptRuntime,
-};
+#[cfg(feature = "docker")]
+use super::docker::DockerRuntime;
+#[cfg(feature = "http")]
+use super::http::HttpRuntime;
+use super::process::ProcessRuntime;
+#[cfg(feature = "script")]
+use super::script::ScriptRuntime;
 
-/// Engine-wide resources of the built-in handlers. Cheap to clone; clones share.
+/// Engine-wide resources of the built-in handlers. Cheap to clone; clones share. The fields
+/// of left-out cargo features are absent: build one from `Runtimes::default()`.
 #[derive(Clone, Default)]
 pub struct Runtimes {
+    #[cfg(feature = "script")]
     /// The Rhai engine shared by every `Script` task and custom group policy.
     pub script: ScriptRuntime,
     /// The context server and settings of `Shell` and `Command` tasks.
     pub process: ProcessRuntime,
+    #[cfg(feature = "http")]
     /// The HTTP client of `Http` tasks.
     pub http: HttpRuntime,
+    #[cfg(feature = "docker")]
     /// The Docker client of `Docker` tasks.
     pub docker: DockerRuntime,
+}
+
+impl Runtimes {
+    /// These runtimes with `process` for `Shell` and `Command` tasks (and `Docker` tasks' context
+    /// server), e.g. one that points tasks at another `graflow` binary.
+    pub fn with_process(mut self, process: ProcessRuntime) -> Self {
+        self.process = process;
+        self
+    }
 }
 
 /// The environment a handler is built in.

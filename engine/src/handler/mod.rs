@@ -10,6 +10,7 @@ pub mod feedback;
 pub mod http;
 mod in_process;
 pub mod process;
+#[cfg(feature = "script")]
 pub mod script;
 
 pub use env::{HandlerEnv, Runtimes};

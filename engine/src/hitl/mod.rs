@@ -10,9 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use backend::{FeedbackBackend, FeedbackError, FileBackend};
+#[cfg(feature = "http")]
+pub use notify::WebhookNotifier;
 pub use notify::{
-    CallbackNotifier, ConsoleNotifier, FeedbackEvent, Notifier, WebhookConfig, WebhookNotifier,
-    flush_deliveries,
+    CallbackNotifier, ConsoleNotifier, FeedbackEvent, Notifier, WebhookConfig, flush_deliveries,
 };
 pub use types::{
     Answer, FeedbackKind, FeedbackRequest, FeedbackResponse, FeedbackSpec, FeedbackStatus,

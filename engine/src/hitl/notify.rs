@@ -3,7 +3,9 @@
 //! task), or through a Rust callback.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+#[cfg(feature = "http")]
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -158,11 +160,13 @@ pub async fn flush_deliveries(limit: Duration) {
 }
 
 /// Posts each event to a URL.
+#[cfg(feature = "http")]
 pub struct WebhookNotifier {
     config: Arc<WebhookConfig>,
     client: reqwest::Client,
 }
 
+#[cfg(feature = "http")]
 impl WebhookNotifier {
     /// A notifier for `config`; fails when its `ca_file` cannot be read.
     pub fn new(config: WebhookConfig) -> Result<Self, String> {
@@ -216,6 +220,7 @@ pub fn event_body(
     body
 }
 
+#[cfg(feature = "http")]
 impl Notifier for WebhookNotifier {
     fn notify(
         &self,

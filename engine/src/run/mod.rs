@@ -10,6 +10,7 @@ mod group;
 mod restore;
 mod state;
 
+#[cfg(feature = "redis")]
 pub(crate) use branch::panic_message;
 pub use restore::{MAX_DYNAMIC_TASKS, TaskFactory};
 

@@ -15,6 +15,7 @@ mod server;
 
 pub use runtime::ProcessRuntime;
 
+#[cfg(feature = "docker")]
 pub(in crate::handler) use self::child::{LineBuffer, STDERR_TAIL};
 pub(in crate::handler) use self::server::Execution;
 

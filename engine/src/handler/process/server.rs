@@ -152,6 +152,7 @@ impl Execution {
     /// its contents are removed when the execution ends. Its mode is 0777 so that a container
     /// running as another user can write its result there; the private folder around it keeps
     /// the other users of this machine out.
+    #[cfg(feature = "docker")]
     pub fn dir(&mut self, suffix: &str) -> io::Result<PathBuf> {
         use std::os::unix::fs::PermissionsExt;
         let path = self.server.dir.join(format!("{}.{suffix}", self.id));

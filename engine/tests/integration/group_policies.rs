@@ -1,7 +1,7 @@
 //! Parallel-group policies at run time, each at its boundary, with the group failure listing
 //! every failed member and the successful ones.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

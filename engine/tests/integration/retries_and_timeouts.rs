@@ -1,7 +1,7 @@
 //! Retries (exhausted, then success, backoff timing on a paused clock, jitter bounds) and
 //! per-task timeouts.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -3,19 +3,12 @@
 //! not wait are dropped and counted, and the stream says how many (`events_dropped`), with
 //! `run_finished` last.
 
-#![cfg(feature = "redis")]
-
-#[path = "../../tests/support/services.rs"]
-#[macro_use]
-mod services;
-use services::Service;
-
-#[path = "../../tests/support/redis_server.rs"]
-mod redis_server;
+use crate::services::Service;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::redis_server::RedisServer;
 use graflow_engine::distributed::conn::Link;
 use graflow_engine::distributed::keys::Keys;
 use graflow_engine::distributed::watch::{
@@ -23,7 +16,6 @@ use graflow_engine::distributed::watch::{
 };
 use graflow_engine::prelude::*;
 use graflow_engine::{EventKind, RunEvent, TaskDef};
-use redis_server::RedisServer;
 
 /// A task that iterates `n` times, logging each time.
 fn looping(n: i64) -> Arc<Workflow> {

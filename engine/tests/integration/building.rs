@@ -1,7 +1,7 @@
 //! Building workflows: the graph a flow makes, start detection, loop edges, and every kind of
 //! bad input as a typed error naming the culprit.
 
-mod common;
+use crate::common;
 
 use common::{Trace, recs};
 use graflow_engine::prelude::*;

@@ -2,7 +2,7 @@
 //! streamed output, the result rules, failures, cwd and env, process groups killed on timeout
 //! and cancellation, and the context server's answers to good and bad requests.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -375,13 +375,10 @@ async fn cwd_env_and_relative_programs() {
 async fn a_task_path_keeps_the_graflow_folder_first() {
     let dir = TempDir::new();
     let fake_bin = dir.path().join("bin").join("graflow");
-    let env = HandlerEnv::new(
-        dir.path(),
-        Runtimes {
-            process: graflow_engine::handler::process::ProcessRuntime::with_graflow_bin(&fake_bin),
-            ..Runtimes::default()
-        },
+    let runtimes = Runtimes::default().with_process(
+        graflow_engine::handler::process::ProcessRuntime::with_graflow_bin(&fake_bin),
     );
+    let env = HandlerEnv::new(dir.path(), runtimes);
     let spec = ProcessSpec::shell(r#"echo "$GRAFLOW_BIN|$PATH""#).env("PATH", "/usr/bin:/bin");
     let (outcome, _) = run(single("p", spec, &env)).await;
     assert!(outcome.succeeded(), "{:?}", outcome.error);

@@ -5,24 +5,16 @@
 //! attempt is committed exactly once (unless cancelled), the queue holds nothing, and the
 //! run's outbox holds one outcome per commit.
 
-#![cfg(feature = "redis")]
-
-#[path = "../../tests/support/services.rs"]
-#[macro_use]
-mod services;
-use services::Service;
-
-#[path = "../../tests/support/redis_server.rs"]
-mod redis_server;
+use crate::services::Service;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use crate::redis_server::RedisServer;
 use graflow_engine::distributed::keys::{GROUP, Keys};
 use graflow_engine::distributed::scripts;
 use proptest::prelude::*;
 use redis::Value as Reply;
-use redis_server::RedisServer;
 
 const WORKERS: usize = 3;
 const CAP: u32 = 4;

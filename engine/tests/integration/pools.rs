@@ -3,7 +3,7 @@
 //! ends, waiting is announced and not timed, rate limits space starts exactly on a paused
 //! clock, and a checkpoint taken while tasks wait makes the resumed run wait again.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

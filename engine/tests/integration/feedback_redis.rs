@@ -3,19 +3,12 @@
 //! bookkeeping kept apart from the answer, and a waiter woken by an answer given on another
 //! connection (no polling: it blocks on the request's wake stream).
 
-#![cfg(feature = "redis")]
-
-#[path = "../../tests/support/services.rs"]
-#[macro_use]
-mod services;
-use services::Service;
-
-#[path = "../../tests/support/redis_server.rs"]
-mod redis_server;
+use crate::services::Service;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::redis_server::RedisServer;
 use graflow_engine::distributed::RedisFeedback;
 use graflow_engine::distributed::conn::Link;
 use graflow_engine::distributed::keys::Keys;
@@ -23,7 +16,6 @@ use graflow_engine::hitl::{
     Answer, FeedbackBackend, FeedbackError, FeedbackKind, FeedbackRequest, FeedbackSpec,
     FeedbackStatus,
 };
-use redis_server::RedisServer;
 
 fn request(id: &str, run: &str) -> FeedbackRequest {
     FeedbackRequest {

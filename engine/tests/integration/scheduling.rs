@@ -1,7 +1,7 @@
 //! Scheduling: chains, plain fan-out in edge order, joins, groups as barriers, member chains,
 //! nested groups, results and inputs, the step limit and the event stream.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

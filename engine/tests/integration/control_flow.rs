@@ -1,7 +1,7 @@
 //! Control flow: next_iteration (order, data, held successors), cycle limits, next_task new vs
 //! existing, goto, terminate and cancel (priority, workflow-wide, inside group members).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

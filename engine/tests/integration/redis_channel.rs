@@ -2,25 +2,17 @@
 //! operation give the same results and errors on both (a real Redis), numbers keep every
 //! digit, expiry works, and `clear` empties the run's keys only.
 
-#![cfg(feature = "redis")]
-
-#[path = "../../tests/support/services.rs"]
-#[macro_use]
-mod services;
-use services::Service;
-
-#[path = "../../tests/support/redis_server.rs"]
-mod redis_server;
+use crate::services::Service;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::redis_server::RedisServer;
 use graflow_engine::channel::{ChannelBackend, MemoryChannel};
 use graflow_engine::distributed::RedisChannel;
 use graflow_engine::distributed::conn::Link;
 use graflow_engine::distributed::keys::Keys;
 use proptest::prelude::*;
-use redis_server::RedisServer;
 use serde_json::{Value, json};
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -2,7 +2,7 @@
 //! tasks, terminate/cancel, errors with positions, the sandbox, script files, timeouts, and
 //! custom group policies written in Rhai.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;

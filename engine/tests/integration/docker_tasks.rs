@@ -7,12 +7,7 @@
 //! host's static busybox (`busybox-static`), tagged by the binary's hash and kept for later
 //! runs.
 
-#[path = "../../tests/support/services.rs"]
-#[macro_use]
-mod services;
-use services::Service;
-
-mod common;
+use crate::services::Service;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};

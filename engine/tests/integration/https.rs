@@ -2,8 +2,7 @@
 //! certificate the test generates, trusted through `ca_file`; without it the certificate is
 //! refused. (`SSL_CERT_FILE` is covered by `https_roots.rs`, in its own process.)
 
-#[path = "support/tls.rs"]
-mod tls;
+use crate::tls;
 
 use std::path::Path;
 use std::time::Duration;

@@ -201,8 +201,9 @@ fn unknown_start_and_several_roots() {
     assert!(d.hint.unwrap().contains("start"));
 }
 
+#[cfg(feature = "http")]
 #[test]
-fn bad_handler_fields() {
+fn bad_http_fields() {
     let d = first_error(
         r#"Workflow(name: "x", flow: "a", tasks: {"a": Task(run: Http(url: "ftp://x"))})"#,
     );
@@ -211,6 +212,53 @@ fn bad_handler_fields() {
         r#"Workflow(name: "x", flow: "a", tasks: {"a": Task(run: Http(url: "http://x", method: "FE TCH"))})"#,
     );
     assert!(d.message.contains("method"), "{d}");
+}
+
+/// A build without a kind's feature parses files naming it and refuses them at their place,
+/// naming the feature.
+#[test]
+fn kinds_left_out_of_the_build_are_refused_naming_their_feature() {
+    let cases = [
+        (
+            cfg!(feature = "script"),
+            "script",
+            r#"Task(run: Script("1"))"#,
+        ),
+        (
+            cfg!(feature = "http"),
+            "http",
+            r#"Task(run: Http(url: "http://127.0.0.1:9/"))"#,
+        ),
+        (
+            cfg!(feature = "docker"),
+            "docker",
+            r#"Task(run: Docker(image: "x"))"#,
+        ),
+    ];
+    for (built, feature, task) in cases {
+        let src = format!(r#"Workflow(name: "x", flow: "a", tasks: {{"a": {task}}})"#);
+        match load(&src) {
+            Ok(_) => assert!(built, "{feature}: loaded without its feature"),
+            Err(diags) => {
+                assert!(!built, "{feature}: {diags:?}");
+                let d = &diags[0];
+                assert!(d.message.contains(&format!("`{feature}` feature")), "{d}");
+                assert!(d.line > 0, "{d}: no place");
+            }
+        }
+    }
+    let policy = r#"Workflow(name: "x", flow: "g", tasks: {"a": Task(run: Noop), "b": Task(run: Noop)},
+        groups: {"g": Group(members: "a | b", policy: Custom("true"))})"#;
+    let refusal = load(policy).err().map(|diags| diags[0].message.clone());
+    let built = cfg!(feature = "script");
+    assert_eq!(refusal.is_none(), built, "{refusal:?}");
+    if let Some(message) = refusal {
+        assert!(message.contains("`script` feature"), "{message}");
+    }
+}
+
+#[test]
+fn bad_handler_fields() {
     let d = first_error(r#"Workflow(name: "x", flow: "a", tasks: {"a": Task(run: Command([]))})"#);
     assert!(d.message.contains("Command needs a program"), "{d}");
     let d = first_error(
