@@ -60,6 +60,8 @@ pub trait RunAccess: Send + Sync {
     /// The results of `task`'s predecessors, keyed by id (a group predecessor contributes its
     /// own entry and one per member).
     fn inputs(&self, task: &str) -> BTreeMap<String, Value>;
+    /// The typed values given to the run ([`RunOptions::state`](crate::RunOptions::state)).
+    fn shared_state(&self) -> &crate::shared_state::SharedState;
     /// The ids [`inputs`](Self::inputs) would return, without their values.
     fn input_ids(&self, task: &str) -> Vec<String> {
         self.inputs(task).into_keys().collect()
@@ -222,6 +224,18 @@ impl TaskContext {
     /// Data passed by the previous execution's `next_iteration` (null on the first).
     pub fn data(&self) -> &Value {
         &self.inner.data
+    }
+
+    /// The value of type `T` given to the run with
+    /// [`RunOptions::state`](crate::RunOptions::state) (on a fleet worker, with
+    /// [`WorkerConfig::state`](crate::distributed::worker::WorkerConfig::state)), like axum's
+    /// `State`: `let db = ctx.state::<Db>()?;`.
+    pub fn state<T: Send + Sync + 'static>(&self) -> Result<&T, crate::shared_state::MissingState> {
+        self.inner
+            .run
+            .shared_state()
+            .get::<T>()
+            .ok_or_else(crate::shared_state::MissingState::of::<T>)
     }
 
     /// The run's channel.

@@ -64,6 +64,7 @@ pub mod net;
 pub mod pool;
 pub mod render;
 pub mod run;
+pub mod shared_state;
 pub mod sink;
 pub mod suggest;
 pub mod template;

@@ -95,6 +95,10 @@ impl RunAccess for RunShared {
         out
     }
 
+    fn shared_state(&self) -> &crate::shared_state::SharedState {
+        &self.shared_state
+    }
+
     fn has_node(&self, task: &str) -> bool {
         let st = self.state.lock();
         self.lookup(&st, task).is_some()

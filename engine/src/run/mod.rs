@@ -58,6 +58,9 @@ pub struct RunOptions {
     /// More places the run's events go (a Redis event stream, say), besides the stream of
     /// [`RunHandle::take_events`]; each is handed every event and must not block.
     pub sinks: crate::sink::Sinks,
+    /// Typed values the run's tasks read with [`TaskContext::state`](crate::TaskContext::state)
+    /// (one per type): a database pool, a client, settings.
+    pub state: crate::shared_state::SharedState,
 }
 
 impl RunOptions {
@@ -75,6 +78,14 @@ impl RunOptions {
     /// Set a channel value before the first task.
     pub fn param(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
         self.params.insert(key.into(), value.into());
+        self
+    }
+
+    /// Give the run's tasks `value`, read with
+    /// [`ctx.state::<T>()`](crate::TaskContext::state); a second value of the same type
+    /// replaces the first.
+    pub fn state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.state.insert(value);
         self
     }
 
@@ -296,22 +307,10 @@ impl Engine {
             (None, Some(fleet)) => fleet.channel(&run_id),
             (None, None) => Channel::memory(),
         };
-        let shared = RunShared::new(
-            run_id,
-            workflow,
-            channel,
-            tx,
-            options.sinks.clone(),
-            options.checkpoints.clone(),
-            options.feedback.clone(),
-        );
+        let shared = RunShared::new(run_id, workflow, channel, tx, options);
         if let Some(fleet) = &options.fleet {
             let _ = shared.fleet.set((fleet.clone(), options.groups_on_fleet));
         }
-        shared.checkpoint_every_task.store(
-            options.checkpoint_every_task,
-            std::sync::atomic::Ordering::Relaxed,
-        );
         (shared, rx)
     }
 

@@ -203,6 +203,8 @@ pub(crate) struct RunShared {
     pub checkpoint_every_task: AtomicBool,
     /// Human feedback, if set up.
     pub feedback: Option<Arc<crate::hitl::FeedbackManager>>,
+    /// The typed values its tasks read with `ctx.state::<T>()`.
+    pub shared_state: crate::shared_state::SharedState,
     /// This run itself, for work that outlives a borrow (immediate checkpoints).
     pub me: std::sync::Weak<RunShared>,
     /// The worker fleet, and whether groups go there unless they say otherwise.
@@ -219,10 +221,9 @@ impl RunShared {
         wf: Arc<Workflow>,
         channel: Channel,
         events: Option<UnboundedSender<RunEvent>>,
-        sinks: crate::sink::Sinks,
-        checkpoints: Option<CheckpointConfig>,
-        feedback: Option<Arc<crate::hitl::FeedbackManager>>,
+        options: &super::RunOptions,
     ) -> Arc<Self> {
+        let sinks = options.sinks.clone();
         let n = wf.plan.nodes.len();
         let limiter = Arc::new(Limiter::new(&wf.pools, &wf.queues));
         let state = RunState {
@@ -243,10 +244,11 @@ impl RunShared {
             gate: watch::Sender::new(true),
             quiet: Notify::new(),
             checkpoint_lock: tokio::sync::Mutex::new(()),
-            checkpoints,
+            checkpoints: options.checkpoints.clone(),
             finished: AtomicBool::new(false),
-            checkpoint_every_task: AtomicBool::new(false),
-            feedback,
+            checkpoint_every_task: AtomicBool::new(options.checkpoint_every_task),
+            feedback: options.feedback.clone(),
+            shared_state: options.state.clone(),
             me: me.clone(),
             fleet: OnceLock::new(),
             fleet_run: OnceLock::new(),

@@ -55,7 +55,7 @@ impl Fleet {
     }
 
     async fn add_worker(&mut self, registry: &TaskRegistry, queues: &[&str]) {
-        let mut config = WorkerConfig::new(self.config());
+        let mut config = WorkerConfig::new(self.config()).state(Host("worker"));
         config.queues = queues.iter().map(|q| q.to_string()).collect();
         config.lease = Duration::from_secs(2);
         let worker = Worker::start(config, registry.clone(), Runtimes::default())
@@ -91,8 +91,14 @@ impl Fleet {
 }
 
 /// The handlers the coordinator and its workers share.
+/// Typed state: each process says which it is.
+struct Host(&'static str);
+
 fn registry() -> TaskRegistry {
     let mut r = TaskRegistry::new();
+    r.register_fn("host", |ctx: TaskContext| async move {
+        anyhow::Ok(ctx.state::<Host>()?.0)
+    });
     r.register_fn("fetch", |_ctx: TaskContext| async {
         anyhow::Ok(json!([3, 1, 2]))
     });
@@ -255,6 +261,33 @@ async fn a_group_on_the_fleet_gives_the_local_result_events_and_channel() {
     });
     assert_eq!(log, Some(("double".into(), "doubling 3 rows".into())));
     assert!(fleet.stop().await >= 2, "the workers ran the members");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_read_the_state_of_the_process_they_run_in() {
+    needs!(Service::Redis);
+    let reg = registry();
+    let fleet = Fleet::start(&reg, &[&["default"]]).await;
+    let coordinator = fleet.coordinator().await;
+    let mut wf = Workflow::builder("state");
+    let here = wf.add(task(&reg, "here", "host"));
+    let a = wf.add(task(&reg, "a", "host"));
+    let b = wf.add(task(&reg, "b", "host"));
+    wf.flow(here >> (a | b));
+    let options = RunOptions::new()
+        .fleet(coordinator)
+        .state(Host("coordinator"));
+    let out = Engine::new()
+        .run(
+            Arc::new(wf.build().unwrap_or_else(|e| panic!("{e}"))),
+            options,
+        )
+        .await;
+    assert!(out.succeeded(), "{:?}", out.error);
+    assert_eq!(out.results["here"], json!("coordinator"));
+    assert_eq!(out.results["a"], json!("worker"));
+    assert_eq!(out.results["b"], json!("worker"));
+    fleet.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -58,4 +58,5 @@ mod scheduling;
 mod script_limits;
 #[cfg(feature = "script")]
 mod script_tasks;
+mod shared_state;
 mod workflow_files;

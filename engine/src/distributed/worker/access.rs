@@ -143,6 +143,10 @@ impl RunAccess for WorkerAccess {
         self.inputs.keys().cloned().collect()
     }
 
+    fn shared_state(&self) -> &crate::shared_state::SharedState {
+        &self.worker.config.state
+    }
+
     fn has_node(&self, task: &str) -> bool {
         if self
             .workflow

@@ -51,6 +51,10 @@ pub struct WorkerConfig {
     pub max_deliveries: u32,
     /// How long a shutdown waits for running attempts before handing them back.
     pub grace: Duration,
+    /// Typed values the tasks this worker runs read with
+    /// [`TaskContext::state`](crate::TaskContext::state) (the coordinator's
+    /// [`RunOptions::state`](crate::RunOptions::state) stays in its process).
+    pub state: crate::shared_state::SharedState,
 }
 
 impl WorkerConfig {
@@ -64,7 +68,15 @@ impl WorkerConfig {
             lease: Duration::from_secs(30),
             max_deliveries: 5,
             grace: Duration::from_secs(30),
+            state: crate::shared_state::SharedState::new(),
         }
+    }
+
+    /// Give the tasks this worker runs `value`, read with
+    /// [`ctx.state::<T>()`](crate::TaskContext::state).
+    pub fn state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.state.insert(value);
+        self
     }
 
     /// How often leases are renewed and cancellations noticed: a third of the lease, at most
