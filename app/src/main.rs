@@ -11,6 +11,12 @@ use clap::Parser;
 
 use cli::{Cli, Command};
 
+/// mimalloc: a run allocates and frees small objects at a high rate from several threads
+/// (each member of a wide group has its branch, context and futures), which it does faster
+/// than the system allocator (see docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     cli::out::quiet_on_closed_pipes();
     let cli = match Cli::try_parse() {

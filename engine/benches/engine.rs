@@ -10,6 +10,9 @@
 //! 10,000 members under `AtLeast` and a Rhai `Custom` policy), `dynamic_fanout` (one task
 //! adding 10,000 tasks with `next_task`), `loop` (one task iterating 10,000 times), `channel`
 //! (200,000 set+get pairs).
+//!
+//! `GRAFLOW_BENCH_RUNS=N` times N runs per workload instead of 11, `GRAFLOW_BENCH_N=1000`
+//! keeps only the workloads of that size (for a profiler: `valgrind --tool=callgrind`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,8 +24,13 @@ use graflow_engine::prelude::*;
 use serde_json::json;
 use support::{memory, report, report_with, reset_peak, time_runs};
 
-/// Timed runs per workload (after one untimed warm-up run).
+/// Timed runs per workload (after one untimed warm-up run), unless `GRAFLOW_BENCH_RUNS` says.
 const RUNS: usize = 11;
+
+/// A number from the environment variable `name`.
+fn env_number(name: &str) -> Option<usize> {
+    std::env::var(name).ok().and_then(|n| n.parse().ok())
+}
 
 fn noop(id: String) -> TaskDef {
     TaskDef::from_fn(id, |_ctx: TaskContext| async { anyhow::Ok(()) })
@@ -95,9 +103,9 @@ fn looping(n: usize) -> Arc<Workflow> {
     Arc::new(wf.build().expect("loop builds"))
 }
 
-fn channel_pairs(rt: &tokio::runtime::Runtime, n: usize) -> Vec<Duration> {
+fn channel_pairs(rt: &tokio::runtime::Runtime, n: usize, runs: usize) -> Vec<Duration> {
     let keys: Vec<String> = (0..1000).map(|i| format!("key{i}")).collect();
-    (0..=RUNS)
+    (0..=runs)
         .map(|_| {
             let ch = Channel::memory();
             let keys = keys.clone();
@@ -119,13 +127,16 @@ fn channel_pairs(rt: &tokio::runtime::Runtime, n: usize) -> Vec<Duration> {
 fn main() {
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let wanted = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
+    let only_n = env_number("GRAFLOW_BENCH_N");
+    let sized = |n: &usize| only_n.is_none_or(|only| only == *n);
+    let runs = env_number("GRAFLOW_BENCH_RUNS").unwrap_or(RUNS);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
     if wanted("chain") {
-        for n in [1_000, 10_000, 100_000] {
-            report("chain", n, &time_runs(&rt, &chain(n), RUNS));
+        for n in [1_000, 10_000, 100_000].into_iter().filter(sized) {
+            report("chain", n, &time_runs(&rt, &chain(n), runs));
         }
     }
     if wanted("chain_1m") {
@@ -178,16 +189,16 @@ fn main() {
         );
     }
     if wanted("fanout") {
-        for n in [1_000, 10_000, 100_000] {
-            report("fanout", n, &time_runs(&rt, &fanout(n), RUNS));
+        for n in [1_000, 10_000, 100_000].into_iter().filter(sized) {
+            report("fanout", n, &time_runs(&rt, &fanout(n), runs));
         }
-        for n in [1_000, 10_000] {
+        for n in [1_000, 10_000].into_iter().filter(sized) {
             let wf = fanout_with(n, Some(GroupPolicy::AtLeast(n / 2)));
-            report("fanout_at_least", n, &time_runs(&rt, &wf, RUNS));
+            report("fanout_at_least", n, &time_runs(&rt, &wf, runs));
             let runtime = ScriptRuntime::default();
             let policy = ScriptPolicy::new("succeeded * 2 > total", &runtime).expect("compiles");
             let wf = fanout_with(n, Some(GroupPolicy::Custom(Arc::new(policy))));
-            report("fanout_custom", n, &time_runs(&rt, &wf, RUNS));
+            report("fanout_custom", n, &time_runs(&rt, &wf, runs));
         }
     }
     if wanted("dynamic_fanout") {
@@ -195,13 +206,13 @@ fn main() {
         report(
             "dynamic_fanout",
             n,
-            &time_runs(&rt, &dynamic_fanout(n), RUNS),
+            &time_runs(&rt, &dynamic_fanout(n), runs),
         );
     }
     if wanted("loop") {
-        report("loop", 10_000, &time_runs(&rt, &looping(10_000), RUNS));
+        report("loop", 10_000, &time_runs(&rt, &looping(10_000), runs));
     }
     if wanted("channel") {
-        report("channel", 200_000, &channel_pairs(&rt, 200_000));
+        report("channel", 200_000, &channel_pairs(&rt, 200_000, runs));
     }
 }

@@ -1,6 +1,19 @@
 //! What the engine's benchmark harnesses share: timing runs and printing one JSON line per
-//! workload (`workload`, `n`, `seconds` = the median, `per_item_us`, `runs`, `min_seconds`).
+//! workload (`workload`, `n`, `seconds` = the median, `per_item_us`, `runs`, `min_seconds`,
+//! `allocator`). With the `mimalloc` feature the harnesses allocate with mimalloc, as the
+//! `graflow` binary does; otherwise with the system allocator.
 #![allow(dead_code)] // each harness uses part of it
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The allocator the harness runs on, for its lines.
+pub const ALLOCATOR_NAME: &str = if cfg!(feature = "mimalloc") {
+    "mimalloc"
+} else {
+    "system"
+};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,6 +50,7 @@ pub fn report_with(workload: &str, n: usize, samples: &[Duration], extra: Value)
         line.extend(extra);
         line.insert("runs".into(), json!(samples.len()));
         line.insert("min_seconds".into(), json!(min.as_secs_f64()));
+        line.insert("allocator".into(), json!(ALLOCATOR_NAME));
     }
     println!("{line}");
     seconds

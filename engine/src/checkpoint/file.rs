@@ -8,7 +8,7 @@
 //! is shorter or longer than announced, or whose payload does not match its CRC-32 is refused
 //! with a message saying which — before any of it is trusted.
 
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -103,7 +103,7 @@ pub fn encode(ckpt: &Checkpoint) -> Result<Vec<u8>, CheckpointError> {
 /// Whether `bytes` (a whole `.ckpt`) carry a signature made with `key`.
 pub fn signed_with(bytes: &[u8], key: &[u8]) -> bool {
     use hmac::Mac;
-    let Some(newline) = bytes.iter().take(4096).position(|b| *b == b'\n') else {
+    let Some(newline) = bytes.iter().take(HEADER_READ).position(|b| *b == b'\n') else {
         return false;
     };
     let Ok(header) = serde_json::from_slice::<Header>(&bytes[..newline]) else {
@@ -209,50 +209,111 @@ impl<W: Write> Write for Summing<'_, W> {
 
 /// Validate and parse a checkpoint's bytes.
 pub fn decode(bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
-    let newline = bytes
+    decode_from(bytes, None)
+        .map(|(ckpt, _)| ckpt)
+        .map_err(|e| match e {
+            Unreadable::Io(e) => CheckpointError::Invalid(format!("cannot read it: {e}")),
+            Unreadable::Refused(e) => e,
+        })
+}
+
+/// Why [`decode_from`] gave up: reading failed, or the content was refused.
+pub(super) enum Unreadable {
+    /// Reading failed.
+    Io(std::io::Error),
+    /// The checkpoint was refused.
+    Refused(CheckpointError),
+}
+
+impl From<CheckpointError> for Unreadable {
+    fn from(e: CheckpointError) -> Self {
+        Unreadable::Refused(e)
+    }
+}
+
+/// Validate and parse a checkpoint as it is read from `reader` (see [`super::read`]); also
+/// say whether it is signed with `key`. Nothing parsed is returned unless the payload has the
+/// announced length and CRC-32.
+pub(super) fn decode_from<R: Read>(
+    mut reader: R,
+    key: Option<&[u8]>,
+) -> Result<(Checkpoint, bool), Unreadable> {
+    use super::read::{Failure, Window};
+    let mut head = Vec::with_capacity(HEADER_READ);
+    (&mut reader)
+        .take(HEADER_READ as u64)
+        .read_to_end(&mut head)
+        .map_err(Unreadable::Io)?;
+    let newline = head
         .iter()
-        .take(4096)
         .position(|b| *b == b'\n')
         .ok_or(CheckpointError::NotACheckpoint)?;
     let header: Header =
-        serde_json::from_slice(&bytes[..newline]).map_err(|_| CheckpointError::NotACheckpoint)?;
+        serde_json::from_slice(&head[..newline]).map_err(|_| CheckpointError::NotACheckpoint)?;
     if header.format != FORMAT {
-        return Err(CheckpointError::NotACheckpoint);
+        return Err(CheckpointError::NotACheckpoint.into());
     }
     if header.schema_version > SCHEMA_VERSION {
         return Err(CheckpointError::NewerSchema {
             found: header.schema_version,
             supported: SCHEMA_VERSION,
-        });
+        }
+        .into());
     }
     if header.schema_version == 0 {
-        return Err(CheckpointError::Invalid(
-            "schema_version 0 does not exist".into(),
-        ));
+        return Err(CheckpointError::Invalid("schema_version 0 does not exist".into()).into());
     }
-    let payload = &bytes[newline + 1..];
-    if payload.len() < header.payload_bytes {
+    let given_mac = header.mac.as_deref().and_then(hex);
+    let mac = key
+        .filter(|_| given_mac.is_some())
+        .and_then(|k| mac_of(k, &[]));
+    let mut window = Window::new(reader, &head[newline + 1..], mac);
+    let parsed = window.checkpoint();
+    match window.drain() {
+        Err(Failure::Io(e)) => return Err(Unreadable::Io(e)),
+        Err(Failure::Syntax(_)) | Ok(()) => {}
+    }
+    let found = window.len as usize;
+    if found < header.payload_bytes {
         return Err(CheckpointError::Truncated {
             expected: header.payload_bytes,
-            found: payload.len(),
-        });
+            found,
+        }
+        .into());
     }
-    if payload.len() > header.payload_bytes {
+    if found > header.payload_bytes {
         return Err(CheckpointError::TooLong {
             expected: header.payload_bytes,
-            found: payload.len(),
-        });
+            found,
+        }
+        .into());
     }
-    let crc = format!("{:08x}", crc32fast::hash(payload));
+    let crc = format!("{:08x}", window.crc.clone().finalize());
     if crc != header.crc32 {
         return Err(CheckpointError::Corrupted {
             expected: header.crc32,
             found: crc,
-        });
+        }
+        .into());
     }
-    serde_json::from_slice(payload)
-        .map_err(|e| CheckpointError::Invalid(format!("the payload does not parse: {e}")))
+    let signed = match (window.mac.take(), given_mac) {
+        (Some(mac), Some(given)) => {
+            use hmac::Mac;
+            mac.verify_slice(&given).is_ok()
+        }
+        _ => false,
+    };
+    match parsed {
+        Ok(ckpt) => Ok((ckpt, signed)),
+        Err(Failure::Io(e)) => Err(Unreadable::Io(e)),
+        Err(Failure::Syntax(e)) => {
+            Err(CheckpointError::Invalid(format!("the payload does not parse: {e}")).into())
+        }
+    }
 }
+
+/// Bytes the header line must be found in.
+const HEADER_READ: usize = 4096;
 
 #[cfg(test)]
 mod tests {

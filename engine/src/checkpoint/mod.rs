@@ -1,10 +1,11 @@
 //! Checkpoints: the whole state of a run written to disk so it can resume after a crash or a
 //! pause and end exactly as an uninterrupted run would. [`snapshot`] is the state as data,
 //! [`file`](mod@file) the versioned, checksummed `.ckpt` format, [`store`] the files on disk,
-//! [`json`] the fast writer of big channels.
+//! [`json`] the fast writer of big channels; `read` parses a payload as it is read.
 
 pub mod file;
 pub mod json;
+mod read;
 pub mod snapshot;
 pub mod store;
 

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::CheckpointError;
-use super::file::{Checkpoint, Reason, SCHEMA_VERSION, decode, signed_with, write_signed};
+use super::file::{Checkpoint, Reason, SCHEMA_VERSION, Unreadable, decode_from, write_signed};
 
 /// `<name>.state.json`: the run's progress at a glance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -251,10 +251,12 @@ pub fn load_trusted(
     key: Option<&[u8]>,
 ) -> Result<(Checkpoint, bool), CheckpointError> {
     let path = resolve(path);
-    let bytes = fs::read(&path).map_err(|e| io(&path, e))?;
-    let ckpt = decode(&bytes).map_err(|e| e.at(&path))?;
-    let signed = key.is_some_and(|k| signed_with(&bytes, k));
-    Ok((ckpt, signed))
+    let file = File::open(&path).map_err(|e| io(&path, e))?;
+    // Parsed as it is read: the file's bytes are never all in memory with the channel's values.
+    decode_from(file, key).map_err(|e| match e {
+        Unreadable::Io(e) => io(&path, e),
+        Unreadable::Refused(e) => e.at(&path),
+    })
 }
 
 /// The checkpoints in `dir`, newest first (from their `.meta.json`; a `.ckpt` whose meta is

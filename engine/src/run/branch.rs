@@ -26,6 +26,8 @@ use super::state::{Entry, RunShared};
 
 /// What the branch does next.
 enum Step {
+    /// The queue is empty: the branch ends with this last result.
+    Done(Option<Value>),
     /// The gate is closed: wait until it opens.
     Wait,
     Task {
@@ -65,10 +67,8 @@ fn last_result(shared: &RunShared, branch: u32) -> Option<Value> {
 
 async fn branch_loop(shared: &Arc<RunShared>, branch: u32) -> Result<Option<Value>, RunError> {
     loop {
-        let Some(step) = next_step(shared, branch)? else {
-            return Ok(last_result(shared, branch));
-        };
-        match step {
+        match next_step(shared, branch)? {
+            Step::Done(last) => return Ok(last),
             Step::Wait => {
                 let mut open = shared.gate.subscribe();
                 tokio::select! {
@@ -122,17 +122,21 @@ async fn branch_loop(shared: &Arc<RunShared>, branch: u32) -> Result<Option<Valu
 }
 
 /// Pop the next entry and do the bookkeeping that precedes running it: the gate,
-/// cancellation, the step limit and the cycle limit.
-fn next_step(shared: &RunShared, branch: u32) -> Result<Option<Step>, RunError> {
+/// cancellation, the step limit and the cycle limit. An empty queue ends the branch, with its
+/// last result read under the same lock.
+fn next_step(shared: &RunShared, branch: u32) -> Result<Step, RunError> {
     if shared.stop.is_cancelled() {
         return Err(shared.cancel_error());
     }
     let mut st = shared.state.lock();
     if st.gate_closed {
-        return Ok(Some(Step::Wait));
+        return Ok(Step::Wait);
     }
-    let Some(entry) = st.branch(branch).and_then(|b| b.queue.pop_front()) else {
-        return Ok(None);
+    let Some(b) = st.branch(branch) else {
+        return Ok(Step::Done(None));
+    };
+    let Some(entry) = b.queue.pop_front() else {
+        return Ok(Step::Done(b.last.clone()));
     };
     let node = shared.node(&st, entry.node);
     let id = node.id.clone();
@@ -158,7 +162,7 @@ fn next_step(shared: &RunShared, branch: u32) -> Result<Option<Step>, RunError> 
         *cycles += 1;
     }
     let cycle = *cycles;
-    Ok(Some(match kind {
+    Ok(match kind {
         PlanKind::Task(def) => {
             let slot = shared.begin_exec(&mut st, branch);
             let mut on_fleet = false;
@@ -184,7 +188,7 @@ fn next_step(shared: &RunShared, branch: u32) -> Result<Option<Step>, RunError> 
             members,
             placement,
         },
-    }))
+    })
 }
 
 /// Where one attempt runs: its branch, its slot (see `exec.rs`), its cycle and limit, and
@@ -378,7 +382,7 @@ async fn run_task(
             drop(running);
             let mut st = shared.state.lock();
             if let Some(b) = st.branch(branch) {
-                b.retry = Some(retry);
+                b.retry = Some(Box::new(retry));
             }
         }
         let delay = match retry_after {
@@ -393,7 +397,7 @@ async fn run_task(
         if let Some(b) = st.branch(branch)
             && let Some(retry) = b.retry.take()
         {
-            b.queue.push_back(retry);
+            b.queue.push_back(*retry);
         }
         return Ok(None);
     }

@@ -264,7 +264,7 @@ impl RunShared {
         }
         snap.queue.extend(b.current.iter().map(entry));
         snap.queue.extend(queued.map(entry));
-        snap.queue.extend(b.retry.iter().map(entry));
+        snap.queue.extend(b.retry.iter().map(|r| entry(r)));
         snap
     }
 }

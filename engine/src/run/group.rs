@@ -79,7 +79,7 @@ pub(crate) async fn run_group(
             names.push(name);
         }
         if let Some(b) = st.branch(branch) {
-            b.group = Some(progress);
+            b.group = Some(Box::new(progress));
         }
     }
     if shared.emitting() {

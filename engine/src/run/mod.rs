@@ -490,17 +490,19 @@ impl RunHandle {
 async fn drive(shared: Arc<RunShared>, how: Start) -> RunOutcome {
     let wf = shared.wf.clone();
     let start = wf.plan.nodes[wf.start.index()].id.clone();
-    let (values, resumed): (Vec<(String, Value)>, Option<String>) = match how {
+    // A resumed channel can be big: its values move from the snapshot into the channel one by
+    // one (the map frees its nodes as it goes), never copied into a list first.
+    type Values = Box<dyn Iterator<Item = (String, Value)> + Send>;
+    let (values, resumed): (Values, Option<String>) = match how {
         Start::Fresh(params) => {
-            let mut all: Vec<(String, Value)> = wf
+            let defaults: Vec<(String, Value)> = wf
                 .params
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
-            all.extend(params);
-            (all, None)
+            (Box::new(defaults.into_iter().chain(params)), None)
         }
-        Start::Resumed { channel, from } => (channel.into_iter().collect(), Some(from)),
+        Start::Resumed { channel, from } => (Box::new(channel.into_iter()), Some(from)),
     };
     let resuming = resumed.is_some();
     shared.emit(EventKind::RunStarted {

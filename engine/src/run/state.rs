@@ -74,10 +74,11 @@ pub(crate) struct Branch {
     /// The task executing in this branch (it runs again if the run resumes from a snapshot
     /// taken now).
     pub current: Option<Entry>,
-    /// A failed task waiting for its retry delay.
-    pub retry: Option<Entry>,
+    /// A failed task waiting for its retry delay (boxed, like the group: both are rare, and
+    /// a wide group keeps one branch per member).
+    pub retry: Option<Box<Entry>>,
     /// The group executing in this branch.
-    pub group: Option<GroupProgress>,
+    pub group: Option<Box<GroupProgress>>,
     /// The last result produced in this branch.
     pub last: Option<Value>,
     /// Whether this branch's tasks run on the worker fleet (a member branch of a group placed
