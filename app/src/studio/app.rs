@@ -15,7 +15,7 @@ use super::action::{Action, ActionId, Context, infos};
 use super::graph::layout::Zoom;
 use super::keymap::Keymap;
 use super::model::logbuf::LogLine;
-use super::model::run::{first_line, format_ms, status_word};
+use super::model::run::{first_line, status_word};
 use super::model::{LoadState, RunPhase, RunView, WorkflowEntry};
 use super::screens::Screen;
 use super::screens::checkpoints::CheckpointBrowser;
@@ -23,6 +23,7 @@ use super::screens::inbox::Inbox;
 use super::theme::Theme;
 use super::ui::areas::{Areas, areas};
 use crate::history::RunRecord;
+use crate::text::duration_ms;
 
 pub use super::input::on_screens;
 pub use super::messages::{Effect, Failed, Loaded, Msg};
@@ -1404,7 +1405,7 @@ impl App {
             let Some(run) = &e.run else {
                 continue;
             };
-            let took = format_ms(run.elapsed(self.now) * 1000.0);
+            let took = duration_ms(run.elapsed(self.now) * 1000.0);
             let (text, level) = match run.phase {
                 RunPhase::Finished(s) => {
                     let mut t = format!("{}: run {} in {took}", e.name, status_word(s));

@@ -11,8 +11,9 @@ use crossterm::terminal::{self, Clear, ClearType};
 use graflow_engine::{EventKind, RunEvent};
 
 use super::plain::line;
-use super::{Printer, millis, short, summary};
+use super::{Printer, short, summary};
 use crate::cli::style::Style;
+use crate::text::{self, duration_ms};
 
 #[derive(Debug, Clone, PartialEq)]
 enum State {
@@ -98,7 +99,7 @@ impl LivePrinter {
 
     fn block(&self, width: usize, height: usize) -> Vec<String> {
         let (ok, failed, running) = self.counts;
-        let elapsed = millis(self.started.elapsed().as_secs_f64() * 1000.0);
+        let elapsed = duration_ms(self.started.elapsed().as_secs_f64() * 1000.0);
         let waiting = match self.waiting {
             0 => String::new(),
             n => format!(", {n} waiting"),
@@ -127,7 +128,7 @@ impl LivePrinter {
                 State::Waiting { since, detail } => self.style.warning(&format!(
                     "  ◷ {}  waiting {}  {}",
                     r.task,
-                    millis(since.elapsed().as_secs_f64() * 1000.0),
+                    duration_ms(since.elapsed().as_secs_f64() * 1000.0),
                     one_line(detail)
                 )),
                 State::Running {
@@ -138,7 +139,7 @@ impl LivePrinter {
                     let mut s = format!(
                         "  ⠿ {}  {}",
                         r.task,
-                        millis(since.elapsed().as_secs_f64() * 1000.0)
+                        duration_ms(since.elapsed().as_secs_f64() * 1000.0)
                     );
                     if *cycle > 1 {
                         s.push_str(&format!("  cycle {cycle}"));
@@ -157,7 +158,7 @@ impl LivePrinter {
                     self.style.ok(&format!(
                         "  ✓ {}  {}{cycles}  {result}",
                         r.task,
-                        millis(*ms)
+                        duration_ms(*ms)
                     ))
                 }
                 State::Failed { error, retrying } => self.style.error(&format!(
@@ -171,7 +172,9 @@ impl LivePrinter {
         }
         if hidden > 0 {
             lines.push(clip(
-                &self.style.dim(&format!("  … {hidden} more task(s)")),
+                &self
+                    .style
+                    .dim(&format!("  … {} more", text::plural(hidden, "task"))),
                 width,
             ));
         }
@@ -216,32 +219,9 @@ fn one_line(text: &str) -> String {
         .replace(['\n', '\r'], " ⏎ ")
 }
 
-/// Cut a line to `width` visible characters (escape sequences do not count), on one row.
+/// Cut a line to `width` visible cells (escape sequences do not count), on one row.
 fn clip(text: &str, width: usize) -> String {
-    let text = &one_line(text);
-    let mut out = String::new();
-    let mut visible = 0;
-    let mut in_escape = false;
-    for c in text.chars() {
-        if c == '\x1b' {
-            in_escape = true;
-        }
-        if in_escape {
-            out.push(c);
-            if c == 'm' {
-                in_escape = false;
-            }
-            continue;
-        }
-        if visible + 1 >= width {
-            out.push('…');
-            out.push_str("\x1b[0m");
-            break;
-        }
-        out.push(c);
-        visible += 1;
-    }
-    out
+    text::truncate_ansi(&one_line(text), width)
 }
 
 impl Printer for LivePrinter {
@@ -367,19 +347,23 @@ mod tests {
             cycle: 3,
             attempt: 1,
         };
-        for width in [20, 40, 100] {
+        p.row("データ取得").state = State::Failed {
+            error: "変換できません: 入力が空です".into(),
+            retrying: false,
+        };
+        for width in [7, 20, 21, 40, 100] {
             for line in p.block(width, 30) {
                 assert!(!line.contains('\n') && !line.contains('\r'), "{line:?}");
                 let visible = line
                     .split('\x1b')
                     .enumerate()
                     .map(|(i, part)| {
-                        let text = if i == 0 {
+                        let shown = if i == 0 {
                             part
                         } else {
                             part.split_once('m').map_or("", |(_, t)| t)
                         };
-                        text.chars().count()
+                        text::width(shown)
                     })
                     .sum::<usize>();
                 assert!(visible <= width, "{width}: {line:?}");

@@ -8,11 +8,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 
 use super::areas::screen_areas;
-use super::{fit, hard_wrap, placeholder, screen_block};
+use super::{hard_wrap, placeholder, screen_block};
 use crate::studio::action::Context;
 use crate::studio::app::App;
 use crate::studio::screens::inbox::{AnswerForm, kind_words};
 use crate::studio::theme::Theme;
+use crate::text;
 
 /// A short tag per kind.
 pub fn kind_tag(kind: FeedbackKind) -> &'static str {
@@ -25,18 +26,12 @@ pub fn kind_tag(kind: FeedbackKind) -> &'static str {
     }
 }
 
-/// How long ago an RFC 3339 time was, shortly (`12s`, `4m`, `2h`, `3d`).
+/// How long ago an RFC 3339 time was, shortly (`850ms`, `12s`, `4m`, `2h`, `3d`).
 pub fn ago(app: &App, rfc3339: &str) -> String {
     let Ok(t) = humantime::parse_rfc3339_weak(rfc3339) else {
         return String::new();
     };
-    let secs = app.now.duration_since(t).map(|d| d.as_secs()).unwrap_or(0);
-    match secs {
-        0..60 => format!("{secs}s"),
-        60..3600 => format!("{}m", secs / 60),
-        3600..86400 => format!("{}h", secs / 3600),
-        _ => format!("{}d", secs / 86400),
-    }
+    text::duration_coarse(app.now.duration_since(t).unwrap_or_default())
 }
 
 /// Seconds left, as `2m 05s` or `41s`.
@@ -99,15 +94,14 @@ fn draw_list(frame: &mut Frame, area: Rect, app: &App) {
             Some(_) => format!("⏸ {}", ago(app, &r.created_at)),
             None => ago(app, &r.created_at),
         };
-        let tag = format!("{:<9} ", kind_tag(r.spec.kind));
-        let room = w.saturating_sub(tag.chars().count() + right.chars().count() + 3);
-        let text = fit(&format!("{}: {}", r.task, r.spec.prompt), room);
-        let pad = room.saturating_sub(text.chars().count());
+        let tag = format!("{} ", text::pad(kind_tag(r.spec.kind), 9));
+        let room = w.saturating_sub(text::width(&tag) + text::width(&right) + 3);
+        let what = text::pad(&format!("{}: {}", r.task, r.spec.prompt), room);
         let mut line = Line::from(vec![
             Span::styled("⚑ ", theme.warning()),
             Span::styled(tag, theme.muted()),
-            Span::raw(text),
-            Span::raw(" ".repeat(pad + 1)),
+            Span::raw(what),
+            Span::raw(" "),
             Span::styled(right, theme.muted()),
         ]);
         if i == inbox.selected {
@@ -208,7 +202,7 @@ fn about<'a>(app: &App, r: &FeedbackRequest) -> Vec<Line<'a>> {
             .and_then(|asked| app.now.duration_since(asked).ok())
             .map_or(0.0, |d| d.as_secs_f64());
         let left = (t - waited).max(0.0).floor();
-        let total = crate::studio::model::run::format_ms(t * 1000.0);
+        let total = crate::text::duration_ms(t * 1000.0);
         let text = if left > 0.0 {
             format!(
                 "the run pauses in {} unless answered (it waits {total}) · id {}",

@@ -9,10 +9,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::list::{header, title};
-use super::{fit, pane, placeholder};
+use super::{pane, placeholder};
 use crate::studio::app::{App, Pane};
 use crate::studio::model::TaskStatus;
-use crate::studio::model::run::{Attempt, format_ms};
+use crate::studio::model::run::Attempt;
+use crate::text::{duration_ms, pad};
 
 const LEFT_EIGHTHS: [char; 8] = ['▏', '▎', '▍', '▌', '▋', '▊', '▉', '█'];
 
@@ -83,8 +84,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let bar_w = (inner.width as usize).saturating_sub(name_w + 1).max(1);
     let axis = format!(
         "0 … {}  ({} per cell)",
-        format_ms(total * 1000.0),
-        format_ms(total * 1000.0 / bar_w as f64)
+        duration_ms(total * 1000.0),
+        duration_ms(total * 1000.0 / bar_w as f64)
     );
     let mut lines = header(app, e, &axis);
     let rows_h = (inner.height as usize).saturating_sub(lines.len());
@@ -123,7 +124,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             }
         );
         let mut spans = vec![Span::styled(
-            format!("{:<w$} ", fit(&label, name_w), w = name_w),
+            format!("{} ", pad(&label, name_w)),
             if node.is_group {
                 theme.group()
             } else {
