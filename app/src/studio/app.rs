@@ -12,6 +12,7 @@ use graflow_engine::{RunEvent, Value, Workflow};
 use serde::Deserialize;
 
 use super::action::{Action, ActionId, Context, infos};
+use super::areas::{Areas, areas};
 use super::graph::layout::Zoom;
 use super::keymap::Keymap;
 use super::model::logbuf::LogLine;
@@ -21,7 +22,6 @@ use super::screens::Screen;
 use super::screens::checkpoints::CheckpointBrowser;
 use super::screens::inbox::Inbox;
 use super::theme::Theme;
-use super::ui::areas::{Areas, areas};
 use crate::history::RunRecord;
 use crate::text::duration_ms;
 
@@ -911,7 +911,7 @@ impl App {
             return;
         };
         if e.is_running() {
-            let key = self.key_name("cancel");
+            let key = self.key_name(ActionId::Cancel);
             self.message = Some((format!("already running ({key} cancels it)"), Level::Info));
             return;
         }
@@ -1148,7 +1148,7 @@ impl App {
     /// rows and offset the drawing uses).
     fn click_screen(&mut self, x: u16, y: u16) {
         let inbox = self.showing == Screen::Inbox;
-        let s = super::ui::areas::screen_areas(self.screen.0, self.screen.1, inbox);
+        let s = super::areas::screen_areas(self.screen.0, self.screen.1, inbox);
         let Some(l) = s.list.filter(|l| l.contains((x, y).into())) else {
             return;
         };
@@ -1380,7 +1380,7 @@ impl App {
                     let text = if self.showing == Screen::Inbox {
                         format!("⚑ {task} asks: {prompt}")
                     } else {
-                        let key = self.key_name("inbox");
+                        let key = self.key_name(ActionId::ToggleInbox);
                         format!("⚑ {task} asks: {prompt} — {key} opens the inbox")
                     };
                     self.message = Some((text, Level::Info));
@@ -1417,7 +1417,7 @@ impl App {
                         if self.showing == Screen::Inbox {
                             t.push_str(" — waiting for an answer here, then it resumes");
                         } else {
-                            let key = self.settings.keymap.key_names_of("inbox");
+                            let key = self.settings.keymap.key_name(ActionId::ToggleInbox);
                             t.push_str(&format!(
                                 " — waiting for an answer: {key} opens the inbox, then it resumes"
                             ));
@@ -1543,9 +1543,9 @@ impl App {
             || matches!(self.showing, Screen::Checkpoints | Screen::Fleet)
     }
 
-    /// The first key of a registry entry (for messages), or its name in brackets.
-    pub fn key_name(&self, action: &str) -> String {
-        self.settings.keymap.key_names_of(action)
+    /// The first key bound to an action (for messages and hints), or its name in brackets.
+    pub fn key_name(&self, id: ActionId) -> String {
+        self.settings.keymap.key_name(id)
     }
 }
 

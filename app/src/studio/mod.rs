@@ -7,6 +7,7 @@
 //! - [`messages`]: the effects the app asks the runtime for and the messages it gets back;
 //! - [`input`], [`keymap`], [`theme`], [`config`]: keys and the mouse to actions, colours and
 //!   the user's config file;
+//! - [`areas`]: where each pane goes on a screen of a given size (drawing and the mouse share it);
 //! - [`model`]: runs, task states and logs folded from the engine's events;
 //! - [`screens`]: the approvals inbox and the checkpoint browser (their state and update);
 //! - [`graph`]: the graph model and its three views' geometry (lanes, layered layout);
@@ -16,6 +17,7 @@
 
 pub mod action;
 pub mod app;
+pub mod areas;
 pub mod canvas_view;
 pub mod config;
 pub mod graph;

@@ -248,9 +248,10 @@ impl App {
         if request.spec.kind != FeedbackKind::Approval {
             self.message = Some((
                 format!(
-                    "'{}' asks for {}: enter answers it",
+                    "'{}' asks for {}: {} answers it",
                     request.task,
-                    kind_words(request.spec.kind)
+                    kind_words(request.spec.kind),
+                    self.key_name(crate::studio::action::ActionId::AnswerRequest)
                 ),
                 Level::Info,
             ));

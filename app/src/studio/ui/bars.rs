@@ -162,7 +162,7 @@ pub fn hints(app: &App) -> Vec<(String, &'static str)> {
         out.push((first.clone(), a.short));
     }
     if ctx == Context::Help {
-        out.push(("esc".into(), "close"));
+        out.push((app.key_name(ActionId::Back), "close"));
     }
     out
 }

@@ -10,6 +10,7 @@ use ratatui::widgets::Paragraph;
 
 use super::list::{header, title};
 use super::{node_note, node_status, pane, placeholder};
+use crate::studio::action::ActionId;
 use crate::studio::app::{App, Pane};
 use crate::studio::graph::lanes::{dashed_glyph, glyph};
 use crate::studio::graph::layout::{Canvas, CellRect, Zoom};
@@ -59,14 +60,24 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                 )
             })
             .unwrap_or_default();
+        let key = |id| app.key_name(id);
         let pan = if more.is_empty() {
             String::new()
         } else {
-            format!("more {more}: HJKL pan · ")
+            format!(
+                "more {more}: {}{}{}{} pan · ",
+                key(ActionId::PanLeft),
+                key(ActionId::PanDown),
+                key(ActionId::PanUp),
+                key(ActionId::PanRight)
+            )
         };
         format!(
-            "{pan}{} nodes · {engine} · +/- zoom · f focus",
-            e.graph.canvas_view.nodes.len()
+            "{pan}{} · {engine} · {}/{} zoom · {} focus",
+            text::plural(e.graph.canvas_view.nodes.len(), "node"),
+            key(ActionId::ZoomIn),
+            key(ActionId::ZoomOut),
+            key(ActionId::ToggleFocusMode)
         )
     };
     let head = header(app, e, &head);

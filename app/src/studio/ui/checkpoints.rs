@@ -10,10 +10,11 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::areas::screen_areas;
 use super::{hard_wrap, human_bytes, placeholder, screen_block};
 use crate::runsetup::WorkflowFile;
+use crate::studio::action::ActionId;
 use crate::studio::app::App;
+use crate::studio::areas::screen_areas;
 use crate::studio::theme::Theme;
 use crate::text::{self, pad, pad_left, plural, truncate};
 
@@ -148,7 +149,7 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App) {
         );
         return;
     };
-    let keys = |name: &str| app.settings.keymap.key_names_of(name);
+    let keys = |id: ActionId| app.settings.keymap.key_name(id);
     let mut head = vec![
         Line::from(Span::styled(
             info.path.display().to_string(),
@@ -203,7 +204,7 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App) {
     head.push(Line::from(next));
     if !app.settings.read_only {
         head.push(Line::from(Span::styled(
-            format!("{} resumes it as a live run", keys("resume")),
+            format!("{} resumes it as a live run", keys(ActionId::Resume)),
             theme.key(),
         )));
     }

@@ -10,9 +10,9 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::areas::screen_areas;
 use super::{placeholder, screen_block};
 use crate::studio::app::App;
+use crate::studio::areas::screen_areas;
 use crate::studio::screens::fleet::FleetView;
 use crate::studio::theme::Theme;
 use crate::text::{duration_coarse, pad, truncate};

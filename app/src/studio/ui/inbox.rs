@@ -7,10 +7,10 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 
-use super::areas::screen_areas;
 use super::{hard_wrap, placeholder, screen_block};
-use crate::studio::action::Context;
+use crate::studio::action::{ActionId, Context};
 use crate::studio::app::App;
+use crate::studio::areas::screen_areas;
 use crate::studio::screens::inbox::{AnswerForm, kind_words};
 use crate::studio::theme::Theme;
 use crate::text;
@@ -137,7 +137,7 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App) {
     };
     let mut lines = about(app, r);
     let form = app.inbox.form_for_selected();
-    let keys = |name: &str| app.settings.keymap.key_names_of(name);
+    let keys = |id: ActionId| app.settings.keymap.key_name(id);
     if app.settings.read_only {
         lines.push(Line::from(Span::styled(
             format!("read-only: answer with graflow feedback respond {}", r.id),
@@ -147,11 +147,15 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App) {
         let how = match r.spec.kind {
             FeedbackKind::Approval => format!(
                 "{} approve · {} reject with a reason · {} answer",
-                keys("approve"),
-                keys("reject"),
-                keys("answer")
+                keys(ActionId::Approve),
+                keys(ActionId::Reject),
+                keys(ActionId::AnswerRequest)
             ),
-            kind => format!("{} answer ({})", keys("answer"), kind_words(kind)),
+            kind => format!(
+                "{} answer ({})",
+                keys(ActionId::AnswerRequest),
+                kind_words(kind)
+            ),
         };
         lines.push(Line::from(Span::styled(how, theme.key())));
     }
@@ -233,7 +237,7 @@ fn draw_form(frame: &mut Frame, area: Rect, app: &App, f: &AnswerForm, editing: 
     if area.height == 0 {
         return;
     }
-    let keys = |name: &str| app.settings.keymap.key_names_of(name);
+    let keys = |id: ActionId| app.settings.keymap.key_name(id);
     let mut top: Vec<Line> = vec![Line::from("")];
     let mut bottom: Vec<Line> = Vec::new();
     if let Some(e) = &f.error {
@@ -242,25 +246,29 @@ fn draw_form(frame: &mut Frame, area: Rect, app: &App, f: &AnswerForm, editing: 
     if f.sending {
         bottom.push(Line::from(Span::styled("sending…", theme.muted())));
     } else if editing {
-        let send = keys("send-answer");
+        let send = keys(ActionId::SubmitAnswer);
+        let stop = app
+            .settings
+            .keymap
+            .key_name_in(Context::Answer, ActionId::Back);
         let hint = match f.kind {
             FeedbackKind::Approval => format!(
-                "{} switches · {send} sends · esc stops (the draft stays)",
-                keys("toggle-decision")
+                "{} switches · {send} sends · {stop} stops (the draft stays)",
+                keys(ActionId::ToggleDecision)
             ),
             FeedbackKind::Text | FeedbackKind::Custom => {
-                format!("enter: new line · {send} sends · esc stops (the draft stays)")
+                format!("enter: new line · {send} sends · {stop} stops (the draft stays)")
             }
-            FeedbackKind::Selection => format!("↑↓ pick · {send} or enter sends · esc stops"),
+            FeedbackKind::Selection => format!("↑↓ pick · {send} or enter sends · {stop} stops"),
             FeedbackKind::MultiSelection => format!(
-                "↑↓ move · {} checks · {send} or enter sends · esc stops",
-                keys("toggle-option")
+                "↑↓ move · {} checks · {send} or enter sends · {stop} stops",
+                keys(ActionId::ToggleOption)
             ),
         };
         bottom.push(Line::from(Span::styled(hint, theme.muted())));
     } else {
         bottom.push(Line::from(Span::styled(
-            format!("{} goes on with this answer", keys("answer")),
+            format!("{} goes on with this answer", keys(ActionId::AnswerRequest)),
             theme.muted(),
         )));
     }

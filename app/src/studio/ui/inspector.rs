@@ -8,6 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{node_status, pane, placeholder};
+use crate::studio::action::ActionId;
 use crate::studio::app::{App, Pane, Tab};
 use crate::studio::model::TaskStatus;
 use crate::studio::model::run::stream_tag;
@@ -192,7 +193,10 @@ fn draw_task(frame: &mut Frame, area: Rect, app: &App) {
         let hint = if app.settings.read_only {
             "not run yet".to_string()
         } else {
-            format!("not run yet: {} runs the workflow", app.key_name("run"))
+            format!(
+                "not run yet: {} runs the workflow",
+                app.key_name(ActionId::Run)
+            )
         };
         head.push(Line::from(Span::styled(hint, theme.muted())));
     }

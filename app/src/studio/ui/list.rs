@@ -6,6 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{error_banner, node_note, node_status, pane, placeholder};
+use crate::studio::action::ActionId;
 use crate::studio::app::{App, Pane};
 use crate::studio::graph::lanes::gutter;
 use crate::studio::model::{RunPhase, WorkflowEntry};
@@ -70,8 +71,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         app,
         e,
         &format!(
-            "{} nodes · enter: detail · space: group · f: focus",
-            g.model.len()
+            "{} · {}: detail · {}: group · {}: focus",
+            text::plural(g.model.len(), "node"),
+            app.key_name(ActionId::Open),
+            app.key_name(ActionId::ToggleGroup),
+            app.key_name(ActionId::ToggleFocusMode)
         ),
     );
     let rows_h = (inner.height as usize).saturating_sub(lines.len());

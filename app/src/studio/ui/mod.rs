@@ -1,7 +1,6 @@
 //! Drawing: a pure function of the [`App`]. Nothing here changes state or does I/O; each
 //! pane draws from what the app holds, and only the visible rows or cells.
 
-pub mod areas;
 mod bars;
 mod canvas;
 mod checkpoints;
@@ -21,6 +20,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 
 use super::app::{App, GraphView, Pane};
+use super::areas;
 use super::model::{LoadState, TaskStatus, WorkflowEntry};
 use super::screens::Screen;
 use super::theme::Theme;

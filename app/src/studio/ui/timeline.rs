@@ -10,6 +10,7 @@ use ratatui::widgets::Paragraph;
 
 use super::list::{header, title};
 use super::{pane, placeholder};
+use crate::studio::action::ActionId;
 use crate::studio::app::{App, Pane};
 use crate::studio::model::TaskStatus;
 use crate::studio::model::run::Attempt;
@@ -72,7 +73,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         } else {
             format!(
                 "no run yet: {} runs the workflow, then its timeline shows here",
-                app.key_name("run")
+                app.key_name(ActionId::Run)
             )
         };
         lines.push(Line::from(Span::styled(text, theme.muted())));

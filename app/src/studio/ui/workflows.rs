@@ -6,6 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{entry_glyph, pane, placeholder};
+use crate::studio::action::ActionId;
 use crate::studio::app::{App, Pane};
 use crate::studio::model::TaskStatus;
 use crate::text::{self, truncate};
@@ -26,7 +27,7 @@ pub fn draw_workflows(frame: &mut Frame, area: Rect, app: &App) {
             theme,
             vec![
                 Line::from("no workflow matches the filter"),
-                Line::from("esc shows them all"),
+                Line::from(format!("{} shows them all", app.key_name(ActionId::Back))),
             ],
         );
         return;
@@ -103,7 +104,7 @@ pub fn draw_history(frame: &mut Frame, area: Rect, app: &App) {
                     Line::from("no runs yet"),
                     Line::from(format!(
                         "{} runs the selected workflow",
-                        app.key_name("run")
+                        app.key_name(ActionId::Run)
                     )),
                 ]
             },
