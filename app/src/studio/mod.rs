@@ -2,7 +2,9 @@
 //! operators watch runs.
 //!
 //! Layout of this module (state, events and drawing kept apart):
-//! - [`app`]: the state and its two ways to change, `update(Action)` and `on_msg(Msg)`;
+//! - [`app`]: the state and its two ways to change, `update(Action)` and `on_msg(Msg)`; it
+//!   routes to components that own their state and handle their own actions ([`log_view`]:
+//!   the inspector's log; [`screens`]: the inbox, the checkpoint browser, the fleet view);
 //! - [`action`]: the actions and the one registry behind the keymap, the hints and the help;
 //! - [`messages`]: the effects the app asks the runtime for and the messages it gets back;
 //! - [`input`], [`keymap`], [`theme`], [`config`]: keys and the mouse to actions, colours and
@@ -23,6 +25,7 @@ pub mod config;
 pub mod graph;
 pub mod input;
 pub mod keymap;
+pub mod log_view;
 pub mod messages;
 pub mod model;
 pub mod runtime;
