@@ -5,3 +5,4 @@
 pub mod history;
 pub mod runsetup;
 pub mod studio;
+pub mod text;

@@ -3,7 +3,7 @@
 
 mod cli;
 
-pub use graflow::{history, runsetup, studio};
+pub use graflow::{history, runsetup, studio, text};
 
 use std::process::ExitCode;
 

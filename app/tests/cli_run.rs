@@ -209,7 +209,7 @@ fn validate_reports_every_file_and_warnings() {
     assert_eq!(out.status.code(), Some(2));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("ok good.ron: workflow 'chain', 4 task(s), 1 group(s)"),
+        text.contains("ok good.ron: workflow 'chain', 4 tasks, 1 group"),
         "{text}"
     );
     assert!(text.contains("ok warn.ron"), "{text}");
@@ -223,7 +223,7 @@ fn validate_reports_every_file_and_warnings() {
         err.contains("broken.ron:1:") && err.contains("Sleep: 'forever' is not a duration"),
         "{err}"
     );
-    assert!(err.contains("1 of 3 file(s) invalid"), "{err}");
+    assert!(err.contains("1 of 3 files invalid"), "{err}");
 }
 
 #[test]

@@ -622,3 +622,36 @@ snap_two_sizes!(pools_tab, {
     assert_eq!(a.tab, Tab::Pools, "the fourth tab of a workflow with pools");
     a
 });
+
+// ---- Japanese names: two cells a character, drawn aligned (issue 14) ----
+
+/// `japanese()` after its failed run next to `etl`, the graph focused, as after `enter`.
+fn japanese_failed() -> App {
+    let mut a = after_run(&[japanese(), etl()], japanese_failed_run);
+    a.message = None;
+    a.effects.clear();
+    a.focus = Pane::Graph;
+    a
+}
+
+snap_two_sizes!(japanese_list_and_inspector, japanese_failed());
+
+snap_two_sizes!(japanese_canvas_boxes, with_layout(japanese_failed()));
+
+snap_two_sizes!(japanese_timeline, {
+    let mut a = japanese_failed();
+    a.update(Action::ViewTimeline);
+    a
+});
+
+snap_two_sizes!(japanese_channel_tab, {
+    let mut a = japanese_failed();
+    a.tab = Tab::Channel;
+    a
+});
+
+snap_two_sizes!(japanese_workflows_list, {
+    let mut a = japanese_failed();
+    a.focus = Pane::Workflows;
+    a
+});

@@ -11,6 +11,7 @@ use super::out::outln;
 use super::style::Style;
 use crate::history;
 use crate::runsetup::{checkpoint_warn_bytes, human_bytes};
+use crate::text;
 
 /// Arguments of `graflow checkpoints`.
 #[derive(Debug, Args)]
@@ -65,34 +66,23 @@ pub fn run(args: &CheckpointsArgs) -> i32 {
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default(),
         };
-        let size = human_bytes(info.size_bytes);
+        let size = text::pad_left(&human_bytes(info.size_bytes), 9);
         let size = if info.size_bytes > checkpoint_warn_bytes() {
             style.warning(&size)
         } else {
             size
         };
         let meta = serde_json::to_string(&info.metadata).unwrap_or_default();
-        let meta: String = meta.chars().take(60).collect();
+        let meta = text::cut(&meta, 60);
         outln!(
-            "{time:<20} {:<18} {:<17} {:>5} {:<18} {:>9}  {meta}\n{}",
-            clip(&info.workflow, 18),
-            clip(&info.run_id, 17),
+            "{} {} {} {:>5} {} {size}  {meta}\n{}",
+            text::pad(&time, 20),
+            text::pad(&info.workflow, 18),
+            text::pad(&info.run_id, 17),
             info.steps,
-            clip(&why, 18),
-            size,
+            text::pad(&why, 18),
             style.dim(&format!("  {}", info.path.display()))
         );
     }
     exit::SUCCESS
-}
-
-fn clip(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        format!(
-            "{}…",
-            s.chars().take(n.saturating_sub(1)).collect::<String>()
-        )
-    }
 }

@@ -9,6 +9,7 @@ use graflow_engine::handler::Runtimes;
 use super::exit;
 use super::out::outln;
 use super::style::Style;
+use crate::text::plural;
 
 /// Arguments of `graflow validate`.
 #[derive(Debug, Args)]
@@ -29,15 +30,15 @@ pub fn run(args: &ValidateArgs) -> i32 {
                 let graph = wf.workflow.graph();
                 let groups = graph.nodes().filter(|(_, n)| n.is_group()).count();
                 outln!(
-                    "{} {}: workflow '{}', {} task(s), {} group(s){}",
+                    "{} {}: workflow '{}', {}, {}{}",
                     out.ok("ok"),
                     path.display(),
                     wf.workflow.name(),
-                    graph.len() - groups,
-                    groups,
+                    plural(graph.len() - groups, "task"),
+                    plural(groups, "group"),
                     match wf.warnings.len() {
                         0 => String::new(),
-                        n => format!(", {n} warning(s)"),
+                        n => format!(", {}", plural(n, "warning")),
                     }
                 );
                 for w in &wf.warnings {
@@ -55,7 +56,10 @@ pub fn run(args: &ValidateArgs) -> i32 {
     if failed > 0 {
         eprintln!(
             "{}",
-            err.error(&format!("{failed} of {} file(s) invalid", args.files.len()))
+            err.error(&format!(
+                "{failed} of {} invalid",
+                plural(args.files.len(), "file")
+            ))
         );
         exit::BAD_INPUT
     } else {

@@ -12,17 +12,20 @@ use graflow_engine::{RunEvent, Value, Workflow};
 use serde::Deserialize;
 
 use super::action::{Action, ActionId, Context, infos};
+use super::areas::{Areas, areas};
 use super::graph::layout::Zoom;
 use super::keymap::Keymap;
+pub use super::log_view::LogView;
+use super::log_view::{LogAction, LogEffect};
 use super::model::logbuf::LogLine;
-use super::model::run::{first_line, format_ms, status_word};
+use super::model::run::{TaskRun, first_line, status_word};
 use super::model::{LoadState, RunPhase, RunView, WorkflowEntry};
 use super::screens::Screen;
 use super::screens::checkpoints::CheckpointBrowser;
 use super::screens::inbox::Inbox;
 use super::theme::Theme;
-use super::ui::areas::{Areas, areas};
 use crate::history::RunRecord;
+use crate::text::duration_ms;
 
 pub use super::input::on_screens;
 pub use super::messages::{Effect, Failed, Loaded, Msg};
@@ -128,23 +131,6 @@ pub enum Level {
     Error,
 }
 
-/// The log pane's settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogView {
-    /// Stick to the end.
-    pub follow: bool,
-    /// Wrap long lines.
-    pub wrap: bool,
-    /// Only error lines.
-    pub errors_only: bool,
-    /// The submitted search (lower case).
-    pub search: Option<String>,
-    /// The search prompt being typed.
-    pub input: Option<String>,
-    /// Selected line (index into the shown lines) when not following.
-    pub cursor: usize,
-}
-
 /// Options fixed at start.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -245,14 +231,7 @@ pub struct App {
 impl App {
     /// A new studio with these settings.
     pub fn new(settings: Settings) -> App {
-        let log = LogView {
-            follow: settings.log_follow,
-            wrap: settings.log_wrap,
-            errors_only: false,
-            search: None,
-            input: None,
-            cursor: 0,
-        };
+        let log = LogView::new(settings.log_follow, settings.log_wrap);
         App {
             settings,
             entries: Vec::new(),
@@ -488,18 +467,9 @@ impl App {
             Action::PanRight => self.pan_canvas(8, 0),
             Action::PanUp => self.pan_canvas(0, -4),
             Action::PanDown => self.pan_canvas(0, 4),
-            Action::ToggleFollow => {
-                self.log.follow = !self.log.follow;
-                if !self.log.follow {
-                    self.log.cursor = self.log_lines().len().saturating_sub(1);
-                }
-            }
-            Action::ToggleWrap => self.log.wrap = !self.log.wrap,
-            Action::ToggleErrorsOnly => {
-                self.log.errors_only = !self.log.errors_only;
-                self.log.cursor = 0;
-                self.log.follow = true;
-            }
+            Action::ToggleFollow => self.on_log(LogAction::ToggleFollow),
+            Action::ToggleWrap => self.on_log(LogAction::ToggleWrap),
+            Action::ToggleErrorsOnly => self.on_log(LogAction::ToggleErrorsOnly),
             Action::Search => {
                 if matches!(self.focus, Pane::Workflows | Pane::History) {
                     self.focus = Pane::Workflows;
@@ -535,7 +505,7 @@ impl App {
                         self.find_node(true, true);
                     } else {
                         self.log.search = term;
-                        self.jump_to_match(true, true);
+                        self.on_log_find(true, true);
                     }
                 }
             }
@@ -544,7 +514,7 @@ impl App {
                 if self.focus == Pane::Graph {
                     self.find_node(forward, false);
                 } else {
-                    self.jump_to_match(forward, false);
+                    self.on_log_find(forward, false);
                 }
             }
             Action::Copy => self.copy(),
@@ -708,20 +678,7 @@ impl App {
                 }
             }
             Pane::Inspector => match self.tab {
-                Tab::Task => {
-                    let n = self.log_lines().len();
-                    if n == 0 {
-                        return;
-                    }
-                    let cur = if self.log.follow {
-                        n - 1
-                    } else {
-                        self.log.cursor.min(n - 1)
-                    };
-                    let next = (cur as i64 + delta).clamp(0, n as i64 - 1) as usize;
-                    self.log.follow = next == n - 1 && delta > 0;
-                    self.log.cursor = next;
-                }
+                Tab::Task => self.on_log(LogAction::Move(delta)),
                 Tab::Channel => {
                     let n = self.channel().map_or(0, |c| c.len());
                     self.channel_selected = (self.channel_selected as i64 + delta)
@@ -763,9 +720,10 @@ impl App {
             self.keep_canvas_selection_visible();
             return;
         }
-        self.move_by(big);
         if self.focus == Pane::Inspector && self.tab == Tab::Task {
-            self.log.follow = end;
+            self.on_log(LogAction::ToEnd(end));
+        } else {
+            self.move_by(big);
         }
     }
 
@@ -910,7 +868,7 @@ impl App {
             return;
         };
         if e.is_running() {
-            let key = self.key_name("cancel");
+            let key = self.key_name(ActionId::Cancel);
             self.message = Some((format!("already running ({key} cancels it)"), Level::Info));
             return;
         }
@@ -946,21 +904,29 @@ impl App {
 
     /// The lines the log pane shows for the selected task (after the errors-only filter).
     pub fn log_lines(&self) -> Vec<&LogLine> {
-        let Some(task) = self.selected_task_run() else {
-            return Vec::new();
-        };
-        task.log
-            .lines()
-            .iter()
-            .filter(|l| !self.log.errors_only || l.is_error())
-            .collect()
+        self.log.shown(self.selected_task_run())
     }
 
     /// The selected task's state in the shown run.
-    pub fn selected_task_run(&self) -> Option<&super::model::run::TaskRun> {
-        let e = self.entry()?;
-        let id = e.graph.selected.as_ref()?;
-        e.run.as_ref()?.task(id)
+    pub fn selected_task_run(&self) -> Option<&TaskRun> {
+        selected_task(self.entry())
+    }
+
+    fn on_log_find(&mut self, forward: bool, from_start: bool) {
+        self.on_log(LogAction::FindMatch {
+            forward,
+            from_start,
+        });
+    }
+
+    /// Hand a log action to the log component, with the lines it shows.
+    fn on_log(&mut self, action: LogAction) {
+        let lines = self
+            .log
+            .shown(selected_task(self.entries.get(self.selected)));
+        if let LogEffect::Notice(text) = self.log.handle(action, &lines) {
+            self.message = Some((text, Level::Info));
+        }
     }
 
     /// The shown run's channel.
@@ -968,39 +934,6 @@ impl App {
         self.entry()
             .and_then(|e| e.run.as_ref())
             .map(|r| &r.channel)
-    }
-
-    fn jump_to_match(&mut self, forward: bool, from_start: bool) {
-        let Some(needle) = self.log.search.clone() else {
-            return;
-        };
-        let lines = self.log_lines();
-        let n = lines.len();
-        if n == 0 {
-            return;
-        }
-        let cur = if from_start {
-            if forward { n - 1 } else { 0 }
-        } else if self.log.follow {
-            n - 1
-        } else {
-            self.log.cursor.min(n - 1)
-        };
-        let found = (1..=n).find_map(|k| {
-            let i = if forward {
-                (cur + k) % n
-            } else {
-                (cur + n - k % n) % n
-            };
-            super::model::run::matches(&lines[i].text, &needle).then_some(i)
-        });
-        match found {
-            Some(i) => {
-                self.log.cursor = i;
-                self.log.follow = false;
-            }
-            None => self.message = Some((format!("no line matches '{needle}'"), Level::Info)),
-        }
     }
 
     /// Select the next (or previous) node whose id contains the find; from the start when
@@ -1056,12 +989,10 @@ impl App {
         let text = match self.focus {
             Pane::Inspector if self.tab == Tab::Task => {
                 let lines = self.log_lines();
-                let i = if self.log.follow {
-                    lines.len().saturating_sub(1)
-                } else {
-                    self.log.cursor
-                };
-                lines.get(i).map(|l| l.text.clone())
+                self.log
+                    .current(lines.len())
+                    .and_then(|i| lines.get(i))
+                    .map(|l| l.text.clone())
             }
             _ => self
                 .entry()
@@ -1070,7 +1001,7 @@ impl App {
         };
         match text {
             Some(t) => {
-                let shown: String = t.chars().take(40).collect();
+                let shown = crate::text::truncate(&t, 40);
                 self.message = Some((format!("copied: {shown}"), Level::Info));
                 self.copied = Some(t.clone());
                 self.effects.push(Effect::Copy(t));
@@ -1147,7 +1078,7 @@ impl App {
     /// rows and offset the drawing uses).
     fn click_screen(&mut self, x: u16, y: u16) {
         let inbox = self.showing == Screen::Inbox;
-        let s = super::ui::areas::screen_areas(self.screen.0, self.screen.1, inbox);
+        let s = super::areas::screen_areas(self.screen.0, self.screen.1, inbox);
         let Some(l) = s.list.filter(|l| l.contains((x, y).into())) else {
             return;
         };
@@ -1379,7 +1310,7 @@ impl App {
                     let text = if self.showing == Screen::Inbox {
                         format!("⚑ {task} asks: {prompt}")
                     } else {
-                        let key = self.key_name("inbox");
+                        let key = self.key_name(ActionId::ToggleInbox);
                         format!("⚑ {task} asks: {prompt} — {key} opens the inbox")
                     };
                     self.message = Some((text, Level::Info));
@@ -1404,7 +1335,7 @@ impl App {
             let Some(run) = &e.run else {
                 continue;
             };
-            let took = format_ms(run.elapsed(self.now) * 1000.0);
+            let took = duration_ms(run.elapsed(self.now) * 1000.0);
             let (text, level) = match run.phase {
                 RunPhase::Finished(s) => {
                     let mut t = format!("{}: run {} in {took}", e.name, status_word(s));
@@ -1416,7 +1347,7 @@ impl App {
                         if self.showing == Screen::Inbox {
                             t.push_str(" — waiting for an answer here, then it resumes");
                         } else {
-                            let key = self.settings.keymap.key_names_of("inbox");
+                            let key = self.settings.keymap.key_name(ActionId::ToggleInbox);
                             t.push_str(&format!(
                                 " — waiting for an answer: {key} opens the inbox, then it resumes"
                             ));
@@ -1542,10 +1473,17 @@ impl App {
             || matches!(self.showing, Screen::Checkpoints | Screen::Fleet)
     }
 
-    /// The first key of a registry entry (for messages), or its name in brackets.
-    pub fn key_name(&self, action: &str) -> String {
-        self.settings.keymap.key_names_of(action)
+    /// The first key bound to an action (for messages and hints), or its name in brackets.
+    pub fn key_name(&self, id: ActionId) -> String {
+        self.settings.keymap.key_name(id)
     }
+}
+
+/// The selected task's state in the run an entry shows.
+fn selected_task(entry: Option<&WorkflowEntry>) -> Option<&TaskRun> {
+    let e = entry?;
+    let id = e.graph.selected.as_ref()?;
+    e.run.as_ref()?.task(id)
 }
 
 /// The registry id of an action, for the read-only check.

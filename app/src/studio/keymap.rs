@@ -189,12 +189,26 @@ impl Keymap {
         self.keys.get(info.name).map(Vec::as_slice).unwrap_or(&[])
     }
 
-    /// The first key of the registry entry named `name`, for messages (`a`), or the name.
-    pub fn key_names_of(&self, name: &str) -> String {
-        self.keys
-            .get(name)
-            .and_then(|k| k.first())
-            .map_or_else(|| format!("[{name}]"), ToString::to_string)
+    /// The first key bound to the action `id` (its first registry entry), for messages and
+    /// hints (`a`); the action's name in brackets when no key is bound to it.
+    pub fn key_name(&self, id: ActionId) -> String {
+        self.key_name_in(Context::Global, id)
+    }
+
+    /// [`Keymap::key_name`] for the entry of `id` in `context` when it has one there (`esc`
+    /// stops answering is the answer box's own binding of `Back`).
+    pub fn key_name_in(&self, context: Context, id: ActionId) -> String {
+        let entry = REGISTRY
+            .iter()
+            .find(|a| a.id == id && a.context == context)
+            .or_else(|| REGISTRY.iter().find(|a| a.id == id));
+        match entry {
+            Some(info) => self
+                .keys_of(info)
+                .first()
+                .map_or_else(|| format!("[{}]", info.name), ToString::to_string),
+            None => format!("[{id:?}]"),
+        }
     }
 
     /// The keys of a registry entry as display strings.
@@ -212,6 +226,25 @@ impl Default for Keymap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_names_come_from_the_action_ids_and_follow_the_config() {
+        let default = Keymap::default();
+        assert_eq!(default.key_name(ActionId::Run), "r");
+        assert_eq!(default.key_name(ActionId::Back), "esc");
+        let overrides = BTreeMap::from([
+            ("run".to_string(), vec!["ctrl-r".to_string()]),
+            ("cancel-answer".to_string(), vec!["ctrl-g".to_string()]),
+        ]);
+        let (keys, problems) = Keymap::new(&overrides);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(keys.key_name(ActionId::Run), "ctrl-r");
+        // `Back` is bound per context: the answer box's binding is its own.
+        assert_eq!(keys.key_name_in(Context::Answer, ActionId::Back), "ctrl-g");
+        assert_eq!(keys.key_name(ActionId::Back), "esc");
+        let (none, _) = Keymap::new(&BTreeMap::from([("run".to_string(), vec![])]));
+        assert_eq!(none.key_name(ActionId::Run), "[run]");
+    }
 
     fn key(code: KeyCode, modifiers: KeyModifiers) -> KeySpec {
         KeySpec::from_event(&KeyEvent::new(code, modifiers))

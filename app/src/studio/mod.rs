@@ -2,11 +2,14 @@
 //! operators watch runs.
 //!
 //! Layout of this module (state, events and drawing kept apart):
-//! - [`app`]: the state and its two ways to change, `update(Action)` and `on_msg(Msg)`;
+//! - [`app`]: the state and its two ways to change, `update(Action)` and `on_msg(Msg)`; it
+//!   routes to components that own their state and handle their own actions ([`log_view`]:
+//!   the inspector's log; [`screens`]: the inbox, the checkpoint browser, the fleet view);
 //! - [`action`]: the actions and the one registry behind the keymap, the hints and the help;
 //! - [`messages`]: the effects the app asks the runtime for and the messages it gets back;
 //! - [`input`], [`keymap`], [`theme`], [`config`]: keys and the mouse to actions, colours and
 //!   the user's config file;
+//! - [`areas`]: where each pane goes on a screen of a given size (drawing and the mouse share it);
 //! - [`model`]: runs, task states and logs folded from the engine's events;
 //! - [`screens`]: the approvals inbox and the checkpoint browser (their state and update);
 //! - [`graph`]: the graph model and its three views' geometry (lanes, layered layout);
@@ -16,11 +19,13 @@
 
 pub mod action;
 pub mod app;
+pub mod areas;
 pub mod canvas_view;
 pub mod config;
 pub mod graph;
 pub mod input;
 pub mod keymap;
+pub mod log_view;
 pub mod messages;
 pub mod model;
 pub mod runtime;

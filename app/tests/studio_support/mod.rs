@@ -447,3 +447,107 @@ pub fn limited_run(run: &str) -> Vec<RunEvent> {
     }
     v
 }
+
+/// データ取得 >> 変換 >> 保存: a workflow whose name and task names are Japanese (two cells a
+/// character), with closures that succeed.
+pub fn japanese() -> Arc<Workflow> {
+    let mut wf = Workflow::builder("日本語のワークフロー");
+    for id in ["データ取得", "変換", "保存"] {
+        wf.add(TaskDef::from_fn(id, |_ctx| async {
+            anyhow::Ok(Value::Null)
+        }));
+    }
+    wf.flow_str("データ取得 >> 変換 >> 保存");
+    Arc::new(wf.build().unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// A failed run of `japanese()`: データ取得 succeeds with a log line, 変換 fails, 保存 never
+/// starts; the channel has Japanese keys.
+pub fn japanese_failed_run(run: &str) -> Vec<RunEvent> {
+    vec![
+        ev(
+            run,
+            0,
+            EventKind::RunStarted {
+                workflow: "日本語のワークフロー".into(),
+                start: "データ取得".into(),
+                resumed_from: None,
+            },
+        ),
+        ev(
+            run,
+            10,
+            EventKind::TaskStarted {
+                task: "データ取得".into(),
+                cycle: 1,
+                attempt: 0,
+            },
+        ),
+        ev(
+            run,
+            40,
+            EventKind::TaskLog {
+                worker: None,
+                task: "データ取得".into(),
+                stream: LogStream::Stdout,
+                line: "3 件の行を取得しました 🚀".into(),
+            },
+        ),
+        ev(
+            run,
+            250,
+            EventKind::TaskSucceeded {
+                worker: None,
+                task: "データ取得".into(),
+                result: Value::from("東京"),
+                duration_ms: 240.0,
+                cycle: 1,
+            },
+        ),
+        ev(
+            run,
+            260,
+            EventKind::TaskStarted {
+                task: "変換".into(),
+                cycle: 1,
+                attempt: 0,
+            },
+        ),
+        ev(
+            run,
+            300,
+            EventKind::TaskLog {
+                worker: None,
+                task: "変換".into(),
+                stream: LogStream::Stderr,
+                line: "エラー: 2 行目に ID がありません".into(),
+            },
+        ),
+        ev(
+            run,
+            320,
+            EventKind::TaskFailed {
+                worker: None,
+                task: "変換".into(),
+                error: "2 行目に ID がありません".into(),
+                attempt: 0,
+                will_retry: false,
+            },
+        ),
+        ev(
+            run,
+            330,
+            EventKind::RunFinished {
+                status: RunStatus::Failed,
+                error: Some("変換: 2 行目に ID がありません".into()),
+                result: None,
+                results: BTreeMap::new(),
+                channel: BTreeMap::from([
+                    ("取得元".to_string(), Value::from("顧客データベース")),
+                    ("rows".to_string(), serde_json::json!([1, 2, 3])),
+                ]),
+                checkpoint: None,
+            },
+        ),
+    ]
+}

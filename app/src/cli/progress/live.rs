@@ -2,8 +2,10 @@
 //! redrawn in place — one line per running or recently finished task, and the counts.
 //! No raw mode and no alternate screen, so an interrupted run leaves an ordinary terminal.
 
+use std::collections::HashMap;
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use crossterm::cursor::MoveUp;
 use crossterm::queue;
@@ -11,50 +13,24 @@ use crossterm::terminal::{self, Clear, ClearType};
 use graflow_engine::{EventKind, RunEvent};
 
 use super::plain::line;
-use super::{Printer, millis, short, summary};
+use super::{Printer, short, summary};
 use crate::cli::style::Style;
+use crate::studio::model::run::{RunView, TaskRun, TaskStatus};
+use crate::text::{self, duration_ms};
 
-#[derive(Debug, Clone, PartialEq)]
-enum State {
-    /// Ready, waiting for its pool's slots or a rate limit.
-    Waiting {
-        since: Instant,
-        detail: String,
-    },
-    Running {
-        since: Instant,
-        cycle: u32,
-        attempt: u32,
-    },
-    Succeeded {
-        ms: f64,
-        cycle: u32,
-        result: String,
-    },
-    Failed {
-        error: String,
-        retrying: bool,
-    },
-}
-
-struct Row {
-    task: String,
-    state: State,
-    touched: Instant,
-}
-
-/// Redraws a status block under the scrolling log.
+/// Redraws a status block under the scrolling log. The run's state is the studio's run model
+/// ([`RunView`]) folded from the same events; the printer only remembers when each task last
+/// changed, to show the most recent first.
 pub struct LivePrinter {
     style: Style,
     started: Instant,
-    rows: Vec<Row>,
+    run: RunView,
+    /// The tasks shown, with when their state last changed.
+    touched: HashMap<Arc<str>, Instant>,
     pending: Vec<String>,
     drawn: u16,
     last_draw: Option<Instant>,
     header: String,
-    counts: (u64, u64, u64),
-    /// Tasks waiting for a pool or a rate limit now.
-    waiting: u64,
     out: std::io::Stdout,
 }
 
@@ -64,114 +40,108 @@ impl LivePrinter {
         LivePrinter {
             style,
             started: Instant::now(),
-            rows: Vec::new(),
+            run: RunView::new("", SystemTime::now()),
+            touched: HashMap::new(),
             pending: Vec::new(),
             drawn: 0,
             last_draw: None,
             header: String::new(),
-            counts: (0, 0, 0),
-            waiting: 0,
             out: std::io::stdout(),
         }
     }
 
-    fn row(&mut self, task: &str) -> &mut Row {
-        let i = match self.rows.iter().position(|r| r.task == task) {
-            Some(i) => i,
-            None => {
-                self.rows.push(Row {
-                    task: task.to_string(),
-                    state: State::Running {
-                        since: Instant::now(),
-                        cycle: 1,
-                        attempt: 0,
-                    },
-                    touched: Instant::now(),
-                });
-                self.rows.len() - 1
-            }
-        };
-        let row = &mut self.rows[i];
-        row.touched = Instant::now();
-        row
-    }
-
     fn block(&self, width: usize, height: usize) -> Vec<String> {
-        let (ok, failed, running) = self.counts;
-        let elapsed = millis(self.started.elapsed().as_secs_f64() * 1000.0);
-        let waiting = match self.waiting {
+        let counts = self.run.counts(self.run.tasks.keys().map(|k| &**k));
+        let elapsed = duration_ms(self.started.elapsed().as_secs_f64() * 1000.0);
+        let waiting = match counts.waiting {
             0 => String::new(),
             n => format!(", {n} waiting"),
         };
         let mut lines = vec![clip(
             &self.style.bold(&format!(
-                "{} — {running} running{waiting}, {ok} done, {failed} failed — {elapsed}",
-                self.header
+                "{} — {} running{waiting}, {} done, {} failed — {elapsed}",
+                self.header, counts.running, counts.succeeded, counts.failed
             )),
             width,
         )];
         let room = height.saturating_sub(3).max(1);
-        let mut rows: Vec<&Row> = self.rows.iter().collect();
+        let mut rows: Vec<(&Arc<str>, &TaskRun, Instant)> = self
+            .touched
+            .iter()
+            .filter_map(|(id, at)| self.run.tasks.get(id).map(|t| (id, t, *at)))
+            .collect();
         // Running first, then waiting, then the most recently changed.
-        rows.sort_by_key(|r| {
-            let rank = match r.state {
-                State::Running { .. } => 0,
-                State::Waiting { .. } => 1,
+        rows.sort_by_key(|(_, t, at)| {
+            let rank = match t.status() {
+                TaskStatus::Running => 0,
+                TaskStatus::Waiting => 1,
                 _ => 2,
             };
-            (rank, std::cmp::Reverse(r.touched))
+            (rank, std::cmp::Reverse(*at))
         });
         let hidden = rows.len().saturating_sub(room);
-        for r in rows.into_iter().take(room) {
-            let text = match &r.state {
-                State::Waiting { since, detail } => self.style.warning(&format!(
-                    "  ◷ {}  waiting {}  {}",
-                    r.task,
-                    millis(since.elapsed().as_secs_f64() * 1000.0),
-                    one_line(detail)
-                )),
-                State::Running {
-                    since,
-                    cycle,
-                    attempt,
-                } => {
-                    let mut s = format!(
-                        "  ⠿ {}  {}",
-                        r.task,
-                        millis(since.elapsed().as_secs_f64() * 1000.0)
-                    );
-                    if *cycle > 1 {
-                        s.push_str(&format!("  cycle {cycle}"));
-                    }
-                    if *attempt > 0 {
-                        s.push_str(&format!("  attempt {attempt}"));
-                    }
-                    self.style.info(&s)
+        let now = SystemTime::now();
+        let since = |t: SystemTime| {
+            duration_ms(now.duration_since(t).unwrap_or_default().as_secs_f64() * 1000.0)
+        };
+        for (task, t, _) in rows.into_iter().take(room) {
+            let text = match t.status() {
+                TaskStatus::Waiting => {
+                    let (when, detail) = t
+                        .waiting
+                        .as_ref()
+                        .map_or((now, ""), |w| (w.since, w.detail.as_str()));
+                    self.style.warning(&format!(
+                        "  ◷ {task}  waiting {}  {}",
+                        since(when),
+                        one_line(detail)
+                    ))
                 }
-                State::Succeeded { ms, cycle, result } => {
-                    let cycles = if *cycle > 1 {
-                        format!("  ×{cycle}")
+                TaskStatus::Succeeded => {
+                    let cycles = if t.cycle > 1 {
+                        format!("  ×{}", t.cycle)
                     } else {
                         String::new()
                     };
+                    let result = t.result.as_ref().map(|r| short(r, 40)).unwrap_or_default();
                     self.style.ok(&format!(
-                        "  ✓ {}  {}{cycles}  {result}",
-                        r.task,
-                        millis(*ms)
+                        "  ✓ {task}  {}{cycles}  {result}",
+                        t.last_ms.map(duration_ms).unwrap_or_default()
                     ))
                 }
-                State::Failed { error, retrying } => self.style.error(&format!(
-                    "  ✗ {}  {}{}",
-                    r.task,
-                    one_line(error),
-                    if *retrying { " (retrying)" } else { "" }
-                )),
+                TaskStatus::Failed | TaskStatus::Retrying | TaskStatus::Cancelled => {
+                    let error = t.errors.back().map_or("", |(_, e)| e.as_str());
+                    self.style.error(&format!(
+                        "  ✗ {task}  {}{}",
+                        one_line(error),
+                        if t.status() == TaskStatus::Retrying {
+                            " (retrying)"
+                        } else {
+                            ""
+                        }
+                    ))
+                }
+                TaskStatus::Running | TaskStatus::Pending | TaskStatus::Skipped => {
+                    let mut s = format!(
+                        "  ⠿ {task}  {}",
+                        t.running_since().map(since).unwrap_or_default()
+                    );
+                    if t.cycle > 1 {
+                        s.push_str(&format!("  cycle {}", t.cycle));
+                    }
+                    if t.attempt > 0 {
+                        s.push_str(&format!("  attempt {}", t.attempt));
+                    }
+                    self.style.info(&s)
+                }
             };
             lines.push(clip(&text, width));
         }
         if hidden > 0 {
             lines.push(clip(
-                &self.style.dim(&format!("  … {hidden} more task(s)")),
+                &self
+                    .style
+                    .dim(&format!("  … {} more", text::plural(hidden, "task"))),
                 width,
             ));
         }
@@ -216,32 +186,9 @@ fn one_line(text: &str) -> String {
         .replace(['\n', '\r'], " ⏎ ")
 }
 
-/// Cut a line to `width` visible characters (escape sequences do not count), on one row.
+/// Cut a line to `width` visible cells (escape sequences do not count), on one row.
 fn clip(text: &str, width: usize) -> String {
-    let text = &one_line(text);
-    let mut out = String::new();
-    let mut visible = 0;
-    let mut in_escape = false;
-    for c in text.chars() {
-        if c == '\x1b' {
-            in_escape = true;
-        }
-        if in_escape {
-            out.push(c);
-            if c == 'm' {
-                in_escape = false;
-            }
-            continue;
-        }
-        if visible + 1 >= width {
-            out.push('…');
-            out.push_str("\x1b[0m");
-            break;
-        }
-        out.push(c);
-        visible += 1;
-    }
-    out
+    text::truncate_ansi(&one_line(text), width)
 }
 
 impl Printer for LivePrinter {
@@ -250,69 +197,19 @@ impl Printer for LivePrinter {
             EventKind::RunStarted { workflow, .. } => {
                 self.header = format!("{workflow} ({})", event.run_id)
             }
-            EventKind::TaskWaiting { task, detail, .. } => {
-                let row = self.row(task);
-                let since = match &row.state {
-                    State::Waiting { since, .. } => Some(*since),
-                    _ => None,
-                };
-                row.state = State::Waiting {
-                    since: since.unwrap_or_else(Instant::now),
-                    detail: detail.clone(),
-                };
-                if since.is_none() {
-                    self.waiting += 1;
-                }
+            EventKind::TaskWaiting { task, .. }
+            | EventKind::TaskStarted { task, .. }
+            | EventKind::TaskSucceeded { task, .. } => {
+                self.touched.insert(task.clone(), Instant::now());
             }
-            EventKind::TaskStarted {
-                task,
-                cycle,
-                attempt,
-            } => {
-                self.counts.2 += 1;
-                let row = self.row(task);
-                let was_waiting = matches!(row.state, State::Waiting { .. });
-                row.state = State::Running {
-                    since: Instant::now(),
-                    cycle: *cycle,
-                    attempt: *attempt,
-                };
-                if was_waiting {
-                    self.waiting = self.waiting.saturating_sub(1);
-                }
-            }
-            EventKind::TaskSucceeded {
-                task,
-                duration_ms,
-                cycle,
-                result,
-                ..
-            } => {
-                self.counts.0 += 1;
-                self.counts.2 = self.counts.2.saturating_sub(1);
-                self.row(task).state = State::Succeeded {
-                    ms: *duration_ms,
-                    cycle: *cycle,
-                    result: short(result, 40),
-                };
-            }
-            EventKind::TaskFailed {
-                task,
-                error,
-                will_retry,
-                ..
-            } => {
-                self.counts.1 += u64::from(!will_retry);
-                self.counts.2 = self.counts.2.saturating_sub(1);
-                self.row(task).state = State::Failed {
-                    error: error.clone(),
-                    retrying: *will_retry,
-                };
+            EventKind::TaskFailed { task, .. } => {
+                self.touched.insert(task.clone(), Instant::now());
                 if let Some(l) = line(event, &self.style) {
                     self.pending.push(l);
                 }
             }
             EventKind::RunFinished { .. } => {
+                // The last frame shows the tasks as they were when the run ended.
                 let elapsed = self.started.elapsed().as_secs_f64() * 1000.0;
                 self.redraw(true);
                 if let Some(s) = summary(event, &self.style, elapsed) {
@@ -333,6 +230,7 @@ impl Printer for LivePrinter {
             }
             EventKind::GroupStarted { .. } => {}
         }
+        self.run.apply(event);
     }
 
     fn flush(&mut self) {
@@ -358,28 +256,33 @@ mod tests {
     fn every_block_line_is_one_row() {
         let mut p = LivePrinter::new(Style::stdout());
         p.header = "a-very-long-workflow-name (0123456789abcdef)".into();
-        p.row("bad").state = State::Failed {
-            error: "first line\nsecond line\r\nthird line".into(),
-            retrying: true,
-        };
-        p.row("ok").state = State::Running {
-            since: Instant::now(),
-            cycle: 3,
-            attempt: 1,
-        };
-        for width in [20, 40, 100] {
+        for (task, error, will_retry) in [
+            ("bad", "first line\nsecond line\r\nthird line", true),
+            ("データ取得", "変換できません: 入力が空です", false),
+        ] {
+            p.event(&started(task, 1, 0));
+            p.event(&event(EventKind::TaskFailed {
+                worker: None,
+                task: task.into(),
+                error: error.into(),
+                attempt: 0,
+                will_retry,
+            }));
+        }
+        p.event(&started("ok", 3, 1));
+        for width in [7, 20, 21, 40, 100] {
             for line in p.block(width, 30) {
                 assert!(!line.contains('\n') && !line.contains('\r'), "{line:?}");
                 let visible = line
                     .split('\x1b')
                     .enumerate()
                     .map(|(i, part)| {
-                        let text = if i == 0 {
+                        let shown = if i == 0 {
                             part
                         } else {
                             part.split_once('m').map_or("", |(_, t)| t)
                         };
-                        text.chars().count()
+                        text::width(shown)
                     })
                     .sum::<usize>();
                 assert!(visible <= width, "{width}: {line:?}");
@@ -390,9 +293,43 @@ mod tests {
     fn event(kind: EventKind) -> RunEvent {
         RunEvent {
             run_id: "r".into(),
-            ts: std::time::SystemTime::UNIX_EPOCH,
+            ts: SystemTime::now(),
             kind,
         }
+    }
+
+    fn started(task: &str, cycle: u32, attempt: u32) -> RunEvent {
+        event(EventKind::TaskStarted {
+            task: task.into(),
+            cycle,
+            attempt,
+        })
+    }
+
+    #[test]
+    fn rows_show_the_run_models_task_states() {
+        let mut p = LivePrinter::new(Style::stdout());
+        p.header = "wf (r)".into();
+        for cycle in 1..=3 {
+            p.event(&started("loop", cycle, 0));
+            p.event(&event(EventKind::TaskSucceeded {
+                worker: None,
+                task: "loop".into(),
+                result: graflow_engine::Value::from("東京"),
+                duration_ms: 1234.0,
+                cycle,
+            }));
+        }
+        p.event(&started("next", 1, 2));
+        let block = p.block(100, 30).join("\n");
+        assert!(block.contains("1 running, 1 done, 0 failed"), "{block}");
+        assert!(block.contains("✓ loop  1.2s  ×3  \"東京\""), "{block}");
+        assert!(block.contains("⠿ next"), "{block}");
+        assert!(block.contains("attempt 2"), "{block}");
+        // Running rows come first.
+        let next = block.find("⠿ next").unwrap_or(usize::MAX);
+        let done = block.find("✓ loop").unwrap_or(0);
+        assert!(next < done, "{block}");
     }
 
     #[test]

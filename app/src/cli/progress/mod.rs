@@ -13,6 +13,7 @@ pub use live::LivePrinter;
 pub use plain::PlainPrinter;
 
 use super::style::Style;
+use crate::text::{self, duration_ms};
 
 /// Shows run events.
 pub trait Printer {
@@ -77,35 +78,21 @@ pub fn for_output(json: bool) -> Box<dyn Printer> {
     }
 }
 
-/// A value shortened to one line of at most `max` characters.
+/// A value shortened to one line of at most `max` cells.
 pub fn short(value: &Value, max: usize) -> String {
     let text = match value {
         Value::String(s) => format!("{s:?}"),
         other => other.to_string(),
     };
-    let line: String = text.lines().next().unwrap_or("").to_string();
-    if line.chars().count() > max || text.contains('\n') {
-        let cut: String = line.chars().take(max.saturating_sub(1)).collect();
-        format!("{cut}…")
-    } else {
-        line
-    }
-}
-
-/// A duration in milliseconds, readable.
-pub fn millis(ms: f64) -> String {
-    if ms < 1.0 {
-        format!("{:.0} µs", ms * 1000.0)
-    } else if ms < 1000.0 {
-        format!("{ms:.0} ms")
-    } else if ms < 60_000.0 {
-        format!("{:.1} s", ms / 1000.0)
-    } else {
+    let line = text.lines().next().unwrap_or("");
+    if text.contains('\n') {
         format!(
-            "{}m{:02}s",
-            (ms / 60_000.0) as u64,
-            ((ms % 60_000.0) / 1000.0) as u64
+            "{}{}",
+            text::cut(line, max.saturating_sub(1)),
+            text::ELLIPSIS
         )
+    } else {
+        text::truncate(line, max)
     }
 }
 
@@ -121,12 +108,14 @@ pub fn summary(event: &RunEvent, style: &Style, elapsed_ms: f64) -> Option<Strin
         return None;
     };
     let mut line = match status {
-        RunStatus::Succeeded => style.ok(&format!("run succeeded in {}", millis(elapsed_ms))),
-        RunStatus::Failed => style.error(&format!("run failed after {}", millis(elapsed_ms))),
+        RunStatus::Succeeded => style.ok(&format!("run succeeded in {}", duration_ms(elapsed_ms))),
+        RunStatus::Failed => style.error(&format!("run failed after {}", duration_ms(elapsed_ms))),
         RunStatus::Cancelled => {
-            style.warning(&format!("run cancelled after {}", millis(elapsed_ms)))
+            style.warning(&format!("run cancelled after {}", duration_ms(elapsed_ms)))
         }
-        RunStatus::Paused => style.warning(&format!("run paused after {}", millis(elapsed_ms))),
+        RunStatus::Paused => {
+            style.warning(&format!("run paused after {}", duration_ms(elapsed_ms)))
+        }
     };
     if let Some(e) = error {
         line.push_str(&format!(": {e}"));

@@ -5,9 +5,10 @@ use std::time::Instant;
 
 use graflow_engine::{EventKind, RunEvent};
 
-use super::{Printer, millis, short, summary};
+use super::{Printer, short, summary};
 use crate::cli::style::Style;
 use crate::runsetup::{checkpoint_warn_bytes, human_bytes};
+use crate::text;
 
 /// Prints a line per event.
 pub struct PlainPrinter {
@@ -72,7 +73,7 @@ pub fn line(event: &RunEvent, style: &Style) -> Option<String> {
             ..
         } => style.ok(&format!(
             "[{task}] succeeded in {} -> {}",
-            millis(*duration_ms),
+            text::duration_ms(*duration_ms),
             short(result, 80)
         )),
         EventKind::TaskFailed {
@@ -90,8 +91,8 @@ pub fn line(event: &RunEvent, style: &Style) -> Option<String> {
             }
         )),
         EventKind::GroupStarted { group, members } => style.dim(&format!(
-            "group {group} started: {} member(s)",
-            members.len()
+            "group {group} started: {}",
+            text::plural(members.len(), "member")
         )),
         EventKind::GroupFinished {
             group,

@@ -365,7 +365,7 @@ impl RunView {
                     a.end = Some(ts);
                     a.outcome = Some(Ok(()));
                 }
-                let text = format!("{task} in {}", format_ms(*duration_ms));
+                let text = format!("{task} in {}", crate::text::duration_ms(*duration_ms));
                 self.log_event(ts, "task_succeeded", text, false);
             }
             EventKind::TaskFailed {
@@ -462,7 +462,10 @@ impl RunView {
                 self.log_event(ts, "feedback_answered", id.clone(), false);
             }
             EventKind::EventsDropped { count } => {
-                let text = format!("{count} events were dropped by a slow event stream");
+                let text = match count {
+                    1 => "1 event was dropped by a slow event stream".to_string(),
+                    n => format!("{n} events were dropped by a slow event stream"),
+                };
                 self.log_event(ts, "events_dropped", text, true);
             }
             EventKind::RunFinished {
@@ -603,23 +606,6 @@ pub fn status_word(s: RunStatus) -> &'static str {
         RunStatus::Failed => "failed",
         RunStatus::Cancelled => "cancelled",
         RunStatus::Paused => "paused",
-    }
-}
-
-/// A duration in ms as `850ms`, `1.2s`, `3m04s`.
-pub fn format_ms(ms: f64) -> String {
-    if !ms.is_finite() || ms < 0.0 {
-        return "?".into();
-    }
-    if ms < 1.0 {
-        format!("{:.0}µs", ms * 1000.0)
-    } else if ms < 1000.0 {
-        format!("{ms:.0}ms")
-    } else if ms < 60_000.0 {
-        format!("{:.1}s", ms / 1000.0)
-    } else {
-        let s = (ms / 1000.0) as u64;
-        format!("{}m{:02}s", s / 60, s % 60)
     }
 }
 
@@ -764,14 +750,5 @@ mod tests {
         ));
         assert_eq!(r.status_of("a"), TaskStatus::Cancelled);
         assert_eq!(r.status_of("b"), TaskStatus::Pending);
-    }
-
-    #[test]
-    fn formats_durations() {
-        assert_eq!(format_ms(0.5), "500µs");
-        assert_eq!(format_ms(850.0), "850ms");
-        assert_eq!(format_ms(1234.0), "1.2s");
-        assert_eq!(format_ms(184_000.0), "3m04s");
-        assert_eq!(format_ms(f64::NAN), "?");
     }
 }

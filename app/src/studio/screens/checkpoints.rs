@@ -344,7 +344,7 @@ impl App {
                 format!(
                     "checkpoint of run {run_id} saved: {} ({} browses)",
                     file_name(&path),
-                    self.key_name("checkpoints")
+                    self.key_name(crate::studio::action::ActionId::ToggleCheckpoints)
                 ),
                 Level::Info,
             ),

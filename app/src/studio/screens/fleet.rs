@@ -187,7 +187,7 @@ impl App {
     /// Requeue the selected dead letter.
     pub(crate) fn requeue_selected(&mut self) {
         let Some((queue, letter)) = self.fleet.selected_letter() else {
-            let tab = self.key_name("fleet-list");
+            let tab = self.key_name(crate::studio::action::ActionId::SwitchFleetList);
             self.message = Some((
                 format!("no dead letter selected ({tab} moves the selection to them)"),
                 Level::Info,

@@ -248,9 +248,10 @@ impl App {
         if request.spec.kind != FeedbackKind::Approval {
             self.message = Some((
                 format!(
-                    "'{}' asks for {}: enter answers it",
+                    "'{}' asks for {}: {} answers it",
                     request.task,
-                    kind_words(request.spec.kind)
+                    kind_words(request.spec.kind),
+                    self.key_name(crate::studio::action::ActionId::AnswerRequest)
                 ),
                 Level::Info,
             ));
@@ -391,11 +392,8 @@ impl App {
                     .selected
                     .min(self.inbox.requests.len().saturating_sub(1));
                 let value = serde_json::to_string(&r.value).unwrap_or_default();
-                let mut text = format!(
-                    "answered {}: {}",
-                    r.task,
-                    crate::studio::ui::fit(&value, 60)
-                );
+                let mut text =
+                    format!("answered {}: {}", r.task, crate::text::truncate(&value, 60));
                 // The answer may let the run finish before this news arrives (the store syncs
                 // the answer to disk first): then the run's own message stays.
                 let run = self

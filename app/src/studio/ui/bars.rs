@@ -12,6 +12,7 @@ use graflow_engine::hitl::FeedbackKind;
 use crate::studio::action::{ActionId, Context, REGISTRY};
 use crate::studio::app::{App, Level, on_screens};
 use crate::studio::model::RunPhase;
+use crate::text;
 
 /// The pending-requests badge: its text and whether something waits.
 pub fn badge(app: &App) -> (String, bool) {
@@ -89,10 +90,7 @@ fn draw_status_text(frame: &mut Frame, area: Rect, app: &App) {
                 .filter(|e| e.first_error().is_some())
                 .count();
             let n = app.entries.len();
-            let mut parts = vec![format!(
-                " graflow studio · {n} workflow{}",
-                if n == 1 { "" } else { "s" }
-            )];
+            let mut parts = vec![format!(" graflow studio · {}", text::plural(n, "workflow"))];
             if invalid > 0 {
                 parts.push(format!("{invalid} with errors"));
             }
@@ -164,7 +162,7 @@ pub fn hints(app: &App) -> Vec<(String, &'static str)> {
         out.push((first.clone(), a.short));
     }
     if ctx == Context::Help {
-        out.push(("esc".into(), "close"));
+        out.push((app.key_name(ActionId::Back), "close"));
     }
     out
 }
@@ -184,7 +182,7 @@ pub fn draw_hints(frame: &mut Frame, area: Rect, app: &App) {
         !pane_specific
     });
     for (key, desc) in list {
-        let len = key.chars().count() + desc.chars().count() + 3;
+        let len = text::width(&key) + text::width(desc) + 3;
         if used + len > area.width as usize {
             break;
         }

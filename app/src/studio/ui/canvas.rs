@@ -9,11 +9,13 @@ use ratatui::text::Line;
 use ratatui::widgets::Paragraph;
 
 use super::list::{header, title};
-use super::{fit, node_note, node_status, pane, placeholder};
+use super::{node_note, node_status, pane, placeholder};
+use crate::studio::action::ActionId;
 use crate::studio::app::{App, Pane};
 use crate::studio::graph::lanes::{dashed_glyph, glyph};
 use crate::studio::graph::layout::{Canvas, CellRect, Zoom};
 use crate::studio::model::WorkflowEntry;
+use crate::text::{self, truncate};
 
 /// Draw the canvas view.
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
@@ -58,14 +60,24 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
                 )
             })
             .unwrap_or_default();
+        let key = |id| app.key_name(id);
         let pan = if more.is_empty() {
             String::new()
         } else {
-            format!("more {more}: HJKL pan · ")
+            format!(
+                "more {more}: {}{}{}{} pan · ",
+                key(ActionId::PanLeft),
+                key(ActionId::PanDown),
+                key(ActionId::PanUp),
+                key(ActionId::PanRight)
+            )
         };
         format!(
-            "{pan}{} nodes · {engine} · +/- zoom · f focus",
-            e.graph.canvas_view.nodes.len()
+            "{pan}{} · {engine} · {}/{} zoom · {} focus",
+            text::plural(e.graph.canvas_view.nodes.len(), "node"),
+            key(ActionId::ZoomIn),
+            key(ActionId::ZoomOut),
+            key(ActionId::ToggleFocusMode)
         )
     };
     let head = header(app, e, &head);
@@ -191,17 +203,26 @@ pub fn render_canvas(
         } else {
             ""
         };
-        let mut put = |x: u32, y: u32, text: &str, style: Style| {
-            for (i, ch) in text.chars().enumerate() {
-                let cx = x + i as u32;
-                if cx < vis.x || cx >= vis.x + vis.w || y < vis.y || y >= vis.y + vis.h {
-                    continue;
+        // Text from canvas cell (x, y) on, one character a cell or two (a wide character
+        // shows only when both its cells do; the cell it covers is cleared).
+        let mut put = |x: u32, y: u32, line: &str, style: Style| {
+            let mut cx = x;
+            for (g, w) in text::cells(line) {
+                let w = w as u32;
+                let shown =
+                    cx >= vis.x && cx + w <= vis.x + vis.w && y >= vis.y && y < vis.y + vis.h;
+                if w > 0 && shown {
+                    let at = |cx: u32| (view.x + (cx - vis.x) as u16, view.y + (y - vis.y) as u16);
+                    if let Some(c) = buf.cell_mut(at(cx)) {
+                        c.set_symbol(g).set_style(style);
+                    }
+                    for covered in cx + 1..cx + w {
+                        if let Some(c) = buf.cell_mut(at(covered)) {
+                            c.reset();
+                        }
+                    }
                 }
-                if let Some(c) =
-                    buf.cell_mut((view.x + (cx - vis.x) as u16, view.y + (y - vis.y) as u16))
-                {
-                    c.set_char(ch).set_style(style);
-                }
+                cx += w;
             }
         };
         match zoom {
@@ -214,9 +235,9 @@ pub fn render_canvas(
                 };
                 // `╭─ name ─…─↻╮`: exactly the box's width, with at least one `─` after the
                 // name, however long the name.
-                let loop_w = loop_mark.chars().count();
-                let name = fit(&label, (r.w as usize).saturating_sub(6 + loop_w));
-                let fill = (r.w as usize).saturating_sub(5 + name.chars().count() + loop_w);
+                let loop_w = text::width(loop_mark);
+                let name = truncate(&label, (r.w as usize).saturating_sub(6 + loop_w));
+                let fill = (r.w as usize).saturating_sub(5 + text::width(&name) + loop_w);
                 let top = format!(
                     "{tl}{hz} {name} {}{loop_mark}{tr}",
                     hz.to_string().repeat(fill)
@@ -224,7 +245,7 @@ pub fn render_canvas(
                 put(r.x, r.y, &top, border);
                 put(r.x + 2, r.y, &format!(" {name} "), name_style);
                 let note = node_note(app, e, n);
-                let body = fit(
+                let body = truncate(
                     &format!("{} {note}", status.glyph()),
                     inner_w.saturating_sub(1),
                 );
@@ -244,7 +265,7 @@ pub fn render_canvas(
                 );
             }
             Zoom::Pills => {
-                let name = fit(
+                let name = truncate(
                     &format!("{label}{loop_mark}"),
                     r.w.saturating_sub(4) as usize,
                 );

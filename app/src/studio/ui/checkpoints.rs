@@ -10,11 +10,13 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::areas::screen_areas;
-use super::{fit, hard_wrap, human_bytes, placeholder, screen_block};
+use super::{hard_wrap, human_bytes, placeholder, screen_block};
 use crate::runsetup::WorkflowFile;
+use crate::studio::action::ActionId;
 use crate::studio::app::App;
+use crate::studio::areas::screen_areas;
 use crate::studio::theme::Theme;
+use crate::text::{self, pad, pad_left, plural, truncate};
 
 /// `MM-DD HH:MM:SS` of an RFC 3339 time.
 fn when(rfc3339: &str) -> String {
@@ -112,21 +114,21 @@ fn draw_list(frame: &mut Frame, area: Rect, app: &App) {
 /// One table row: [time, workflow, run, step, why, size, metadata].
 fn row_text(wide: bool, medium: bool, w: usize, c: [String; 7]) -> String {
     let [time, workflow, run, step, why, size, meta] = c;
-    let mut s = format!("{:<14} {:<16} ", fit(&time, 14), fit(&workflow, 16));
+    let mut s = format!("{} {} ", pad(&time, 14), pad(&workflow, 16));
     if wide {
-        s.push_str(&format!("{:<17} ", fit(&run, 17)));
+        s.push_str(&format!("{} ", pad(&run, 17)));
     }
     if medium {
-        s.push_str(&format!("{:>4} ", fit(&step, 4)));
+        s.push_str(&format!("{} ", pad_left(&step, 4)));
     }
-    s.push_str(&format!("{:<22} ", fit(&why, 22)));
+    s.push_str(&format!("{} ", pad(&why, 22)));
     if medium {
-        s.push_str(&format!("{:>9}  ", fit(&size, 9)));
+        s.push_str(&format!("{}  ", pad_left(&size, 9)));
     }
     if wide {
         s.push_str(&meta);
     }
-    fit(s.trim_end(), w)
+    truncate(s.trim_end(), w)
 }
 
 fn draw_detail(frame: &mut Frame, area: Rect, app: &App) {
@@ -147,7 +149,7 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App) {
         );
         return;
     };
-    let keys = |name: &str| app.settings.keymap.key_names_of(name);
+    let keys = |id: ActionId| app.settings.keymap.key_name(id);
     let mut head = vec![
         Line::from(Span::styled(
             info.path.display().to_string(),
@@ -195,14 +197,14 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App) {
     }
     if d.open_requests > 0 {
         next.push(Span::styled(
-            format!(" · {} open question(s)", d.open_requests),
+            format!(" · {}", plural(d.open_requests, "open question")),
             theme.warning(),
         ));
     }
     head.push(Line::from(next));
     if !app.settings.read_only {
         head.push(Line::from(Span::styled(
-            format!("{} resumes it as a live run", keys("resume")),
+            format!("{} resumes it as a live run", keys(ActionId::Resume)),
             theme.key(),
         )));
     }
@@ -274,7 +276,7 @@ fn values(
     }
     let w = area.width as usize;
     let mut lines = vec![Line::from(Span::styled(
-        fit(&format!("── {name} ({}) ", map.len()), w),
+        truncate(&format!("── {name} ({}) ", map.len()), w),
         theme.muted(),
     ))];
     let room = (area.height as usize).saturating_sub(1);
@@ -297,9 +299,9 @@ fn values(
         lines.push(Line::from(vec![
             Span::styled(format!("{k}{times}"), theme.accent()),
             Span::styled(" = ", theme.muted()),
-            Span::raw(fit(
+            Span::raw(truncate(
                 &value,
-                w.saturating_sub(k.chars().count() + times.chars().count() + 3),
+                w.saturating_sub(text::width(k) + text::width(&times) + 3),
             )),
         ]));
     }

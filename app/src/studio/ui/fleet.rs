@@ -10,11 +10,12 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::areas::screen_areas;
-use super::{fit, placeholder, screen_block};
+use super::{placeholder, screen_block};
 use crate::studio::app::App;
+use crate::studio::areas::screen_areas;
 use crate::studio::screens::fleet::FleetView;
 use crate::studio::theme::Theme;
+use crate::text::{duration_coarse, pad, truncate};
 
 /// Draw the fleet view.
 pub fn draw(frame: &mut Frame, app: &App) {
@@ -29,12 +30,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
 }
 
 fn age(ms: u64) -> String {
-    match ms {
-        0..1_000 => format!("{ms}ms"),
-        1_000..120_000 => format!("{}s", ms / 1000),
-        120_000..7_200_000 => format!("{}m", ms / 60_000),
-        _ => format!("{}h", ms / 3_600_000),
-    }
+    duration_coarse(std::time::Duration::from_millis(ms))
 }
 
 fn draw_runs(frame: &mut Frame, area: Rect, app: &App) {
@@ -70,7 +66,7 @@ fn draw_runs(frame: &mut Frame, area: Rect, app: &App) {
     }
     let w = inner.width as usize;
     let mut lines = vec![Line::from(Span::styled(
-        fit(
+        truncate(
             &format!(
                 "{:<22} {:<7} {:<10} {:>7} {:>6}  {}",
                 "run", "state", "status", "events", "age", "workflow (host)"
@@ -88,8 +84,8 @@ fn draw_runs(frame: &mut Frame, area: Rect, app: &App) {
             run_style(theme, r)
         };
         let text = format!(
-            "{:<22} {:<7} {:<10} {:>7} {:>6}  {} ({})",
-            fit(&r.run_id, 22),
+            "{} {:<7} {:<10} {:>7} {:>6}  {} ({})",
+            pad(&r.run_id, 22),
             r.state,
             r.status.as_deref().unwrap_or(""),
             r.events,
@@ -97,7 +93,7 @@ fn draw_runs(frame: &mut Frame, area: Rect, app: &App) {
             r.workflow,
             r.host
         );
-        lines.push(Line::from(Span::styled(fit(&text, w), style)));
+        lines.push(Line::from(Span::styled(truncate(&text, w), style)));
     }
     frame.render_widget(Paragraph::new(lines).style(theme.text()), inner);
 }
@@ -158,7 +154,7 @@ fn draw_fleet(frame: &mut Frame, area: Rect, app: &App) {
     let mut lines = Vec::new();
     lines.push(spark_line(theme, f, w));
     lines.push(Line::from(Span::styled(
-        fit(
+        truncate(
             &format!(
                 "{:<40} {:<9} {:>9} {:>9} {:>7} {:>6}  {:<14} {}",
                 "worker", "state", "busy", "processed", "failed", "beat", "queues", "host"
@@ -201,7 +197,7 @@ fn draw_fleet(frame: &mut Frame, area: Rect, app: &App) {
     }
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled(
-        fit(
+        truncate(
             &format!(
                 "{:<20} {:>9} {:>9} {:>6}  newest dead letter",
                 "queue", "depth", "in flight", "dead"
@@ -216,7 +212,7 @@ fn draw_fleet(frame: &mut Frame, area: Rect, app: &App) {
     if !letters.is_empty() {
         lines.push(Line::from(""));
         lines.push(Line::from(Span::styled(
-            fit(
+            truncate(
                 &format!(
                     "{:<12} {:<24} {:<22} {:<13} error",
                     "dead letter", "attempt", "run", "hold"
@@ -279,14 +275,14 @@ fn worker_line(theme: &Theme, wk: &WorkerView, w: usize) -> Line<'static> {
         None => ("?".into(), "?".into(), "?".into(), "?".into(), "?".into()),
     };
     let text = format!(
-        "{:<40} {:<9} {:>9} {:>9} {:>7} {:>6}  {:<14} {}",
-        fit(&wk.id, 40),
+        "{} {:<9} {:>9} {:>9} {:>7} {:>6}  {} {}",
+        pad(&wk.id, 40),
         wk.state,
         busy,
         processed,
         failed,
         age(wk.beat_age_ms),
-        fit(&queues, 14),
+        pad(&queues, 14),
         host
     );
     let style = match wk.state.as_str() {
@@ -295,7 +291,7 @@ fn worker_line(theme: &Theme, wk: &WorkerView, w: usize) -> Line<'static> {
         "busy" => theme.accent(),
         _ => theme.text(),
     };
-    Line::from(Span::styled(fit(&text, w), style))
+    Line::from(Span::styled(truncate(&text, w), style))
 }
 
 fn letter_line(
@@ -311,10 +307,10 @@ fn letter_line(
         None => "failed".into(),
     };
     let text = format!(
-        "{:<12} {:<24} {:<22} {:<13} {}",
-        fit(queue, 12),
-        fit(&letter.attempt, 24),
-        fit(&letter.run, 22),
+        "{} {} {} {:<13} {}",
+        pad(queue, 12),
+        pad(&letter.attempt, 24),
+        pad(&letter.run, 22),
         hold,
         letter.error
     );
@@ -325,7 +321,7 @@ fn letter_line(
     } else {
         theme.muted()
     };
-    Line::from(Span::styled(fit(&text, w), style))
+    Line::from(Span::styled(truncate(&text, w), style))
 }
 
 fn queue_lines(theme: &Theme, q: &QueueView, w: usize) -> Vec<Line<'static>> {
@@ -335,8 +331,8 @@ fn queue_lines(theme: &Theme, q: &QueueView, w: usize) -> Vec<Line<'static>> {
         .map(|d| format!("{} of run {}: {}", d.attempt, d.run, d.error))
         .unwrap_or_default();
     let text = format!(
-        "{:<20} {:>9} {:>9} {:>6}  {}",
-        fit(&q.name, 20),
+        "{} {:>9} {:>9} {:>6}  {}",
+        pad(&q.name, 20),
         q.depth,
         q.in_flight,
         q.dead,
@@ -347,7 +343,7 @@ fn queue_lines(theme: &Theme, q: &QueueView, w: usize) -> Vec<Line<'static>> {
     } else {
         theme.text()
     };
-    vec![Line::from(Span::styled(fit(&text, w), style))]
+    vec![Line::from(Span::styled(truncate(&text, w), style))]
 }
 
 #[cfg(test)]

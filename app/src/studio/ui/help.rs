@@ -95,7 +95,9 @@ pub fn draw_overlay(frame: &mut Frame, area: Rect, app: &App) {
                     if workflows.len() == 1 { "it" } else { "them" }
                 ),
             };
-            let w = (text.chars().count() as u16 + 6).max(20).min(area.width);
+            let w = (crate::text::width(&text) as u16 + 6)
+                .max(20)
+                .min(area.width);
             let h = 4.min(area.height);
             if h < 3 {
                 return;

@@ -7,12 +7,13 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 
-use super::areas::screen_areas;
-use super::{fit, hard_wrap, placeholder, screen_block};
-use crate::studio::action::Context;
+use super::{hard_wrap, placeholder, screen_block};
+use crate::studio::action::{ActionId, Context};
 use crate::studio::app::App;
+use crate::studio::areas::screen_areas;
 use crate::studio::screens::inbox::{AnswerForm, kind_words};
 use crate::studio::theme::Theme;
+use crate::text;
 
 /// A short tag per kind.
 pub fn kind_tag(kind: FeedbackKind) -> &'static str {
@@ -25,18 +26,12 @@ pub fn kind_tag(kind: FeedbackKind) -> &'static str {
     }
 }
 
-/// How long ago an RFC 3339 time was, shortly (`12s`, `4m`, `2h`, `3d`).
+/// How long ago an RFC 3339 time was, shortly (`850ms`, `12s`, `4m`, `2h`, `3d`).
 pub fn ago(app: &App, rfc3339: &str) -> String {
     let Ok(t) = humantime::parse_rfc3339_weak(rfc3339) else {
         return String::new();
     };
-    let secs = app.now.duration_since(t).map(|d| d.as_secs()).unwrap_or(0);
-    match secs {
-        0..60 => format!("{secs}s"),
-        60..3600 => format!("{}m", secs / 60),
-        3600..86400 => format!("{}h", secs / 3600),
-        _ => format!("{}d", secs / 86400),
-    }
+    text::duration_coarse(app.now.duration_since(t).unwrap_or_default())
 }
 
 /// Seconds left, as `2m 05s` or `41s`.
@@ -99,15 +94,14 @@ fn draw_list(frame: &mut Frame, area: Rect, app: &App) {
             Some(_) => format!("⏸ {}", ago(app, &r.created_at)),
             None => ago(app, &r.created_at),
         };
-        let tag = format!("{:<9} ", kind_tag(r.spec.kind));
-        let room = w.saturating_sub(tag.chars().count() + right.chars().count() + 3);
-        let text = fit(&format!("{}: {}", r.task, r.spec.prompt), room);
-        let pad = room.saturating_sub(text.chars().count());
+        let tag = format!("{} ", text::pad(kind_tag(r.spec.kind), 9));
+        let room = w.saturating_sub(text::width(&tag) + text::width(&right) + 3);
+        let what = text::pad(&format!("{}: {}", r.task, r.spec.prompt), room);
         let mut line = Line::from(vec![
             Span::styled("⚑ ", theme.warning()),
             Span::styled(tag, theme.muted()),
-            Span::raw(text),
-            Span::raw(" ".repeat(pad + 1)),
+            Span::raw(what),
+            Span::raw(" "),
             Span::styled(right, theme.muted()),
         ]);
         if i == inbox.selected {
@@ -143,7 +137,7 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App) {
     };
     let mut lines = about(app, r);
     let form = app.inbox.form_for_selected();
-    let keys = |name: &str| app.settings.keymap.key_names_of(name);
+    let keys = |id: ActionId| app.settings.keymap.key_name(id);
     if app.settings.read_only {
         lines.push(Line::from(Span::styled(
             format!("read-only: answer with graflow feedback respond {}", r.id),
@@ -153,11 +147,15 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App) {
         let how = match r.spec.kind {
             FeedbackKind::Approval => format!(
                 "{} approve · {} reject with a reason · {} answer",
-                keys("approve"),
-                keys("reject"),
-                keys("answer")
+                keys(ActionId::Approve),
+                keys(ActionId::Reject),
+                keys(ActionId::AnswerRequest)
             ),
-            kind => format!("{} answer ({})", keys("answer"), kind_words(kind)),
+            kind => format!(
+                "{} answer ({})",
+                keys(ActionId::AnswerRequest),
+                kind_words(kind)
+            ),
         };
         lines.push(Line::from(Span::styled(how, theme.key())));
     }
@@ -208,7 +206,7 @@ fn about<'a>(app: &App, r: &FeedbackRequest) -> Vec<Line<'a>> {
             .and_then(|asked| app.now.duration_since(asked).ok())
             .map_or(0.0, |d| d.as_secs_f64());
         let left = (t - waited).max(0.0).floor();
-        let total = crate::studio::model::run::format_ms(t * 1000.0);
+        let total = crate::text::duration_ms(t * 1000.0);
         let text = if left > 0.0 {
             format!(
                 "the run pauses in {} unless answered (it waits {total}) · id {}",
@@ -239,7 +237,7 @@ fn draw_form(frame: &mut Frame, area: Rect, app: &App, f: &AnswerForm, editing: 
     if area.height == 0 {
         return;
     }
-    let keys = |name: &str| app.settings.keymap.key_names_of(name);
+    let keys = |id: ActionId| app.settings.keymap.key_name(id);
     let mut top: Vec<Line> = vec![Line::from("")];
     let mut bottom: Vec<Line> = Vec::new();
     if let Some(e) = &f.error {
@@ -248,25 +246,29 @@ fn draw_form(frame: &mut Frame, area: Rect, app: &App, f: &AnswerForm, editing: 
     if f.sending {
         bottom.push(Line::from(Span::styled("sending…", theme.muted())));
     } else if editing {
-        let send = keys("send-answer");
+        let send = keys(ActionId::SubmitAnswer);
+        let stop = app
+            .settings
+            .keymap
+            .key_name_in(Context::Answer, ActionId::Back);
         let hint = match f.kind {
             FeedbackKind::Approval => format!(
-                "{} switches · {send} sends · esc stops (the draft stays)",
-                keys("toggle-decision")
+                "{} switches · {send} sends · {stop} stops (the draft stays)",
+                keys(ActionId::ToggleDecision)
             ),
             FeedbackKind::Text | FeedbackKind::Custom => {
-                format!("enter: new line · {send} sends · esc stops (the draft stays)")
+                format!("enter: new line · {send} sends · {stop} stops (the draft stays)")
             }
-            FeedbackKind::Selection => format!("↑↓ pick · {send} or enter sends · esc stops"),
+            FeedbackKind::Selection => format!("↑↓ pick · {send} or enter sends · {stop} stops"),
             FeedbackKind::MultiSelection => format!(
-                "↑↓ move · {} checks · {send} or enter sends · esc stops",
-                keys("toggle-option")
+                "↑↓ move · {} checks · {send} or enter sends · {stop} stops",
+                keys(ActionId::ToggleOption)
             ),
         };
         bottom.push(Line::from(Span::styled(hint, theme.muted())));
     } else {
         bottom.push(Line::from(Span::styled(
-            format!("{} goes on with this answer", keys("answer")),
+            format!("{} goes on with this answer", keys(ActionId::AnswerRequest)),
             theme.muted(),
         )));
     }

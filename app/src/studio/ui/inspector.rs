@@ -7,11 +7,13 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{fit, node_status, pane, placeholder};
+use super::{node_status, pane, placeholder};
+use crate::studio::action::ActionId;
 use crate::studio::app::{App, Pane, Tab};
 use crate::studio::model::TaskStatus;
-use crate::studio::model::run::{format_ms, stream_tag};
+use crate::studio::model::run::stream_tag;
 use crate::studio::theme::Theme;
+use crate::text::{self, duration_ms, truncate};
 
 /// Draw the inspector.
 pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
@@ -81,10 +83,10 @@ fn draw_task(frame: &mut Frame, area: Rect, app: &App) {
     if let Some(t) = task {
         let mut facts = format!(" · cycle {} · attempt {}", t.cycle, t.attempt);
         if let Some(ms) = t.last_ms {
-            facts.push_str(&format!(" · last {}", format_ms(ms)));
+            facts.push_str(&format!(" · last {}", duration_ms(ms)));
         }
         if t.cycle > 1 {
-            facts.push_str(&format!(" · total {}", format_ms(t.total_ms)));
+            facts.push_str(&format!(" · total {}", duration_ms(t.total_ms)));
         }
         first.push(Span::styled(facts, theme.muted()));
     }
@@ -103,7 +105,7 @@ fn draw_task(frame: &mut Frame, area: Rect, app: &App) {
         if let Some(g) = e.run.as_ref().and_then(|r| r.groups.get(&node.id)) {
             for (id, msg) in g.failed.iter().take(3) {
                 head.push(Line::from(Span::styled(
-                    fit(&format!("✗ {id}: {msg}"), w),
+                    truncate(&format!("✗ {id}: {msg}"), w),
                     theme.error(),
                 )));
             }
@@ -116,14 +118,14 @@ fn draw_task(frame: &mut Frame, area: Rect, app: &App) {
             .filter(|_| t.status() == TaskStatus::Waiting)
         {
             head.push(Line::from(Span::styled(
-                fit(&format!("◷ waiting: {}", wait.detail), w),
+                truncate(&format!("◷ waiting: {}", wait.detail), w),
                 theme.warning(),
             )));
         }
         if let Some(r) = &t.result {
             head.push(Line::from(vec![
                 Span::styled("result ", theme.muted()),
-                Span::raw(fit(&json_line(r), w.saturating_sub(7))),
+                Span::raw(truncate(&json_line(r), w.saturating_sub(7))),
             ]));
         }
         for (attempt, msg) in t.errors.iter().rev().take(2) {
@@ -136,7 +138,7 @@ fn draw_task(frame: &mut Frame, area: Rect, app: &App) {
                 );
                 head.extend(rows.into_iter().take(4));
             } else {
-                head.push(Line::from(Span::styled(fit(&text, w), theme.error())));
+                head.push(Line::from(Span::styled(truncate(&text, w), theme.error())));
             }
         }
         if t.attempts.len() > 1 {
@@ -154,13 +156,13 @@ fn draw_task(frame: &mut Frame, area: Rect, app: &App) {
                     let d = a
                         .end
                         .and_then(|end| end.duration_since(a.start).ok())
-                        .map(|d| format_ms(d.as_secs_f64() * 1000.0))
+                        .map(|d| duration_ms(d.as_secs_f64() * 1000.0))
                         .unwrap_or_default();
                     format!("{g}{}.{} {d}", a.cycle, a.attempt)
                 })
                 .collect();
             head.push(Line::from(Span::styled(
-                fit(&format!("attempts (newest first): {}", shown.join("  ")), w),
+                truncate(&format!("attempts (newest first): {}", shown.join("  ")), w),
                 theme.muted(),
             )));
         }
@@ -182,7 +184,7 @@ fn draw_task(frame: &mut Frame, area: Rect, app: &App) {
             .map(|x| &*e.graph.model.nodes[x.1].id)
             .collect();
         head.push(Line::from(Span::styled(
-            fit(
+            truncate(
                 &format!("after: {}   before: {}", preds.join(", "), succs.join(", ")),
                 w,
             ),
@@ -191,7 +193,10 @@ fn draw_task(frame: &mut Frame, area: Rect, app: &App) {
         let hint = if app.settings.read_only {
             "not run yet".to_string()
         } else {
-            format!("not run yet: {} runs the workflow", app.key_name("run"))
+            format!(
+                "not run yet: {} runs the workflow",
+                app.key_name(ActionId::Run)
+            )
         };
         head.push(Line::from(Span::styled(hint, theme.muted())));
     }
@@ -207,7 +212,7 @@ fn draw_task(frame: &mut Frame, area: Rect, app: &App) {
     if app.log.errors_only {
         flags.push("errors only");
     }
-    let mut log_head = format!("log: {} lines", lines.len());
+    let mut log_head = format!("log: {}", text::plural(lines.len(), "line"));
     if let Some(t) = task
         && t.log.dropped() > 0
     {
@@ -219,7 +224,10 @@ fn draw_task(frame: &mut Frame, area: Rect, app: &App) {
     if let Some(s) = &app.log.search {
         log_head.push_str(&format!(" · /{s}"));
     }
-    head.push(Line::from(Span::styled(fit(&log_head, w), theme.muted())));
+    head.push(Line::from(Span::styled(
+        truncate(&log_head, w),
+        theme.muted(),
+    )));
     let head_h = (head.len() as u16).min(area.height);
     frame.render_widget(
         Paragraph::new(head),
@@ -418,7 +426,7 @@ fn draw_channel(frame: &mut Frame, area: Rect, app: &App) {
     let key_w = run
         .channel
         .keys()
-        .map(|k| k.chars().count())
+        .map(|k| text::width(k))
         .max()
         .unwrap_or(4)
         .clamp(4, 24);
@@ -428,8 +436,8 @@ fn draw_channel(frame: &mut Frame, area: Rect, app: &App) {
     let mut lines = Vec::new();
     for (i, (k, v)) in run.channel.iter().enumerate().skip(offset).take(list_h) {
         let mut line = Line::from(vec![
-            Span::styled(format!("{:<key_w$} ", fit(k, key_w)), theme.accent()),
-            Span::raw(fit(&json_line(v), w.saturating_sub(key_w + 1))),
+            Span::styled(format!("{} ", text::pad(k, key_w)), theme.accent()),
+            Span::raw(truncate(&json_line(v), w.saturating_sub(key_w + 1))),
         ]);
         if i == sel {
             line = line.style(theme.selection());
@@ -443,7 +451,7 @@ fn draw_channel(frame: &mut Frame, area: Rect, app: &App) {
         )));
         let pretty = serde_json::to_string_pretty(v).unwrap_or_default();
         for l in pretty.lines().take(area.height as usize) {
-            lines.push(Line::from(fit(l, w)));
+            lines.push(Line::from(truncate(l, w)));
         }
     }
     frame.render_widget(Paragraph::new(lines), area);
@@ -494,7 +502,7 @@ fn draw_events(frame: &mut Frame, area: Rect, app: &App) {
         lines.push(Line::from(vec![
             Span::styled(format!("{} ", since_start(t)), theme.muted()),
             Span::styled(format!("{:<18} ", ev.name), theme.accent()),
-            Span::styled(fit(&ev.text, w.saturating_sub(28)), style),
+            Span::styled(truncate(&ev.text, w.saturating_sub(28)), style),
         ]));
     }
     frame.render_widget(Paragraph::new(lines), area);

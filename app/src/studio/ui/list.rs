@@ -5,10 +5,12 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{error_banner, fit, node_note, node_status, pane, placeholder};
+use super::{error_banner, node_note, node_status, pane, placeholder};
+use crate::studio::action::ActionId;
 use crate::studio::app::{App, Pane};
 use crate::studio::graph::lanes::gutter;
 use crate::studio::model::{RunPhase, WorkflowEntry};
+use crate::text::{self, truncate};
 
 /// The graph pane's title: workflow, view, run state.
 pub(crate) fn title<'a>(app: &App, view: &str) -> Line<'a> {
@@ -23,7 +25,7 @@ pub(crate) fn title<'a>(app: &App, view: &str) -> Line<'a> {
             RunPhase::Finished(s) => format!(
                 "{} in {}",
                 crate::studio::model::run::status_word(s),
-                crate::studio::model::run::format_ms(run.elapsed(app.now) * 1000.0)
+                crate::text::duration_ms(run.elapsed(app.now) * 1000.0)
             ),
         };
         t.push_str(&format!(" · run {state}"));
@@ -69,8 +71,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         app,
         e,
         &format!(
-            "{} nodes · enter: detail · space: group · f: focus",
-            g.model.len()
+            "{} · {}: detail · {}: group · {}: focus",
+            text::plural(g.model.len(), "node"),
+            app.key_name(ActionId::Open),
+            app.key_name(ActionId::ToggleGroup),
+            app.key_name(ActionId::ToggleFocusMode)
         ),
     );
     let rows_h = (inner.height as usize).saturating_sub(lines.len());
@@ -101,8 +106,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             node.id.to_string()
         };
         let room = width.saturating_sub(used);
-        let name = fit(&name, room.min(40));
-        used += name.chars().count();
+        let name = truncate(&name, room.min(40));
+        used += text::width(&name);
         let name_style = if node.is_group {
             theme.group()
         } else {
@@ -124,7 +129,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         let room = width.saturating_sub(used + 2);
         if room > 2 {
             spans.push(Span::styled(
-                format!("  {}", fit(note.trim(), room)),
+                format!("  {}", truncate(note.trim(), room)),
                 theme.muted(),
             ));
         }

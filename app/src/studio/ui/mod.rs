@@ -1,7 +1,6 @@
 //! Drawing: a pure function of the [`App`]. Nothing here changes state or does I/O; each
 //! pane draws from what the app holds, and only the visible rows or cells.
 
-pub mod areas;
 mod bars;
 mod canvas;
 mod checkpoints;
@@ -21,9 +20,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 
 use super::app::{App, GraphView, Pane};
+use super::areas;
 use super::model::{LoadState, TaskStatus, WorkflowEntry};
 use super::screens::Screen;
 use super::theme::Theme;
+use crate::text::{self, truncate};
 
 /// Draw the whole screen.
 pub fn draw(frame: &mut Frame, app: &App) {
@@ -118,32 +119,39 @@ pub(crate) fn fit_title(title: Line<'_>, width: u16) -> Line<'static> {
     let text: String = title.spans.iter().map(|s| s.content.as_ref()).collect();
     let room = (width as usize).saturating_sub(2);
     let style = title.spans.first().map(|s| s.style).unwrap_or_default();
-    Line::from(Span::styled(fit(&text, room), style)).style(title.style)
+    Line::from(Span::styled(truncate(&text, room), style)).style(title.style)
 }
 
-/// Wrap lines to at most `width` characters (at spaces when a row has one, else anywhere),
-/// keeping their styles, so the number of rows they take is known before drawing.
+/// Wrap lines to at most `width` cells (at spaces when a row has one, else anywhere but
+/// inside a character), keeping their styles, so the number of rows they take is known before
+/// drawing.
 pub(crate) fn hard_wrap(lines: Vec<Line<'_>>, width: u16) -> Vec<Line<'static>> {
     let width = width.max(1) as usize;
     let mut out = Vec::new();
     for line in lines {
-        let cells: Vec<(char, Style)> = line
+        let cells: Vec<Cell<'_>> = line
             .spans
             .iter()
-            .flat_map(|s| s.content.chars().map(move |c| (c, s.style)))
+            .flat_map(|s| text::cells(&s.content).map(move |(g, w)| (g, w, s.style)))
             .collect();
         let mut start = 0;
         loop {
-            let rest = cells.len() - start;
-            let end = if rest <= width {
-                cells.len()
+            // The characters that fit on the row (at least one, so every row moves on).
+            let mut used = 0;
+            let mut fits = start;
+            while fits < cells.len() && (fits == start || used + cells[fits].1 <= width) {
+                used += cells[fits].1;
+                fits += 1;
+            }
+            let end = if fits == cells.len() {
+                fits
             } else {
                 // The last space within the row ends it (the space stays on this row).
-                cells[start..start + width]
+                cells[start..fits]
                     .iter()
-                    .rposition(|(c, _)| *c == ' ')
+                    .rposition(|(g, ..)| *g == " ")
                     .filter(|&i| i > 0)
-                    .map_or(start + width, |i| start + i + 1)
+                    .map_or(fits, |i| start + i + 1)
             };
             out.push(styled_row(&cells[start..end]).style(line.style));
             start = end;
@@ -155,17 +163,20 @@ pub(crate) fn hard_wrap(lines: Vec<Line<'_>>, width: u16) -> Vec<Line<'static>> 
     out
 }
 
+/// A character (grapheme cluster) of a styled line: its text, its cells and its style.
+type Cell<'a> = (&'a str, usize, Style);
+
 /// One line from characters with their styles (neighbours of one style share a span).
-fn styled_row(cells: &[(char, Style)]) -> Line<'static> {
+fn styled_row(cells: &[Cell<'_>]) -> Line<'static> {
     let mut spans: Vec<Span<'static>> = Vec::new();
     let mut text = String::new();
-    let mut style = cells.first().map(|c| c.1).unwrap_or_default();
-    for &(c, st) in cells {
+    let mut style = cells.first().map(|c| c.2).unwrap_or_default();
+    for &(g, _, st) in cells {
         if st != style && !text.is_empty() {
             spans.push(Span::styled(std::mem::take(&mut text), style));
         }
         style = st;
-        text.push(c);
+        text.push_str(g);
     }
     if !text.is_empty() {
         spans.push(Span::styled(text, style));
@@ -227,9 +238,9 @@ pub(crate) fn node_note(app: &App, entry: &WorkflowEntry, node: usize) -> String
             .duration_since(since)
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0);
-        parts.push(super::model::run::format_ms(secs * 1000.0));
+        parts.push(text::duration_ms(secs * 1000.0));
     } else if let Some(ms) = t.last_ms {
-        parts.push(super::model::run::format_ms(ms));
+        parts.push(text::duration_ms(ms));
     }
     parts.join(" ")
 }
@@ -254,19 +265,6 @@ pub(crate) fn entry_glyph(theme: &Theme, e: &WorkflowEntry) -> (&'static str, St
         LoadState::Invalid => ("!", theme.error()),
         LoadState::Deleted => ("?", theme.error()),
     }
-}
-
-/// Cut `s` to `width` characters (with `…` when cut).
-pub(crate) fn fit(s: &str, width: usize) -> String {
-    if width == 0 {
-        return String::new();
-    }
-    if s.chars().count() <= width {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(width.saturating_sub(1)).collect();
-    out.push('…');
-    out
 }
 
 /// A centred message in an area (wrapped to its width, so a narrow pane still shows it).

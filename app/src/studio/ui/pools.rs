@@ -6,9 +6,10 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{fit, placeholder};
+use super::placeholder;
 use crate::studio::app::App;
 use crate::studio::model::pools::pool_rows;
+use crate::text::{self, truncate};
 
 /// The widest gauge drawn, in cells.
 const GAUGE_MAX: u32 = 12;
@@ -42,15 +43,17 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let w = area.width as usize;
     let name_w = rows
         .iter()
-        .map(|r| r.name.chars().count())
+        .map(|r| text::width(&r.name))
         .max()
         .unwrap_or(4)
         .clamp(4, 20);
     let mut lines = vec![Line::from(Span::styled(
-        fit(
+        truncate(
             &format!(
-                "{:<name_w$} {:<22} {:>7}  rate",
-                "pool", "slots in use", "waiting"
+                "{} {:<22} {:>7}  rate",
+                text::pad("pool", name_w),
+                "slots in use",
+                "waiting"
             ),
             w,
         ),
@@ -77,11 +80,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             theme.warning()
         };
         lines.push(Line::from(vec![
-            Span::styled(
-                format!("{:<name_w$} ", fit(&r.name, name_w)),
-                theme.accent(),
-            ),
-            Span::raw(format!("{slots:<22} ")),
+            Span::styled(format!("{} ", text::pad(&r.name, name_w)), theme.accent()),
+            Span::raw(format!("{} ", text::pad(&slots, 22))),
             Span::styled(format!("{:>7}", r.waiting.len()), waiting_style),
             Span::raw(format!("  {}", r.rate.as_deref().unwrap_or("—"))),
         ]));
@@ -95,7 +95,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     if !waiting.is_empty() {
         lines.push(Line::from(""));
         lines.push(Line::from(Span::styled(
-            fit(&format!("waiting ({}, oldest first)", waiting.len()), w),
+            truncate(&format!("waiting ({}, oldest first)", waiting.len()), w),
             theme.muted(),
         )));
         let room = (area.height as usize).saturating_sub(lines.len());
@@ -106,11 +106,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             room
         };
         for t in waiting.iter().take(shown) {
-            lines.push(Line::from(Span::styled(fit(t, w), theme.warning())));
+            lines.push(Line::from(Span::styled(truncate(t, w), theme.warning())));
         }
         if hidden > 0 {
             lines.push(Line::from(Span::styled(
-                fit(&format!("… {} more", waiting.len() - shown), w),
+                truncate(&format!("… {} more", waiting.len() - shown), w),
                 theme.muted(),
             )));
         }

@@ -9,10 +9,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::list::{header, title};
-use super::{fit, pane, placeholder};
+use super::{pane, placeholder};
+use crate::studio::action::ActionId;
 use crate::studio::app::{App, Pane};
 use crate::studio::model::TaskStatus;
-use crate::studio::model::run::{Attempt, format_ms};
+use crate::studio::model::run::Attempt;
+use crate::text::{duration_ms, pad};
 
 const LEFT_EIGHTHS: [char; 8] = ['▏', '▎', '▍', '▌', '▋', '▊', '▉', '█'];
 
@@ -71,7 +73,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         } else {
             format!(
                 "no run yet: {} runs the workflow, then its timeline shows here",
-                app.key_name("run")
+                app.key_name(ActionId::Run)
             )
         };
         lines.push(Line::from(Span::styled(text, theme.muted())));
@@ -83,8 +85,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let bar_w = (inner.width as usize).saturating_sub(name_w + 1).max(1);
     let axis = format!(
         "0 … {}  ({} per cell)",
-        format_ms(total * 1000.0),
-        format_ms(total * 1000.0 / bar_w as f64)
+        duration_ms(total * 1000.0),
+        duration_ms(total * 1000.0 / bar_w as f64)
     );
     let mut lines = header(app, e, &axis);
     let rows_h = (inner.height as usize).saturating_sub(lines.len());
@@ -123,7 +125,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
             }
         );
         let mut spans = vec![Span::styled(
-            format!("{:<w$} ", fit(&label, name_w), w = name_w),
+            format!("{} ", pad(&label, name_w)),
             if node.is_group {
                 theme.group()
             } else {

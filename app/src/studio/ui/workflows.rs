@@ -5,9 +5,11 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{entry_glyph, fit, pane, placeholder};
+use super::{entry_glyph, pane, placeholder};
+use crate::studio::action::ActionId;
 use crate::studio::app::{App, Pane};
 use crate::studio::model::TaskStatus;
+use crate::text::{self, truncate};
 
 /// Draw the workflows list.
 pub fn draw_workflows(frame: &mut Frame, area: Rect, app: &App) {
@@ -25,7 +27,7 @@ pub fn draw_workflows(frame: &mut Frame, area: Rect, app: &App) {
             theme,
             vec![
                 Line::from("no workflow matches the filter"),
-                Line::from("esc shows them all"),
+                Line::from(format!("{} shows them all", app.key_name(ActionId::Back))),
             ],
         );
         return;
@@ -58,15 +60,15 @@ pub fn draw_workflows(frame: &mut Frame, area: Rect, app: &App) {
             None => {
                 let n = e.graph.model.len();
                 if n > 0 {
-                    format!("{n} nodes")
+                    text::plural(n, "node")
                 } else {
                     String::new()
                 }
             }
         };
         let room = w.saturating_sub(2);
-        let name = fit(&label, room);
-        let rest = room.saturating_sub(name.chars().count() + 1);
+        let name = truncate(&label, room);
+        let rest = room.saturating_sub(text::width(&name) + 1);
         spans.push(Span::raw(name));
         if rest > 3 && !note.is_empty() {
             let style = if e.first_error().is_some() {
@@ -74,7 +76,7 @@ pub fn draw_workflows(frame: &mut Frame, area: Rect, app: &App) {
             } else {
                 theme.muted()
             };
-            spans.push(Span::styled(format!(" {}", fit(&note, rest)), style));
+            spans.push(Span::styled(format!(" {}", truncate(&note, rest)), style));
         }
         let mut line = Line::from(spans);
         if i == app.selected {
@@ -102,7 +104,7 @@ pub fn draw_history(frame: &mut Frame, area: Rect, app: &App) {
                     Line::from("no runs yet"),
                     Line::from(format!(
                         "{} runs the selected workflow",
-                        app.key_name("run")
+                        app.key_name(ActionId::Run)
                     )),
                 ]
             },
@@ -125,7 +127,7 @@ pub fn draw_history(frame: &mut Frame, area: Rect, app: &App) {
         let when = r.started.get(5..16).unwrap_or(&r.started).replace('T', " ");
         // A run resumed from a checkpoint: `↪` before its name.
         let resumed = if r.resumed_from.is_some() { "↪ " } else { "" };
-        let text = fit(
+        let text = truncate(
             &format!("{resumed}{} {when}", r.workflow),
             w.saturating_sub(2),
         );
