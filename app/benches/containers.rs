@@ -22,7 +22,7 @@
 //! `cargo bench -p graflow --bench containers` (needs a Docker engine, Debian's
 //! `redis-server` and `busybox-static`).
 
-#[path = "../tests/deploy_support/mod.rs"]
+#[path = "../tests/integration/deploy_support/mod.rs"]
 mod deploy_support;
 
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! and their text captures) are drawn from the studio itself; this test redraws them and checks the files are
 //! current. `UPDATE_SCREENSHOTS=1 cargo test -p graflow --test studio_screenshot` rewrites them.
 
-mod studio_support;
+use crate::studio_support;
 
 use std::fmt::Write as _;
 use std::path::Path;

@@ -9,8 +9,8 @@
 //! Needs a Docker engine and the images; without them each test prints why and passes, unless
 //! `GRAFLOW_CONTAINER_TESTS=1` or `GRAFLOW_REQUIRE_SERVICES=1` (`.ci/run` sets both).
 
-mod deploy_support;
-mod fleet_support;
+use crate::deploy_support;
+use crate::fleet_support;
 
 use std::time::Duration;
 

@@ -3,13 +3,10 @@
 //! fleet's Redis, and a `graflow worker`'s `/metrics` after it ran tasks. Without promtool
 //! the test says so and passes, except on CI (`CI` set), where it fails.
 
-#[path = "../../tests/support/services.rs"]
-#[macro_use]
-mod services;
-use services::Service;
+use crate::services::Service;
 
-mod fleet_support;
-mod serve_support;
+use crate::fleet_support;
+use crate::serve_support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -6,12 +6,9 @@
 //! task's outcome is committed exactly once (one `task_succeeded` per task), nothing is lost,
 //! and the results are a local run's.
 
-#[path = "../../tests/support/services.rs"]
-#[macro_use]
-mod services;
-use services::Service;
+use crate::services::Service;
 
-mod fleet_support;
+use crate::fleet_support;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

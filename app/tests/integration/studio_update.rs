@@ -1,6 +1,6 @@
 //! Pure update tests: actions and messages in, state and effects out. No terminal, no engine.
 
-mod studio_support;
+use crate::studio_support;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-mod pty_support;
+use crate::pty_support;
 
 use pty_support::{Studio, patience};
 

@@ -3,7 +3,7 @@
 //! limit, 404/409/413/415/422 answers, the web form (escaping, one form per kind, answering),
 //! `/metrics`, and a clean stop on SIGTERM.
 
-mod serve_support;
+use crate::serve_support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

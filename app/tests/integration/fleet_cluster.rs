@@ -4,15 +4,11 @@
 //! over the masters — and a master failover (`CLUSTER FAILOVER` on its replica) in the middle
 //! of a run loses nothing: every task committed exactly once.
 
-#[path = "../../tests/support/services.rs"]
-#[macro_use]
-mod services;
-use services::Service;
+use crate::services::Service;
 
-mod fleet_support;
+use crate::fleet_support;
 
-#[path = "../../tests/support/redis_cluster.rs"]
-mod redis_cluster;
+use crate::redis_cluster;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
@@ -23,9 +19,6 @@ use std::time::{Duration, Instant};
 use fleet_support::{bin, finished, normalized, run_bounded, successes};
 use redis_cluster::RedisCluster;
 use serde_json::Value;
-
-// `redis_server` is what `redis_cluster` builds on.
-use fleet_support::redis_server;
 
 const QUEUES: [&str; 6] = ["default", "q0", "q1", "q2", "q3", "q4"];
 

@@ -4,12 +4,9 @@
 //! 5/s pool spaces 50 tasks over about 9.8 s (Redis time, shared by both workers), and a
 //! worker killed (-9) while holding slots gives them back when its lease runs out.
 
-#[path = "../../tests/support/services.rs"]
-#[macro_use]
-mod services;
-use services::Service;
+use crate::services::Service;
 
-mod fleet_support;
+use crate::fleet_support;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! Snapshots of every view on ratatui's `TestBackend`, each at two sizes (100×30 and 60×20),
 //! plus one snapshot with styles where colour is the point.
 
-mod studio_support;
+use crate::studio_support;
 
 use std::path::PathBuf;
 use std::sync::Arc;

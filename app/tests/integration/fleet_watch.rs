@@ -3,12 +3,9 @@
 //! prints the very lines `graflow run --json` printed (with the worker that did the work) and
 //! exits with the run's code; `graflow events --attach URL` lists the run.
 
-#[path = "../../tests/support/services.rs"]
-#[macro_use]
-mod services;
-use services::Service;
+use crate::services::Service;
 
-mod fleet_support;
+use crate::fleet_support;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};

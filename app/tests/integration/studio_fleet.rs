@@ -7,13 +7,10 @@
 
 #![allow(dead_code)]
 
-#[path = "../../tests/support/services.rs"]
-#[macro_use]
-mod services;
-use services::Service;
+use crate::services::Service;
 
-mod fleet_support;
-mod pty_support;
+use crate::fleet_support;
+use crate::pty_support;
 
 use std::process::Child as ProcChild;
 use std::time::Duration;
@@ -135,7 +132,7 @@ fn a_held_dead_letter_is_requeued_from_the_fleet_view_and_its_run_goes_on() {
     let mut fleet = Fleet::start(0);
     let (run, mended) = fleet.held_dead_letter();
     let mut s = studio(&fleet);
-    s.wait_for("s left");
+    s.wait_for("m left"); // `held 1m left`: the 120 s hold is running
     std::fs::write(&mended, "").unwrap_or_else(|e| panic!("{e}"));
     s.send("\t");
     s.send("R");
@@ -144,6 +141,6 @@ fn a_held_dead_letter_is_requeued_from_the_fleet_view_and_its_run_goes_on() {
         fleet.respawn(0);
     }
     fleet.succeeded(run, Duration::from_secs(60));
-    s.wait_gone("s left");
+    s.wait_gone("m left");
     s.quit();
 }

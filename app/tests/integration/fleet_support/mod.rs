@@ -4,9 +4,9 @@
 
 #![allow(dead_code)]
 
-#[path = "../../../tests/support/proxy.rs"]
+#[path = "../../../../tests/support/proxy.rs"]
 pub mod proxy;
-#[path = "../../../tests/support/redis_server.rs"]
+#[path = "../../../../tests/support/redis_server.rs"]
 pub mod redis_server;
 
 use std::collections::BTreeMap;

@@ -3,12 +3,9 @@
 //! is answered from the CLI; a run paused on the fleet resumes with `--backend`; workers serve
 //! their metrics; a bad backend is refused with a clear message.
 
-#[path = "../../tests/support/services.rs"]
-#[macro_use]
-mod services;
-use services::Service;
+use crate::services::Service;
 
-mod fleet_support;
+use crate::fleet_support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -1,7 +1,7 @@
 //! Headless app tests: the real driver with the real embedded engine, real files and the real
 //! file watcher, driven by actions; no terminal (frames go to a `TestBackend`).
 
-mod studio_support;
+use crate::studio_support;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -7,7 +7,7 @@
 //! independent HMAC (Python's standard library), an altered body or a stale timestamp
 //! does not, and a 500 is retried.
 
-mod serve_support;
+use crate::serve_support;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
