@@ -316,10 +316,11 @@ pub(super) fn decode_from<R: Read>(
 const HEADER_READ: usize = 4096;
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn sample() -> Checkpoint {
+    /// A small checkpoint for tests.
+    pub(in crate::checkpoint) fn sample() -> Checkpoint {
         Checkpoint {
             run_id: "r1".into(),
             seq: 1,

@@ -309,29 +309,13 @@ impl<R: Read> Window<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::file::{Reason, WorkflowSource};
-    use crate::checkpoint::snapshot::RunSnapshot;
     use serde_json::json;
 
     /// A checkpoint whose channel is `channel`, as payload text.
     fn payload(channel: &Value) -> String {
-        let ckpt = Checkpoint {
-            run_id: "r1".into(),
-            seq: 1,
-            created_at: "2026-01-01T00:00:00Z".into(),
-            reason: Reason::Deferred,
-            task: Some("a".into()),
-            workflow: WorkflowSource {
-                name: "wf".into(),
-                ..WorkflowSource::default()
-            },
-            metadata: serde_json::Map::new(),
-            snapshot: RunSnapshot {
-                results: [("a".to_string(), json!({"channel": {"not": "this one"}}))].into(),
-                ..RunSnapshot::default()
-            },
-            feedback: vec![json!({"id": "f"})],
-        };
+        let mut ckpt = crate::checkpoint::file::tests::sample();
+        ckpt.snapshot.results = [("a".to_string(), json!({"channel": {"not": "this one"}}))].into();
+        ckpt.feedback = vec![json!({"id": "f"})];
         let text = serde_json::to_string(&ckpt).unwrap();
         text.replace(r#""channel":{}"#, &format!(r#""channel":{channel}"#))
     }
