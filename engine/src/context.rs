@@ -60,8 +60,11 @@ pub trait RunAccess: Send + Sync {
     /// The results of `task`'s predecessors, keyed by id (a group predecessor contributes its
     /// own entry and one per member).
     fn inputs(&self, task: &str) -> BTreeMap<String, Value>;
-    /// The typed values given to the run ([`RunOptions::state`](crate::RunOptions::state)).
-    fn shared_state(&self) -> &crate::shared_state::SharedState;
+    /// The typed values given to the run ([`RunOptions::state`](crate::RunOptions::state));
+    /// none unless the run says otherwise.
+    fn shared_state(&self) -> &crate::shared_state::SharedState {
+        crate::shared_state::SharedState::none()
+    }
     /// The ids [`inputs`](Self::inputs) would return, without their values.
     fn input_ids(&self, task: &str) -> Vec<String> {
         self.inputs(task).into_keys().collect()

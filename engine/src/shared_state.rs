@@ -46,6 +46,12 @@ impl SharedState {
         SharedState::default()
     }
 
+    /// An empty set shared by everyone who has none.
+    pub fn none() -> &'static SharedState {
+        static NONE: std::sync::LazyLock<SharedState> = std::sync::LazyLock::new(SharedState::new);
+        &NONE
+    }
+
     /// Hold `value`, replacing a value of the same type.
     pub fn insert<T: Send + Sync + 'static>(&mut self, value: T) {
         let entry = Entry {

@@ -269,6 +269,11 @@ impl MemoryChannel {
         String::from_utf8(out).map_err(|e| ChannelError::Backend(e.to_string()))
     }
 
+    /// Make room for `additional` more keys at once.
+    pub fn reserve(&self, additional: usize) {
+        self.map.lock().reserve(additional);
+    }
+
     /// Remove every key.
     pub fn clear(&self) -> Result<(), ChannelError> {
         self.map.lock().clear();

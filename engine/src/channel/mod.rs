@@ -221,6 +221,15 @@ impl Channel {
         dispatch!(self, snapshot())
     }
 
+    /// Make room for `additional` more keys at once (an in-memory channel about to be filled
+    /// from a checkpoint), so the store does not grow by doubling and hold both tables at its
+    /// peak. Other stores ignore it.
+    pub(crate) fn reserve(&self, additional: usize) {
+        if let Store::Memory(m) = &self.store {
+            m.reserve(additional);
+        }
+    }
+
     /// Remove every key.
     pub async fn clear(&self) -> Result<(), ChannelError> {
         dispatch!(self, clear())

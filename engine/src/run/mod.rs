@@ -526,6 +526,9 @@ async fn drive(shared: Arc<RunShared>, how: Start) -> RunOutcome {
             });
         }
     }
+    if setup_error.is_none() {
+        shared.channel.reserve(values.size_hint().0);
+    }
     for (k, v) in values {
         if setup_error.is_some() {
             break;
