@@ -18,6 +18,20 @@ fn refuse(rep: &mut Reporter<'_>, name: &str, message: String, hint: Option<&str
     rep.error(at, format!("task '{name}': {message}"), hint);
 }
 
+/// The handler built for task `name` of kind `kind`, or its refusal (`message`) reported at the
+/// task's `run` with `hint`.
+fn handler_or_refusal(
+    rep: &mut Reporter<'_>,
+    name: &str,
+    kind: &str,
+    hint: &str,
+    built: Result<Arc<dyn TaskHandler>, String>,
+) -> Option<Arc<dyn TaskHandler>> {
+    built
+        .map_err(|message| refuse(rep, name, format!("{kind} {message}"), Some(hint)))
+        .ok()
+}
+
 /// The refusal of a kind this build leaves out.
 #[cfg(not(all(feature = "script", feature = "http", feature = "docker")))]
 fn without(what: &str, feature: &str) -> String {
@@ -157,12 +171,8 @@ pub(super) fn http_task(
         let _ = (spec, env);
         Err(without("tasks", "http"))
     };
-    built
-        .map_err(|m| {
-            let hint = "Http(url: \"http://…\", method: \"POST\", body: \"…\", timeout: \"30s\")";
-            refuse(rep, name, format!("Http {m}"), Some(hint));
-        })
-        .ok()
+    let hint = "Http(url: \"http://…\", method: \"POST\", body: \"…\", timeout: \"30s\")";
+    handler_or_refusal(rep, name, "Http", hint, built)
 }
 
 /// The handler of a `Docker(…)` task; errors name the bad field.
@@ -180,12 +190,8 @@ pub(super) fn docker_task(
         let _ = (spec, env);
         Err(without("tasks", "docker"))
     };
-    built
-        .map_err(|m| {
-            let hint = "Docker(image: \"…\", cmd: [\"sh\", \"-c\", \"…\"])";
-            refuse(rep, name, format!("Docker {m}"), Some(hint));
-        })
-        .ok()
+    let hint = "Docker(image: \"…\", cmd: [\"sh\", \"-c\", \"…\"])";
+    handler_or_refusal(rep, name, "Docker", hint, built)
 }
 
 /// A webhook notifier for `config`; fails when its method or `ca_file` is bad.
