@@ -31,6 +31,8 @@
 //! [`run`] schedules it; tasks see a [`context`]; handlers ([`handler`]) execute bodies;
 //! [`channel`] is the shared store; [`group`] holds group policies; [`events`] the stream.
 
+#![warn(missing_docs)]
+
 /// The README's Rust example, compiled and run as a doctest so it cannot drift.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
