@@ -239,26 +239,26 @@ impl RunEvent {
 
     /// Read an event back from its JSON form (one line of `graflow run --json`, or an entry of
     /// a run's Redis stream).
-    pub fn from_json(text: &str) -> Result<RunEvent, String> {
+    pub fn from_json(text: &str) -> Result<RunEvent, EventDecodeError> {
         let value: Value =
-            serde_json::from_str(text).map_err(|e| format!("an event is not JSON: {e}"))?;
+            serde_json::from_str(text).map_err(|e| EventDecodeError::NotJson(e.to_string()))?;
         RunEvent::from_value(value)
     }
 
     /// Read an event back from its JSON value: `run_id` and `ts` (RFC 3339) beside the kind's
     /// fields, as [`RunEvent`]'s `Serialize` writes them.
-    pub fn from_value(value: Value) -> Result<RunEvent, String> {
-        let field = |name: &str| {
+    pub fn from_value(value: Value) -> Result<RunEvent, EventDecodeError> {
+        let field = |name: &'static str| {
             value
                 .get(name)
                 .and_then(Value::as_str)
-                .ok_or_else(|| format!("an event has no `{name}` text"))
+                .ok_or(EventDecodeError::MissingField(name))
         };
         let run_id: Arc<str> = Arc::from(field("run_id")?);
         let ts = humantime::parse_rfc3339_weak(field("ts")?)
-            .map_err(|e| format!("an event's `ts`: {e}"))?;
+            .map_err(|e| EventDecodeError::BadTime(e.to_string()))?;
         let kind: EventKind = serde_json::from_value(value)
-            .map_err(|e| format!("an event does not fit the contract: {e}"))?;
+            .map_err(|e| EventDecodeError::NotAnEvent(e.to_string()))?;
         Ok(RunEvent { run_id, ts, kind })
     }
 
@@ -316,6 +316,23 @@ impl<'de> Deserialize<'de> for RunEvent {
         let value = Value::deserialize(deserializer)?;
         RunEvent::from_value(value).map_err(serde::de::Error::custom)
     }
+}
+
+/// A text or value that is not a [`RunEvent`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventDecodeError {
+    /// The text is not JSON.
+    #[error("an event is not JSON: {0}")]
+    NotJson(String),
+    /// `run_id` or `ts` is missing or not text.
+    #[error("an event has no `{0}` text")]
+    MissingField(&'static str),
+    /// `ts` is not an RFC 3339 time.
+    #[error("an event's `ts`: {0}")]
+    BadTime(String),
+    /// The fields do not form one of the events of the contract.
+    #[error("an event does not fit the contract: {0}")]
+    NotAnEvent(String),
 }
 
 #[cfg(test)]

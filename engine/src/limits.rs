@@ -4,6 +4,51 @@
 use std::time::Duration;
 
 use serde_json::Value;
+use thiserror::Error;
+
+/// A value or a setting is past one of these bounds. `what` names the setting or the value
+/// (`timeout`, `the task's result`, …) so the message says where.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum LimitError {
+    /// A value nests deeper than [`MAX_VALUE_DEPTH`].
+    #[error("{what} nests deeper than {MAX_VALUE_DEPTH} levels of arrays and objects")]
+    TooDeep {
+        /// The value.
+        what: String,
+    },
+    /// A duration is longer than [`MAX_DURATION`].
+    #[error("{what}: {shown} is longer than the limit of 366 days")]
+    TooLong {
+        /// The setting.
+        what: String,
+        /// The duration asked for, as written or formatted.
+        shown: String,
+    },
+    /// A number of seconds is negative, infinite or not a number.
+    #[error("{what} must be a positive number of seconds, got {secs}")]
+    NotSeconds {
+        /// The setting.
+        what: String,
+        /// The number given.
+        secs: f64,
+    },
+    /// A text does not parse as a duration.
+    #[error("{what}: '{text}' is not a duration ({reason})")]
+    NotDuration {
+        /// The setting.
+        what: String,
+        /// The text given.
+        text: String,
+        /// Why it does not parse.
+        reason: String,
+    },
+}
+
+impl From<LimitError> for String {
+    fn from(e: LimitError) -> String {
+        e.to_string()
+    }
+}
 
 /// Deepest nesting of parentheses in a flow string.
 pub const MAX_FLOW_DEPTH: usize = 128;
@@ -42,45 +87,48 @@ pub fn value_depth(value: &Value) -> usize {
 }
 
 /// `Err` naming `what` when `value` nests deeper than [`MAX_VALUE_DEPTH`].
-pub fn check_value_depth(value: &Value, what: &str) -> Result<(), String> {
+pub fn check_value_depth(value: &Value, what: &str) -> Result<(), LimitError> {
     if value_depth(value) > MAX_VALUE_DEPTH {
-        return Err(format!(
-            "{what} nests deeper than {MAX_VALUE_DEPTH} levels of arrays and objects"
-        ));
+        return Err(LimitError::TooDeep { what: what.into() });
     }
     Ok(())
 }
 
 /// `Err` when `d` is longer than [`MAX_DURATION`]; `what` names the setting.
-pub fn check_duration(d: Duration, what: &str) -> Result<Duration, String> {
+pub fn check_duration(d: Duration, what: &str) -> Result<Duration, LimitError> {
     if d > MAX_DURATION {
-        return Err(format!(
-            "{what}: {} is longer than the limit of 366 days",
-            humantime::format_duration(d)
-        ));
+        return Err(LimitError::TooLong {
+            what: what.into(),
+            shown: humantime::format_duration(d).to_string(),
+        });
     }
     Ok(d)
 }
 
 /// A number of seconds as a duration: finite, not negative, at most [`MAX_DURATION`].
-pub fn seconds(secs: f64, what: &str) -> Result<Duration, String> {
+pub fn seconds(secs: f64, what: &str) -> Result<Duration, LimitError> {
     if !(secs.is_finite() && secs >= 0.0) {
-        return Err(format!(
-            "{what} must be a positive number of seconds, got {secs}"
-        ));
+        return Err(LimitError::NotSeconds {
+            what: what.into(),
+            secs,
+        });
     }
     if secs > MAX_DURATION.as_secs_f64() {
-        return Err(format!(
-            "{what}: {secs} s is longer than the limit of 366 days"
-        ));
+        return Err(LimitError::TooLong {
+            what: what.into(),
+            shown: format!("{secs} s"),
+        });
     }
     Ok(Duration::from_secs_f64(secs))
 }
 
 /// Parse a duration such as `"30s"` and check it against [`MAX_DURATION`].
-pub fn parse_duration(text: &str, what: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(text.trim())
-        .map_err(|e| format!("{what}: '{text}' is not a duration ({e})"))?;
+pub fn parse_duration(text: &str, what: &str) -> Result<Duration, LimitError> {
+    let d = humantime::parse_duration(text.trim()).map_err(|e| LimitError::NotDuration {
+        what: what.into(),
+        text: text.into(),
+        reason: e.to_string(),
+    })?;
     check_duration(d, what)
 }
 
@@ -110,7 +158,16 @@ mod tests {
 
     #[test]
     fn durations_are_bounded() {
-        assert!(seconds(1e20, "timeout").unwrap_err().contains("366 days"));
+        assert!(
+            seconds(1e20, "timeout")
+                .unwrap_err()
+                .to_string()
+                .contains("366 days")
+        );
+        assert!(matches!(
+            parse_duration("soon", "timeout"),
+            Err(LimitError::NotDuration { .. })
+        ));
         assert!(seconds(f64::NAN, "timeout").is_err());
         assert!(seconds(-1.0, "timeout").is_err());
         assert_eq!(seconds(1.5, "t").unwrap(), Duration::from_millis(1500));

@@ -6,6 +6,36 @@
 //! error naming it.
 
 use serde_json::Value;
+use thiserror::Error;
+
+/// A template does not parse, or names a value its user does not offer.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum TemplateError {
+    /// A `{{` has no `}}` after it.
+    #[error("unclosed '{{{{' at byte {offset}")]
+    Unclosed {
+        /// Byte offset of the `{{`.
+        offset: usize,
+    },
+    /// A `{{ }}` names nothing.
+    #[error("empty placeholder at byte {offset}")]
+    Empty {
+        /// Byte offset of the `{{`.
+        offset: usize,
+    },
+    /// A placeholder names a value the lookup does not know.
+    #[error("unknown placeholder '{{{{{name}}}}}'")]
+    Unknown {
+        /// The name inside the braces.
+        name: String,
+    },
+}
+
+impl From<TemplateError> for String {
+    fn from(e: TemplateError) -> String {
+        e.to_string()
+    }
+}
 
 /// One piece of a parsed template.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,7 +52,7 @@ pub struct Template {
 
 impl Template {
     /// Parse `src`; an unclosed `{{` is an error giving its byte offset.
-    pub fn parse(src: &str) -> Result<Template, String> {
+    pub fn parse(src: &str) -> Result<Template, TemplateError> {
         let mut pieces = Vec::new();
         let mut rest = src;
         let mut offset = 0;
@@ -32,7 +62,9 @@ impl Template {
             }
             let after = &rest[open + 2..];
             let Some(close) = after.find("}}") else {
-                return Err(format!("unclosed '{{{{' at byte {}", offset + open));
+                return Err(TemplateError::Unclosed {
+                    offset: offset + open,
+                });
             };
             let inner = after[..close].trim();
             let (name, json) = match inner.strip_prefix("json ") {
@@ -40,7 +72,9 @@ impl Template {
                 None => (inner, false),
             };
             if name.is_empty() {
-                return Err(format!("empty placeholder at byte {}", offset + open));
+                return Err(TemplateError::Empty {
+                    offset: offset + open,
+                });
             }
             pieces.push(Piece::Slot {
                 name: name.to_string(),
@@ -65,14 +99,14 @@ impl Template {
     }
 
     /// Fill the placeholders; `lookup` returns `None` for an unknown name.
-    pub fn render(&self, lookup: impl Fn(&str) -> Option<Value>) -> Result<String, String> {
+    pub fn render(&self, lookup: impl Fn(&str) -> Option<Value>) -> Result<String, TemplateError> {
         let mut out = String::new();
         for piece in &self.pieces {
             match piece {
                 Piece::Text(t) => out.push_str(t),
                 Piece::Slot { name, json } => {
                     let value = lookup(name)
-                        .ok_or_else(|| format!("unknown placeholder '{{{{{name}}}}}'"))?;
+                        .ok_or_else(|| TemplateError::Unknown { name: name.clone() })?;
                     match (&value, json) {
                         (Value::String(s), false) => out.push_str(s),
                         _ => out.push_str(&value.to_string()),
@@ -110,11 +144,17 @@ mod tests {
 
     #[test]
     fn errors_name_the_problem() {
-        assert!(Template::parse("a {{b").unwrap_err().contains("unclosed"));
-        assert!(Template::parse("{{ }}").unwrap_err().contains("empty"));
+        assert_eq!(
+            Template::parse("a {{b").unwrap_err(),
+            TemplateError::Unclosed { offset: 2 }
+        );
+        assert_eq!(
+            Template::parse("{{ }}").unwrap_err().to_string(),
+            "empty placeholder at byte 0"
+        );
         let t = Template::parse("{{nope}}").unwrap();
         assert_eq!(
-            t.render(lookup).unwrap_err(),
+            t.render(lookup).unwrap_err().to_string(),
             "unknown placeholder '{{nope}}'"
         );
         assert_eq!(

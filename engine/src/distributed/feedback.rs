@@ -314,9 +314,7 @@ impl FeedbackBackend for RedisFeedback {
                 .unwrap_or_else(|| "answered".into());
             return Err(not_pending(id, status));
         }
-        let response = request
-            .accept(answer, now())
-            .map_err(FeedbackError::Invalid)?;
+        let response = request.accept(answer, now())?;
         let json = serde_json::to_string(&response).map_err(|e| store(&self.link, e))?;
         match self.settle(id, "answered", &json).await? {
             Ok(()) => Ok(response),

@@ -165,7 +165,8 @@ pub(super) fn http_task(
 ) -> Option<Arc<dyn TaskHandler>> {
     #[cfg(feature = "http")]
     let built = crate::handler::http::HttpHandler::new(spec.clone(), env)
-        .map(|h| Arc::new(h) as Arc<dyn TaskHandler>);
+        .map(|h| Arc::new(h) as Arc<dyn TaskHandler>)
+        .map_err(String::from);
     #[cfg(not(feature = "http"))]
     let built = {
         let _ = (spec, env);
@@ -184,7 +185,8 @@ pub(super) fn docker_task(
 ) -> Option<Arc<dyn TaskHandler>> {
     #[cfg(feature = "docker")]
     let built = crate::handler::docker::DockerHandler::new(spec.clone(), env)
-        .map(|h| Arc::new(h) as Arc<dyn TaskHandler>);
+        .map(|h| Arc::new(h) as Arc<dyn TaskHandler>)
+        .map_err(String::from);
     #[cfg(not(feature = "docker"))]
     let built = {
         let _ = (spec, env);

@@ -81,7 +81,7 @@ impl Reporter<'_> {
 fn duration(text: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(text.trim())
         .map_err(|e| format!("'{text}' is not a duration ({e})"))?;
-    crate::limits::check_duration(d, &format!("'{text}'"))
+    Ok(crate::limits::check_duration(d, &format!("'{text}'"))?)
 }
 
 fn valid_name(name: &str) -> bool {
@@ -559,7 +559,7 @@ fn feedback_handler(f: &FeedbackTaskSpec, base: &Path) -> Result<FeedbackHandler
         .as_deref()
         .map(|n| notifiers(n, base))
         .transpose()?;
-    FeedbackHandler::new(spec, notifiers)
+    FeedbackHandler::new(spec, notifiers).map_err(|e| e.to_string())
 }
 
 /// Build notifiers from their specs; errors name the bad field.

@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 
 use super::{TaskError, TaskHandler, TaskResult};
 use crate::context::TaskContext;
-use crate::hitl::{FeedbackKind, FeedbackSpec, Notifier};
+use crate::hitl::{FeedbackError, FeedbackKind, FeedbackSpec, Notifier};
 
 /// Runs `Approval` and `Feedback` tasks.
 pub struct FeedbackHandler {
@@ -22,7 +22,7 @@ impl FeedbackHandler {
     pub fn new(
         spec: FeedbackSpec,
         notifiers: Option<Vec<Arc<dyn Notifier>>>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, FeedbackError> {
         spec.check()?;
         Ok(FeedbackHandler { spec, notifiers })
     }

@@ -21,6 +21,42 @@ use serde_json::Value;
 
 use crate::context::TaskContext;
 
+/// A task's spec cannot be run: which setting is wrong and why.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// A setting of the spec is wrong.
+    #[error("{field}: {reason}")]
+    Field {
+        /// The setting, as named in a workflow file (`image`, `url`, `volumes`, …).
+        field: &'static str,
+        /// What is wrong with it and what would be right.
+        reason: String,
+    },
+    /// A duration or a value is past one of the engine's limits.
+    #[error(transparent)]
+    Limit(#[from] crate::limits::LimitError),
+    /// The task's HTTP client (for its `ca_file`) could not be set up.
+    #[cfg(feature = "http")]
+    #[error(transparent)]
+    Client(#[from] crate::net::ClientError),
+}
+
+impl SpecError {
+    /// The setting `field` is wrong because of `reason`.
+    pub fn field(field: &'static str, reason: impl Into<String>) -> SpecError {
+        SpecError::Field {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<SpecError> for String {
+    fn from(e: SpecError) -> String {
+        e.to_string()
+    }
+}
+
 /// The error a task body returns. Any error type converts into it with `?`.
 pub type TaskError = anyhow::Error;
 

@@ -334,9 +334,7 @@ impl FeedbackBackend for FileBackend {
                 status: status_name(status),
             });
         }
-        let response = request
-            .accept(answer, now())
-            .map_err(FeedbackError::Invalid)?;
+        let response = request.accept(answer, now())?;
         if !Self::write_new(&self.response_path(id), &response)? {
             return Err(FeedbackError::NotPending {
                 id: id.to_string(),

@@ -13,7 +13,8 @@ pub use backend::{FeedbackBackend, FeedbackError, FileBackend};
 #[cfg(feature = "http")]
 pub use notify::WebhookNotifier;
 pub use notify::{
-    CallbackNotifier, ConsoleNotifier, FeedbackEvent, Notifier, WebhookConfig, flush_deliveries,
+    CallbackNotifier, ConsoleNotifier, FeedbackEvent, Notifier, WebhookConfig, WebhookError,
+    flush_deliveries,
 };
 pub use types::{
     Answer, FeedbackKind, FeedbackRequest, FeedbackResponse, FeedbackSpec, FeedbackStatus,

@@ -140,10 +140,28 @@ pub struct WebhookConfig {
 
 impl WebhookConfig {
     /// Decode a `whsec_…` secret.
-    pub fn decode_secret(secret: &str) -> Result<Vec<u8>, String> {
+    pub fn decode_secret(secret: &str) -> Result<Vec<u8>, WebhookError> {
         let b64 = secret.strip_prefix("whsec_").unwrap_or(secret);
         B64.decode(b64)
-            .map_err(|e| format!("the webhook secret is not base64 after 'whsec_': {e}"))
+            .map_err(|e| WebhookError::Secret(e.to_string()))
+    }
+}
+
+/// A webhook's settings cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// The secret is not base64.
+    #[error("the webhook secret is not base64 after 'whsec_': {0}")]
+    Secret(String),
+    /// The HTTP client for its `ca_file` could not be set up.
+    #[cfg(feature = "http")]
+    #[error(transparent)]
+    Client(#[from] crate::net::ClientError),
+}
+
+impl From<WebhookError> for String {
+    fn from(e: WebhookError) -> String {
+        e.to_string()
     }
 }
 
@@ -169,7 +187,7 @@ pub struct WebhookNotifier {
 #[cfg(feature = "http")]
 impl WebhookNotifier {
     /// A notifier for `config`; fails when its `ca_file` cannot be read.
-    pub fn new(config: WebhookConfig) -> Result<Self, String> {
+    pub fn new(config: WebhookConfig) -> Result<Self, WebhookError> {
         let client = match &config.ca_file {
             Some(f) => crate::net::http_client(Some(f))?,
             None => crate::net::default_client(),

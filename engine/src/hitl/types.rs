@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::backend::FeedbackError;
+
 /// What kind of answer a request wants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -98,8 +100,13 @@ impl FeedbackSpec {
         self
     }
 
-    /// A selection needs options; a prompt must say something.
-    pub fn check(&self) -> Result<(), String> {
+    /// A selection needs options; a prompt must say something. The error is
+    /// [`FeedbackError::Invalid`], saying what is missing.
+    pub fn check(&self) -> Result<(), FeedbackError> {
+        self.problem().map_err(FeedbackError::Invalid)
+    }
+
+    fn problem(&self) -> Result<(), String> {
         if self.prompt.trim().is_empty() {
             return Err("a feedback request needs a prompt".into());
         }
@@ -203,9 +210,13 @@ impl FeedbackResponse {
 }
 
 impl FeedbackRequest {
-    /// Check `answer` against this request; returns the stored response or why it does not
-    /// fit.
-    pub fn accept(&self, answer: Answer, now: String) -> Result<FeedbackResponse, String> {
+    /// Check `answer` against this request; returns the stored response, or
+    /// [`FeedbackError::Invalid`] saying why it does not fit.
+    pub fn accept(&self, answer: Answer, now: String) -> Result<FeedbackResponse, FeedbackError> {
+        self.fit(answer, now).map_err(FeedbackError::Invalid)
+    }
+
+    fn fit(&self, answer: Answer, now: String) -> Result<FeedbackResponse, String> {
         let kind = self.spec.kind;
         let fields = [
             (

@@ -13,7 +13,9 @@ mod retry_after;
 
 pub use bucket::TokenBucket;
 pub use limiter::{Admission, Limiter, PoolStatus, Wait, WaitReason};
-pub use rate::{MAX_BURST, MAX_INTERVAL, MAX_RATE_COUNT, RATE_HINT, RateLimit, RatePeriod};
+pub use rate::{
+    MAX_BURST, MAX_INTERVAL, MAX_RATE_COUNT, RATE_HINT, RateError, RateLimit, RatePeriod,
+};
 pub use retry_after::{MAX_RETRY_AFTER, RetryAfter, parse_retry_after};
 
 /// The most slots a pool may have.

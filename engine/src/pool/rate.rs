@@ -6,6 +6,54 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use thiserror::Error;
+
+/// A rate limit that does not parse or means nothing.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum RateError {
+    /// The text does not have the shape of a rate limit; the message says which part.
+    #[error("{0}")]
+    Syntax(String),
+    /// The count is zero, negative or not a number.
+    #[error("the count must be a number above 0, got {0}")]
+    CountNotPositive(f64),
+    /// The count is above [`MAX_RATE_COUNT`].
+    #[error("the count may be at most {MAX_RATE_COUNT}, got {0}")]
+    CountTooLarge(f64),
+    /// The burst is 0 or above [`MAX_BURST`].
+    #[error("the burst must be 1 to {MAX_BURST}, got {0}")]
+    Burst(u32),
+    /// The rate means more than [`MAX_INTERVAL`] between two starts.
+    #[error(
+        "{rate} is slower than one start every {}",
+        humantime::format_duration(MAX_INTERVAL)
+    )]
+    TooSlow {
+        /// The rate, as written back.
+        rate: String,
+    },
+    /// The rate means less than a nanosecond between two starts.
+    #[error("{rate} is faster than one start per nanosecond")]
+    TooFast {
+        /// The rate, as written back.
+        rate: String,
+    },
+    /// One of the errors above, in this text.
+    #[error("'{text}': {source}")]
+    In {
+        /// The text as written.
+        text: String,
+        /// What is wrong with it.
+        source: Box<RateError>,
+    },
+}
+
+impl From<RateError> for String {
+    fn from(e: RateError) -> String {
+        e.to_string()
+    }
+}
+
 /// The largest count a rate may name per period (beyond it, the interval is below a nanosecond
 /// per second and the limit means nothing).
 pub const MAX_RATE_COUNT: f64 = 1_000_000_000.0;
@@ -57,22 +105,20 @@ impl RatePeriod {
 
 impl RateLimit {
     /// `count` starts per second, burst 1.
-    pub fn per_second(count: f64) -> Result<Self, String> {
+    pub fn per_second(count: f64) -> Result<Self, RateError> {
         Self::new(count, RatePeriod::Second, 1)
     }
 
     /// A checked rate limit.
-    pub fn new(count: f64, period: RatePeriod, burst: u32) -> Result<Self, String> {
+    pub fn new(count: f64, period: RatePeriod, burst: u32) -> Result<Self, RateError> {
         if !(count.is_finite() && count > 0.0) {
-            return Err(format!("the count must be a number above 0, got {count}"));
+            return Err(RateError::CountNotPositive(count));
         }
         if count > MAX_RATE_COUNT {
-            return Err(format!(
-                "the count may be at most {MAX_RATE_COUNT}, got {count}"
-            ));
+            return Err(RateError::CountTooLarge(count));
         }
         if burst == 0 || burst > MAX_BURST {
-            return Err(format!("the burst must be 1 to {MAX_BURST}, got {burst}"));
+            return Err(RateError::Burst(burst));
         }
         let rate = RateLimit {
             count,
@@ -82,20 +128,21 @@ impl RateLimit {
         match Duration::try_from_secs_f64(period.duration().as_secs_f64() / count) {
             Ok(interval) if interval <= MAX_INTERVAL => {}
             _ => {
-                return Err(format!(
-                    "{rate} is slower than one start every {}",
-                    humantime::format_duration(MAX_INTERVAL)
-                ));
+                return Err(RateError::TooSlow {
+                    rate: rate.to_string(),
+                });
             }
         }
         if rate.interval().is_zero() {
-            return Err(format!("{rate} is faster than one start per nanosecond"));
+            return Err(RateError::TooFast {
+                rate: rate.to_string(),
+            });
         }
         Ok(rate)
     }
 
     /// The same rate with this burst.
-    pub fn with_burst(self, burst: u32) -> Result<Self, String> {
+    pub fn with_burst(self, burst: u32) -> Result<Self, RateError> {
         Self::new(self.count, self.period, burst)
     }
 
@@ -125,42 +172,46 @@ impl fmt::Display for RateLimit {
 pub const RATE_HINT: &str = "write a count per period, like \"10/s\", \"600/m\" or \"100/h\", optionally with a burst: \"10/s burst 5\"";
 
 impl FromStr for RateLimit {
-    type Err = String;
+    type Err = RateError;
 
-    fn from_str(text: &str) -> Result<Self, String> {
+    fn from_str(text: &str) -> Result<Self, RateError> {
+        let syntax = |message: String| Err(RateError::Syntax(message));
         let mut words = text.split_whitespace();
         let Some(rate) = words.next() else {
-            return Err("a rate limit is empty".into());
+            return syntax("a rate limit is empty".into());
         };
         let burst = match (words.next(), words.next(), words.next()) {
             (None, _, _) => 1,
-            (Some("burst"), Some(n), None) => n
-                .parse::<u32>()
-                .map_err(|_| format!("'{text}': the burst '{n}' is not a whole number"))?,
+            (Some("burst"), Some(n), None) => n.parse::<u32>().map_err(|_| {
+                RateError::Syntax(format!("'{text}': the burst '{n}' is not a whole number"))
+            })?,
             _ => {
-                return Err(format!(
+                return syntax(format!(
                     "'{text}' is not a rate limit: only \"burst <n>\" may follow the rate"
                 ));
             }
         };
         let Some((count, period)) = rate.split_once('/') else {
-            return Err(format!("'{text}' is not a rate limit: it has no '/'"));
+            return syntax(format!("'{text}' is not a rate limit: it has no '/'"));
         };
         let period = match period {
             "s" | "sec" | "second" => RatePeriod::Second,
             "m" | "min" | "minute" => RatePeriod::Minute,
             "h" | "hour" => RatePeriod::Hour,
             other => {
-                return Err(format!("'{text}': the period '{other}' is not s, m or h"));
+                return syntax(format!("'{text}': the period '{other}' is not s, m or h"));
             }
         };
         if count.is_empty() || !count.chars().all(|c| c.is_ascii_digit() || c == '.') {
-            return Err(format!("'{text}': the count '{count}' is not a number"));
+            return syntax(format!("'{text}': the count '{count}' is not a number"));
         }
-        let count: f64 = count
-            .parse()
-            .map_err(|_| format!("'{text}': the count '{count}' is not a number"))?;
-        RateLimit::new(count, period, burst).map_err(|e| format!("'{text}': {e}"))
+        let count: f64 = count.parse().map_err(|_| {
+            RateError::Syntax(format!("'{text}': the count '{count}' is not a number"))
+        })?;
+        RateLimit::new(count, period, burst).map_err(|e| RateError::In {
+            text: text.into(),
+            source: Box::new(e),
+        })
     }
 }
 

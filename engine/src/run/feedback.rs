@@ -88,15 +88,14 @@ impl RunShared {
 
     async fn ask(self: Arc<Self>, ask: FeedbackAsk) -> Result<FeedbackResponse, FeedbackError> {
         let manager = self.feedback.clone().ok_or(FeedbackError::NotConfigured)?;
-        ask.spec.check().map_err(FeedbackError::Invalid)?;
+        ask.spec.check()?;
         let id = feedback_id(&self.run_id, &ask);
         let notifiers = ask.notifiers.as_deref();
         // The wait, as the request records it: a request that names none waits the default,
         // and says so (`feedback list`, the inbox, webhooks show the real timeout).
         let wait = match ask.spec.timeout_secs {
-            Some(secs) => {
-                crate::limits::seconds(secs, "timeout").map_err(FeedbackError::Invalid)?
-            }
+            Some(secs) => crate::limits::seconds(secs, "timeout")
+                .map_err(|e| FeedbackError::Invalid(e.into()))?,
             None => manager.default_timeout,
         };
         let mut spec = ask.spec.clone();

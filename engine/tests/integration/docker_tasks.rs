@@ -25,7 +25,7 @@ use graflow_engine::file::load_str;
 use graflow_engine::handler::docker::{
     DockerHandler, DockerRuntime, DockerSpec, LABEL_RUN_ID, wait_for_cleanups,
 };
-use graflow_engine::handler::{HandlerEnv, Runtimes};
+use graflow_engine::handler::{HandlerEnv, Runtimes, SpecError};
 use graflow_engine::prelude::*;
 use graflow_engine::{LogStream, WorkflowBuilder};
 use serde_json::{Value, json};
@@ -628,8 +628,12 @@ fn bad_specs_name_the_field() {
     let env = HandlerEnv::default();
     let err = |spec: DockerSpec| match DockerHandler::new(spec, &env) {
         Ok(_) => panic!("accepted"),
-        Err(e) => e,
+        Err(e) => e.to_string(),
     };
+    assert!(matches!(
+        DockerHandler::new(DockerSpec::new(" "), &env),
+        Err(SpecError::Field { field: "image", .. })
+    ));
     assert!(err(DockerSpec::new(" ")).starts_with("image:"));
     assert!(err(DockerSpec::new("i").cmd(Vec::<String>::new())).starts_with("cmd:"));
     let mut s = DockerSpec::new("i");

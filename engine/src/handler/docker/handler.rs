@@ -15,7 +15,7 @@ use super::runtime::{DockerRuntime, parse_host};
 use super::{CONTAINER_DIR, CONTAINER_SOCKET, DockerSpec, LABEL_RUN_ID, LABEL_TASK_ID};
 use crate::context::TaskContext;
 use crate::handler::process::{ProcessRuntime, context_vars, push_stderr_tail, result};
-use crate::handler::{HandlerEnv, TaskError, TaskHandler, TaskResult};
+use crate::handler::{HandlerEnv, SpecError, TaskError, TaskHandler, TaskResult};
 
 /// The folder the engine mounts into; task volumes may not use it.
 const RESERVED: &str = "/graflow";
@@ -47,26 +47,36 @@ pub struct DockerHandler {
 impl DockerHandler {
     /// Check `spec` and build the handler; errors name the bad field. Relative host paths of
     /// volumes resolve against `env`'s folder.
-    pub fn new(spec: DockerSpec, env: &HandlerEnv) -> Result<Self, String> {
+    pub fn new(spec: DockerSpec, env: &HandlerEnv) -> Result<Self, SpecError> {
         if spec.image.trim().is_empty() {
-            return Err("image: name a local image, e.g. \"graflow-demo:latest\"".into());
+            return Err(SpecError::field(
+                "image",
+                "name a local image, e.g. \"graflow-demo:latest\"",
+            ));
         }
         if let Some(cmd) = &spec.cmd
             && cmd.first().is_none_or(|p| p.trim().is_empty())
         {
-            return Err("cmd: name a program, or leave cmd out to run the image's command".into());
+            return Err(SpecError::field(
+                "cmd",
+                "name a program, or leave cmd out to run the image's command",
+            ));
         }
         if let Some(dir) = &spec.workdir
             && !dir.starts_with('/')
         {
-            return Err(format!(
-                "workdir: '{dir}' must be an absolute path inside the container"
+            return Err(SpecError::field(
+                "workdir",
+                format!("'{dir}' must be an absolute path inside the container"),
             ));
         }
         let mut vars = Vec::with_capacity(spec.env.len());
         for (k, v) in &spec.env {
             if k.is_empty() || k.contains('=') {
-                return Err(format!("env: '{k}' is not a variable name"));
+                return Err(SpecError::field(
+                    "env",
+                    format!("'{k}' is not a variable name"),
+                ));
             }
             vars.push(format!("{k}={v}"));
         }
@@ -90,9 +100,12 @@ impl DockerHandler {
 }
 
 /// Parse `"host:container[:ro|rw]"`.
-fn volume(text: &str, env: &HandlerEnv) -> Result<Volume, String> {
+fn volume(text: &str, env: &HandlerEnv) -> Result<Volume, SpecError> {
     let bad = |why: &str| {
-        format!("volumes: '{text}' {why}; write \"host:container\" or \"host:container:ro\"")
+        SpecError::field(
+            "volumes",
+            format!("'{text}' {why}; write \"host:container\" or \"host:container:ro\""),
+        )
     };
     let parts: Vec<&str> = text.split(':').collect();
     let (host, target, read_only) = match parts.as_slice() {

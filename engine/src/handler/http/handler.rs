@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::{HttpSpec, error};
 use crate::context::TaskContext;
-use crate::handler::{HandlerEnv, TaskError, TaskHandler, TaskResult};
+use crate::handler::{HandlerEnv, SpecError, TaskError, TaskHandler, TaskResult};
 use crate::template::Template;
 
 /// The HTTP client shared by every `Http` task.
@@ -39,14 +39,16 @@ pub struct HttpHandler {
 
 impl HttpHandler {
     /// Check `spec` and build the handler; errors name the bad field.
-    pub fn new(spec: HttpSpec, env: &HandlerEnv) -> Result<Self, String> {
+    pub fn new(spec: HttpSpec, env: &HandlerEnv) -> Result<Self, SpecError> {
         let method = reqwest::Method::from_bytes(spec.method.to_ascii_uppercase().as_bytes())
-            .map_err(|_| format!("method: '{}' is not an HTTP method", spec.method))?;
-        let url = Template::parse(&spec.url).map_err(|e| format!("url: {e}"))?;
+            .map_err(|_| {
+                SpecError::field("method", format!("'{}' is not an HTTP method", spec.method))
+            })?;
+        let url = Template::parse(&spec.url).map_err(|e| SpecError::field("url", e.to_string()))?;
         if !spec.url.starts_with("http://") && !spec.url.starts_with("https://") {
-            return Err(format!(
-                "url: '{}' must start with http:// or https://",
-                spec.url
+            return Err(SpecError::field(
+                "url",
+                format!("'{}' must start with http:// or https://", spec.url),
             ));
         }
         let body = spec
@@ -54,16 +56,19 @@ impl HttpHandler {
             .as_deref()
             .map(Template::parse)
             .transpose()
-            .map_err(|e| format!("body: {e}"))?;
+            .map_err(|e| SpecError::field("body", e.to_string()))?;
         let timeout = match &spec.timeout {
             None => Duration::from_secs(30),
             Some(t) => crate::limits::parse_duration(t, "timeout")?,
         };
         for (name, value) in &spec.headers {
             reqwest::header::HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| format!("headers: '{name}' is not a header name"))?;
+                .map_err(|_| SpecError::field("headers", format!("'{name}' is not a header name")))?;
             reqwest::header::HeaderValue::from_str(value).map_err(|_| {
-                format!("headers: the value of '{name}' is not a valid header value")
+                SpecError::field(
+                    "headers",
+                    format!("the value of '{name}' is not a valid header value"),
+                )
             })?;
         }
         let client = spec
