@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::channel::Channel;
+use crate::checkpoint::CheckpointError;
 use crate::error::RunError;
 use crate::events::LogStream;
 use crate::hitl::{FeedbackError, FeedbackKind, FeedbackResponse, FeedbackSpec, Notifier};
@@ -98,7 +99,7 @@ pub trait RunAccess: Send + Sync {
         slot: u32,
         task: &str,
         metadata: Value,
-    ) -> BoxFuture<'static, Result<String, String>>;
+    ) -> BoxFuture<'static, Result<String, CheckpointError>>;
     /// Ask a human and wait for the answer (see [`TaskContext::request_feedback`]).
     fn request_feedback(
         &self,
@@ -423,7 +424,7 @@ impl TaskContext {
 
     /// Write a checkpoint now. When the run resumes from it, this task runs again from its
     /// start (write the body so that is safe). Returns the `.ckpt` path.
-    pub async fn checkpoint_now(&self, metadata: Value) -> Result<String, String> {
+    pub async fn checkpoint_now(&self, metadata: Value) -> Result<String, CheckpointError> {
         self.inner
             .run
             .checkpoint_now(self.inner.slot, &self.inner.task_id, metadata)

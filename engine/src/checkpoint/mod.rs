@@ -97,6 +97,15 @@ pub enum CheckpointError {
     /// The run ended or was cancelled before the checkpoint could be taken.
     #[error("the run is no longer running")]
     NotRunning,
+    /// The checkpoint is well formed but this workflow cannot continue from it: it names a
+    /// task the workflow does not have, a task added at run time cannot be rebuilt, or its
+    /// run id is not one. The message says which.
+    #[error("{0}")]
+    CannotResume(String),
+    /// Where the task runs, it cannot write a checkpoint now (a fleet worker's task: the
+    /// coordinator writes the run's checkpoints). The message says what to do instead.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl CheckpointError {

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::checkpoint::CheckpointError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -125,17 +126,20 @@ impl Default for ChannelContent {
 
 impl ChannelContent {
     /// The key → value map (parsing the JSON text when needed).
-    pub fn into_values(self) -> Result<BTreeMap<String, Value>, String> {
+    pub fn into_values(self) -> Result<BTreeMap<String, Value>, CheckpointError> {
         match self {
             ChannelContent::Values(v) => Ok(v),
-            ChannelContent::Json(raw) => serde_json::from_str(raw.get())
-                .map_err(|e| format!("the saved channel does not parse: {e}")),
-            ChannelContent::Live(channel) => channel.snapshot().map_err(|e| e.to_string()),
+            ChannelContent::Json(raw) => serde_json::from_str(raw.get()).map_err(|e| {
+                CheckpointError::Invalid(format!("the saved channel does not parse: {e}"))
+            }),
+            ChannelContent::Live(channel) => channel
+                .snapshot()
+                .map_err(|e| CheckpointError::Invalid(e.to_string())),
         }
     }
 
     /// A copy of the key → value map.
-    pub fn values(&self) -> Result<BTreeMap<String, Value>, String> {
+    pub fn values(&self) -> Result<BTreeMap<String, Value>, CheckpointError> {
         self.clone().into_values()
     }
 }

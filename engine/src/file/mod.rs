@@ -18,6 +18,7 @@ use ron::extensions::Extensions;
 use sha2::{Digest, Sha256};
 
 use crate::checkpoint::{CheckpointConfig, WorkflowSource};
+use crate::error::BuildError;
 use crate::handler::{HandlerEnv, Runtimes};
 use crate::run::TaskFactory;
 use crate::workflow::{TaskDef, Workflow};
@@ -188,23 +189,27 @@ fn inline_script(spec: &serde_json::Value) -> Option<&str> {
 }
 
 impl TaskFactory for FileTaskFactory {
-    fn build(&self, id: &str, spec: &serde_json::Value) -> Result<TaskDef, String> {
+    fn build(&self, id: &str, spec: &serde_json::Value) -> Result<TaskDef, BuildError> {
+        let invalid = |message: String| BuildError::InvalidTask {
+            task: id.to_string(),
+            message,
+        };
         if inline_script(spec).is_none() {
-            return Err(
+            return Err(invalid(
                 "only a script added by a Script task can be rebuilt from a checkpoint; this \
                  spec is something else (a checkpoint does not carry code to run)"
                     .into(),
-            );
+            ));
         }
         if !self.scripts_allowed {
-            return Err(
+            return Err(invalid(
                 "this workflow has no Script task, so no task of its runs adds scripts at run \
                  time"
                     .into(),
-            );
+            ));
         }
-        let task: spec::TaskSpec =
-            serde_json::from_value(spec.clone()).map_err(|e| format!("bad task spec: {e}"))?;
+        let task: spec::TaskSpec = serde_json::from_value(spec.clone())
+            .map_err(|e| invalid(format!("bad task spec: {e}")))?;
         let mut rep = Reporter {
             file: self.file.clone(),
             loc: Locator::new(""),
@@ -213,11 +218,13 @@ impl TaskFactory for FileTaskFactory {
         load::task_def(id, &task, &self.env, None, &mut rep)
             .map(|def| def.with_spec(spec.clone()))
             .ok_or_else(|| {
-                rep.diagnostics
-                    .iter()
-                    .map(|d| d.message.clone())
-                    .collect::<Vec<_>>()
-                    .join("; ")
+                invalid(
+                    rep.diagnostics
+                        .iter()
+                        .map(|d| d.message.clone())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
             })
     }
 }

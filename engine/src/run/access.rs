@@ -15,6 +15,7 @@ use crate::hitl::{FeedbackError, FeedbackResponse};
 use crate::workflow::{PlanKind, PlanNode, TaskDef};
 
 use super::state::{RunShared, RunState};
+use crate::checkpoint::CheckpointError;
 
 impl RunShared {
     /// Add a task node at run time (no event); returns its index.
@@ -180,9 +181,9 @@ impl RunAccess for RunShared {
         slot: u32,
         task: &str,
         metadata: Value,
-    ) -> BoxFuture<'static, Result<String, String>> {
+    ) -> BoxFuture<'static, Result<String, CheckpointError>> {
         let Some(shared) = self.me.upgrade() else {
-            return futures::future::ready(Err("the run has ended".to_string())).boxed();
+            return futures::future::ready(Err(CheckpointError::NotRunning)).boxed();
         };
         let task: Arc<str> = Arc::from(task);
         async move {
@@ -202,7 +203,6 @@ impl RunAccess for RunShared {
                 )
                 .await
                 .map(|saved| saved.path.display().to_string())
-                .map_err(|e| e.to_string())
         }
         .boxed()
     }

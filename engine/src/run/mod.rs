@@ -256,18 +256,19 @@ impl Engine {
         factory: Option<&dyn TaskFactory>,
         from: &str,
         mut options: RunOptions,
-    ) -> Result<RunHandle, String> {
+    ) -> Result<RunHandle, CheckpointError> {
         if !valid_run_id(run_id) {
-            return Err(format!(
+            return Err(CheckpointError::CannotResume(format!(
                 "the checkpoint's run id: {}",
                 invalid_run_id(run_id)
-            ));
+            )));
         }
         options.run_id = Some(run_id.to_string());
         let (shared, rx) = Self::prepare(workflow, &options);
         {
             let mut st = shared.state.lock();
-            restore::restore(&shared, &mut st, &snapshot, factory)?;
+            restore::restore(&shared, &mut st, &snapshot, factory)
+                .map_err(CheckpointError::CannotResume)?;
             if st.terminated.is_some() {
                 shared
                     .terminating

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::checkpoint::snapshot::{BranchSnapshot, RunSnapshot};
+use crate::error::BuildError;
 use crate::group::MemberOutcome;
 use crate::workflow::TaskDef;
 
@@ -27,7 +28,7 @@ fn valid_task_id(id: &str) -> bool {
 /// Builds a task added at run time again from its spec (the workflow-file loader implements it).
 pub trait TaskFactory: Send + Sync {
     /// Build task `id` from `spec`.
-    fn build(&self, id: &str, spec: &Value) -> Result<TaskDef, String>;
+    fn build(&self, id: &str, spec: &Value) -> Result<TaskDef, BuildError>;
 }
 
 /// Load `snap` into the fresh state `st` of `shared`; returns an error naming what cannot be
@@ -58,11 +59,13 @@ pub(crate) fn restore(
             (None, Some(def)) => def.clone(),
             (Some(spec), _) => {
                 let factory = factory.ok_or_else(|| format!("task '{}' was added at run time and cannot be rebuilt without its workflow file", task.id))?;
-                Arc::new(
-                    factory
-                        .build(&task.id, spec)
-                        .map_err(|e| format!("task '{}' added at run time: {e}", task.id))?,
-                )
+                Arc::new(factory.build(&task.id, spec).map_err(|e| {
+                    let why = match e {
+                        BuildError::InvalidTask { message, .. } => message,
+                        e => e.to_string(),
+                    };
+                    format!("task '{}' added at run time: {why}", task.id)
+                })?)
             }
             (None, None) => {
                 return Err(format!(

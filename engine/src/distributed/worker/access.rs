@@ -23,6 +23,7 @@ use crate::workflow::{TaskDef, Workflow};
 
 use super::WorkerInner;
 use super::outbox::Entry;
+use crate::checkpoint::CheckpointError;
 
 /// Log lines longer than this are cut (at a character boundary) and marked.
 const MAX_LINE: usize = 64 * 1024;
@@ -204,13 +205,13 @@ impl RunAccess for WorkerAccess {
         _slot: u32,
         task: &str,
         _metadata: Value,
-    ) -> BoxFuture<'static, Result<String, String>> {
+    ) -> BoxFuture<'static, Result<String, CheckpointError>> {
         let message = format!(
             "task '{task}' runs on a worker of the fleet and cannot checkpoint the run now: \
              use ctx.checkpoint() (written by the coordinator once the task completes), or \
              place the task in the coordinator (a group with backend: Local)"
         );
-        futures::future::ready(Err(message)).boxed()
+        futures::future::ready(Err(CheckpointError::Unsupported(message))).boxed()
     }
 
     fn request_feedback(

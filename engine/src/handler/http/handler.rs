@@ -62,8 +62,9 @@ impl HttpHandler {
             Some(t) => crate::limits::parse_duration(t, "timeout")?,
         };
         for (name, value) in &spec.headers {
-            reqwest::header::HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| SpecError::field("headers", format!("'{name}' is not a header name")))?;
+            reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                SpecError::field("headers", format!("'{name}' is not a header name"))
+            })?;
             reqwest::header::HeaderValue::from_str(value).map_err(|_| {
                 SpecError::field(
                     "headers",

@@ -436,7 +436,9 @@ async fn dispatch(reg: &Registration, op: Op) -> Result<Value, String> {
             ctx.checkpoint(meta);
             Value::Null
         }
-        Op::CheckpointNow { meta } => Value::from(ctx.checkpoint_now(meta).await?),
+        Op::CheckpointNow { meta } => {
+            Value::from(ctx.checkpoint_now(meta).await.map_err(|e| e.to_string())?)
+        }
         Op::Request { spec, whole } => {
             let response = ctx.request_feedback(spec).await.map_err(|e| text(&e))?;
             if whole {

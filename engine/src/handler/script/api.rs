@@ -285,7 +285,7 @@ fn register_checkpoints(engine: &mut Engine) {
     let now = |c: &mut Ctx, meta: serde_json::Value| -> Res<ImmutableString> {
         let task = c.task().clone();
         c.wait("ctx.checkpoint_now()", async move {
-            task.checkpoint_now(meta).await
+            task.checkpoint_now(meta).await.map_err(|e| e.to_string())
         })
         .map(ImmutableString::from)
     };
