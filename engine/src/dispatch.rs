@@ -16,6 +16,46 @@ use crate::events::RunStatus;
 use crate::handler::TaskHandler;
 use crate::workflow::{TaskDef, Workflow};
 
+/// A fleet could not be reached, or did not do what was asked. Each variant's message says
+/// what was being done and where (the backend's address, without its password).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FleetError {
+    /// The backend URL does not parse.
+    #[error("'{url}' is not a Redis URL: {reason}")]
+    BadUrl {
+        /// The URL, without its password.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The backend cannot be reached (within the time allowed).
+    #[error("cannot reach Redis at {url}: {reason}")]
+    Unreachable {
+        /// The URL, without its password.
+        url: String,
+        /// The last connection error.
+        reason: String,
+    },
+    /// A request to the backend failed (the connection dropped, a timeout, an error reply);
+    /// asking again may succeed.
+    #[error("{0}")]
+    Store(String),
+    /// The fleet refused: the run, attempt or worker is not in a state that allows the
+    /// request (the run ended, another coordinator owns it, the dead letter was requeued
+    /// already…). Asking again will not help.
+    #[error("{0}")]
+    Refused(String),
+    /// A setting given to the fleet (a worker's or a coordinator's) cannot be used.
+    #[error("{0}")]
+    Config(String),
+}
+
+impl From<FleetError> for String {
+    fn from(e: FleetError) -> String {
+        e.to_string()
+    }
+}
+
 /// Where the members of a parallel group run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Placement {
@@ -54,8 +94,10 @@ pub trait Fleet: Send + Sync {
     fn channel(&self, run_id: &str) -> Channel;
 
     /// Take charge of a run before its first task (leases, the outcome reader).
-    fn open_run(&self, info: FleetRunInfo)
-    -> BoxFuture<'static, Result<Arc<dyn FleetRun>, String>>;
+    fn open_run(
+        &self,
+        info: FleetRunInfo,
+    ) -> BoxFuture<'static, Result<Arc<dyn FleetRun>, FleetError>>;
 }
 
 /// The fleet side of one run.
@@ -83,7 +125,7 @@ pub trait FleetRun: Send + Sync {
         def: &Arc<TaskDef>,
         holder: String,
         on_wait: Box<dyn FnMut(crate::pool::Wait) + Send>,
-    ) -> Option<BoxFuture<'static, Result<crate::pool::Admission, String>>> {
+    ) -> Option<BoxFuture<'static, Result<crate::pool::Admission, FleetError>>> {
         let _ = (def, holder, on_wait);
         None
     }

@@ -74,7 +74,7 @@ pub mod workflow;
 
 pub use channel::{Channel, ChannelBackend, ChannelError, MemoryChannel};
 pub use context::{ControlRequests, ReadError, TaskContext};
-pub use dispatch::{Fleet, FleetRun, Placement};
+pub use dispatch::{Fleet, FleetError, FleetRun, Placement};
 pub use error::{BuildError, RunError, Span};
 pub use events::{EventKind, LogStream, RunEvent, RunStatus};
 pub use flow::{Flow, GroupHandle, TaskHandle, parse_flow};

@@ -21,6 +21,8 @@ use redis::{
     Value,
 };
 
+use crate::dispatch::FleetError;
+
 /// The scheme of a Redis Cluster URL.
 pub const CLUSTER_SCHEME: &str = "redis+cluster://";
 
@@ -76,7 +78,11 @@ pub fn redact(url: &str) -> String {
 
 /// The seed nodes of a cluster URL, each as a `redis://` URL carrying the credentials;
 /// `None` when `url` is not a cluster URL.
-pub fn cluster_seeds(url: &str) -> Option<Result<Vec<String>, String>> {
+pub fn cluster_seeds(url: &str) -> Option<Result<Vec<String>, FleetError>> {
+    let bad = |reason: &str| FleetError::BadUrl {
+        url: redact(url),
+        reason: reason.into(),
+    };
     let rest = url.strip_prefix(CLUSTER_SCHEME)?;
     let (auth, hosts) = match rest.rfind('@') {
         Some(at) => (format!("{}@", &rest[..at]), &rest[at + 1..]),
@@ -87,9 +93,9 @@ pub fn cluster_seeds(url: &str) -> Option<Result<Vec<String>, String>> {
         None => (hosts, ""),
     };
     if !(db.is_empty() || db == "0") {
-        return Some(Err(format!(
+        return Some(Err(bad(&format!(
             "a Redis Cluster has only database 0, not '{db}'"
-        )));
+        ))));
     }
     let seeds: Vec<String> = hosts
         .split(',')
@@ -98,9 +104,9 @@ pub fn cluster_seeds(url: &str) -> Option<Result<Vec<String>, String>> {
         .map(|h| format!("redis://{auth}{h}"))
         .collect();
     if seeds.is_empty() {
-        return Some(Err(
-            "name at least one node: redis+cluster://host:port,host:port".into(),
-        ));
+        return Some(Err(bad(
+            "name at least one node: redis+cluster://host:port,host:port",
+        )));
     }
     Some(Ok(seeds))
 }
@@ -115,12 +121,15 @@ fn cluster_client(seeds: &[String], response: Duration) -> Result<ClusterClient,
 impl Link {
     /// Open `url` (`redis://host:port[/db]`, or `redis+cluster://host:port,host:port` for a
     /// Redis Cluster); fails when the URL is malformed or Redis cannot be reached within `wait`.
-    pub async fn connect(url: &str, wait: Duration) -> Result<Link, String> {
+    pub async fn connect(url: &str, wait: Duration) -> Result<Link, FleetError> {
         let address = redact(url);
-        let bad = |e: &dyn std::fmt::Display| format!("'{address}' is not a Redis URL: {e}");
+        let bad = |e: &dyn std::fmt::Display| FleetError::BadUrl {
+            url: address.clone(),
+            reason: e.to_string(),
+        };
         let target = match cluster_seeds(url) {
             Some(seeds) => {
-                let seeds = seeds.map_err(|e| bad(&e))?;
+                let seeds = seeds?;
                 Target::Cluster(Box::new(ClusterClients {
                     normal: cluster_client(&seeds, Duration::from_secs(30)).map_err(|e| bad(&e))?,
                     // Blocking reads block for at most a few seconds: a long timeout, not none,
@@ -157,7 +166,12 @@ impl Link {
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(1));
                 }
-                Err(e) => return Err(format!("cannot reach Redis at {address}: {e}")),
+                Err(e) => {
+                    return Err(FleetError::Unreachable {
+                        url: address,
+                        reason: e.to_string(),
+                    });
+                }
             }
         };
         Ok(Link {

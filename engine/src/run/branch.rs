@@ -462,9 +462,9 @@ async fn admit(
         Some(admitting) => tokio::select! {
             biased;
             _ = shared.stop.cancelled() => return Err(shared.cancel_error()),
-            admission = admitting => admission.map_err(|message| RunError::TaskFailed {
+            admission = admitting => admission.map_err(|e| RunError::TaskFailed {
                 task: id.to_string(),
-                message,
+                message: e.to_string(),
             })?,
         },
         None => tokio::select! {

@@ -13,6 +13,7 @@ use crate::distributed::scripts;
 
 use super::RedisFleet;
 use super::run::{RunInner, Sent, Why};
+use crate::dispatch::FleetError;
 
 impl RunInner {
     /// Check pending attempts again: enqueue them (idempotent), put them back on their
@@ -88,7 +89,7 @@ pub(super) async fn claim(
     fleet: &RedisFleet,
     keys: &RunKeys,
     resumed: bool,
-) -> Result<u64, String> {
+) -> Result<u64, FleetError> {
     let lease = fleet.config.lease.as_millis() as u64;
     let hold = fleet.config.dead_letter_hold.as_millis() as u64;
     let coord = keys.coord();
@@ -114,17 +115,17 @@ pub(super) async fn claim(
         )
         .await
         .map_err(|e| {
-            format!(
+            FleetError::Store(format!(
                 "taking the run's lease on Redis at {}: {e}",
                 fleet.link.address()
-            )
+            ))
         })?;
         match reply.first().map(String::as_str) {
             Some("ok") => {
                 return reply
                     .get(1)
                     .and_then(|e| e.parse().ok())
-                    .ok_or_else(|| "the lease script returned no epoch".to_string());
+                    .ok_or_else(|| FleetError::Store("the lease script returned no epoch".into()));
             }
             Some("busy") if resumed => {
                 let left: u64 = reply.get(2).and_then(|m| m.parse().ok()).unwrap_or(1000);
@@ -139,12 +140,16 @@ pub(super) async fn claim(
                 tokio::time::sleep(Duration::from_millis(left.clamp(50, 5_000))).await;
             }
             Some("busy") => {
-                return Err(format!(
+                return Err(FleetError::Refused(format!(
                     "coordinator {} is already running this run",
                     reply.get(1).map(String::as_str).unwrap_or("?")
-                ));
+                )));
             }
-            other => return Err(format!("unexpected reply from the lease script: {other:?}")),
+            other => {
+                return Err(FleetError::Store(format!(
+                    "unexpected reply from the lease script: {other:?}"
+                )));
+            }
         }
     }
 }

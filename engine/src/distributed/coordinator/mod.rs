@@ -36,6 +36,7 @@ use crate::distributed::conn::{Link, retry};
 use crate::distributed::keys::{self, Keys};
 use crate::distributed::wire::{Body, Bundle};
 
+use crate::dispatch::FleetError;
 use mirror::MirrorOp;
 use run::RunInner;
 
@@ -54,7 +55,7 @@ pub struct RedisFleet {
 
 impl RedisFleet {
     /// Connect to the fleet's Redis (waiting up to `config.connect_wait` for it).
-    pub async fn connect(config: FleetConfig) -> Result<RedisFleet, String> {
+    pub async fn connect(config: FleetConfig) -> Result<RedisFleet, FleetError> {
         let link = Link::connect(&config.url, config.connect_wait).await?;
         Ok(RedisFleet {
             link,
@@ -98,7 +99,7 @@ impl Fleet for RedisFleet {
     fn open_run(
         &self,
         info: FleetRunInfo,
-    ) -> BoxFuture<'static, Result<Arc<dyn FleetRun>, String>> {
+    ) -> BoxFuture<'static, Result<Arc<dyn FleetRun>, FleetError>> {
         let fleet = self.clone();
         async move {
             let run = RunInner::open(fleet, info).await?;
@@ -143,7 +144,7 @@ impl FleetRun for RedisRun {
         def: &Arc<TaskDef>,
         holder: String,
         on_wait: Box<dyn FnMut(crate::pool::Wait) + Send>,
-    ) -> Option<BoxFuture<'static, Result<crate::pool::Admission, String>>> {
+    ) -> Option<BoxFuture<'static, Result<crate::pool::Admission, FleetError>>> {
         let limits = crate::distributed::pools::claims(&self.inner.workflow, def);
         if limits.is_empty() {
             return None;
@@ -161,7 +162,11 @@ impl FleetRun for RedisRun {
                     on_wait,
                 )
                 .await
-                .map_err(|e| format!("taking pool slots or rate-limit tokens in Redis: {e}"))?;
+                .map_err(|e| {
+                    FleetError::Store(format!(
+                        "taking pool slots or rate-limit tokens in Redis: {e}"
+                    ))
+                })?;
                 Ok(crate::pool::Admission::holding(held.map(|h| {
                     Box::new(h) as Box<dyn std::any::Any + Send + Sync>
                 })))

@@ -29,6 +29,7 @@ use super::inbox::{Relay, outbox_cursor, read_outbox};
 use super::lease::{claim, keep_lease, reconcile_when_asked, settle, sweep};
 use super::mirror::{Mirror, seed_mirror, write_mirror};
 use super::{RedisFleet, ensure_group, store_bundle};
+use crate::dispatch::FleetError;
 
 /// How an attempt ended, as the coordinator learns it.
 #[derive(Debug)]
@@ -129,16 +130,26 @@ impl RunInner {
     pub(super) async fn open(
         fleet: RedisFleet,
         info: FleetRunInfo,
-    ) -> Result<Arc<RunInner>, String> {
+    ) -> Result<Arc<RunInner>, FleetError> {
         let keys = fleet.keys.run(&info.run_id);
         let bundle = match &fleet.source {
-            Some((source, _)) => Some(store_bundle(&fleet, source).await?),
+            Some((source, _)) => Some(
+                store_bundle(&fleet, source)
+                    .await
+                    .map_err(FleetError::Store)?,
+            ),
             None => None,
         };
         let epoch = claim(&fleet, &keys, info.resumed).await?;
-        let settled_ms = settle(&fleet, &keys, info.resumed).await?;
-        let cursor = outbox_cursor(&fleet.link, &keys).await?;
-        seed_mirror(&fleet.link, &keys, &info).await?;
+        let settled_ms = settle(&fleet, &keys, info.resumed)
+            .await
+            .map_err(FleetError::Store)?;
+        let cursor = outbox_cursor(&fleet.link, &keys)
+            .await
+            .map_err(FleetError::Store)?;
+        seed_mirror(&fleet.link, &keys, &info)
+            .await
+            .map_err(FleetError::Store)?;
         let inner = Arc::new(RunInner {
             fleet,
             keys,
@@ -169,7 +180,7 @@ impl RunInner {
         inner
             .queue_ready(keys::DEFAULT_QUEUE)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| FleetError::Store(e.to_string()))?;
         Ok(inner)
     }
 

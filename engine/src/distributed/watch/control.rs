@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
+use crate::dispatch::FleetError;
 use crate::distributed::conn::{Link, retry};
 use crate::distributed::keys::Keys;
 use crate::run::RunControl;
@@ -30,9 +31,9 @@ pub async fn send_control(
     keys: &Keys,
     run: &str,
     request: &ControlRequest,
-) -> Result<(), String> {
+) -> Result<(), FleetError> {
     let key = keys.run(run).control();
-    let json = serde_json::to_string(request).map_err(|e| e.to_string())?;
+    let json = serde_json::to_string(request).map_err(|e| FleetError::Store(e.to_string()))?;
     retry(
         link,
         "asking a run",
@@ -55,7 +56,12 @@ pub async fn send_control(
         },
     )
     .await
-    .map_err(|e| format!("asking run {run} on Redis at {}: {e}", link.address()))
+    .map_err(|e| {
+        FleetError::Store(format!(
+            "asking run {run} on Redis at {}: {e}",
+            link.address()
+        ))
+    })
 }
 
 /// Watch run `run`'s control list and apply each request to `control`, until the task is

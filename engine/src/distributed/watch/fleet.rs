@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::dispatch::FleetError;
 use crate::distributed::conn::{Link, retry};
 use crate::distributed::keys::{GROUP, Keys};
 use crate::distributed::metrics::WorkerRecord;
@@ -94,9 +95,13 @@ pub async fn fleet_snapshot(
     link: &Link,
     keys: &Keys,
     forget: Duration,
-) -> Result<FleetSnapshot, String> {
-    let err =
-        |e: redis::RedisError| format!("reading the fleet on Redis at {}: {e}", link.address());
+) -> Result<FleetSnapshot, FleetError> {
+    let err = |e: redis::RedisError| {
+        FleetError::Store(format!(
+            "reading the fleet on Redis at {}: {e}",
+            link.address()
+        ))
+    };
     let now = now_ms();
     let since = now.saturating_sub(forget.as_millis() as u64);
     let (workers_key, queues_key) = (keys.workers(), keys.queues());

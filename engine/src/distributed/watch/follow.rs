@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use redis::streams::StreamReadReply;
 
+use crate::dispatch::FleetError;
 use crate::distributed::conn::{Conn, Link};
 use crate::distributed::keys::Keys;
 use crate::events::RunEvent;
@@ -46,17 +47,17 @@ impl RunFollower {
     /// The next events as JSON lines, waiting up to `block` for one; empty when none came
     /// (or the run ended). `Err` names Redis and what failed; the follower can be asked
     /// again (it reconnects and goes on after the last event it returned).
-    pub async fn next_lines(&mut self, block: Duration) -> Result<Vec<String>, String> {
+    pub async fn next_lines(&mut self, block: Duration) -> Result<Vec<String>, FleetError> {
         if self.ended {
             return Ok(Vec::new());
         }
         if self.conn.is_none() {
             self.conn = Some(self.link.blocking().await.map_err(|e| {
-                format!(
+                FleetError::Store(format!(
                     "following run {} on Redis at {}: {e}",
                     self.run,
                     self.link.address()
-                )
+                ))
             })?);
         }
         let Some(conn) = self.conn.as_mut() else {
@@ -76,11 +77,11 @@ impl RunFollower {
             Ok(r) => r,
             Err(e) => {
                 self.conn = None;
-                return Err(format!(
+                return Err(FleetError::Store(format!(
                     "following run {} on Redis at {}: {e}",
                     self.run,
                     self.link.address()
-                ));
+                )));
             }
         };
         let mut lines = Vec::new();
@@ -102,7 +103,7 @@ impl RunFollower {
 
     /// Like [`next_lines`](Self::next_lines), parsed (lines that do not parse are skipped
     /// with a warning).
-    pub async fn next_events(&mut self, block: Duration) -> Result<Vec<RunEvent>, String> {
+    pub async fn next_events(&mut self, block: Duration) -> Result<Vec<RunEvent>, FleetError> {
         let lines = self.next_lines(block).await?;
         Ok(lines
             .iter()

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use crate::dispatch::FleetError;
 use crate::distributed::conn::{Link, retry};
 use crate::distributed::keys::Keys;
 use crate::distributed::scripts;
@@ -21,14 +22,14 @@ pub async fn requeue_dead_letter(
     queue: &str,
     letter: &DeadLetter,
     who: &str,
-) -> Result<(), String> {
+) -> Result<(), FleetError> {
     let err = |e: redis::RedisError| {
-        format!(
+        FleetError::Store(format!(
             "requeuing attempt {} of run {} on Redis at {}: {e}",
             letter.attempt,
             letter.run,
             link.address()
-        )
+        ))
     };
     let run = keys.run(&letter.run);
     let reply: Vec<String> = retry(
@@ -53,12 +54,12 @@ pub async fn requeue_dead_letter(
     .map_err(err)?;
     let field = |i: usize| reply.get(i).map(String::as_str).unwrap_or("");
     if field(0) != "queued" {
-        return Err(format!(
+        return Err(FleetError::Refused(format!(
             "attempt {} of run {} cannot be requeued: {}",
             letter.attempt,
             letter.run,
             field(1)
-        ));
+        )));
     }
     // The record says queued: the entry on the queue's stream (a duplicate is harmless:
     // workers skip an attempt that is running or ended), then the dead letter goes.

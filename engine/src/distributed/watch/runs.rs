@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::dispatch::FleetError;
 use crate::distributed::conn::{Link, retry};
 use crate::distributed::keys::Keys;
 
@@ -78,7 +79,11 @@ fn now_ms() -> u64 {
 
 /// The newest `limit` runs of the fleet, newest first (runs whose record expired are left
 /// out and dropped from the index).
-pub async fn list_runs(link: &Link, keys: &Keys, limit: usize) -> Result<Vec<RunSummary>, String> {
+pub async fn list_runs(
+    link: &Link,
+    keys: &Keys,
+    limit: usize,
+) -> Result<Vec<RunSummary>, FleetError> {
     let index = keys.runs();
     let ids: Vec<String> = retry(
         link,
@@ -97,7 +102,7 @@ pub async fn list_runs(link: &Link, keys: &Keys, limit: usize) -> Result<Vec<Run
         },
     )
     .await
-    .map_err(|e| format!("listing runs on Redis at {}: {e}", link.address()))?;
+    .map_err(|e| FleetError::Store(format!("listing runs on Redis at {}: {e}", link.address())))?;
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -114,7 +119,7 @@ pub async fn list_runs(link: &Link, keys: &Keys, limit: usize) -> Result<Vec<Run
         },
     )
     .await
-    .map_err(|e| format!("listing runs on Redis at {}: {e}", link.address()))?;
+    .map_err(|e| FleetError::Store(format!("listing runs on Redis at {}: {e}", link.address())))?;
     let now = now_ms();
     let mut out = Vec::with_capacity(ids.len());
     let mut gone = Vec::new();
@@ -141,7 +146,7 @@ pub async fn run_summary(
     link: &Link,
     keys: &Keys,
     run: &str,
-) -> Result<Option<RunSummary>, String> {
+) -> Result<Option<RunSummary>, FleetError> {
     let info = keys.run(run).info();
     let fields: HashMap<String, String> = retry(
         link,
@@ -153,7 +158,12 @@ pub async fn run_summary(
         },
     )
     .await
-    .map_err(|e| format!("reading run {run} on Redis at {}: {e}", link.address()))?;
+    .map_err(|e| {
+        FleetError::Store(format!(
+            "reading run {run} on Redis at {}: {e}",
+            link.address()
+        ))
+    })?;
     Ok((!fields.is_empty()).then(|| RunSummary::from_fields(run, &fields, now_ms())))
 }
 
@@ -163,7 +173,7 @@ pub async fn workflow_text(
     link: &Link,
     keys: &Keys,
     hash: &str,
-) -> Result<(String, String), String> {
+) -> Result<(String, String), FleetError> {
     let key = keys.workflow(hash);
     let json: Option<String> = retry(
         link,
@@ -175,15 +185,21 @@ pub async fn workflow_text(
         },
     )
     .await
-    .map_err(|e| format!("reading a workflow on Redis at {}: {e}", link.address()))?;
+    .map_err(|e| {
+        FleetError::Store(format!(
+            "reading a workflow on Redis at {}: {e}",
+            link.address()
+        ))
+    })?;
     let json = json.ok_or_else(|| {
-        format!(
+        FleetError::Refused(format!(
             "Redis at {} no longer holds the run's workflow",
             link.address()
-        )
+        ))
     })?;
-    let bundle: crate::distributed::wire::Bundle = serde_json::from_str(&json)
-        .map_err(|e| format!("the run's workflow in Redis does not parse: {e}"))?;
+    let bundle: crate::distributed::wire::Bundle = serde_json::from_str(&json).map_err(|e| {
+        FleetError::Store(format!("the run's workflow in Redis does not parse: {e}"))
+    })?;
     Ok((bundle.path, bundle.text))
 }
 

@@ -23,6 +23,7 @@ use redis::streams::StreamReadReply;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use crate::dispatch::FleetError;
 use crate::file::LoadedWorkflow;
 use crate::handler::Runtimes;
 
@@ -147,7 +148,7 @@ impl Worker {
         config: WorkerConfig,
         registry: TaskRegistry,
         runtimes: Runtimes,
-    ) -> Result<Worker, String> {
+    ) -> Result<Worker, FleetError> {
         let link = Link::connect(&config.fleet.url, config.fleet.connect_wait).await?;
         let keys = Keys::new(config.fleet.prefix.clone());
         let mut config = config;
@@ -157,7 +158,12 @@ impl Worker {
         for q in &config.queues {
             ensure_group(&link, &keys.queue(q).stream())
                 .await
-                .map_err(|e| format!("creating queue '{q}' on Redis at {}: {e}", link.address()))?;
+                .map_err(|e| {
+                    FleetError::Store(format!(
+                        "creating queue '{q}' on Redis at {}: {e}",
+                        link.address()
+                    ))
+                })?;
         }
         let slots = Arc::new(Semaphore::new(config.concurrency.get()));
         let inner = Arc::new(WorkerInner {
