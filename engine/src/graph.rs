@@ -174,12 +174,7 @@ impl TaskGraph {
             return Err(BuildError::EmptyGroup(id.to_string()));
         }
         let names: Vec<&str> = members.iter().map(|m| &*self.graph[*m].id).collect();
-        policy
-            .validate(&id, &names)
-            .map_err(|message| BuildError::PolicyConfig {
-                group: id.to_string(),
-                message,
-            })?;
+        policy.validate(&id, &names)?;
         let g = self.graph.add_node(Node {
             id: id.clone(),
             kind: NodeKind::Group {

@@ -79,7 +79,7 @@ pub use error::{BuildError, RunError, Span};
 pub use events::{EventKind, LogStream, RunEvent, RunStatus};
 pub use flow::{Flow, GroupHandle, TaskHandle, parse_flow};
 pub use graph::{EdgeKind, NodeId, NodeKind, TaskGraph};
-pub use group::{CustomPolicy, GroupFailure, GroupPolicy, MemberOutcome};
+pub use group::{CustomPolicy, GroupFailure, GroupPolicy, MemberOutcome, Rejection};
 pub use handler::{FnHandler, TaskError, TaskHandler, TaskResult};
 pub use pool::{PoolDef, QueueDef, RateLimit};
 pub use run::{Engine, RunControl, RunHandle, RunOptions, RunOutcome, TaskFactory, valid_run_id};

@@ -501,15 +501,14 @@ pub(super) fn task_def(
     if let Some(pools) = pools
         && let Err(m) = crate::workflow::check_pool(pools, &def.options)
     {
-        let field = if m.starts_with("unknown") {
-            "pool"
-        } else {
-            "slots"
+        let field = match &m {
+            crate::workflow::PoolMisfit::UnknownPool { .. } => "pool",
+            crate::workflow::PoolMisfit::TooManySlots { .. } => "slots",
         };
         bad(
             rep,
             field,
-            m,
+            m.to_string(),
             Some("pools are defined at the top level: pools: {\"api\": Pool(slots: 4)}"),
         );
     }

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::error::BuildError;
+
 /// How one member of a group ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MemberOutcome {
@@ -52,14 +54,37 @@ fn failed_list(failed: &[(String, String)]) -> String {
     format!("; failed: [{}]", items.join(", "))
 }
 
-/// A user-defined policy. Return `Err(message)` to fail the group.
+/// A user-defined policy. Return `Err(reason.into())` to fail the group.
 pub trait CustomPolicy: Send + Sync + fmt::Debug {
     /// A short name shown in events and the studio.
     fn name(&self) -> &str {
         "custom"
     }
     /// Judge the members' outcomes (given in completion order).
-    fn evaluate(&self, group: &str, outcomes: &[MemberOutcome]) -> Result<(), String>;
+    fn evaluate(&self, group: &str, outcomes: &[MemberOutcome]) -> Result<(), Rejection>;
+}
+
+/// Why a [`CustomPolicy`] failed its group; the reason becomes the group failure's message.
+/// Made from text: `Err("two members failed".into())`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct Rejection {
+    /// What the members' outcomes lacked.
+    pub reason: String,
+}
+
+impl From<String> for Rejection {
+    fn from(reason: String) -> Rejection {
+        Rejection { reason }
+    }
+}
+
+impl From<&str> for Rejection {
+    fn from(reason: &str) -> Rejection {
+        Rejection {
+            reason: reason.to_string(),
+        }
+    }
 }
 
 /// The rule that decides whether a parallel group succeeded.
@@ -97,8 +122,16 @@ impl GroupPolicy {
     }
 
     /// Check the policy against the group's member ids; called when the workflow is built.
-    pub fn validate(&self, group: &str, members: &[&str]) -> Result<(), String> {
-        let _ = group;
+    /// The error is [`BuildError::PolicyConfig`], naming `group`.
+    pub fn validate(&self, group: &str, members: &[&str]) -> Result<(), BuildError> {
+        self.misfit(members)
+            .map_err(|message| BuildError::PolicyConfig {
+                group: group.to_string(),
+                message,
+            })
+    }
+
+    fn misfit(&self, members: &[&str]) -> Result<(), String> {
         match self {
             GroupPolicy::AtLeast(n) if *n > members.len() => Err(format!(
                 "AtLeast({n}) needs {n} successes but the group has only {} member(s)",
@@ -180,7 +213,7 @@ impl GroupPolicy {
             }
             GroupPolicy::Custom(policy) => policy
                 .evaluate(group, outcomes)
-                .map_err(|message| fail(message, failed())),
+                .map_err(|rejection| fail(rejection.reason, failed())),
         }
     }
 }
@@ -314,7 +347,7 @@ mod tests {
         fn name(&self) -> &str {
             "majority"
         }
-        fn evaluate(&self, _group: &str, outcomes: &[MemberOutcome]) -> Result<(), String> {
+        fn evaluate(&self, _group: &str, outcomes: &[MemberOutcome]) -> Result<(), Rejection> {
             let ok = outcomes.iter().filter(|o| o.succeeded()).count();
             if ok * 2 > outcomes.len() {
                 Ok(())

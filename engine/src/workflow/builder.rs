@@ -237,10 +237,10 @@ impl WorkflowBuilder {
                 task: def.id().to_string(),
                 message,
             })?;
-            super::check_pool(&self.pools, &def.options).map_err(|message| {
+            super::check_pool(&self.pools, &def.options).map_err(|misfit| {
                 BuildError::InvalidTask {
                     task: def.id().to_string(),
-                    message,
+                    message: misfit.to_string(),
                 }
             })?;
             if self.group_index.contains_key(def.id()) {

@@ -123,32 +123,56 @@ impl Workflow {
 
     /// Whether a task with these options fits the workflow's pools: the pool exists and has
     /// the slots asked for.
-    pub fn check_pool(&self, options: &TaskOptions) -> Result<(), String> {
+    pub fn check_pool(&self, options: &TaskOptions) -> Result<(), PoolMisfit> {
         check_pool(&self.pools, options)
     }
+}
+
+/// A task's pool settings do not fit the workflow's pools.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PoolMisfit {
+    /// The task names a pool the workflow does not define.
+    #[error("unknown pool '{pool}'{}", .suggestion.as_ref().map(|g| format!("; {g}")).unwrap_or_default())]
+    UnknownPool {
+        /// The name as written.
+        pool: String,
+        /// A "did you mean" for a close name, when there is one.
+        suggestion: Option<String>,
+    },
+    /// The task asks for more slots than the pool has.
+    #[error("asks for {want} slots of pool '{pool}', which has {has}")]
+    TooManySlots {
+        /// The pool.
+        pool: String,
+        /// Slots asked for.
+        want: u32,
+        /// Slots the pool has.
+        has: u32,
+    },
 }
 
 /// Whether `options` names a pool of `pools` with enough slots.
 pub(crate) fn check_pool(
     pools: &BTreeMap<String, PoolDef>,
     options: &TaskOptions,
-) -> Result<(), String> {
+) -> Result<(), PoolMisfit> {
     let Some(name) = &options.pool else {
         return Ok(());
     };
     let Some(pool) = pools.get(name) else {
         let known: Vec<&str> = pools.keys().map(String::as_str).collect();
-        let guess = crate::suggest::did_you_mean(name, known.iter().copied())
-            .map(|g| format!("; {g}"))
-            .unwrap_or_default();
-        return Err(format!("unknown pool '{name}'{guess}"));
+        return Err(PoolMisfit::UnknownPool {
+            pool: name.clone(),
+            suggestion: crate::suggest::did_you_mean(name, known.iter().copied()),
+        });
     };
     let want = options.slots.unwrap_or(1);
     if want > pool.slots {
-        return Err(format!(
-            "asks for {want} slots of pool '{name}', which has {}",
-            pool.slots
-        ));
+        return Err(PoolMisfit::TooManySlots {
+            pool: name.clone(),
+            want,
+            has: pool.slots,
+        });
     }
     Ok(())
 }

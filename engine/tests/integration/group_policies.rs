@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use common::{Trace, failing, recs, run};
 use graflow_engine::prelude::*;
-use graflow_engine::{CustomPolicy, GroupFailure, MemberOutcome, WorkflowBuilder};
+use graflow_engine::{CustomPolicy, GroupFailure, MemberOutcome, Rejection, WorkflowBuilder};
 
 /// `start >> (ok members | failing members).policy(p) >> after`
 fn group_workflow(ok: &[&str], bad: &[&str], policy: GroupPolicy) -> (WorkflowBuilder, Trace) {
@@ -146,7 +146,7 @@ impl CustomPolicy for AtMostOneFailure {
     fn name(&self) -> &str {
         "at_most_one_failure"
     }
-    fn evaluate(&self, group: &str, outcomes: &[MemberOutcome]) -> Result<(), String> {
+    fn evaluate(&self, group: &str, outcomes: &[MemberOutcome]) -> Result<(), Rejection> {
         let failures = outcomes.iter().filter(|o| !o.succeeded()).count();
         if failures > 1 {
             Err(format!("{failures} failures in {group}"))

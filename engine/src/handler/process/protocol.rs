@@ -76,8 +76,9 @@ impl Response {
     }
 
     /// Parse a response line.
-    pub fn parse(line: &str) -> Result<Response, String> {
-        let v: Value = serde_json::from_str(line).map_err(|e| format!("bad response: {e}"))?;
+    pub fn parse(line: &str) -> Result<Response, ProtocolError> {
+        let v: Value =
+            serde_json::from_str(line).map_err(|e| ProtocolError::BadResponse(e.to_string()))?;
         match v.get("ok").and_then(Value::as_bool) {
             Some(true) => Ok(Response::Ok(v.get("value").cloned().unwrap_or(Value::Null))),
             Some(false) => Ok(Response::Err(
@@ -86,7 +87,7 @@ impl Response {
                     .unwrap_or("unknown error")
                     .to_string(),
             )),
-            None => Err("bad response: no boolean 'ok' field".into()),
+            None => Err(ProtocolError::BadResponse("no boolean 'ok' field".into())),
         }
     }
 }
@@ -367,9 +368,13 @@ impl Args<'_> {
 }
 
 impl Op {
-    /// Check `args` against the table row of `name` and build the operation. Errors name the
-    /// operation and show its usage.
-    pub fn parse(name: &str, args: Vec<Value>) -> Result<Op, String> {
+    /// Check `args` against the table row of `name` and build the operation. Errors
+    /// ([`ProtocolError::BadRequest`]) name the operation and show its usage.
+    pub fn parse(name: &str, args: Vec<Value>) -> Result<Op, ProtocolError> {
+        Op::build(name, args).map_err(ProtocolError::BadRequest)
+    }
+
+    fn build(name: &str, args: Vec<Value>) -> Result<Op, String> {
         let info = op_info(name).ok_or_else(|| {
             format!(
                 "unknown operation '{name}' (known: {})",
@@ -494,6 +499,18 @@ pub fn arg_from_word(kind: ArgKind, word: &str) -> Value {
     }
 }
 
+/// A request or a response line does not follow the protocol.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ProtocolError {
+    /// A response line is not `{"ok": true, "value": …}` or `{"ok": false, "error": …}`.
+    #[error("bad response: {0}")]
+    BadResponse(String),
+    /// A request names an unknown operation or gives it the wrong arguments; the message
+    /// shows the operation's usage.
+    #[error("{0}")]
+    BadRequest(String),
+}
+
 /// Why a call through [`Client`] did not produce a value.
 #[derive(Debug, Error)]
 pub enum ClientError {
@@ -572,7 +589,9 @@ impl Client {
                 "the context server closed the connection without answering".into(),
             ));
         }
-        match Response::parse(answer.trim_end()).map_err(ClientError::Protocol)? {
+        match Response::parse(answer.trim_end())
+            .map_err(|e| ClientError::Protocol(e.to_string()))?
+        {
             Response::Ok(v) => Ok(v),
             Response::Err(e) => Err(ClientError::Refused(e)),
         }
@@ -603,13 +622,17 @@ mod tests {
 
     #[test]
     fn arity_and_kinds_are_checked() {
-        let e = Op::parse("set", vec![json!("k")]).unwrap_err();
+        let e = Op::parse("set", vec![json!("k")]).unwrap_err().to_string();
         assert!(e.contains("usage: set KEY VALUE"), "{e}");
-        let e = Op::parse("get", vec![json!(1)]).unwrap_err();
+        let e = Op::parse("get", vec![json!(1)]).unwrap_err().to_string();
         assert!(e.contains("KEY must be a string"), "{e}");
-        let e = Op::parse("incr", vec![json!("k"), json!("many")]).unwrap_err();
+        let e = Op::parse("incr", vec![json!("k"), json!("many")])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("N must be a number"), "{e}");
         let e = Op::parse("fly", vec![]).unwrap_err();
+        assert!(matches!(e, ProtocolError::BadRequest(_)));
+        let e = e.to_string();
         assert!(e.contains("unknown operation 'fly'"), "{e}");
         assert_eq!(
             Op::parse("incr", vec![json!("k")]).unwrap(),

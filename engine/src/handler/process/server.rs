@@ -360,7 +360,7 @@ async fn handle(line: &[u8], registry: &Registry) -> Response {
     };
     let op = match Op::parse(&request.op, request.args) {
         Ok(op) => op,
-        Err(e) => return Response::Err(e),
+        Err(e) => return Response::Err(e.to_string()),
     };
     match dispatch(&reg, op).await {
         Ok(v) => Response::Ok(v),

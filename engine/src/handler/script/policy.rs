@@ -12,7 +12,7 @@ use rhai::{AST, Array, Dynamic, INT, Map, Scope};
 use super::exec::{describe, failure};
 use super::sandbox::{self, Execution};
 use super::{ScriptError, ScriptRuntime};
-use crate::group::{CustomPolicy, MemberOutcome};
+use crate::group::{CustomPolicy, MemberOutcome, Rejection};
 
 /// A group policy written as a Rhai expression over the members' outcomes.
 pub struct ScriptPolicy {
@@ -67,7 +67,7 @@ impl CustomPolicy for ScriptPolicy {
     /// Evaluated on a thread of its own (a large stack, see `sandbox`), within the policy
     /// operation budget and [`POLICY_TIME_LIMIT`](crate::limits::POLICY_TIME_LIMIT): a policy
     /// that sleeps or loops fails the group instead of blocking the scheduler.
-    fn evaluate(&self, group: &str, outcomes: &[MemberOutcome]) -> Result<(), String> {
+    fn evaluate(&self, group: &str, outcomes: &[MemberOutcome]) -> Result<(), Rejection> {
         let ast = self.ast.clone();
         let runtime = self.runtime.clone();
         let counts = Counts::of(outcomes);
@@ -82,8 +82,9 @@ impl CustomPolicy for ScriptPolicy {
             let _ = tx.send(evaluate(&runtime, &ast, &group, outcomes, counts));
         })
         .map_err(|e| format!("cannot start the custom policy's thread: {e}"))?;
-        rx.recv()
-            .unwrap_or_else(|_| Err("the custom policy's thread failed".into()))
+        Ok(rx
+            .recv()
+            .unwrap_or_else(|_| Err("the custom policy's thread failed".into()))?)
     }
 }
 
