@@ -337,7 +337,7 @@ fn a_held_dead_letter_requeued_by_an_operator_runs_again_and_its_run_succeeds() 
     assert!(
         again
             .as_ref()
-            .is_err_and(|e| e.contains("requeued already")),
+            .is_err_and(|e| matches!(e, graflow_engine::FleetError::Refused(m) if m.contains("requeued already"))),
         "{again:?}"
     );
     assert_eq!(

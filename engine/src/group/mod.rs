@@ -338,7 +338,10 @@ mod tests {
         let err = GroupPolicy::Critical(vec!["x".into()])
             .validate("g", &members)
             .unwrap_err();
-        assert!(err.contains("[x]"), "{err}");
+        assert!(
+            matches!(&err, BuildError::PolicyConfig { group, message } if group == "g" && message.contains("[x]")),
+            "{err}"
+        );
     }
 
     #[derive(Debug)]
@@ -352,7 +355,7 @@ mod tests {
             if ok * 2 > outcomes.len() {
                 Ok(())
             } else {
-                Err(format!("no majority: {ok}/{}", outcomes.len()))
+                Err(format!("no majority: {ok}/{}", outcomes.len()).into())
             }
         }
     }

@@ -329,6 +329,7 @@ mod tests {
             approval
                 .accept(Answer::default(), now())
                 .unwrap_err()
+                .to_string()
                 .contains("approved")
         );
         let err = approval
@@ -341,7 +342,7 @@ mod tests {
                 now(),
             )
             .unwrap_err();
-        assert!(err.contains("'text' does not belong"), "{err}");
+        assert!(err.to_string().contains("'text' does not belong"), "{err}");
 
         let sel = request(FeedbackKind::Selection, &["a", "b"]);
         assert!(
@@ -363,7 +364,10 @@ mod tests {
                 now(),
             )
             .unwrap_err();
-        assert_eq!(err, "'zzz' is not one of the options [a, b]");
+        assert_eq!(
+            err,
+            FeedbackError::Invalid("'zzz' is not one of the options [a, b]".into())
+        );
 
         let multi = request(FeedbackKind::MultiSelection, &["a", "b", "c"]);
         let r = multi

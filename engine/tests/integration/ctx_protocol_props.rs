@@ -41,7 +41,7 @@ proptest! {
     fn any_operation_with_any_arguments_parses_or_is_refused(op in arb_op(), args in prop::collection::vec(arb_json(), 0..5)) {
         match Op::parse(&op, args.clone()) {
             Ok(_) => prop_assert!(OPS.iter().any(|o| o.name == op)),
-            Err(e) => prop_assert!(!e.is_empty()),
+            Err(e) => prop_assert!(!e.to_string().is_empty()),
         }
     }
 

@@ -149,7 +149,7 @@ impl CustomPolicy for AtMostOneFailure {
     fn evaluate(&self, group: &str, outcomes: &[MemberOutcome]) -> Result<(), Rejection> {
         let failures = outcomes.iter().filter(|o| !o.succeeded()).count();
         if failures > 1 {
-            Err(format!("{failures} failures in {group}"))
+            Err(format!("{failures} failures in {group}").into())
         } else {
             Ok(())
         }

@@ -28,7 +28,7 @@ pub fn detail(path: &Path) -> Result<CheckpointDetail, String> {
     let ckpt = store::load(path).map_err(|e| e.to_string())?;
     let snap = &ckpt.snapshot;
     Ok(CheckpointDetail {
-        channel: snap.channel.values()?,
+        channel: snap.channel.values().map_err(|e| e.to_string())?,
         pending: snap.pending(),
         results: snap.results.clone(),
         cycles: snap.cycles.clone(),

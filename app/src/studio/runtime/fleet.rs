@@ -101,7 +101,7 @@ pub fn requeue(fleet: &FleetLink, queue: String, letter: DeadLetter, tx: mpsc::S
                     letter.attempt, letter.run
                 )
             });
-        let _ = tx.send(Msg::Requeued(result)).await;
+        let _ = tx.send(Msg::Requeued(result.map_err(String::from))).await;
     });
 }
 
@@ -137,7 +137,7 @@ pub fn attach(
                 Err(e) => {
                     failures += 1;
                     if failures == 1 {
-                        let _ = tx.send(Msg::Problem(e)).await;
+                        let _ = tx.send(Msg::Problem(e.to_string())).await;
                     }
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
@@ -177,7 +177,7 @@ pub fn control(fleet: &FleetLink, run: String, request: ControlRequest, tx: mpsc
     let fleet = fleet.clone();
     tokio::spawn(async move {
         if let Err(e) = watch::send_control(&fleet.link, &fleet.keys, &run, &request).await {
-            let _ = tx.send(Msg::Problem(e)).await;
+            let _ = tx.send(Msg::Problem(e.to_string())).await;
         }
     });
 }

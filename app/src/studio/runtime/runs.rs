@@ -105,14 +105,16 @@ pub fn start(
             snapshot,
             factory,
             from,
-        } => engine.resume(
-            workflow.clone(),
-            &run_id,
-            *snapshot,
-            Some(&factory),
-            &from,
-            options,
-        )?,
+        } => engine
+            .resume(
+                workflow.clone(),
+                &run_id,
+                *snapshot,
+                Some(&factory),
+                &from,
+                options,
+            )
+            .map_err(|e| e.to_string())?,
     };
     let events = handle.take_events();
     let control = handle.control();
