@@ -148,6 +148,7 @@ fn bench(
                 ..WorkflowSource::default()
             },
             keep_last: None,
+            keep_for: None,
             signing_key: None,
         };
         let out = rt.block_on(Engine::new().run(wf.clone(), RunOptions::new().checkpoints(config)));

@@ -28,12 +28,24 @@ pub struct CheckpointArgs {
     /// Keep only the newest N checkpoints of this workflow (default: the file's `keep_last`).
     #[arg(long, value_name = "N")]
     pub keep_last: Option<usize>,
+    /// Delete this workflow's checkpoints older than this, e.g. 7d (default: the file's
+    /// `keep_for`); the newest is always kept.
+    #[arg(long, value_name = "DURATION", value_parser = keep_for_arg)]
+    pub keep_for: Option<std::time::Duration>,
     /// Write a checkpoint after every completed task.
     #[arg(long)]
     pub checkpoint_every_task: bool,
     /// The state folder (default: $GRAFLOW_STATE_DIR, else .graflow).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+}
+
+/// `--keep-for`: a duration above zero, within the engine's limit.
+fn keep_for_arg(text: &str) -> Result<std::time::Duration, String> {
+    match graflow_engine::limits::parse_duration(text, "--keep-for")? {
+        d if d.is_zero() => Err("--keep-for must be longer than zero".into()),
+        d => Ok(d),
+    }
 }
 
 /// Arguments of `graflow run`.
@@ -113,6 +125,7 @@ impl CheckpointArgs {
     pub fn options(&self, loaded: &LoadedWorkflow, dir: PathBuf) -> RunOptions {
         let state_dir = history::state_dir(self.state_dir.as_deref());
         let mut config = loaded.checkpoint_config(dir, self.keep_last);
+        config.keep_for = self.keep_for.or(config.keep_for);
         config.signing_key = runsetup::checkpoint_key(&state_dir);
         let mut options = RunOptions::new().with_events().checkpoints(config);
         options.checkpoint_every_task = self.checkpoint_every_task;

@@ -26,6 +26,8 @@ pub struct CheckpointConfig {
     pub workflow: WorkflowSource,
     /// Keep only this many checkpoints of the workflow in the folder (newest first).
     pub keep_last: Option<usize>,
+    /// Delete the workflow's checkpoints older than this (the newest is always kept).
+    pub keep_for: Option<std::time::Duration>,
     /// Sign checkpoints with this key (the state dir's; see `docs/checkpoints.md`, Trust).
     pub signing_key: Option<std::sync::Arc<[u8]>>,
 }

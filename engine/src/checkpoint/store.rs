@@ -308,20 +308,43 @@ fn info_from_checkpoint(path: &Path) -> Option<CheckpointInfo> {
 
 /// Delete all but the newest `keep` checkpoints of `workflow` in `dir`; returns the removed.
 pub fn prune(dir: &Path, workflow: &str, keep: usize) -> Vec<PathBuf> {
-    let mut removed = Vec::new();
-    for info in list(dir)
+    let stale = list(dir)
         .into_iter()
         .filter(|i| i.workflow == workflow)
-        .skip(keep)
-    {
-        for p in [
-            info.path.clone(),
-            sibling(&info.path, "state.json"),
-            sibling(&info.path, "meta.json"),
-        ] {
-            let _ = fs::remove_file(&p);
-        }
-        removed.push(info.path);
+        .skip(keep);
+    stale.map(remove).collect()
+}
+
+/// Delete the checkpoints of `workflow` in `dir` written more than `age` before `now`; the
+/// newest is always kept, and so is one whose time cannot be read. Returns the removed.
+pub fn prune_older_than(
+    dir: &Path,
+    workflow: &str,
+    age: std::time::Duration,
+    now: std::time::SystemTime,
+) -> Vec<PathBuf> {
+    let Some(cutoff) = now.checked_sub(age) else {
+        return Vec::new();
+    };
+    let older = |info: &CheckpointInfo| {
+        humantime::parse_rfc3339_weak(&info.created_at).is_ok_and(|written| written < cutoff)
+    };
+    let stale = list(dir)
+        .into_iter()
+        .filter(|i| i.workflow == workflow)
+        .skip(1)
+        .filter(older);
+    stale.map(remove).collect()
+}
+
+/// Delete a checkpoint with its side files; returns its path.
+fn remove(info: CheckpointInfo) -> PathBuf {
+    for p in [
+        info.path.clone(),
+        sibling(&info.path, "state.json"),
+        sibling(&info.path, "meta.json"),
+    ] {
+        let _ = fs::remove_file(&p);
     }
-    removed
+    info.path
 }

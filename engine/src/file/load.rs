@@ -128,6 +128,23 @@ pub(super) fn assemble(
         }
     }
     check_environment(spec, rep);
+    if let Some(text) = &spec.keep_for {
+        match crate::limits::parse_duration(text, "keep_for") {
+            Ok(d) if d.is_zero() => {
+                let at = rep.loc.top_field("keep_for");
+                rep.error(
+                    at,
+                    "keep_for must be longer than zero".into(),
+                    Some(KEEP_FOR_HINT),
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let at = rep.loc.top_field("keep_for");
+                rep.error(at, e.to_string(), Some(KEEP_FOR_HINT));
+            }
+        }
+    }
     if let Some(list) = &spec.notify
         && let Err(m) = notifiers(list, &env.base_dir)
     {
@@ -703,6 +720,9 @@ fn pools_and_queues(
     }
     defined
 }
+
+/// What a `keep_for` looks like, for its errors.
+const KEEP_FOR_HINT: &str = "keep_for: \"7d\" (also \"12h\", \"30m\"): checkpoints of this workflow older than that are deleted when a new one is written";
 
 fn check_environment(spec: &WorkflowSpec, rep: &mut Reporter<'_>) {
     // Every Redis URL of a file names the one Redis its runs use.

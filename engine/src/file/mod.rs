@@ -128,14 +128,22 @@ impl LoadedWorkflow {
     }
 
     /// A checkpoint configuration writing into `dir`, keeping `keep_last` (or the file's
-    /// `keep_last`).
+    /// `keep_last`) and the file's `keep_for` (checked when the file was loaded).
     pub fn checkpoint_config(&self, dir: PathBuf, keep_last: Option<usize>) -> CheckpointConfig {
         CheckpointConfig {
             dir,
             workflow: self.source(),
             keep_last: keep_last.or(self.spec.keep_last),
+            keep_for: self.keep_for(),
             signing_key: None,
         }
+    }
+
+    /// The file's `keep_for` as a duration (`None` when absent; a bad one was refused when the
+    /// file was loaded).
+    pub fn keep_for(&self) -> Option<std::time::Duration> {
+        let text = self.spec.keep_for.as_deref()?;
+        crate::limits::parse_duration(text, "keep_for").ok()
     }
 
     /// The workflow's notifiers for human-feedback requests (`notify:`; the console when the

@@ -40,6 +40,9 @@ pub struct WorkflowSpec {
     /// How many checkpoints of this workflow to keep (newest first); all by default.
     #[serde(default)]
     pub keep_last: Option<usize>,
+    /// How long to keep checkpoints of this workflow (`"7d"`, `"12h"`); forever by default.
+    #[serde(default)]
+    pub keep_for: Option<String>,
     /// Who is told when a task asks a human; `[Console]` when absent, `[]` for nobody.
     #[serde(default)]
     pub notify: Option<Vec<NotifySpec>>,

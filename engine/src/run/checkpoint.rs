@@ -136,14 +136,22 @@ impl RunShared {
                 feedback,
             };
             let dir = config.dir.clone();
-            let keep = config.keep_last;
+            let (keep, keep_for) = (config.keep_last, config.keep_for);
             let key = config.signing_key.clone();
             tokio::task::spawn_blocking(move || {
                 let saved = store::save_signed(&dir, &ckpt, key.as_deref());
-                if saved.is_ok()
-                    && let Some(keep) = keep
-                {
-                    store::prune(&dir, &ckpt.workflow.name, keep.max(1));
+                if saved.is_ok() {
+                    if let Some(keep) = keep {
+                        store::prune(&dir, &ckpt.workflow.name, keep.max(1));
+                    }
+                    if let Some(age) = keep_for {
+                        store::prune_older_than(
+                            &dir,
+                            &ckpt.workflow.name,
+                            age,
+                            std::time::SystemTime::now(),
+                        );
+                    }
                 }
                 // Freeing a large state takes a while: do it off the run's path.
                 std::thread::spawn(move || drop(ckpt));

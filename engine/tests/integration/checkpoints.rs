@@ -21,6 +21,7 @@ fn config(dir: &Path, name: &str) -> CheckpointConfig {
             ..WorkflowSource::default()
         },
         keep_last: None,
+        keep_for: None,
         signing_key: None,
     }
 }

@@ -55,6 +55,7 @@ impl Setup {
                     ..WorkflowSource::default()
                 },
                 keep_last: None,
+                keep_for: None,
                 signing_key: None,
             });
         }

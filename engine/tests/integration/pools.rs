@@ -307,6 +307,7 @@ async fn a_checkpoint_records_waiting_tasks_and_the_resumed_run_waits_again() {
             ..WorkflowSource::default()
         },
         keep_last: None,
+        keep_for: None,
         signing_key: None,
     };
     let mut wf = Workflow::builder("wait");
