@@ -769,6 +769,36 @@ fn the_inbox_answers_every_kind_with_its_own_form() {
 }
 
 #[test]
+fn an_answer_reported_after_its_run_ended_keeps_the_run_outcome() {
+    // The answer lets the run finish before the backend's news of it arrives, and the run's
+    // end (which drops it from the live runs) may come first too: the run's outcome is the
+    // newer news, so the status line keeps it.
+    let mut a = after_run(&[etl()], etl_failed_run);
+    let id = a
+        .entry()
+        .and_then(|e| e.run.as_ref())
+        .map(|r| r.run_id.clone())
+        .unwrap_or_default();
+    assert!(matches!(&a.message, Some((m, _)) if m.contains("run failed")));
+    a.on_msg(Msg::RunEnded(id.clone()));
+    a.on_msg(Msg::Responded {
+        id: "approve".into(),
+        result: Ok(graflow::studio::screens::inbox::Responded {
+            value: serde_json::json!(true),
+            run_id: id,
+            task: "approve".into(),
+            workflow: "etl".into(),
+            checkpoint: None,
+        }),
+    });
+    assert!(
+        matches!(&a.message, Some((m, _)) if m.contains("run failed")),
+        "{:?}",
+        a.message
+    );
+}
+
+#[test]
 fn answering_a_paused_run_offers_to_resume_it() {
     let mut a = app();
     a.on_msg(Msg::Inbox(Ok(every_kind())));

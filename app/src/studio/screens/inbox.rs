@@ -395,13 +395,14 @@ impl App {
                 let mut text =
                     format!("answered {}: {}", r.task, crate::text::truncate(&value, 60));
                 // The answer may let the run finish before this news arrives (the store syncs
-                // the answer to disk first): then the run's own message stays.
+                // the answer to disk first): then the run's outcome is the newer news and its
+                // message stays. The run is looked up in the entries, not in `runs`: a run
+                // that ended has left `runs` already (`Msg::RunEnded` may come first too).
                 let run = self
-                    .runs
-                    .get(&r.run_id)
-                    .and_then(|&i| self.entries.get(i))
-                    .and_then(|e| e.run.as_ref())
-                    .filter(|run| run.run_id == r.run_id);
+                    .entries
+                    .iter()
+                    .filter_map(|e| e.run.as_ref())
+                    .find(|run| run.run_id == r.run_id);
                 let live = run.is_some_and(|run| run.is_active());
                 let ended_here = run.is_some_and(|run| !run.is_active());
                 let paused_into = r.checkpoint.clone();
