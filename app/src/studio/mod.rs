@@ -2,9 +2,11 @@
 //! operators watch runs.
 //!
 //! Layout of this module (state, events and drawing kept apart):
-//! - [`app`]: the state and its two ways to change, `update(Action)` and `on_msg(Msg)`; it
-//!   routes to components that own their state and handle their own actions ([`log_view`]:
-//!   the inspector's log; [`screens`]: the inbox, the checkpoint browser, the fleet view);
+//! - [`app`]: the shell over the components and its two ways to change, `update(Action)` and
+//!   `on_msg(Msg)`; it keeps what is shared (settings, focus, overlay, the status line, the
+//!   runs going on) and routes to components that own their state and handle their own
+//!   actions ([`panes`]: the workflows, the run history, the graph and the inspector, whose log
+//!   is [`log_view`]; [`screens`]: the inbox, the checkpoint browser, the fleet view);
 //! - [`action`]: the actions and the one registry behind the keymap, the hints and the help;
 //! - [`messages`]: the effects the app asks the runtime for and the messages it gets back;
 //! - [`input`], [`keymap`], [`theme`], [`config`]: keys and the mouse to actions, colours and
@@ -25,14 +27,17 @@ pub mod config;
 pub mod graph;
 pub mod input;
 pub mod keymap;
+pub mod live_runs;
 pub mod log_view;
 pub mod messages;
 pub mod model;
+pub mod mouse;
+pub mod panes;
 pub mod runtime;
 pub mod screens;
+pub mod state;
 pub mod theme;
 pub mod ui;
-pub mod workflow_list;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};

@@ -120,6 +120,7 @@ impl App {
         }
         self.checkpoints.refreshing = true;
         let mut dirs: Vec<PathBuf> = self
+            .workflows
             .entries
             .iter()
             .filter_map(|e| e.setup.as_ref().map(|s| s.checkpoints.dir.clone()))
@@ -248,6 +249,7 @@ impl App {
             }
         };
         let index = match self
+            .workflows
             .entries
             .iter()
             .position(|e| e.path.as_ref() == Some(&p.file))
@@ -263,12 +265,12 @@ impl App {
                     WorkflowEntry::from_workflow(p.workflow.clone())
                 };
                 entry.setup = Some(p.setup.clone());
-                self.entries.push(entry);
-                self.entries.len() - 1
+                self.workflows.entries.push(entry);
+                self.workflows.entries.len() - 1
             }
         };
         let now = self.now;
-        let e = &mut self.entries[index];
+        let e = &mut self.workflows.entries[index];
         if e.is_running() {
             self.message = Some((
                 format!("{} is running; resume it once that run ends", e.name),
@@ -298,8 +300,10 @@ impl App {
         self.showing = Screen::Main;
         self.select_workflow(index);
         self.focus = crate::studio::app::Pane::Graph;
-        self.log.follow = true;
-        self.events_scroll = None;
+        self.inspector.handle(
+            crate::studio::panes::inspector::InspectorAction::RunStarted,
+            Default::default(),
+        );
         self.message = Some((text, Level::Info));
         self.effects.push(Effect::StartResume(p));
         self.want_layout();
@@ -309,6 +313,7 @@ impl App {
     pub(crate) fn on_run_not_started(&mut self, run_id: String, error: String) {
         if let Some(index) = self.runs.remove(&run_id)
             && let Some(r) = self
+                .workflows
                 .entries
                 .get_mut(index)
                 .and_then(|e| e.run.as_mut())

@@ -277,22 +277,24 @@ impl App {
         let run_id = attached.summary.run_id.clone();
         self.fleet.attaching = None;
         let index = self
+            .workflows
             .entries
             .iter()
             .position(|e| e.path.as_ref() == Some(&attached.path))
             .or_else(|| {
                 let name = attached.workflow.name();
-                self.entries
+                self.workflows
+                    .entries
                     .iter()
                     .position(|e| e.path.is_none() && e.name == name)
             })
             .unwrap_or_else(|| {
                 let entry = WorkflowEntry::from_workflow(attached.workflow.clone());
-                self.entries.push(entry);
-                self.entries.len() - 1
+                self.workflows.entries.push(entry);
+                self.workflows.entries.len() - 1
             });
         let now = self.now;
-        let e = &mut self.entries[index];
+        let e = &mut self.workflows.entries[index];
         if e.is_running()
             && let Some(old) = e.run.as_ref().map(|r| r.run_id.clone())
         {
@@ -309,8 +311,10 @@ impl App {
         self.showing = Screen::Main;
         self.select_workflow(index);
         self.focus = Pane::Graph;
-        self.log.follow = true;
-        self.events_scroll = None;
+        self.inspector.handle(
+            crate::studio::panes::inspector::InspectorAction::RunStarted,
+            Default::default(),
+        );
         let state = match attached.summary.state.as_str() {
             "live" => "live".to_string(),
             other => format!("{other}, {}", attached.summary.status.unwrap_or_default()),
@@ -522,7 +526,7 @@ mod tests {
             path: "/elsewhere/remote.ron".into(),
         }))));
         assert_eq!(app.showing, Screen::Main);
-        assert_eq!(app.runs.get("r2"), Some(&app.selected));
+        assert_eq!(app.runs.get("r2"), Some(&app.workflows.selected));
         assert!(app.remote_runs.contains("r2"));
         assert_eq!(
             app.entry()

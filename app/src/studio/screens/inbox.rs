@@ -201,6 +201,7 @@ impl App {
         self.showing == Screen::Inbox
             || !self.inbox.requests.is_empty()
             || self
+                .workflows
                 .entries
                 .iter()
                 .filter_map(|e| e.run.as_ref())
@@ -399,6 +400,7 @@ impl App {
                 // message stays. The run is looked up in the entries, not in `runs`: a run
                 // that ended has left `runs` already (`Msg::RunEnded` may come first too).
                 let run = self
+                    .workflows
                     .entries
                     .iter()
                     .filter_map(|e| e.run.as_ref())

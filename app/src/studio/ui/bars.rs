@@ -56,7 +56,7 @@ pub fn draw_status(frame: &mut Frame, area: Rect, app: &App) {
 
 fn draw_status_text(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.settings.theme;
-    if let Some(input) = app.log.input.as_ref().filter(|_| {
+    if let Some(input) = app.inspector.log.input.as_ref().filter(|_| {
         matches!(
             app.prompt_for,
             crate::studio::app::Pane::Graph | crate::studio::app::Pane::Workflows
@@ -80,16 +80,18 @@ fn draw_status_text(frame: &mut Frame, area: Rect, app: &App) {
         Some((text, Level::Info)) => Line::from(Span::styled(format!(" {text}"), theme.accent())),
         None => {
             let running = app
+                .workflows
                 .entries
                 .iter()
                 .filter(|e| e.run.as_ref().is_some_and(|r| r.phase == RunPhase::Running))
                 .count();
             let invalid = app
+                .workflows
                 .entries
                 .iter()
                 .filter(|e| e.first_error().is_some())
                 .count();
-            let n = app.entries.len();
+            let n = app.workflows.entries.len();
             let mut parts = vec![format!(" graflow studio · {}", text::plural(n, "workflow"))];
             if invalid > 0 {
                 parts.push(format!("{invalid} with errors"));
