@@ -8,11 +8,11 @@
 //! does I/O: anything slow or outside becomes an [`Effect`] that the runtime carries out and
 //! answers with a `Msg`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use graflow_engine::{Value, Workflow};
+use graflow_engine::Workflow;
 
 use super::action::{Action, ActionId, Context, infos, registry_id};
 use super::areas::{Areas, areas};
@@ -24,6 +24,7 @@ use super::panes::graph::{self as graph_pane, GraphAction, GraphEffect, GraphPan
 use super::panes::history::{HistoryAction, RunHistory};
 use super::panes::inspector::{Inspector, InspectorAction, InspectorEffect, Shown};
 use super::panes::workflows::{WorkflowList, WorkflowsAction, WorkflowsEffect};
+use super::prompt::{Prompt, PromptAction, PromptEffect};
 use super::screens::Screen;
 use super::screens::checkpoints::CheckpointBrowser;
 use super::screens::fleet::FleetView;
@@ -66,9 +67,8 @@ pub struct App {
     pub effects: Vec<Effect>,
     /// The last text copied.
     pub copied: Option<String>,
-    /// Where the open prompt (`inspector.log.input`) goes: the workflows' filter, the graph's
-    /// find or the log's search.
-    pub prompt_for: Pane,
+    /// The prompt `/` opens (the workflows' filter, the graph's find, the log's search).
+    pub prompt: Prompt,
     /// What fills the screen: the workflows, the inbox or the checkpoint browser.
     pub showing: Screen,
     /// The workflows pane (and the workflows themselves).
@@ -106,7 +106,7 @@ impl App {
             quit: false,
             effects: Vec::new(),
             copied: None,
-            prompt_for: Pane::Inspector,
+            prompt: Prompt::default(),
             showing: Screen::Main,
             workflows: WorkflowList::default(),
             history: RunHistory::default(),
@@ -183,6 +183,12 @@ impl App {
             ));
             return;
         }
+        let Some(action) = self.on_screen_action(action) else {
+            return;
+        };
+        if let Some(a) = GraphAction::for_action(&action) {
+            return self.on_graph(a);
+        }
         match action {
             Action::Quit => self.ask_to_quit(),
             Action::ToggleHelp => {
@@ -192,16 +198,8 @@ impl App {
                 }
             }
             Action::Back => self.back(),
-            Action::FocusNext | Action::FocusPrev => {
-                let n = Pane::ALL.len();
-                let i = Pane::ALL.iter().position(|p| *p == self.focus).unwrap_or(0);
-                let step = if action == Action::FocusNext {
-                    1
-                } else {
-                    n - 1
-                };
-                self.focus = Pane::ALL[(i + step) % n];
-            }
+            Action::FocusNext => self.focus = self.focus.step(true),
+            Action::FocusPrev => self.focus = self.focus.step(false),
             Action::Up => self.move_by(-1),
             Action::Down => self.move_by(1),
             Action::PageUp => self.move_by(-(self.page() as i64)),
@@ -215,9 +213,6 @@ impl App {
                 }
             }
             Action::Open => self.open(),
-            Action::ViewList => self.on_graph(GraphAction::SetView(GraphView::List)),
-            Action::ViewCanvas => self.on_graph(GraphAction::SetView(GraphView::Canvas)),
-            Action::ViewTimeline => self.on_graph(GraphAction::SetView(GraphView::Timeline)),
             Action::NextTab => {
                 self.on_inspector(InspectorAction::NextTab);
                 self.want_snapshot();
@@ -225,55 +220,18 @@ impl App {
             Action::Run => self.start_run(),
             Action::Cancel => self.ask_to_cancel(),
             Action::Confirm => self.confirm(),
-            Action::ToggleInbox => self.toggle_inbox(),
-            Action::ToggleCheckpoints => self.toggle_checkpoints(),
-            Action::ToggleFleet => self.toggle_fleet(),
-            Action::AttachRun => self.attach_selected(),
-            Action::SwitchFleetList => self.fleet.switch_list(),
-            Action::RequeueDeadLetter => self.requeue_selected(),
-            Action::CheckpointNow => self.checkpoint_now(),
-            Action::AnswerRequest => self.answer_request(),
-            Action::Approve => self.decide(true),
-            Action::Reject => self.decide(false),
-            Action::SubmitAnswer => self.submit_answer(),
-            Action::ToggleOption => self.toggle_option(),
-            Action::ToggleDecision => self.toggle_decision(),
-            Action::Resume => self.resume_selected(),
-            Action::AnswerKey(key) => self.answer_key(key),
-            Action::AnswerPaste(text) => self.answer_paste(&text),
             Action::Deny => {
                 if matches!(self.overlay, Some(Overlay::Confirm(_))) {
                     self.overlay = None;
                 }
             }
-            Action::ZoomIn | Action::ZoomOut => self.on_graph(GraphAction::Zoom {
-                closer: action == Action::ZoomIn,
-            }),
-            Action::ToggleFocusMode | Action::FocusDepth => self.on_graph(GraphAction::FocusMode {
-                deeper: action == Action::FocusDepth,
-            }),
-            Action::ToggleGroup => self.on_graph(GraphAction::ToggleGroup),
-            Action::PanLeft => self.on_graph(GraphAction::Pan(-8, 0)),
-            Action::PanRight => self.on_graph(GraphAction::Pan(8, 0)),
-            Action::PanUp => self.on_graph(GraphAction::Pan(0, -4)),
-            Action::PanDown => self.on_graph(GraphAction::Pan(0, 4)),
             Action::ToggleFollow => self.on_log(LogAction::ToggleFollow),
             Action::ToggleWrap => self.on_log(LogAction::ToggleWrap),
             Action::ToggleErrorsOnly => self.on_log(LogAction::ToggleErrorsOnly),
             Action::Search => self.open_prompt(),
-            Action::InputChar(c) => {
-                if let Some(i) = &mut self.inspector.log.input {
-                    i.push(c);
-                }
-                self.filter_as_typed();
-            }
-            Action::InputBackspace => {
-                if let Some(i) = &mut self.inspector.log.input {
-                    i.pop();
-                }
-                self.filter_as_typed();
-            }
-            Action::InputSubmit => self.submit_prompt(),
+            Action::InputChar(c) => self.on_prompt(PromptAction::Char(c)),
+            Action::InputBackspace => self.on_prompt(PromptAction::Backspace),
+            Action::InputSubmit => self.on_prompt(PromptAction::Submit),
             Action::SearchNext | Action::SearchPrev => {
                 let forward = action == Action::SearchNext;
                 if self.focus == Pane::Graph {
@@ -288,35 +246,20 @@ impl App {
             Action::Copy => self.copy(),
             Action::ToggleZoomPane => self.zoomed = !self.zoomed,
             Action::ToggleMouse => {
-                self.settings.mouse = !self.settings.mouse;
+                let news = self.settings.toggle_mouse();
                 self.effects.push(Effect::SetMouse(self.settings.mouse));
-                let state = if self.settings.mouse {
-                    "on"
-                } else {
-                    "off (terminal selection works)"
-                };
-                self.message = Some((format!("mouse {state}"), Level::Info));
+                self.message = Some((news, Level::Info));
             }
-            Action::CycleTheme => {
-                if self.settings.theme.monochrome {
-                    self.message = Some((
-                        "NO_COLOR is set: the studio uses no colour".into(),
-                        Level::Info,
-                    ));
-                } else {
-                    self.settings.theme = self.settings.theme.next_built_in();
-                    let name = self.settings.theme.name.clone();
-                    self.message = Some((format!("theme: {name}"), Level::Info));
-                }
-            }
+            Action::CycleTheme => self.message = Some((self.settings.cycle_theme(), Level::Info)),
             Action::SelectWorkflow(i) => self.select_workflow(i),
-            Action::SelectNode(id) => self.on_graph(GraphAction::SelectNode(id)),
             Action::Click(x, y) => self.click(x, y),
             Action::ScrollAt(x, y, d) => self.scroll_at(x, y, d),
             Action::Resize(w, h) => {
                 self.screen = (w, h);
                 self.keep_graph_list_visible();
             }
+            // The screens' actions and the graph's own went to them above.
+            _ => {}
         }
     }
 
@@ -349,11 +292,8 @@ impl App {
             self.showing = Screen::Main;
             return;
         }
-        if self.inspector.log.input.take().is_some() {
-            if self.prompt_for == Pane::Workflows {
-                self.set_workflow_filter(None);
-            }
-            return;
+        if self.prompt.is_open() {
+            return self.on_prompt(PromptAction::Cancel);
         }
         if matches!(self.focus, Pane::Workflows | Pane::History) && self.workflows.filter.is_some()
         {
@@ -376,42 +316,43 @@ impl App {
     /// `/`: a prompt for the focused pane — the workflows' filter, the graph's find or the
     /// log's search.
     fn open_prompt(&mut self) {
-        if matches!(self.focus, Pane::Workflows | Pane::History) {
-            self.focus = Pane::Workflows;
-            self.prompt_for = Pane::Workflows;
-        } else if self.focus == Pane::Graph {
-            self.prompt_for = Pane::Graph;
-        } else {
-            self.prompt_for = Pane::Inspector;
-            self.focus = Pane::Inspector;
-            self.inspector.tab = Tab::Task;
-        }
-        self.inspector.log.input = Some(String::new());
-    }
-
-    fn submit_prompt(&mut self) {
-        let Some(text) = self.inspector.log.input.take() else {
-            return;
-        };
-        let term = (!text.is_empty()).then(|| text.to_lowercase());
-        match self.prompt_for {
-            Pane::Workflows => self.set_workflow_filter(term),
-            Pane::Graph => self.on_graph(GraphAction::SetFind(term)),
-            _ => {
-                self.inspector.log.search = term;
-                self.on_log(LogAction::FindMatch {
-                    forward: true,
-                    from_start: true,
-                });
+        let target = match self.focus {
+            Pane::Workflows | Pane::History => Pane::Workflows,
+            Pane::Graph => Pane::Graph,
+            Pane::Inspector => {
+                self.inspector.tab = Tab::Task;
+                Pane::Inspector
             }
+        };
+        if target != Pane::Graph {
+            self.focus = target;
         }
+        self.prompt.handle(PromptAction::Open(target));
     }
 
-    /// The workflows filter follows the prompt as it is typed.
-    fn filter_as_typed(&mut self) {
-        if self.prompt_for == Pane::Workflows {
-            let text = self.inspector.log.input.clone();
-            self.set_workflow_filter(text);
+    /// Hand an action to the prompt and its text to the pane it is for.
+    fn on_prompt(&mut self, action: PromptAction) {
+        match self.prompt.handle(action) {
+            // The workflows filter follows the prompt as it is typed.
+            PromptEffect::Typed {
+                target: Pane::Workflows,
+                text,
+            } => self.set_workflow_filter(text),
+            PromptEffect::Cancelled {
+                target: Pane::Workflows,
+            } => self.set_workflow_filter(None),
+            PromptEffect::Submitted { target, term } => match target {
+                Pane::Workflows => self.set_workflow_filter(term),
+                Pane::Graph => self.on_graph(GraphAction::SetFind(term)),
+                Pane::History | Pane::Inspector => {
+                    self.inspector.log.search = term;
+                    self.on_log(LogAction::FindMatch {
+                        forward: true,
+                        from_start: true,
+                    });
+                }
+            },
+            PromptEffect::Typed { .. } | PromptEffect::Cancelled { .. } | PromptEffect::None => {}
         }
     }
 
@@ -494,9 +435,7 @@ impl App {
             // A log search or a node find belongs to the workflow it was made in.
             self.inspector.log.search = None;
             self.graph.find = None;
-            if self.prompt_for != Pane::Workflows {
-                self.inspector.log.input = None;
-            }
+            self.prompt.close_unless(Pane::Workflows);
         }
         self.on_inspector(InspectorAction::WorkflowChanged);
         self.want_layout();
@@ -590,13 +529,6 @@ impl App {
         selected_task(self.entry())
     }
 
-    /// The shown run's channel.
-    pub fn channel(&self) -> Option<&BTreeMap<String, Value>> {
-        self.entry()
-            .and_then(|e| e.run.as_ref())
-            .map(|r| &r.channel)
-    }
-
     /// The entries shown in the workflows pane, in display order (indices into the entries).
     pub fn visible_workflows(&self) -> Vec<usize> {
         self.workflows.visible()
@@ -625,21 +557,8 @@ impl App {
 
     /// Apply something the runtime reported.
     pub fn on_msg(&mut self, msg: Msg) {
-        // Listings come from polls: they redraw only when something changed.
-        let msg = match msg {
-            Msg::Inbox(listed) => {
-                self.dirty |= self.on_inbox(listed);
-                return;
-            }
-            Msg::Checkpoints(list) => {
-                self.dirty |= self.on_checkpoints(list);
-                return;
-            }
-            Msg::Fleet(result) => {
-                self.dirty |= self.on_fleet(result);
-                return;
-            }
-            other => other,
+        let Some(msg) = self.on_screen_msg(msg) else {
+            return;
         };
         self.dirty = true;
         match msg {
@@ -672,16 +591,8 @@ impl App {
                 self.runs.remove(&run_id);
             }
             Msg::Problem(text) => self.message = Some((text, Level::Error)),
-            Msg::Inbox(_) | Msg::Checkpoints(_) | Msg::Fleet(_) => {}
-            Msg::Attached(result) => self.on_attached(*result),
-            Msg::Requeued(result) => self.on_requeued(result),
-            Msg::Responded { id, result } => self.on_responded(id, result),
-            Msg::CheckpointDetail { path, result } => self.on_checkpoint_detail(path, result),
-            Msg::ResumePrepared { checkpoint, result } => {
-                self.on_resume_prepared(checkpoint, result)
-            }
-            Msg::RunNotStarted { run_id, error } => self.on_run_not_started(run_id, error),
-            Msg::CheckpointTaken { run_id, result } => self.on_checkpoint_taken(run_id, result),
+            // The screens' messages went to them above.
+            _ => {}
         }
     }
 
@@ -711,19 +622,7 @@ impl App {
             self.dirty = true;
             self.want_snapshot();
         }
-        if self.wants_inbox_poll() {
-            self.want_inbox();
-        }
-        if self.showing == Screen::Inbox {
-            // The requests' ages move on.
-            self.dirty = true;
-        }
-        if self.showing == Screen::Checkpoints {
-            self.want_checkpoints();
-        }
-        if self.showing == Screen::Fleet {
-            self.want_fleet(false);
-        }
+        self.tick_screens();
     }
 
     /// Whether something on screen changes with time alone (a running task's clock).
@@ -735,9 +634,7 @@ impl App {
     /// something waits for an answer) and of the open checkpoint browser. Idle with nothing
     /// pending, nothing wakes up.
     pub fn needs_heartbeat(&self) -> bool {
-        self.clocks_running()
-            || self.wants_inbox_poll()
-            || matches!(self.showing, Screen::Checkpoints | Screen::Fleet)
+        self.clocks_running() || self.screens_need_heartbeat()
     }
 
     /// The first key bound to an action (for messages and hints), or its name in brackets.

@@ -33,6 +33,7 @@ pub mod messages;
 pub mod model;
 pub mod mouse;
 pub mod panes;
+pub mod prompt;
 pub mod runtime;
 pub mod screens;
 pub mod state;

@@ -25,6 +25,13 @@ impl Pane {
     /// Focus order.
     pub const ALL: [Pane; 4] = [Pane::Workflows, Pane::History, Pane::Graph, Pane::Inspector];
 
+    /// The next pane in focus order (or the one before).
+    pub fn step(self, forward: bool) -> Pane {
+        let n = Pane::ALL.len();
+        let i = Pane::ALL.iter().position(|p| *p == self).unwrap_or(0);
+        Pane::ALL[(i + if forward { 1 } else { n - 1 }) % n]
+    }
+
     /// The keymap context of the pane.
     pub fn context(self) -> Context {
         match self {
@@ -112,5 +119,52 @@ impl Default for Settings {
             log_follow: true,
             log_wrap: false,
         }
+    }
+}
+
+impl Settings {
+    /// Mouse capture on or off; returns the news for the status line.
+    pub fn toggle_mouse(&mut self) -> String {
+        self.mouse = !self.mouse;
+        let state = if self.mouse {
+            "on"
+        } else {
+            "off (terminal selection works)"
+        };
+        format!("mouse {state}")
+    }
+
+    /// The next built-in theme (none when NO_COLOR is set); returns the news for the status
+    /// line.
+    pub fn cycle_theme(&mut self) -> String {
+        if self.theme.monochrome {
+            return "NO_COLOR is set: the studio uses no colour".into();
+        }
+        self.theme = self.theme.next_built_in();
+        format!("theme: {}", self.theme.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn focus_goes_round_both_ways() {
+        assert_eq!(Pane::Workflows.step(true), Pane::History);
+        assert_eq!(Pane::Workflows.step(false), Pane::Inspector);
+        assert_eq!(Pane::Inspector.step(true), Pane::Workflows);
+    }
+
+    #[test]
+    fn settings_say_what_changed() {
+        let mut s = Settings::default();
+        assert_eq!(s.toggle_mouse(), "mouse off (terminal selection works)");
+        assert!(!s.mouse);
+        let first = s.theme.name.clone();
+        assert!(s.cycle_theme().starts_with("theme: "));
+        assert_ne!(s.theme.name, first);
+        s.theme = Theme::monochrome();
+        assert!(s.cycle_theme().starts_with("NO_COLOR is set"));
     }
 }

@@ -6,6 +6,7 @@
 
 use ratatui::layout::Rect;
 
+use crate::studio::action::Action;
 use crate::studio::canvas_view;
 use crate::studio::graph::layout::{CanvasLayout, Zoom, structure_key};
 use crate::studio::messages::Effect;
@@ -114,6 +115,29 @@ pub enum GraphEffect {
     WantLayout,
     /// Tell the user (an info message).
     Notice(String),
+}
+
+impl GraphAction {
+    /// The graph pane's own action for a user action that is the graph's wherever the focus
+    /// is (views, zoom, focus mode, groups, pans, a node picked).
+    pub fn for_action(action: &Action) -> Option<GraphAction> {
+        Some(match action {
+            Action::ViewList => GraphAction::SetView(GraphView::List),
+            Action::ViewCanvas => GraphAction::SetView(GraphView::Canvas),
+            Action::ViewTimeline => GraphAction::SetView(GraphView::Timeline),
+            Action::ZoomIn => GraphAction::Zoom { closer: true },
+            Action::ZoomOut => GraphAction::Zoom { closer: false },
+            Action::ToggleFocusMode => GraphAction::FocusMode { deeper: false },
+            Action::FocusDepth => GraphAction::FocusMode { deeper: true },
+            Action::ToggleGroup => GraphAction::ToggleGroup,
+            Action::PanLeft => GraphAction::Pan(-8, 0),
+            Action::PanRight => GraphAction::Pan(8, 0),
+            Action::PanUp => GraphAction::Pan(0, -4),
+            Action::PanDown => GraphAction::Pan(0, 4),
+            Action::SelectNode(id) => GraphAction::SelectNode(id.clone()),
+            _ => return None,
+        })
+    }
 }
 
 impl GraphPane {
@@ -504,6 +528,23 @@ mod tests {
         assert_eq!(e.graph.focus, Some(1));
         g.handle(GraphAction::ClearFocusMode, Some(&mut e), room());
         assert_eq!(e.graph.focus, None);
+    }
+
+    #[test]
+    fn user_actions_map_to_the_pane_s_own() {
+        assert_eq!(
+            GraphAction::for_action(&Action::ZoomIn),
+            Some(GraphAction::Zoom { closer: true })
+        );
+        assert_eq!(
+            GraphAction::for_action(&Action::SelectNode("a".into())),
+            Some(GraphAction::SelectNode("a".into()))
+        );
+        assert_eq!(
+            GraphAction::for_action(&Action::Up),
+            None,
+            "moves follow the focus"
+        );
     }
 
     #[test]

@@ -241,17 +241,12 @@ fn draw_task(frame: &mut Frame, area: Rect, app: &App) {
         height: area.height - head_h,
         ..area
     };
-    if let Some(input) = app
-        .inspector
-        .log
-        .input
-        .as_ref()
-        .filter(|_| app.prompt_for == Pane::Inspector)
+    if let Some(input) = app.prompt.text_for(Pane::Inspector)
         && log_area.height > 0
     {
         let prompt = Line::from(vec![
             Span::styled("/", theme.key()),
-            Span::raw(input.clone()),
+            Span::raw(input.to_string()),
             Span::styled("█", theme.accent()),
         ]);
         frame.render_widget(
