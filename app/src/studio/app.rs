@@ -28,7 +28,7 @@ use super::prompt::{Prompt, PromptAction, PromptEffect};
 use super::screens::Screen;
 use super::screens::checkpoints::CheckpointBrowser;
 use super::screens::fleet::FleetView;
-use super::screens::inbox::Inbox;
+use super::screens::inbox::{Inbox, InboxAction};
 
 pub use super::input::on_screens;
 pub use super::live_runs::new_run_id;
@@ -285,8 +285,7 @@ impl App {
         }
         if self.showing == Screen::Inbox && self.inbox.editing {
             // The draft stays: enter on the same request brings it back.
-            self.inbox.editing = false;
-            return;
+            return self.on_inbox_action(InboxAction::StopEditing);
         }
         if self.showing != Screen::Main {
             self.showing = Screen::Main;
@@ -384,7 +383,7 @@ impl App {
         }
         match self.showing {
             Screen::Main => {}
-            Screen::Inbox => return self.inbox_move(delta),
+            Screen::Inbox => return self.on_inbox_action(InboxAction::Move(delta)),
             Screen::Checkpoints => return self.checkpoints_move(delta),
             Screen::Fleet => return self.fleet_move(delta),
         }

@@ -8,6 +8,7 @@ use super::panes::graph::GraphAction;
 use super::panes::history::HistoryAction;
 use super::panes::workflows::WorkflowsAction;
 use super::screens::Screen;
+use super::screens::inbox::InboxAction;
 
 impl App {
     /// The wheel at a cell: the pane there scrolls by `d` rows (keeping the focus unless a
@@ -75,13 +76,7 @@ impl App {
             return;
         }
         if inbox {
-            if self.inbox.editing {
-                return;
-            }
-            let offset = self.inbox.selected.saturating_sub(rows.saturating_sub(1));
-            if offset + row < self.inbox.requests.len() {
-                self.inbox.selected = offset + row;
-            }
+            self.on_inbox_action(InboxAction::Click { row, height: rows });
         } else {
             let offset = self
                 .checkpoints

@@ -6,6 +6,7 @@
 
 use super::action::Action;
 use super::app::{App, Msg};
+use inbox::InboxAction;
 
 pub mod checkpoints;
 pub mod fleet;
@@ -37,15 +38,15 @@ impl App {
             Action::SwitchFleetList => self.fleet.switch_list(),
             Action::RequeueDeadLetter => self.requeue_selected(),
             Action::CheckpointNow => self.checkpoint_now(),
-            Action::AnswerRequest => self.answer_request(),
-            Action::Approve => self.decide(true),
-            Action::Reject => self.decide(false),
-            Action::SubmitAnswer => self.submit_answer(),
-            Action::ToggleOption => self.toggle_option(),
-            Action::ToggleDecision => self.toggle_decision(),
+            Action::AnswerRequest => self.on_inbox_action(InboxAction::Answer),
+            Action::Approve => self.on_inbox_action(InboxAction::Decide(true)),
+            Action::Reject => self.on_inbox_action(InboxAction::Decide(false)),
+            Action::SubmitAnswer => self.on_inbox_action(InboxAction::Submit),
+            Action::ToggleOption => self.on_inbox_action(InboxAction::ToggleOption),
+            Action::ToggleDecision => self.on_inbox_action(InboxAction::ToggleDecision),
+            Action::AnswerKey(key) => self.on_inbox_action(InboxAction::Key(key)),
+            Action::AnswerPaste(text) => self.on_inbox_action(InboxAction::Paste(text)),
             Action::Resume => self.resume_selected(),
-            Action::AnswerKey(key) => self.answer_key(key),
-            Action::AnswerPaste(text) => self.answer_paste(&text),
             other => return Some(other),
         }
         None
