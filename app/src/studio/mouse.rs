@@ -78,14 +78,8 @@ impl App {
         if inbox {
             self.on_inbox_action(InboxAction::Click { row, height: rows });
         } else {
-            let offset = self
-                .checkpoints
-                .selected
-                .saturating_sub(rows.saturating_sub(1));
-            if offset + row < self.checkpoints.list.len() {
-                self.checkpoints.selected = offset + row;
-                self.want_checkpoint_detail();
-            }
+            let fx = self.checkpoints.click(row, rows);
+            self.effects.extend(fx);
         }
     }
 }
