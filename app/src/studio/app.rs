@@ -385,7 +385,7 @@ impl App {
             Screen::Main => {}
             Screen::Inbox => return self.on_inbox_action(InboxAction::Move(delta)),
             Screen::Checkpoints => return self.checkpoints_move(delta),
-            Screen::Fleet => return self.fleet_move(delta),
+            Screen::Fleet => return self.fleet.move_by(delta),
         }
         match self.focus {
             Pane::Workflows => self.on_workflows(WorkflowsAction::Move(delta)),
