@@ -1,8 +1,8 @@
 //! The studio's full screens besides the workflows: the approvals inbox and the checkpoint
 //! browser, the fleet view. Each has its state and its part of the app's update here; `ui/`
 //! draws them. The app hands them the actions and messages that are theirs through
-//! [`App::on_screen_action`] and [`App::on_screen_msg`], and its heartbeat through
-//! [`App::tick_screens`].
+//! `App::on_screen_action` and `App::on_screen_msg`, and its heartbeat through
+//! `App::tick_screens`.
 
 use super::action::Action;
 use super::app::{App, Msg};
@@ -101,7 +101,8 @@ impl App {
         }
     }
 
-    /// Whether the screens need the heartbeat (see [`App::tick_screens`]).
+    /// Whether the screens need the heartbeat: the inbox is polled (see
+    /// [`App::wants_inbox_poll`]), or the checkpoint browser or the fleet view is open.
     pub fn screens_need_heartbeat(&self) -> bool {
         self.wants_inbox_poll() || matches!(self.showing, Screen::Checkpoints | Screen::Fleet)
     }
