@@ -831,6 +831,25 @@ pub fn markdown_table(keys_of: impl Fn(&ActionInfo) -> Vec<String>) -> String {
     out
 }
 
+/// The registry id of an action, for the read-only check.
+pub fn registry_id(a: &Action) -> Option<ActionId> {
+    match a {
+        Action::Run => Some(ActionId::Run),
+        Action::Cancel => Some(ActionId::Cancel),
+        Action::CheckpointNow => Some(ActionId::CheckpointNow),
+        Action::AnswerRequest => Some(ActionId::AnswerRequest),
+        Action::Approve => Some(ActionId::Approve),
+        Action::Reject => Some(ActionId::Reject),
+        Action::SubmitAnswer | Action::AnswerKey(_) | Action::AnswerPaste(_) => {
+            Some(ActionId::SubmitAnswer)
+        }
+        Action::Resume => Some(ActionId::Resume),
+        Action::AttachRun => Some(ActionId::AttachRun),
+        Action::RequeueDeadLetter => Some(ActionId::RequeueDeadLetter),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,8 +3,8 @@
 //! active part (running tasks, else the selection), a zoom change keeps the selected node in
 //! view instead of carrying the scroll over, and moving the selection scrolls to it.
 
-use super::app::App;
 use super::graph::layout::{Canvas, CellRect};
+use super::model::{TaskStatus, WorkflowEntry};
 
 /// The canvas viewport of a graph pane of `w`×`h` cells: the pane's inside without its
 /// header line.
@@ -47,93 +47,71 @@ fn bounds(rects: &[CellRect]) -> Option<CellRect> {
     })
 }
 
-impl App {
-    fn canvas_viewport(&self) -> Option<(u32, u32)> {
-        self.areas().graph.map(|a| viewport(a.width, a.height))
-    }
-
-    /// Scroll the canvas so the selected node is on screen (and the scroll inside it).
-    pub fn keep_canvas_selection_visible(&mut self) {
-        let Some((vw, vh)) = self.canvas_viewport() else {
-            return;
-        };
-        let Some(e) = self.entries.get_mut(self.selected) else {
-            return;
-        };
-        let Some(layout) = e.graph.layout.clone() else {
-            return;
-        };
-        let Some(canvas) = layout.canvas(e.graph.zoom) else {
-            return;
-        };
-        let (mut sx, mut sy) = clamp_scroll(e.graph.scroll, canvas, (vw, vh));
-        if let Some(r) = e.graph.selected_index().and_then(|i| canvas.boxes.get(&i)) {
-            if r.x < sx || r.x + r.w > sx + vw {
-                sx = (r.x + r.w / 2).saturating_sub(vw / 2);
-            }
-            if r.y < sy || r.y + r.h > sy + vh {
-                sy = (r.y + r.h / 2).saturating_sub(vh / 2);
-            }
+/// Scroll the canvas of `e` so its selected node is on screen (and the scroll inside the
+/// drawing), in a viewport of `view` cells.
+pub fn keep_selection_visible(e: &mut WorkflowEntry, (vw, vh): (u32, u32)) {
+    let Some(layout) = e.graph.layout.clone() else {
+        return;
+    };
+    let Some(canvas) = layout.canvas(e.graph.zoom) else {
+        return;
+    };
+    let (mut sx, mut sy) = clamp_scroll(e.graph.scroll, canvas, (vw, vh));
+    if let Some(r) = e.graph.selected_index().and_then(|i| canvas.boxes.get(&i)) {
+        if r.x < sx || r.x + r.w > sx + vw {
+            sx = (r.x + r.w / 2).saturating_sub(vw / 2);
         }
-        e.graph.scroll = clamp_scroll((sx, sy), canvas, (vw, vh));
+        if r.y < sy || r.y + r.h > sy + vh {
+            sy = (r.y + r.h / 2).saturating_sub(vh / 2);
+        }
     }
+    e.graph.scroll = clamp_scroll((sx, sy), canvas, (vw, vh));
+}
 
-    /// Centre the canvas on the run's active part: its running tasks, else the selected node.
-    pub fn centre_canvas_on_active(&mut self) {
-        let Some(view) = self.canvas_viewport() else {
-            return;
-        };
-        let Some(e) = self.entries.get_mut(self.selected) else {
-            return;
-        };
-        let Some(layout) = e.graph.layout.clone() else {
-            return;
-        };
-        let Some(canvas) = layout.canvas(e.graph.zoom) else {
-            return;
-        };
-        let running: Vec<CellRect> = e
-            .run
-            .as_ref()
-            .map(|run| {
-                canvas
-                    .boxes
-                    .iter()
-                    .filter(|(n, _)| {
-                        run.status_of(&e.graph.model.nodes[**n].id)
-                            == super::model::TaskStatus::Running
-                    })
-                    .map(|(_, r)| *r)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let target = bounds(&running).or_else(|| {
-            e.graph
-                .selected_index()
-                .and_then(|i| canvas.boxes.get(&i).copied())
-        });
-        e.graph.scroll = match target {
-            Some(t) => centred_on(t, canvas, view),
-            None => (0, 0),
-        };
-    }
+/// Centre the canvas of `e` on its run's active part: its running tasks, else the selected
+/// node.
+pub fn centre_on_active(e: &mut WorkflowEntry, view: (u32, u32)) {
+    let Some(layout) = e.graph.layout.clone() else {
+        return;
+    };
+    let Some(canvas) = layout.canvas(e.graph.zoom) else {
+        return;
+    };
+    let running: Vec<CellRect> = e
+        .run
+        .as_ref()
+        .map(|run| {
+            canvas
+                .boxes
+                .iter()
+                .filter(|(n, _)| run.status_of(&e.graph.model.nodes[**n].id) == TaskStatus::Running)
+                .map(|(_, r)| *r)
+                .collect()
+        })
+        .unwrap_or_default();
+    let target = bounds(&running).or_else(|| {
+        e.graph
+            .selected_index()
+            .and_then(|i| canvas.boxes.get(&i).copied())
+    });
+    e.graph.scroll = match target {
+        Some(t) => centred_on(t, canvas, view),
+        None => (0, 0),
+    };
+}
 
-    /// Pan the canvas by whole cells; the scroll stays inside the drawing.
-    pub(crate) fn pan_canvas(&mut self, dx: i64, dy: i64) {
-        let view = self.canvas_viewport();
-        let Some(e) = self.entries.get_mut(self.selected) else {
-            return;
-        };
-        let (x, y) = e.graph.scroll;
-        let moved = ((x as i64 + dx).max(0) as u32, (y as i64 + dy).max(0) as u32);
-        e.graph.scroll = match (view, e.graph.layout.clone()) {
-            (Some(v), Some(layout)) => layout
-                .canvas(e.graph.zoom)
-                .map_or(moved, |c| clamp_scroll(moved, c, v)),
-            _ => moved,
-        };
-        e.graph.panned = true;
-    }
+/// Pan the canvas of `e` by whole cells; the scroll stays inside the drawing when the
+/// viewport is known.
+pub fn pan(e: &mut WorkflowEntry, view: Option<(u32, u32)>, dx: i64, dy: i64) {
+    let (x, y) = e.graph.scroll;
+    let moved = ((x as i64 + dx).max(0) as u32, (y as i64 + dy).max(0) as u32);
+    e.graph.scroll = match (view, e.graph.layout.clone()) {
+        (Some(v), Some(layout)) => layout
+            .canvas(e.graph.zoom)
+            .map_or(moved, |c| clamp_scroll(moved, c, v)),
+        _ => moved,
+    };
+    e.graph.panned = true;
 }
 
 #[cfg(test)]

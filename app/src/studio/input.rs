@@ -10,8 +10,7 @@ use super::keymap::KeySpec;
 impl App {
     /// The action a key press asks for, if any.
     pub fn key_action(&self, key: &KeyEvent) -> Option<Action> {
-        if let Some(input) = &self.log.input {
-            let _ = input;
+        if self.prompt.is_open() {
             return match key.code {
                 KeyCode::Esc => Some(Action::Back),
                 KeyCode::Enter => Some(Action::InputSubmit),

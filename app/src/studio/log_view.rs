@@ -1,5 +1,5 @@
 //! The inspector's log component: how the selected task's log is shown (follow, wrap, errors
-//! only, the search and the cursor) and the actions that change it. It owns that state; the
+//! only, the search and the cursor; the search is typed in [`super::prompt`]) and the actions that change it. It owns that state; the
 //! app hands it the lines shown and carries out what it returns.
 
 use super::model::logbuf::LogLine;
@@ -16,8 +16,6 @@ pub struct LogView {
     pub errors_only: bool,
     /// The submitted search (lower case).
     pub search: Option<String>,
-    /// The search prompt being typed.
-    pub input: Option<String>,
     /// Selected line (index into the shown lines) when not following.
     pub cursor: usize,
 }
@@ -61,7 +59,6 @@ impl LogView {
             wrap,
             errors_only: false,
             search: None,
-            input: None,
             cursor: 0,
         }
     }

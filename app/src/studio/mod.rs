@@ -2,17 +2,24 @@
 //! operators watch runs.
 //!
 //! Layout of this module (state, events and drawing kept apart):
-//! - [`app`]: the state and its two ways to change, `update(Action)` and `on_msg(Msg)`; it
-//!   routes to components that own their state and handle their own actions ([`log_view`]:
-//!   the inspector's log; [`screens`]: the inbox, the checkpoint browser, the fleet view);
+//! - [`app`]: the shell over the components and its two ways to change, `update(Action)` and
+//!   `on_msg(Msg)`; it keeps what is shared ([`state`]: settings, focus, overlay; the status
+//!   line, the runs going on) and routes to components that own their state and handle their
+//!   own actions ([`panes`]: the workflows, the run history, the graph and the inspector, whose
+//!   log is [`log_view`]; [`prompt`]: the `/` prompt; [`screens`]: the inbox, the checkpoint
+//!   browser, the fleet view);
+//! - [`live_runs`]: the studio's own runs as the shell sees them (start, cancel, events, the
+//!   run history's recorded runs); [`mouse`]: clicks and the wheel;
 //! - [`action`]: the actions and the one registry behind the keymap, the hints and the help;
 //! - [`messages`]: the effects the app asks the runtime for and the messages it gets back;
 //! - [`input`], [`keymap`], [`theme`], [`config`]: keys and the mouse to actions, colours and
 //!   the user's config file;
 //! - [`areas`]: where each pane goes on a screen of a given size (drawing and the mouse share it);
 //! - [`model`]: runs, task states and logs folded from the engine's events;
-//! - [`screens`]: the approvals inbox and the checkpoint browser (their state and update);
-//! - [`graph`]: the graph model and its three views' geometry (lanes, layered layout);
+//! - [`screens`]: the approvals inbox, the checkpoint browser and the fleet view (their state
+//!   and update);
+//! - [`graph`]: the graph model and its three views' geometry (lanes, layered layout), and
+//!   [`canvas_view`]: where the canvas looks;
 //! - [`ui`]: drawing, a pure function of the app;
 //! - [`runtime`]: the driver that carries out effects (loads, runs, layouts, watching) and
 //!   the event loop with the terminal.
@@ -25,14 +32,18 @@ pub mod config;
 pub mod graph;
 pub mod input;
 pub mod keymap;
+pub mod live_runs;
 pub mod log_view;
 pub mod messages;
 pub mod model;
+pub mod mouse;
+pub mod panes;
+pub mod prompt;
 pub mod runtime;
 pub mod screens;
+pub mod state;
 pub mod theme;
 pub mod ui;
-pub mod workflow_list;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};

@@ -65,21 +65,22 @@ async fn a_real_run_succeeds_is_recorded_and_runs_again() {
     assert!(
         d.run_until(WAIT, |a| a
             .history
+            .records
             .first()
             .is_some_and(|r| r.status.is_some()))
             .await,
         "no history record"
     );
-    let first = d.app.history[0].run_id.clone();
-    assert_eq!(d.app.history[0].status, Some(RunStatus::Succeeded));
-    assert_eq!(d.app.history[0].workflow, "etl");
+    let first = d.app.history.records[0].run_id.clone();
+    assert_eq!(d.app.history.records[0].status, Some(RunStatus::Succeeded));
+    assert_eq!(d.app.history.records[0].workflow, "etl");
     // The studio stays open and runs it again.
     d.dispatch(Action::Run);
-    assert!(d.run_until(WAIT, |a| a.history.len() == 2).await);
-    assert_ne!(d.app.history[0].run_id, first);
+    assert!(d.run_until(WAIT, |a| a.history.records.len() == 2).await);
+    assert_ne!(d.app.history.records[0].run_id, first);
     // A recorded run can be opened from the history.
     d.app.focus = graflow::studio::app::Pane::History;
-    d.app.history_selected = 1;
+    d.app.history.selected = 1;
     d.dispatch(Action::Open);
     assert!(
         d.run_until(WAIT, |a| a
@@ -177,6 +178,7 @@ async fn cancel_stops_a_running_workflow() {
     assert!(
         d.run_until(WAIT, |a| a
             .history
+            .records
             .first()
             .is_some_and(|r| r.status == Some(RunStatus::Cancelled)))
             .await
@@ -269,12 +271,13 @@ async fn hot_reload_shows_errors_and_fixes() {
     d.open(vec![dir.path().to_path_buf()], true);
     assert!(
         d.run_until(WAIT, |a| a
+            .workflows
             .entries
             .first()
             .is_some_and(|e| e.state == LoadState::Ready))
             .await
     );
-    assert_eq!(d.app.entries.len(), 1);
+    assert_eq!(d.app.workflows.entries.len(), 1);
     d.dispatch(Action::SelectNode("b".into()));
     // Give the watcher a moment to settle on the new folder.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -282,7 +285,7 @@ async fn hot_reload_shows_errors_and_fixes() {
     let t0 = Instant::now();
     std::fs::write(&file, BAD).unwrap_or_else(|e| panic!("{e}"));
     assert!(
-        d.run_until(WAIT, |a| a.entries[0].state == LoadState::Invalid)
+        d.run_until(WAIT, |a| a.workflows.entries[0].state == LoadState::Invalid)
             .await,
         "the bad edit was not seen"
     );
@@ -290,7 +293,7 @@ async fn hot_reload_shows_errors_and_fixes() {
         "{{\"workload\":\"hot_reload_error\",\"ms\":{:.1}}}",
         t0.elapsed().as_secs_f64() * 1000.0
     );
-    let e = &d.app.entries[0];
+    let e = &d.app.workflows.entries[0];
     assert!(e.diagnostics[0].line > 0, "{:?}", e.diagnostics);
     assert_eq!(e.graph.model.len(), 2, "the last good graph stays");
     assert_eq!(e.graph.selected.as_deref(), Some("b"));
@@ -298,7 +301,7 @@ async fn hot_reload_shows_errors_and_fixes() {
     let t0 = Instant::now();
     std::fs::write(&file, FIXED).unwrap_or_else(|e| panic!("{e}"));
     assert!(
-        d.run_until(WAIT, |a| a.entries[0].state == LoadState::Ready)
+        d.run_until(WAIT, |a| a.workflows.entries[0].state == LoadState::Ready)
             .await,
         "the fix was not seen"
     );
@@ -306,15 +309,18 @@ async fn hot_reload_shows_errors_and_fixes() {
         "{{\"workload\":\"hot_reload_fix\",\"ms\":{:.1}}}",
         t0.elapsed().as_secs_f64() * 1000.0
     );
-    assert_eq!(d.app.entries[0].graph.model.len(), 3);
-    assert_eq!(d.app.entries[0].graph.selected.as_deref(), Some("b"));
+    assert_eq!(d.app.workflows.entries[0].graph.model.len(), 3);
+    assert_eq!(
+        d.app.workflows.entries[0].graph.selected.as_deref(),
+        Some("b")
+    );
 
     // A save of the script it names reloads it too.
-    let generation = d.app.entries[0].generation;
+    let generation = d.app.workflows.entries[0].generation;
     std::fs::write(&script, "ctx.input(\"a\") + 2").unwrap_or_else(|e| panic!("{e}"));
     assert!(
-        d.run_until(WAIT, |a| a.entries[0].generation > generation
-            && a.entries[0].state == LoadState::Ready)
+        d.run_until(WAIT, |a| a.workflows.entries[0].generation > generation
+            && a.workflows.entries[0].state == LoadState::Ready)
             .await
     );
 
@@ -323,15 +329,15 @@ async fn hot_reload_shows_errors_and_fixes() {
     d.run_until(Duration::from_millis(400), |_| false).await;
     let tmp = dir.path().join(".reload.ron.swp");
     std::fs::write(&tmp, GOOD).unwrap_or_else(|e| panic!("{e}"));
-    let before = d.app.entries[0].generation;
+    let before = d.app.workflows.entries[0].generation;
     std::fs::rename(&tmp, &file).unwrap_or_else(|e| panic!("{e}"));
     // (Wait for the rename's own event: a load still running from the script's save may read
     // the new content first.)
     assert!(
         d.run_until(WAIT, |a| {
-            a.entries[0].generation > before
-                && a.entries[0].state == LoadState::Ready
-                && a.entries[0].graph.model.len() == 2
+            a.workflows.entries[0].generation > before
+                && a.workflows.entries[0].state == LoadState::Ready
+                && a.workflows.entries[0].graph.model.len() == 2
         })
         .await,
         "a save by rename was missed"
@@ -341,14 +347,14 @@ async fn hot_reload_shows_errors_and_fixes() {
     d.run_until(Duration::from_millis(400), |_| false).await;
     std::fs::remove_file(&file).unwrap_or_else(|e| panic!("{e}"));
     let deleted = d
-        .run_until(WAIT, |a| a.entries[0].state == LoadState::Deleted)
+        .run_until(WAIT, |a| a.workflows.entries[0].state == LoadState::Deleted)
         .await;
     assert!(
         deleted,
         "the deletion was missed: {:?} {:?}",
-        d.app.entries[0].state, d.app.entries[0].diagnostics
+        d.app.workflows.entries[0].state, d.app.workflows.entries[0].diagnostics
     );
-    assert_eq!(d.app.entries[0].graph.model.len(), 2);
+    assert_eq!(d.app.workflows.entries[0].graph.model.len(), 2);
     // A new workflow file in the folder shows up.
     std::fs::write(
         dir.path().join("second.ron"),
@@ -356,8 +362,8 @@ async fn hot_reload_shows_errors_and_fixes() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     assert!(
-        d.run_until(WAIT, |a| a.entries.len() == 2
-            && a.entries[1].state == LoadState::Ready)
+        d.run_until(WAIT, |a| a.workflows.entries.len() == 2
+            && a.workflows.entries[1].state == LoadState::Ready)
             .await
     );
 }
@@ -541,6 +547,7 @@ async fn an_approval_answered_from_a_shell_lets_the_run_go_on() {
     d.open(vec![file], false);
     assert!(
         d.run_until(WAIT, |a| a
+            .workflows
             .entries
             .first()
             .is_some_and(|e| e.state == LoadState::Ready))
@@ -611,6 +618,7 @@ async fn on_file(state: &Path, file: std::path::PathBuf) -> Driver {
     d.open(vec![file], false);
     assert!(
         d.run_until(WAIT, |a| a
+            .workflows
             .entries
             .first()
             .is_some_and(|e| e.state == LoadState::Ready))
@@ -883,18 +891,18 @@ async fn a_paused_run_resumes_from_the_checkpoint_browser_after_answering() {
     );
     // The history keeps both: the paused run and the resumed one.
     assert!(
-        d.run_until(WAIT, |a| a.history.len() == 2).await,
+        d.run_until(WAIT, |a| a.history.records.len() == 2).await,
         "{:?}",
-        d.app.history
+        d.app.history.records
     );
-    let statuses: Vec<_> = d.app.history.iter().map(|r| r.status).collect();
+    let statuses: Vec<_> = d.app.history.records.iter().map(|r| r.status).collect();
     assert_eq!(
         statuses,
         [Some(RunStatus::Succeeded), Some(RunStatus::Paused)],
         "{:?}",
-        d.app.history
+        d.app.history.records
     );
-    assert!(d.app.history[0].resumed_from.is_some());
+    assert!(d.app.history.records[0].resumed_from.is_some());
     let screen = render(&d.app, 100, 30);
     assert!(screen.contains("↪ approve-pause"), "{screen}");
 }

@@ -33,7 +33,7 @@ fn with_layout(mut a: App) -> App {
         .unwrap_or_default();
     a.update(Action::ViewCanvas);
     a.on_msg(Msg::Layout {
-        index: a.selected,
+        index: a.workflows.selected,
         layout: Arc::new(layout::compute(&view)),
     });
     a
@@ -96,13 +96,13 @@ snap_two_sizes!(task_log_search, {
 
 snap_two_sizes!(channel_tab, {
     let mut a = failed_etl();
-    a.tab = Tab::Channel;
+    a.inspector.tab = Tab::Channel;
     a
 });
 
 snap_two_sizes!(events_tab, {
     let mut a = failed_etl();
-    a.tab = Tab::Events;
+    a.inspector.tab = Tab::Events;
     a
 });
 
@@ -591,7 +591,7 @@ snap_two_sizes!(events_of_a_fast_run, {
         ),
     ]));
     a.focus = Pane::Inspector;
-    a.tab = Tab::Events;
+    a.inspector.tab = Tab::Events;
     a
 });
 
@@ -619,7 +619,11 @@ snap_two_sizes!(pools_tab, {
     a.update(Action::NextTab);
     a.update(Action::NextTab);
     a.update(Action::NextTab);
-    assert_eq!(a.tab, Tab::Pools, "the fourth tab of a workflow with pools");
+    assert_eq!(
+        a.inspector.tab,
+        Tab::Pools,
+        "the fourth tab of a workflow with pools"
+    );
     a
 });
 
@@ -646,7 +650,7 @@ snap_two_sizes!(japanese_timeline, {
 
 snap_two_sizes!(japanese_channel_tab, {
     let mut a = japanese_failed();
-    a.tab = Tab::Channel;
+    a.inspector.tab = Tab::Channel;
     a
 });
 

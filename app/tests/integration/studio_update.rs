@@ -114,7 +114,7 @@ fn events_fold_and_a_failure_opens_the_failed_task() {
     a.add_workflow(etl());
     let id = started(&mut a);
     effects(&mut a);
-    a.tab = Tab::Events;
+    a.inspector.tab = Tab::Events;
     a.on_msg(Msg::Engine(etl_failed_run(&id)));
     let e = a.entry().unwrap_or_else(|| panic!("no entry"));
     let run = e.run.as_ref().unwrap_or_else(|| panic!("no run"));
@@ -127,7 +127,7 @@ fn events_fold_and_a_failure_opens_the_failed_task() {
         Some("clean_b"),
         "the failed task is selected"
     );
-    assert_eq!(a.tab, Tab::Task, "its detail shows");
+    assert_eq!(a.inspector.tab, Tab::Task, "its detail shows");
     assert!(matches!(&a.message, Some((m, Level::Error)) if m.contains("run failed")));
     assert!(
         effects(&mut a)
@@ -179,7 +179,7 @@ fn tasks_added_at_run_time_appear_in_the_list() {
 
 fn file_entry(a: &mut App, path: &str) -> usize {
     a.on_msg(Msg::Discovered(vec![PathBuf::from(path)]));
-    a.entries.len() - 1
+    a.workflows.entries.len() - 1
 }
 
 #[test]
@@ -202,7 +202,7 @@ fn hot_reload_keeps_the_last_good_graph_and_the_selection() {
             setup: None,
         }),
     });
-    assert_eq!(a.entries[i].state, LoadState::Ready);
+    assert_eq!(a.workflows.entries[i].state, LoadState::Ready);
     a.focus = Pane::Graph;
     a.update(Action::SelectNode("merge".into()));
 
@@ -230,7 +230,7 @@ fn hot_reload_keeps_the_last_good_graph_and_the_selection() {
             missing: false,
         }),
     });
-    let e = &a.entries[i];
+    let e = &a.workflows.entries[i];
     assert_eq!(e.state, LoadState::Invalid);
     assert_eq!(
         e.first_error().as_deref(),
@@ -255,7 +255,7 @@ fn hot_reload_keeps_the_last_good_graph_and_the_selection() {
             setup: None,
         }),
     });
-    assert_eq!(a.entries[i].state, LoadState::Invalid);
+    assert_eq!(a.workflows.entries[i].state, LoadState::Invalid);
     // The fix: a new graph, the selection kept by id.
     a.on_msg(Msg::FilesChanged(vec![PathBuf::from("/flows/etl.ron")]));
     a.on_msg(Msg::Loaded {
@@ -268,11 +268,14 @@ fn hot_reload_keeps_the_last_good_graph_and_the_selection() {
             setup: None,
         }),
     });
-    assert_eq!(a.entries[i].state, LoadState::Ready);
-    assert_eq!(a.entries[i].graph.selected.as_deref(), Some("merge"));
+    assert_eq!(a.workflows.entries[i].state, LoadState::Ready);
+    assert_eq!(
+        a.workflows.entries[i].graph.selected.as_deref(),
+        Some("merge")
+    );
     // A deleted file keeps the graph and says so.
     a.on_msg(Msg::FilesChanged(vec![PathBuf::from("/flows/etl.ron")]));
-    let generation = a.entries[i].generation;
+    let generation = a.workflows.entries[i].generation;
     a.on_msg(Msg::Loaded {
         index: i,
         generation,
@@ -288,8 +291,8 @@ fn hot_reload_keeps_the_last_good_graph_and_the_selection() {
             missing: true,
         }),
     });
-    assert_eq!(a.entries[i].state, LoadState::Deleted);
-    assert_eq!(a.entries[i].graph.model.len(), 7);
+    assert_eq!(a.workflows.entries[i].state, LoadState::Deleted);
+    assert_eq!(a.workflows.entries[i].graph.model.len(), 7);
     a.update(Action::Run);
     assert!(matches!(&a.message, Some((m, Level::Error)) if m.contains("deleted")));
 }
@@ -395,13 +398,13 @@ fn the_log_follows_filters_and_searches() {
     a.on_msg(Msg::Engine(evs));
     a.update(Action::SelectNode("fetch".into()));
     a.focus = Pane::Inspector;
-    assert!(a.log.follow);
+    assert!(a.inspector.log.follow);
     assert_eq!(a.log_lines().len(), 50);
     a.update(Action::Up);
-    assert!(!a.log.follow);
-    assert_eq!(a.log.cursor, 48);
+    assert!(!a.inspector.log.follow);
+    assert_eq!(a.inspector.log.cursor, 48);
     a.update(Action::End);
-    assert!(a.log.follow);
+    assert!(a.inspector.log.follow);
     a.update(Action::ToggleErrorsOnly);
     assert_eq!(a.log_lines().len(), 5);
     a.update(Action::ToggleErrorsOnly);
@@ -410,17 +413,17 @@ fn the_log_follows_filters_and_searches() {
         a.update(Action::InputChar(c));
     }
     a.update(Action::InputSubmit);
-    assert_eq!(a.log.search.as_deref(), Some("row 2"));
-    assert_eq!(a.log_lines()[a.log.cursor].text, "row 2 ok");
+    assert_eq!(a.inspector.log.search.as_deref(), Some("row 2"));
+    assert_eq!(a.log_lines()[a.inspector.log.cursor].text, "row 2 ok");
     a.update(Action::SearchNext);
-    assert_eq!(a.log_lines()[a.log.cursor].text, "row 20 ok");
+    assert_eq!(a.log_lines()[a.inspector.log.cursor].text, "row 20 ok");
     a.update(Action::SearchPrev);
-    assert_eq!(a.log_lines()[a.log.cursor].text, "row 2 ok");
+    assert_eq!(a.log_lines()[a.inspector.log.cursor].text, "row 2 ok");
     a.update(Action::Copy);
     assert_eq!(a.copied.as_deref(), Some("row 2 ok"));
     assert!(matches!(&effects(&mut a)[..], [.., Effect::Copy(t)] if t == "row 2 ok"));
     a.update(Action::Back);
-    assert_eq!(a.log.search, None);
+    assert_eq!(a.inspector.log.search, None);
 }
 
 #[test]
@@ -438,7 +441,7 @@ fn the_mouse_selects_and_can_be_turned_off() {
     let act = a.mouse_action(&click(3, 2)).unwrap_or(Action::Quit);
     a.update(act);
     assert_eq!(a.focus, Pane::Workflows);
-    assert_eq!(a.selected, 1);
+    assert_eq!(a.workflows.selected, 1);
     a.update(Action::ToggleMouse);
     assert!(matches!(
         &effects(&mut a)[..],
@@ -451,12 +454,14 @@ fn the_mouse_selects_and_can_be_turned_off() {
 fn every_action_on_a_tiny_screen_is_harmless() {
     let mut a = app();
     a.add_workflow(etl());
-    a.entries.push(WorkflowEntry::from_path(PathBuf::from(
-        "/nowhere/broken.ron",
-    )));
+    a.workflows
+        .entries
+        .push(WorkflowEntry::from_path(PathBuf::from(
+            "/nowhere/broken.ron",
+        )));
     a.update(Action::Resize(20, 5));
     for view in [GraphView::List, GraphView::Canvas, GraphView::Timeline] {
-        a.view = view;
+        a.graph.view = view;
         for info in REGISTRY {
             for _ in 0..2 {
                 a.update(info.id.action());
@@ -554,7 +559,7 @@ fn slash_in_the_graph_finds_nodes() {
     assert_eq!(&*selected(&a), "clean_b");
     assert!(render(&a, 100, 30).contains("find /clean"));
     a.update(Action::Back);
-    assert_eq!(a.find, None);
+    assert_eq!(a.graph.find, None);
     a.update(Action::Search);
     for c in "zzz".chars() {
         a.update(Action::InputChar(c));
@@ -766,6 +771,36 @@ fn the_inbox_answers_every_kind_with_its_own_form() {
     assert_eq!(a.context(), Context::Inbox);
     press(&mut a, &[special(KeyCode::Esc)]);
     assert_eq!(a.showing, graflow::studio::screens::Screen::Main);
+}
+
+#[test]
+fn an_answer_reported_after_its_run_ended_keeps_the_run_outcome() {
+    // The answer lets the run finish before the backend's news of it arrives, and the run's
+    // end (which drops it from the live runs) may come first too: the run's outcome is the
+    // newer news, so the status line keeps it.
+    let mut a = after_run(&[etl()], etl_failed_run);
+    let id = a
+        .entry()
+        .and_then(|e| e.run.as_ref())
+        .map(|r| r.run_id.clone())
+        .unwrap_or_default();
+    assert!(matches!(&a.message, Some((m, _)) if m.contains("run failed")));
+    a.on_msg(Msg::RunEnded(id.clone()));
+    a.on_msg(Msg::Responded {
+        id: "approve".into(),
+        result: Ok(graflow::studio::screens::inbox::Responded {
+            value: serde_json::json!(true),
+            run_id: id,
+            task: "approve".into(),
+            workflow: "etl".into(),
+            checkpoint: None,
+        }),
+    });
+    assert!(
+        matches!(&a.message, Some((m, _)) if m.contains("run failed")),
+        "{:?}",
+        a.message
+    );
 }
 
 #[test]
@@ -1030,7 +1065,7 @@ fn the_first_j_moves_through_the_workflows_in_path_order() {
     let order: Vec<String> = a
         .visible_workflows()
         .iter()
-        .map(|&i| a.entries[i].label())
+        .map(|&i| a.workflows.entries[i].label())
         .collect();
     assert_eq!(order, ["a.ron", "b.ron", "c.ron"]);
     assert_eq!(a.entry().map(|e| e.label()).as_deref(), Some("b.ron"));
@@ -1046,9 +1081,9 @@ fn the_first_j_moves_through_the_workflows_in_path_order() {
     assert_eq!(a.visible_workflows().len(), 1);
     assert_eq!(a.entry().map(|e| e.label()).as_deref(), Some("c.ron"));
     a.update(Action::InputSubmit);
-    assert_eq!(a.workflow_filter.as_deref(), Some("c"));
+    assert_eq!(a.workflows.filter.as_deref(), Some("c"));
     a.update(Action::Back);
-    assert_eq!(a.workflow_filter, None);
+    assert_eq!(a.workflows.filter, None);
     assert_eq!(a.visible_workflows().len(), 3);
 }
 
@@ -1120,9 +1155,9 @@ fn stale_state_goes_away() {
     a.update(Action::Search);
     a.update(Action::InputChar('x'));
     a.update(Action::InputSubmit);
-    assert!(a.log.search.is_some());
+    assert!(a.inspector.log.search.is_some());
     a.update(Action::SelectWorkflow(j));
-    assert_eq!(a.log.search, None);
+    assert_eq!(a.inspector.log.search, None);
 
     // The checkpoint browser's cursor follows the newest when it was on the newest.
     use graflow_engine::checkpoint::Reason;

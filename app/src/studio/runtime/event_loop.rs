@@ -190,7 +190,7 @@ pub fn handle_input(driver: &mut Driver, ev: Event) {
             }
         }
         Event::Resize(w, h) => driver.dispatch(Action::Resize(w, h)),
-        Event::Paste(text) if driver.app.log.input.is_some() => {
+        Event::Paste(text) if driver.app.prompt.is_open() => {
             for c in text.chars().filter(|c| !c.is_control()) {
                 driver.dispatch(Action::InputChar(c));
             }

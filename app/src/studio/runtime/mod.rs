@@ -334,7 +334,7 @@ impl Driver {
                         let _ = tx.send(Msg::Channel { run_id, values }).await;
                     });
                 } else {
-                    self.app.snapshot_pending = false;
+                    self.app.inspector.snapshot_pending = false;
                 }
             }
             Effect::RefreshHistory => {

@@ -49,6 +49,78 @@ impl CheckpointBrowser {
             .filter(|(p, _)| *p == info.path)
             .map(|(_, d)| d)
     }
+
+    /// A fresh listing of the state dir's and these checkpoint folders (unless one is on
+    /// its way).
+    pub fn want_refresh(&mut self, mut dirs: Vec<PathBuf>) -> Option<Effect> {
+        if self.refreshing {
+            return None;
+        }
+        self.refreshing = true;
+        dirs.sort();
+        dirs.dedup();
+        Some(Effect::RefreshCheckpoints(dirs))
+    }
+
+    /// Read the selected checkpoint's content when it is not shown yet (nor on its way).
+    pub fn want_detail(&mut self) -> Option<Effect> {
+        let path = self.selected_info()?.path.clone();
+        let shown = self.detail.as_ref().is_some_and(|(p, _)| *p == path);
+        if shown || self.detail_wanted.as_ref() == Some(&path) {
+            return None;
+        }
+        self.detail_wanted = Some(path.clone());
+        Some(Effect::LoadCheckpoint(path))
+    }
+
+    /// Move the selection by `delta` rows; returns the read of its content when needed.
+    pub fn move_by(&mut self, delta: i64) -> Option<Effect> {
+        let n = self.list.len();
+        if n == 0 {
+            return None;
+        }
+        self.selected = (self.selected as i64 + delta).clamp(0, n as i64 - 1) as usize;
+        self.want_detail()
+    }
+
+    /// A click on this row of a list showing `height` rows (the offset the drawing uses).
+    pub fn click(&mut self, row: usize, height: usize) -> Option<Effect> {
+        let offset = self.selected.saturating_sub(height.saturating_sub(1));
+        if offset + row >= self.list.len() {
+            return None;
+        }
+        self.selected = offset + row;
+        self.want_detail()
+    }
+
+    /// A fresh listing; returns whether it changed anything. On the newest checkpoint, the
+    /// cursor follows the newest as new ones arrive; on an older one, it stays on that
+    /// checkpoint wherever it moves in the list.
+    pub fn on_listing(&mut self, list: Vec<CheckpointInfo>) -> bool {
+        self.refreshing = false;
+        let first = !self.listed;
+        self.listed = true;
+        if !first && list == self.list {
+            return false;
+        }
+        let on_newest = self.selected == 0;
+        let path = self.selected_info().map(|i| i.path.clone());
+        self.list = list;
+        self.selected = path
+            .filter(|_| !on_newest)
+            .and_then(|p| self.list.iter().position(|i| i.path == p))
+            .unwrap_or(0)
+            .min(self.list.len().saturating_sub(1));
+        true
+    }
+
+    /// A checkpoint's content was read.
+    pub fn on_detail(&mut self, path: PathBuf, detail: Result<CheckpointDetail, String>) {
+        if self.detail_wanted.as_ref() == Some(&path) {
+            self.detail_wanted = None;
+        }
+        self.detail = Some((path, detail));
+    }
 }
 
 /// What a checkpoint holds, for the browser.
@@ -115,68 +187,35 @@ impl App {
     /// Ask for a fresh listing (unless one is on its way): the state dir's checkpoints and
     /// those of the open workflows' own checkpoint folders.
     pub(crate) fn want_checkpoints(&mut self) {
-        if self.checkpoints.refreshing {
-            return;
-        }
-        self.checkpoints.refreshing = true;
-        let mut dirs: Vec<PathBuf> = self
+        let dirs = self
+            .workflows
             .entries
             .iter()
             .filter_map(|e| e.setup.as_ref().map(|s| s.checkpoints.dir.clone()))
             .collect();
-        dirs.sort();
-        dirs.dedup();
-        self.effects.push(Effect::RefreshCheckpoints(dirs));
+        let fx = self.checkpoints.want_refresh(dirs);
+        self.effects.extend(fx);
     }
 
     /// Read the selected checkpoint's content when it is not shown yet.
     pub(crate) fn want_checkpoint_detail(&mut self) {
-        let Some(path) = self.checkpoints.selected_info().map(|i| i.path.clone()) else {
-            return;
-        };
-        let shown = self
-            .checkpoints
-            .detail
-            .as_ref()
-            .is_some_and(|(p, _)| *p == path);
-        if shown || self.checkpoints.detail_wanted.as_ref() == Some(&path) {
-            return;
-        }
-        self.checkpoints.detail_wanted = Some(path.clone());
-        self.effects.push(Effect::LoadCheckpoint(path));
+        let fx = self.checkpoints.want_detail();
+        self.effects.extend(fx);
     }
 
+    /// Move through the browser's list.
     pub(crate) fn checkpoints_move(&mut self, delta: i64) {
-        let n = self.checkpoints.list.len();
-        if n > 0 {
-            self.checkpoints.selected =
-                (self.checkpoints.selected as i64 + delta).clamp(0, n as i64 - 1) as usize;
-            self.want_checkpoint_detail();
-        }
+        let fx = self.checkpoints.move_by(delta);
+        self.effects.extend(fx);
     }
 
-    /// A fresh listing.
+    /// A fresh listing; returns whether anything changed.
     pub(crate) fn on_checkpoints(&mut self, list: Vec<CheckpointInfo>) -> bool {
-        self.checkpoints.refreshing = false;
-        let first = !self.checkpoints.listed;
-        self.checkpoints.listed = true;
-        if !first && list == self.checkpoints.list {
-            return false;
-        }
-        // On the newest checkpoint, the cursor follows the newest as new ones arrive; on an
-        // older one, it stays on that checkpoint wherever it moves in the list.
-        let on_newest = self.checkpoints.selected == 0;
-        let path = self.checkpoints.selected_info().map(|i| i.path.clone());
-        self.checkpoints.list = list;
-        self.checkpoints.selected = path
-            .filter(|_| !on_newest)
-            .and_then(|p| self.checkpoints.list.iter().position(|i| i.path == p))
-            .unwrap_or(0)
-            .min(self.checkpoints.list.len().saturating_sub(1));
-        if self.showing == Screen::Checkpoints {
+        let changed = self.checkpoints.on_listing(list);
+        if changed && self.showing == Screen::Checkpoints {
             self.want_checkpoint_detail();
         }
-        true
+        changed
     }
 
     /// A checkpoint's content was read.
@@ -185,10 +224,7 @@ impl App {
         path: PathBuf,
         detail: Result<CheckpointDetail, String>,
     ) {
-        if self.checkpoints.detail_wanted.as_ref() == Some(&path) {
-            self.checkpoints.detail_wanted = None;
-        }
-        self.checkpoints.detail = Some((path, detail));
+        self.checkpoints.on_detail(path, detail);
         // The selection may have moved on meanwhile.
         if self.showing == Screen::Checkpoints {
             self.want_checkpoint_detail();
@@ -248,6 +284,7 @@ impl App {
             }
         };
         let index = match self
+            .workflows
             .entries
             .iter()
             .position(|e| e.path.as_ref() == Some(&p.file))
@@ -263,12 +300,12 @@ impl App {
                     WorkflowEntry::from_workflow(p.workflow.clone())
                 };
                 entry.setup = Some(p.setup.clone());
-                self.entries.push(entry);
-                self.entries.len() - 1
+                self.workflows.entries.push(entry);
+                self.workflows.entries.len() - 1
             }
         };
         let now = self.now;
-        let e = &mut self.entries[index];
+        let e = &mut self.workflows.entries[index];
         if e.is_running() {
             self.message = Some((
                 format!("{} is running; resume it once that run ends", e.name),
@@ -298,8 +335,10 @@ impl App {
         self.showing = Screen::Main;
         self.select_workflow(index);
         self.focus = crate::studio::app::Pane::Graph;
-        self.log.follow = true;
-        self.events_scroll = None;
+        self.inspector.handle(
+            crate::studio::panes::inspector::InspectorAction::RunStarted,
+            Default::default(),
+        );
         self.message = Some((text, Level::Info));
         self.effects.push(Effect::StartResume(p));
         self.want_layout();
@@ -309,6 +348,7 @@ impl App {
     pub(crate) fn on_run_not_started(&mut self, run_id: String, error: String) {
         if let Some(index) = self.runs.remove(&run_id)
             && let Some(r) = self
+                .workflows
                 .entries
                 .get_mut(index)
                 .and_then(|e| e.run.as_mut())
@@ -358,4 +398,85 @@ fn file_name(p: &std::path::Path) -> String {
     p.file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| p.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use graflow_engine::checkpoint::Reason;
+
+    fn info(seq: u32) -> CheckpointInfo {
+        CheckpointInfo {
+            schema_version: 1,
+            path: format!("/state/checkpoints/w-r1-{seq:03}.ckpt").into(),
+            run_id: "r1".into(),
+            seq,
+            created_at: "1970-01-01T00:00:10Z".into(),
+            reason: Reason::Host,
+            task: None,
+            workflow: "w".into(),
+            workflow_path: None,
+            workflow_hash: None,
+            steps: 0,
+            size_bytes: 0,
+            metadata: Default::default(),
+        }
+    }
+
+    fn reads(fx: Option<Effect>) -> Option<PathBuf> {
+        match fx {
+            Some(Effect::LoadCheckpoint(p)) => Some(p),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_cursor_follows_the_newest_or_stays_on_an_older_one() {
+        let mut b = CheckpointBrowser::default();
+        assert!(b.on_listing(vec![info(2), info(1)]));
+        assert!(!b.on_listing(vec![info(2), info(1)]), "the same listing");
+        assert!(b.on_listing(vec![info(3), info(2), info(1)]));
+        assert_eq!(b.selected_info().map(|i| i.seq), Some(3), "on the newest");
+        b.move_by(1);
+        assert!(b.on_listing(vec![info(4), info(3), info(2), info(1)]));
+        assert_eq!(
+            b.selected_info().map(|i| i.seq),
+            Some(2),
+            "stays on its checkpoint"
+        );
+        assert_eq!(b.selected, 2, "now the third row");
+    }
+
+    #[test]
+    fn content_is_read_once_per_checkpoint() {
+        let mut b = CheckpointBrowser::default();
+        assert!(b.want_detail().is_none(), "nothing listed");
+        b.on_listing(vec![info(2), info(1)]);
+        let first = reads(b.want_detail());
+        assert_eq!(first, Some(info(2).path));
+        assert!(b.want_detail().is_none(), "on its way");
+        b.on_detail(info(2).path, Err("unreadable".into()));
+        assert!(b.want_detail().is_none(), "shown");
+        assert!(matches!(b.selected_detail(), Some(Err(e)) if e == "unreadable"));
+        assert_eq!(reads(b.move_by(5)), Some(info(1).path));
+        assert_eq!(reads(b.click(0, 1)), None, "its content is on its way");
+        assert!(b.click(3, 1).is_none(), "below the list");
+    }
+
+    #[test]
+    fn listings_are_asked_once_with_each_folder_once() {
+        let mut b = CheckpointBrowser::default();
+        let dirs = vec![
+            PathBuf::from("/b"),
+            PathBuf::from("/a"),
+            PathBuf::from("/b"),
+        ];
+        assert!(matches!(
+            b.want_refresh(dirs.clone()),
+            Some(Effect::RefreshCheckpoints(d)) if d == [PathBuf::from("/a"), PathBuf::from("/b")]
+        ));
+        assert!(b.want_refresh(dirs).is_none());
+        b.on_listing(Vec::new());
+        assert!(b.want_refresh(Vec::new()).is_some());
+    }
 }

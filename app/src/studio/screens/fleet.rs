@@ -96,6 +96,52 @@ impl FleetView {
         self.on_letters = !self.on_letters;
     }
 
+    /// Move the selection (in the runs or the dead letters) by `delta` rows.
+    pub fn move_by(&mut self, delta: i64) {
+        let (n, at) = if self.on_letters {
+            (self.dead_letters().len(), &mut self.letter)
+        } else {
+            (
+                self.data.as_ref().map_or(0, |d| d.runs.len()),
+                &mut self.selected,
+            )
+        };
+        if n > 0 {
+            *at = (*at as i64 + delta).clamp(0, n as i64 - 1) as usize;
+        }
+    }
+
+    /// A refresh, when attached and none is on its way, and (unless `now`) the last was
+    /// asked at least [`REFRESH_GAP`] ago.
+    pub fn want_refresh(&mut self, now: bool) -> Option<Effect> {
+        if self.attached.is_none() || self.refreshing {
+            return None;
+        }
+        if !now && self.asked.is_some_and(|t| t.elapsed() < REFRESH_GAP) {
+            return None;
+        }
+        self.refreshing = true;
+        self.asked = Some(Instant::now());
+        Some(Effect::RefreshFleet)
+    }
+
+    /// A refresh came back; returns whether it changed what is shown.
+    pub fn on_refresh(&mut self, result: Result<FleetData, String>) -> bool {
+        self.refreshing = false;
+        match result {
+            Ok(data) => {
+                let changed = self.data.as_ref() != Some(&data);
+                self.absorb(data);
+                changed
+            }
+            Err(e) => {
+                let changed = self.error.as_ref() != Some(&e);
+                self.error = Some(e);
+                changed
+            }
+        }
+    }
+
     /// Fold a fresh snapshot in: the sparklines get a sample from the difference with the
     /// previous one (processed attempts and their total time).
     pub fn absorb(&mut self, mut data: FleetData) {
@@ -161,27 +207,8 @@ impl App {
     /// Ask for a refresh (unless one is on its way, or the last was asked less than
     /// [`REFRESH_GAP`] ago and `now` is not set).
     pub(crate) fn want_fleet(&mut self, now: bool) {
-        if self.fleet.attached.is_none() || self.fleet.refreshing {
-            return;
-        }
-        if !now && self.fleet.asked.is_some_and(|t| t.elapsed() < REFRESH_GAP) {
-            return;
-        }
-        self.fleet.refreshing = true;
-        self.fleet.asked = Some(Instant::now());
-        self.effects.push(Effect::RefreshFleet);
-    }
-
-    pub(crate) fn fleet_move(&mut self, delta: i64) {
-        let f = &mut self.fleet;
-        let (n, at) = if f.on_letters {
-            (f.dead_letters().len(), &mut f.letter)
-        } else {
-            (f.data.as_ref().map_or(0, |d| d.runs.len()), &mut f.selected)
-        };
-        if n > 0 {
-            *at = (*at as i64 + delta).clamp(0, n as i64 - 1) as usize;
-        }
+        let fx = self.fleet.want_refresh(now);
+        self.effects.extend(fx);
     }
 
     /// Requeue the selected dead letter.
@@ -223,21 +250,12 @@ impl App {
         self.want_fleet(true);
     }
 
-    /// A refresh came back; returns whether anything changed.
+    /// A refresh came back; returns whether anything changed (the open view always
+    /// redraws: its ages move on).
     pub(crate) fn on_fleet(&mut self, result: Result<FleetData, String>) -> bool {
-        self.fleet.refreshing = false;
-        match result {
-            Ok(data) => {
-                let changed = self.fleet.data.as_ref() != Some(&data);
-                self.fleet.absorb(data);
-                changed || self.showing == Screen::Fleet
-            }
-            Err(e) => {
-                let changed = self.fleet.error.as_ref() != Some(&e);
-                self.fleet.error = Some(e);
-                changed
-            }
-        }
+        let ok = result.is_ok();
+        let changed = self.fleet.on_refresh(result);
+        changed || (ok && self.showing == Screen::Fleet)
     }
 
     /// Enter: follow the selected run (or the selected dead letter's run).
@@ -277,22 +295,24 @@ impl App {
         let run_id = attached.summary.run_id.clone();
         self.fleet.attaching = None;
         let index = self
+            .workflows
             .entries
             .iter()
             .position(|e| e.path.as_ref() == Some(&attached.path))
             .or_else(|| {
                 let name = attached.workflow.name();
-                self.entries
+                self.workflows
+                    .entries
                     .iter()
                     .position(|e| e.path.is_none() && e.name == name)
             })
             .unwrap_or_else(|| {
                 let entry = WorkflowEntry::from_workflow(attached.workflow.clone());
-                self.entries.push(entry);
-                self.entries.len() - 1
+                self.workflows.entries.push(entry);
+                self.workflows.entries.len() - 1
             });
         let now = self.now;
-        let e = &mut self.entries[index];
+        let e = &mut self.workflows.entries[index];
         if e.is_running()
             && let Some(old) = e.run.as_ref().map(|r| r.run_id.clone())
         {
@@ -309,8 +329,10 @@ impl App {
         self.showing = Screen::Main;
         self.select_workflow(index);
         self.focus = Pane::Graph;
-        self.log.follow = true;
-        self.events_scroll = None;
+        self.inspector.handle(
+            crate::studio::panes::inspector::InspectorAction::RunStarted,
+            Default::default(),
+        );
         let state = match attached.summary.state.as_str() {
             "live" => "live".to_string(),
             other => format!("{other}, {}", attached.summary.status.unwrap_or_default()),
@@ -483,6 +505,26 @@ mod tests {
     }
 
     #[test]
+    fn the_view_alone_moves_and_refreshes_at_most_twice_a_second() {
+        let mut f = FleetView::default();
+        assert!(f.want_refresh(true).is_none(), "not attached");
+        f.attached = Some("redis://localhost".into());
+        assert!(matches!(f.want_refresh(false), Some(Effect::RefreshFleet)));
+        assert!(f.want_refresh(true).is_none(), "one on its way");
+        assert!(f.on_refresh(Ok(data(1_000, 0, 0, &["r1", "r2"]))));
+        assert!(f.want_refresh(false).is_none(), "asked just now");
+        assert!(f.want_refresh(true).is_some(), "unless asked at once");
+        f.move_by(5);
+        assert_eq!(f.selected_run().map(|r| r.run_id.as_str()), Some("r2"));
+        assert!(
+            !f.on_refresh(Ok(data(1_000, 0, 0, &["r1", "r2"]))),
+            "the same"
+        );
+        assert!(f.on_refresh(Err("gone".into())));
+        assert!(!f.on_refresh(Err("gone".into())), "the same error");
+    }
+
+    #[test]
     fn sparklines_get_the_rate_and_mean_latency_between_refreshes() {
         let mut view = FleetView::default();
         view.absorb(data(1_000, 10, 100_000, &[]));
@@ -522,7 +564,7 @@ mod tests {
             path: "/elsewhere/remote.ron".into(),
         }))));
         assert_eq!(app.showing, Screen::Main);
-        assert_eq!(app.runs.get("r2"), Some(&app.selected));
+        assert_eq!(app.runs.get("r2"), Some(&app.workflows.selected));
         assert!(app.remote_runs.contains("r2"));
         assert_eq!(
             app.entry()

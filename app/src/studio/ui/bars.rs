@@ -10,7 +10,7 @@ use ratatui::widgets::Paragraph;
 use graflow_engine::hitl::FeedbackKind;
 
 use crate::studio::action::{ActionId, Context, REGISTRY};
-use crate::studio::app::{App, Level, on_screens};
+use crate::studio::app::{App, Level, Pane, on_screens};
 use crate::studio::model::RunPhase;
 use crate::text;
 
@@ -56,20 +56,16 @@ pub fn draw_status(frame: &mut Frame, area: Rect, app: &App) {
 
 fn draw_status_text(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.settings.theme;
-    if let Some(input) = app.log.input.as_ref().filter(|_| {
-        matches!(
-            app.prompt_for,
-            crate::studio::app::Pane::Graph | crate::studio::app::Pane::Workflows
-        )
-    }) {
-        let what = if app.prompt_for == crate::studio::app::Pane::Workflows {
-            " filter workflows: /"
-        } else {
-            " find node: /"
-        };
+    let prompt = [
+        (Pane::Workflows, " filter workflows: /"),
+        (Pane::Graph, " find node: /"),
+    ]
+    .into_iter()
+    .find_map(|(pane, what)| app.prompt.text_for(pane).map(|t| (what, t)));
+    if let Some((what, input)) = prompt {
         let line = Line::from(vec![
             Span::styled(what, theme.key()),
-            Span::raw(input.clone()),
+            Span::raw(input.to_string()),
             Span::styled("█", theme.accent()),
         ]);
         frame.render_widget(Paragraph::new(line), area);
@@ -80,16 +76,18 @@ fn draw_status_text(frame: &mut Frame, area: Rect, app: &App) {
         Some((text, Level::Info)) => Line::from(Span::styled(format!(" {text}"), theme.accent())),
         None => {
             let running = app
+                .workflows
                 .entries
                 .iter()
                 .filter(|e| e.run.as_ref().is_some_and(|r| r.phase == RunPhase::Running))
                 .count();
             let invalid = app
+                .workflows
                 .entries
                 .iter()
                 .filter(|e| e.first_error().is_some())
                 .count();
-            let n = app.entries.len();
+            let n = app.workflows.entries.len();
             let mut parts = vec![format!(" graflow studio · {}", text::plural(n, "workflow"))];
             if invalid > 0 {
                 parts.push(format!("{invalid} with errors"));

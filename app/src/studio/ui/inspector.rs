@@ -28,7 +28,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         tabs.push((Tab::Pools, "Pools"));
     }
     for (tab, name) in tabs {
-        let style = if app.tab == tab {
+        let style = if app.inspector.tab == tab {
             theme.accent()
         } else {
             theme.muted()
@@ -40,7 +40,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
     if inner.height == 0 || inner.width == 0 {
         return;
     }
-    match app.tab {
+    match app.inspector.tab {
         Tab::Task => draw_task(frame, inner, app),
         Tab::Channel => draw_channel(frame, inner, app),
         Tab::Events => draw_events(frame, inner, app),
@@ -130,7 +130,7 @@ fn draw_task(frame: &mut Frame, area: Rect, app: &App) {
         }
         for (attempt, msg) in t.errors.iter().rev().take(2) {
             let text = format!("✗ attempt {attempt}: {}", msg.replace('\n', " ⏎ "));
-            if app.log.wrap {
+            if app.inspector.log.wrap {
                 // `w` wraps the errors as it wraps the log (up to a few rows each).
                 let rows = super::hard_wrap(
                     vec![Line::from(Span::styled(text, theme.error()))],
@@ -203,13 +203,13 @@ fn draw_task(frame: &mut Frame, area: Rect, app: &App) {
     // The log header.
     let lines = app.log_lines();
     let mut flags = Vec::new();
-    if app.log.follow {
+    if app.inspector.log.follow {
         flags.push("follow");
     }
-    if app.log.wrap {
+    if app.inspector.log.wrap {
         flags.push("wrap");
     }
-    if app.log.errors_only {
+    if app.inspector.log.errors_only {
         flags.push("errors only");
     }
     let mut log_head = format!("log: {}", text::plural(lines.len(), "line"));
@@ -221,7 +221,7 @@ fn draw_task(frame: &mut Frame, area: Rect, app: &App) {
     if !flags.is_empty() {
         log_head.push_str(&format!(" · {}", flags.join(" · ")));
     }
-    if let Some(s) = &app.log.search {
+    if let Some(s) = &app.inspector.log.search {
         log_head.push_str(&format!(" · /{s}"));
     }
     head.push(Line::from(Span::styled(
@@ -241,16 +241,12 @@ fn draw_task(frame: &mut Frame, area: Rect, app: &App) {
         height: area.height - head_h,
         ..area
     };
-    if let Some(input) = app
-        .log
-        .input
-        .as_ref()
-        .filter(|_| app.prompt_for == Pane::Inspector)
+    if let Some(input) = app.prompt.text_for(Pane::Inspector)
         && log_area.height > 0
     {
         let prompt = Line::from(vec![
             Span::styled("/", theme.key()),
-            Span::raw(input.clone()),
+            Span::raw(input.to_string()),
             Span::styled("█", theme.accent()),
         ]);
         frame.render_widget(
@@ -272,20 +268,20 @@ fn draw_task(frame: &mut Frame, area: Rect, app: &App) {
         return;
     }
     let h = log_area.height as usize;
-    let cursor = if app.log.follow {
+    let cursor = if app.inspector.log.follow {
         lines.len() - 1
     } else {
-        app.log.cursor.min(lines.len() - 1)
+        app.inspector.log.cursor.min(lines.len() - 1)
     };
     let text_w = (log_area.width as usize).saturating_sub(4).max(1);
     // Build display rows upward from the cursor's line until the pane is full.
     let mut rows: Vec<Line> = Vec::new();
     let mut top_line = cursor + 1;
-    let below = if app.log.follow { 0 } else { h / 3 };
+    let below = if app.inspector.log.follow { 0 } else { h / 3 };
     let end = (cursor + 1 + below).min(lines.len());
     for i in (0..end).rev() {
         let l = lines[i];
-        let pieces = if app.log.wrap {
+        let pieces = if app.inspector.log.wrap {
             wrap(&l.text, text_w)
         } else {
             vec![l.text.clone()]
@@ -305,9 +301,14 @@ fn draw_task(frame: &mut Frame, area: Rect, app: &App) {
                 theme.text()
             };
             let mut spans = vec![Span::styled(tag, theme.muted())];
-            spans.extend(highlight(piece, app.log.search.as_deref(), base, theme));
+            spans.extend(highlight(
+                piece,
+                app.inspector.log.search.as_deref(),
+                base,
+                theme,
+            ));
             let mut line = Line::from(spans);
-            if i == cursor && !app.log.follow {
+            if i == cursor && !app.inspector.log.follow {
                 line = line.style(theme.selection());
             }
             new_rows.push(line);
@@ -431,7 +432,7 @@ fn draw_channel(frame: &mut Frame, area: Rect, app: &App) {
         .unwrap_or(4)
         .clamp(4, 24);
     let list_h = (area.height as usize * 3 / 5).max(1);
-    let sel = app.channel_selected.min(run.channel.len() - 1);
+    let sel = app.inspector.channel_selected.min(run.channel.len() - 1);
     let offset = sel.saturating_sub(list_h.saturating_sub(1));
     let mut lines = Vec::new();
     for (i, (k, v)) in run.channel.iter().enumerate().skip(offset).take(list_h) {
@@ -483,6 +484,7 @@ fn draw_events(frame: &mut Frame, area: Rect, app: &App) {
     let h = area.height as usize;
     let n = run.events.len();
     let top = app
+        .inspector
         .events_scroll
         .unwrap_or(n.saturating_sub(h))
         .min(n.saturating_sub(1));

@@ -33,7 +33,7 @@ pub(crate) fn title<'a>(app: &App, view: &str) -> Line<'a> {
     if let Some(d) = e.graph.focus {
         t.push_str(&format!(" · focus {d}"));
     }
-    if let Some(f) = &app.find {
+    if let Some(f) = &app.graph.find {
         t.push_str(&format!(" · find /{f}"));
     }
     t.push(' ');

@@ -58,7 +58,7 @@ fn draw_main(frame: &mut Frame, a: &areas::Areas, app: &App) {
         workflows::draw_history(frame, r, app);
     }
     if let Some(r) = a.graph {
-        match app.view {
+        match app.graph.view {
             GraphView::List => list::draw(frame, r, app),
             GraphView::Canvas => canvas::draw(frame, r, app),
             GraphView::Timeline => timeline::draw(frame, r, app),

@@ -15,12 +15,16 @@ use crate::text::{self, truncate};
 pub fn draw_workflows(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.settings.theme;
     let rows = app.visible_workflows();
-    let title = match &app.workflow_filter {
-        Some(f) => format!(" Workflows ({}/{}) /{f} ", rows.len(), app.entries.len()),
-        None => format!(" Workflows ({}) ", app.entries.len()),
+    let title = match &app.workflows.filter {
+        Some(f) => format!(
+            " Workflows ({}/{}) /{f} ",
+            rows.len(),
+            app.workflows.entries.len()
+        ),
+        None => format!(" Workflows ({}) ", app.workflows.entries.len()),
     };
     let inner = pane(frame, area, app, Pane::Workflows, Line::from(title));
-    if rows.is_empty() && !app.entries.is_empty() {
+    if rows.is_empty() && !app.workflows.entries.is_empty() {
         placeholder(
             frame,
             inner,
@@ -32,7 +36,7 @@ pub fn draw_workflows(frame: &mut Frame, area: Rect, app: &App) {
         );
         return;
     }
-    if app.entries.is_empty() {
+    if app.workflows.entries.is_empty() {
         placeholder(
             frame,
             inner,
@@ -48,8 +52,8 @@ pub fn draw_workflows(frame: &mut Frame, area: Rect, app: &App) {
     let mut lines = Vec::new();
     for (i, e) in rows
         .iter()
-        .map(|&i| (i, &app.entries[i]))
-        .skip(app.workflows_offset)
+        .map(|&i| (i, &app.workflows.entries[i]))
+        .skip(app.workflows.offset)
         .take(inner.height as usize)
     {
         let (glyph, style) = entry_glyph(theme, e);
@@ -79,7 +83,7 @@ pub fn draw_workflows(frame: &mut Frame, area: Rect, app: &App) {
             spans.push(Span::styled(format!(" {}", truncate(&note, rest)), style));
         }
         let mut line = Line::from(spans);
-        if i == app.selected {
+        if i == app.workflows.selected {
             line = line.style(theme.selection());
         }
         lines.push(line);
@@ -90,9 +94,9 @@ pub fn draw_workflows(frame: &mut Frame, area: Rect, app: &App) {
 /// Draw the run history.
 pub fn draw_history(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.settings.theme;
-    let title = Line::from(format!(" Runs ({}) ", app.history.len()));
+    let title = Line::from(format!(" Runs ({}) ", app.history.records.len()));
     let inner = pane(frame, area, app, Pane::History, title);
-    if app.history.is_empty() {
+    if app.history.records.is_empty() {
         placeholder(
             frame,
             inner,
@@ -112,10 +116,10 @@ pub fn draw_history(frame: &mut Frame, area: Rect, app: &App) {
         return;
     }
     let h = inner.height as usize;
-    let offset = app.history_selected.saturating_sub(h.saturating_sub(1));
+    let offset = app.history.offset(h);
     let w = inner.width as usize;
     let mut lines = Vec::new();
-    for (i, r) in app.history.iter().enumerate().skip(offset).take(h) {
+    for (i, r) in app.history.records.iter().enumerate().skip(offset).take(h) {
         let (glyph, status) = match r.status {
             Some(graflow_engine::RunStatus::Succeeded) => ("✓", TaskStatus::Succeeded),
             Some(graflow_engine::RunStatus::Cancelled) => ("⊘", TaskStatus::Cancelled),
@@ -135,7 +139,7 @@ pub fn draw_history(frame: &mut Frame, area: Rect, app: &App) {
             Span::styled(format!("{glyph} "), theme.status(status)),
             Span::raw(text),
         ]);
-        if i == app.history_selected && app.focus == Pane::History {
+        if i == app.history.selected && app.focus == Pane::History {
             line = line.style(theme.selection());
         }
         lines.push(line);
