@@ -399,3 +399,70 @@ fn checkpoints_lists_newest_first_with_size() {
     assert!(infos[0]["size_bytes"].as_u64().unwrap() > 100);
     assert_eq!(infos[0]["metadata"]["task_id"], "answer");
 }
+
+#[test]
+fn keep_for_deletes_checkpoints_older_than_its_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("st");
+    let hello = samples_dir().join("hello.ron");
+    run_to_end(&hello, &state);
+    // Age the first run's checkpoints by two days, in the listing they are read from.
+    let folder = state.join("checkpoints");
+    let metas: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".meta.json"))
+        .collect();
+    assert_eq!(metas.len(), 3, "{metas:?}");
+    let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400);
+    for meta in &metas {
+        let mut info: Value = serde_json::from_slice(&std::fs::read(meta).unwrap()).unwrap();
+        info["created_at"] = humantime::format_rfc3339_micros(two_days_ago)
+            .to_string()
+            .into();
+        std::fs::write(meta, serde_json::to_vec(&info).unwrap()).unwrap();
+    }
+    let out = Command::new(bin())
+        .args([
+            "run",
+            "--json",
+            "--checkpoint-every-task",
+            "--keep-for",
+            "1d",
+        ])
+        .arg("--state-dir")
+        .arg(&state)
+        .arg(&hello)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run_id = finished(&parse_lines(&out.stdout))["run_id"].clone();
+    let json = Command::new(bin())
+        .args(["checkpoints", "--json", "--state-dir"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    let left = parse_lines(&json.stdout);
+    assert_eq!(left.len(), 3, "{left:?}");
+    assert!(left.iter().all(|i| i["run_id"] == run_id), "{left:?}");
+    for meta in &metas {
+        assert!(!meta.exists(), "{} was kept", meta.display());
+    }
+
+    let refused = Command::new(bin())
+        .args(["run", "--keep-for", "0s"])
+        .arg(&hello)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("longer than zero"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}

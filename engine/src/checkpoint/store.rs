@@ -326,15 +326,20 @@ pub fn prune_older_than(
     let Some(cutoff) = now.checked_sub(age) else {
         return Vec::new();
     };
-    let older = |info: &CheckpointInfo| {
-        humantime::parse_rfc3339_weak(&info.created_at).is_ok_and(|written| written < cutoff)
-    };
-    let stale = list(dir)
+    let dated: Vec<(CheckpointInfo, Option<std::time::SystemTime>)> = list(dir)
         .into_iter()
         .filter(|i| i.workflow == workflow)
-        .skip(1)
-        .filter(older);
-    stale.map(remove).collect()
+        .map(|i| {
+            let written = humantime::parse_rfc3339_weak(&i.created_at).ok();
+            (i, written)
+        })
+        .collect();
+    let newest = dated.iter().filter_map(|(_, written)| *written).max();
+    dated
+        .into_iter()
+        .filter(|(_, written)| written.is_some_and(|w| w < cutoff && Some(w) != newest))
+        .map(|(info, _)| remove(info))
+        .collect()
 }
 
 /// Delete a checkpoint with its side files; returns its path.
@@ -347,4 +352,62 @@ fn remove(info: CheckpointInfo) -> PathBuf {
         let _ = fs::remove_file(&p);
     }
     info.path
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::checkpoint::file::tests::sample;
+
+    /// Save checkpoint `seq` of `workflow`, written `days_ago` days before `now`.
+    fn saved(dir: &Path, workflow: &str, seq: u32, now: SystemTime, days_ago: u64) -> PathBuf {
+        let mut ckpt = sample();
+        ckpt.seq = seq;
+        ckpt.workflow.name = workflow.into();
+        let at = now - Duration::from_secs(days_ago * 86_400);
+        ckpt.created_at = humantime::format_rfc3339_micros(at).to_string();
+        save(dir, &ckpt).expect("saved").path
+    }
+
+    #[test]
+    fn age_retention_deletes_only_old_checkpoints_of_the_workflow() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let now = SystemTime::now();
+        let old = saved(dir.path(), "etl", 1, now, 9);
+        let older = saved(dir.path(), "etl", 2, now, 30);
+        let recent = saved(dir.path(), "etl", 3, now, 2);
+        let other = saved(dir.path(), "report", 4, now, 30);
+        let mut removed = prune_older_than(dir.path(), "etl", Duration::from_secs(7 * 86_400), now);
+        removed.sort();
+        let mut expected = vec![old.clone(), older.clone()];
+        expected.sort();
+        assert_eq!(removed, expected);
+        for gone in [&old, &older] {
+            assert!(!gone.exists(), "{}", gone.display());
+            assert!(!sibling(gone, "meta.json").exists());
+        }
+        assert!(recent.exists() && other.exists());
+    }
+
+    #[test]
+    fn age_retention_keeps_the_newest_and_unreadable_times() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let now = SystemTime::now();
+        let newest = saved(dir.path(), "etl", 1, now, 40);
+        let removed = prune_older_than(dir.path(), "etl", Duration::from_secs(86_400), now);
+        assert!(removed.is_empty() && newest.exists(), "{removed:?}");
+
+        // A time that does not parse is kept: retention never guesses.
+        let mut odd = sample();
+        odd.seq = 0;
+        odd.workflow.name = "etl".into();
+        odd.created_at = "long ago".into();
+        let odd = save(dir.path(), &odd).expect("saved").path;
+        let removed = prune_older_than(dir.path(), "etl", Duration::from_secs(86_400), now);
+        assert!(removed.is_empty() && odd.exists(), "{removed:?}");
+        // An age beyond the clock's start deletes nothing.
+        assert!(prune_older_than(dir.path(), "etl", Duration::MAX, now).is_empty());
+    }
 }

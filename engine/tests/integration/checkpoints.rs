@@ -363,6 +363,56 @@ async fn keep_last_prunes_older_checkpoints_of_the_workflow() {
     );
 }
 
+/// A checkpoint of `workflow` written `days_ago` days ago, saved into `dir`.
+fn old_checkpoint(dir: &Path, workflow: &str, days_ago: u64) -> PathBuf {
+    let written = std::time::SystemTime::now() - Duration::from_secs(days_ago * 86_400);
+    let ckpt = graflow_engine::checkpoint::Checkpoint {
+        run_id: format!("old-{workflow}-{days_ago}"),
+        seq: 1,
+        created_at: humantime::format_rfc3339_micros(written).to_string(),
+        reason: Reason::Host,
+        task: None,
+        workflow: WorkflowSource {
+            name: workflow.into(),
+            ..WorkflowSource::default()
+        },
+        metadata: Default::default(),
+        snapshot: Default::default(),
+        feedback: Vec::new(),
+    };
+    store::save(dir, &ckpt).expect("saved").path
+}
+
+#[tokio::test]
+async fn keep_for_in_a_file_deletes_the_workflows_old_checkpoints() {
+    let src = r#"Workflow(name: "aged", flow: "a >> b", keep_for: "1h",
+        tasks: {"a": Task(run: Noop), "b": Task(run: Noop)})"#;
+    let loaded = graflow_engine::file::load_str(
+        src,
+        Path::new("aged.ron"),
+        &graflow_engine::handler::Runtimes::default(),
+    )
+    .expect("loads");
+    assert_eq!(loaded.keep_for(), Some(Duration::from_secs(3600)));
+    let dir = tempfile::tempdir().unwrap();
+    let stale = old_checkpoint(dir.path(), "aged", 2);
+    let fresh = old_checkpoint(dir.path(), "aged", 0);
+    let others = old_checkpoint(dir.path(), "other", 30);
+    let mut options =
+        RunOptions::new().checkpoints(loaded.checkpoint_config(dir.path().to_path_buf(), None));
+    options.checkpoint_every_task = true;
+    let out = Engine::new().run(loaded.workflow.clone(), options).await;
+    assert!(out.succeeded(), "{:?}", out.error);
+    let left = checkpoints(dir.path());
+    assert!(!left.contains(&stale), "{left:?}");
+    assert!(left.contains(&fresh) && left.contains(&others), "{left:?}");
+    let written_by_the_run = store::list(dir.path())
+        .into_iter()
+        .filter(|i| i.run_id == out.run_id)
+        .count();
+    assert_eq!(written_by_the_run, 2, "{left:?}");
+}
+
 #[tokio::test]
 async fn resuming_with_a_workflow_that_lacks_a_task_is_refused() {
     let mut wf = Workflow::builder("v1");

@@ -168,6 +168,32 @@ fn bad_durations_name_task_and_field() {
 }
 
 #[test]
+fn a_bad_keep_for_is_an_error_at_its_field() {
+    let src = "Workflow(name: \"x\", flow: \"a\",\n keep_for: \"a week\",\n tasks: {\"a\": Task(run: Noop)})";
+    let d = first_error(src);
+    assert!(
+        d.message
+            .starts_with("keep_for: 'a week' is not a duration"),
+        "{d}"
+    );
+    assert_eq!(d.line, 2, "{d}");
+    assert!(d.hint.as_deref().unwrap_or_default().contains("7d"), "{d}");
+    for (text, says) in [("0s", "longer than zero"), ("400d", "366 days")] {
+        let src = format!(
+            r#"Workflow(name: "x", flow: "a", keep_for: "{text}", tasks: {{"a": Task(run: Noop)}})"#
+        );
+        let d = first_error(&src);
+        assert!(d.message.contains(says), "{text}: {d}");
+    }
+    let ok = r#"Workflow(name: "x", flow: "a", keep_for: "7d", tasks: {"a": Task(run: Noop)})"#;
+    let loaded = load(ok).expect("loads");
+    assert_eq!(
+        loaded.keep_for(),
+        Some(std::time::Duration::from_secs(7 * 86_400))
+    );
+}
+
+#[test]
 fn misconfigured_policy_is_an_error_at_the_group() {
     let src = "Workflow(name: \"x\", flow: \"g\",\n groups: {\"g\": Group(members: \"a | b\", policy: AtLeast(3))},\n tasks: {\"a\": Task(run: Noop), \"b\": Task(run: Noop)})";
     let d = first_error(src);
