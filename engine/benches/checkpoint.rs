@@ -149,6 +149,7 @@ fn bench(
             },
             keep_last: None,
             keep_for: None,
+            compression: Default::default(),
             signing_key: None,
         };
         let out = rt.block_on(Engine::new().run(wf.clone(), RunOptions::new().checkpoints(config)));

@@ -1,9 +1,13 @@
-//! The `.ckpt` file format, version 1 (documented in docs/checkpoints.md):
+//! The `.ckpt` file format (documented in docs/checkpoints.md):
 //!
 //! ```text
 //! {"format":"graflow-checkpoint","schema_version":1,"payload_bytes":N,"crc32":"8 hex digits"}\n
 //! <N bytes: the payload, one JSON object (a `Checkpoint`)>
 //! ```
+//! Schema 2 is the same with the payload compressed (zstd): the header adds
+//! `"compression":"zstd"` and `"content_bytes"` (the JSON's length); length, CRC-32 and
+//! signature are those of the stored (compressed) bytes. Plain payloads are still written as
+//! schema 1, which older builds read.
 //! The header is read first: a file that is not a checkpoint, was written by a newer schema,
 //! is shorter or longer than announced, or whose payload does not match its CRC-32 is refused
 //! with a message saying which — before any of it is trusted.
@@ -16,8 +20,42 @@ use serde_json::{Map, Value};
 use super::CheckpointError;
 use super::snapshot::RunSnapshot;
 
-/// The schema this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The newest schema this build reads (and writes, for a compressed payload).
+pub const SCHEMA_VERSION: u32 = 2;
+/// The schema of a checkpoint whose payload is plain JSON.
+pub(super) const PLAIN_SCHEMA: u32 = 1;
+/// The name of zstd in a header's `compression`.
+const ZSTD: &str = "zstd";
+/// The zstd level: the fastest, since a run waits while its checkpoint is written.
+const ZSTD_LEVEL: i32 = 1;
+
+/// Payloads of more JSON than this are compressed by default (1 MiB).
+pub const DEFAULT_COMPRESS_ABOVE: u64 = 1 << 20;
+
+/// When a checkpoint's payload is compressed (zstd). Reading needs no setting: the header
+/// says how the payload is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// Never: the payload is plain JSON, readable by any graflow.
+    Never,
+    /// When the payload's JSON is longer than this many bytes.
+    Above(u64),
+}
+
+impl Default for Compression {
+    fn default() -> Self {
+        Compression::Above(DEFAULT_COMPRESS_ABOVE)
+    }
+}
+
+/// What [`write_with`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// Bytes written: header and stored payload.
+    pub bytes: u64,
+    /// The payload's JSON length when it was stored compressed (`None`: stored plain).
+    pub content_bytes: Option<u64>,
+}
 const FORMAT: &str = "graflow-checkpoint";
 
 /// Why a checkpoint was written.
@@ -86,6 +124,12 @@ struct Header {
     /// HMAC-SHA256 of the payload with the key of the state dir that wrote it (hex).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     mac: Option<String>,
+    /// How the payload is compressed (`zstd`), when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    compression: Option<String>,
+    /// The payload's length once decompressed, when it is compressed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    content_bytes: Option<u64>,
 }
 
 fn mac_of(key: &[u8], payload: &[u8]) -> Option<hmac::Hmac<sha2::Sha256>> {
@@ -144,6 +188,16 @@ pub fn write_signed<W: Write + Seek>(
     ckpt: &Checkpoint,
     key: Option<&[u8]>,
 ) -> std::io::Result<u64> {
+    write_with(w, ckpt, key, Compression::Never).map(|written| written.bytes)
+}
+
+/// [`write_signed`], the payload compressed as `compression` says.
+pub fn write_with<W: Write + Seek>(
+    w: &mut W,
+    ckpt: &Checkpoint,
+    key: Option<&[u8]>,
+    compression: Compression,
+) -> std::io::Result<Written> {
     use hmac::Mac;
     let start = w.stream_position()?;
     w.write_all(&[b' '; HEADER_SPACE])?;
@@ -153,11 +207,25 @@ pub fn write_signed<W: Write + Seek>(
         mac: key.and_then(|k| mac_of(k, &[])),
         len: 0,
     };
-    serde_json::to_writer(&mut sink, ckpt)?;
+    let content_bytes = match compression {
+        Compression::Never => {
+            serde_json::to_writer(&mut sink, ckpt)?;
+            None
+        }
+        Compression::Above(limit) => {
+            let mut body = Compressing::new(&mut sink, limit);
+            serde_json::to_writer(&mut body, ckpt)?;
+            body.finish()?
+        }
+    };
     let Summing { crc, mac, len, .. } = sink;
     let header = Header {
         format: FORMAT.into(),
-        schema_version: SCHEMA_VERSION,
+        schema_version: if content_bytes.is_some() {
+            SCHEMA_VERSION
+        } else {
+            PLAIN_SCHEMA
+        },
         payload_bytes: len as usize,
         crc32: format!("{:08x}", crc.finalize()),
         mac: mac.map(|m| {
@@ -167,6 +235,8 @@ pub fn write_signed<W: Write + Seek>(
                 .map(|b| format!("{b:02x}"))
                 .collect()
         }),
+        compression: content_bytes.map(|_| ZSTD.to_string()),
+        content_bytes,
     };
     let mut line = serde_json::to_vec(&header)?;
     if line.len() >= HEADER_SPACE {
@@ -178,7 +248,84 @@ pub fn write_signed<W: Write + Seek>(
     w.seek(SeekFrom::Start(start))?;
     w.write_all(&line)?;
     w.seek(SeekFrom::Start(end))?;
-    Ok(end - start)
+    Ok(Written {
+        bytes: end - start,
+        content_bytes,
+    })
+}
+
+/// A payload's JSON on its way out: held in memory up to a limit, written plain if it ends
+/// there, else compressed from its first byte on.
+struct Compressing<'a, W: Write> {
+    state: Option<Body<'a, W>>,
+    limit: u64,
+    content: u64,
+}
+
+enum Body<'a, W: Write> {
+    /// Not past the limit yet.
+    Held { out: &'a mut W, held: Vec<u8> },
+    /// Past it: compressing.
+    Zstd(zstd::Encoder<'static, &'a mut W>),
+}
+
+impl<'a, W: Write> Compressing<'a, W> {
+    fn new(out: &'a mut W, limit: u64) -> Self {
+        let held = Vec::with_capacity(limit.min(64 * 1024) as usize);
+        Compressing {
+            state: Some(Body::Held { out, held }),
+            limit,
+            content: 0,
+        }
+    }
+
+    /// Write what is held, or end the compressed frame; returns the JSON's length when it was
+    /// compressed.
+    fn finish(mut self) -> std::io::Result<Option<u64>> {
+        match self.state.take() {
+            Some(Body::Held { out, held }) => {
+                out.write_all(&held)?;
+                Ok(None)
+            }
+            Some(Body::Zstd(encoder)) => {
+                encoder.finish()?;
+                Ok(Some(self.content))
+            }
+            None => Err(std::io::Error::other("the compressed payload broke off")),
+        }
+    }
+}
+
+impl<W: Write> Write for Compressing<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let state = match self.state.take() {
+            Some(Body::Held { out, mut held }) => {
+                if self.content + buf.len() as u64 <= self.limit {
+                    held.extend_from_slice(buf);
+                    Body::Held { out, held }
+                } else {
+                    let mut encoder = zstd::Encoder::new(out, ZSTD_LEVEL)?;
+                    encoder.write_all(&held)?;
+                    Body::Zstd(encoder)
+                }
+            }
+            Some(Body::Zstd(encoder)) => Body::Zstd(encoder),
+            None => return Err(std::io::Error::other("the compressed payload broke off")),
+        };
+        let n = match self.state.insert(state) {
+            Body::Zstd(encoder) => encoder.write(buf)?,
+            Body::Held { .. } => buf.len(),
+        };
+        self.content += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.state.as_mut() {
+            Some(Body::Zstd(encoder)) => encoder.flush(),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// A writer that passes bytes on while counting them and feeding the CRC and the MAC.
@@ -238,7 +385,7 @@ pub(super) fn decode_from<R: Read>(
     mut reader: R,
     key: Option<&[u8]>,
 ) -> Result<(Checkpoint, bool), Unreadable> {
-    use super::read::{Failure, Window};
+    use super::read::{Failure, Summed, Window};
     let mut head = Vec::with_capacity(HEADER_READ);
     (&mut reader)
         .take(HEADER_READ as u64)
@@ -267,13 +414,52 @@ pub(super) fn decode_from<R: Read>(
     let mac = key
         .filter(|_| given_mac.is_some())
         .and_then(|k| mac_of(k, &[]));
-    let mut window = Window::new(reader, &head[newline + 1..], mac);
-    let parsed = window.checkpoint();
-    match window.drain() {
-        Err(Failure::Io(e)) => return Err(Unreadable::Io(e)),
-        Err(Failure::Syntax(_)) | Ok(()) => {}
-    }
-    let found = window.len as usize;
+    let start = &head[newline + 1..];
+    let stored = match header.compression.as_deref() {
+        None => {
+            let mut window = Window::new(reader, start, mac);
+            let parsed = window.checkpoint();
+            match window.drain() {
+                Err(Failure::Io(e)) => return Err(Unreadable::Io(e)),
+                Err(Failure::Syntax(_)) | Ok(()) => {}
+            }
+            Stored {
+                parsed,
+                len: window.len,
+                crc: window.crc,
+                mac: window.mac,
+            }
+        }
+        Some(ZSTD) => {
+            let content_bytes = header.content_bytes.ok_or_else(|| {
+                CheckpointError::Invalid("a zstd payload without its content_bytes".into())
+            })?;
+            let mut raw = Summed::new(std::io::Cursor::new(start).chain(reader), mac);
+            let parsed = decompressed(&mut raw, content_bytes);
+            // The rest of the stored bytes, for their length and checksums.
+            std::io::copy(&mut raw, &mut std::io::sink()).map_err(Unreadable::Io)?;
+            Stored {
+                parsed,
+                len: raw.len,
+                crc: raw.crc,
+                mac: raw.mac,
+            }
+        }
+        Some(other) => {
+            return Err(CheckpointError::Invalid(format!(
+                "the payload is compressed with '{}', which this graflow does not read",
+                other.chars().take(40).collect::<String>()
+            ))
+            .into());
+        }
+    };
+    let Stored {
+        parsed,
+        len,
+        crc,
+        mac,
+    } = stored;
+    let found = len as usize;
     if found < header.payload_bytes {
         return Err(CheckpointError::Truncated {
             expected: header.payload_bytes,
@@ -288,7 +474,7 @@ pub(super) fn decode_from<R: Read>(
         }
         .into());
     }
-    let crc = format!("{:08x}", window.crc.clone().finalize());
+    let crc = format!("{:08x}", crc.finalize());
     if crc != header.crc32 {
         return Err(CheckpointError::Corrupted {
             expected: header.crc32,
@@ -296,7 +482,7 @@ pub(super) fn decode_from<R: Read>(
         }
         .into());
     }
-    let signed = match (window.mac.take(), given_mac) {
+    let signed = match (mac, given_mac) {
         (Some(mac), Some(given)) => {
             use hmac::Mac;
             mac.verify_slice(&given).is_ok()
@@ -309,6 +495,46 @@ pub(super) fn decode_from<R: Read>(
         Err(Failure::Syntax(e)) => {
             Err(CheckpointError::Invalid(format!("the payload does not parse: {e}")).into())
         }
+    }
+}
+
+/// What reading a payload gave: the checkpoint (or why not) and the stored bytes' checks.
+struct Stored {
+    parsed: Result<Checkpoint, super::read::Failure>,
+    len: u64,
+    crc: crc32fast::Hasher,
+    mac: Option<hmac::Hmac<sha2::Sha256>>,
+}
+
+/// Parse a zstd payload from `raw`: at most `content_bytes` of JSON are decompressed (more is
+/// an error, so a small file cannot expand without bound). A stream that does not decompress
+/// is a syntax failure, reported only if the stored bytes pass their checks.
+fn decompressed<R: Read>(
+    raw: &mut R,
+    content_bytes: u64,
+) -> Result<Checkpoint, super::read::Failure> {
+    use super::read::{Failure, Window};
+    let not_zstd =
+        |e: std::io::Error| Failure::Syntax(format!("the payload does not decompress: {e}"));
+    let decoder = zstd::Decoder::new(raw).map_err(not_zstd)?;
+    let mut json = decoder.take(content_bytes.saturating_add(1));
+    let mut window = Window::new(&mut json, &[], None);
+    let parsed = window.checkpoint();
+    let drained = window.drain();
+    drop(window);
+    let produced = content_bytes.saturating_add(1) - json.limit();
+    match (parsed, drained) {
+        (_, Err(Failure::Io(e))) | (Err(Failure::Io(e)), _) => Err(not_zstd(e)),
+        _ if produced != content_bytes => Err(Failure::Syntax(format!(
+            "the payload decompresses to {} bytes{}, not the {content_bytes} its header says",
+            produced.min(content_bytes),
+            if produced > content_bytes {
+                " or more"
+            } else {
+                ""
+            }
+        ))),
+        (parsed, _) => parsed,
     }
 }
 
@@ -373,7 +599,7 @@ pub(super) mod tests {
             decode(newer.as_bytes()),
             Err(CheckpointError::NewerSchema {
                 found: 9,
-                supported: 1
+                supported: 2
             })
         ));
         assert!(matches!(
@@ -381,5 +607,115 @@ pub(super) mod tests {
             Err(CheckpointError::NotACheckpoint)
         ));
         assert!(matches!(decode(b""), Err(CheckpointError::NotACheckpoint)));
+    }
+
+    /// A checkpoint whose channel holds `n` values of about 1 KB.
+    fn big(n: usize) -> Checkpoint {
+        let mut ckpt = sample();
+        let values = (0..n)
+            .map(|i| (format!("k{i}"), serde_json::json!(format!("{i:>1000}"))))
+            .collect();
+        ckpt.snapshot.channel = super::super::snapshot::ChannelContent::Values(values);
+        ckpt
+    }
+
+    fn written(ckpt: &Checkpoint, key: Option<&[u8]>, compression: Compression) -> Vec<u8> {
+        let mut out = std::io::Cursor::new(Vec::new());
+        write_with(&mut out, ckpt, key, compression).unwrap();
+        out.into_inner()
+    }
+
+    fn read_signed(
+        bytes: &[u8],
+        key: Option<&[u8]>,
+    ) -> Result<(Checkpoint, bool), CheckpointError> {
+        decode_from(bytes, key).map_err(|e| match e {
+            Unreadable::Io(e) => CheckpointError::Invalid(e.to_string()),
+            Unreadable::Refused(e) => e,
+        })
+    }
+
+    #[test]
+    fn big_payloads_are_compressed_and_read_back_equal() {
+        let ckpt = big(3_000);
+        let plain = written(&ckpt, None, Compression::Never);
+        let packed = written(&ckpt, Some(b"key"), Compression::default());
+        assert!(
+            packed.len() * 5 < plain.len(),
+            "{} vs {}",
+            packed.len(),
+            plain.len()
+        );
+        let header = String::from_utf8_lossy(&packed[..HEADER_SPACE]).to_string();
+        assert!(
+            header.contains(r#""schema_version":2"#) && header.contains(r#""compression":"zstd""#),
+            "{header}"
+        );
+        let (back, signed) = read_signed(&packed, Some(b"key")).unwrap();
+        assert!(signed);
+        assert_eq!(back, ckpt);
+        assert_eq!(decode(&plain).unwrap(), ckpt);
+        // Small payloads stay plain (schema 1), whatever the setting.
+        let small = written(&sample(), None, Compression::default());
+        assert!(small.starts_with(br#"{"format":"graflow-checkpoint","schema_version":1,"#));
+        assert_eq!(small, written(&sample(), None, Compression::Never));
+    }
+
+    #[test]
+    fn damaged_compressed_payloads_are_refused_saying_why() {
+        let packed = written(&big(2_000), None, Compression::Above(1024));
+        assert!(matches!(
+            decode(&packed[..packed.len() - 3]),
+            Err(CheckpointError::Truncated { .. })
+        ));
+        let mut flipped = packed.clone();
+        let middle = HEADER_SPACE + (packed.len() - HEADER_SPACE) / 2;
+        flipped[middle] ^= 0x40;
+        assert!(matches!(
+            decode(&flipped),
+            Err(CheckpointError::Corrupted { .. })
+        ));
+        let mut longer = packed.clone();
+        longer.extend_from_slice(b"junk");
+        assert!(matches!(
+            decode(&longer),
+            Err(CheckpointError::TooLong { .. })
+        ));
+        // A header that lies about the JSON's length (the stored bytes intact) is refused
+        // before more than it announced is decompressed.
+        let text = String::from_utf8_lossy(&packed[..HEADER_SPACE]).to_string();
+        let announced: u64 = text
+            .split(r#""content_bytes":"#)
+            .nth(1)
+            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap();
+        for lie in [announced / 2, announced + 10] {
+            let header = text.replace(
+                &format!(r#""content_bytes":{announced}"#),
+                &format!(r#""content_bytes":{lie}"#),
+            );
+            let mut bytes = header.trim_end().as_bytes().to_vec();
+            bytes.resize(HEADER_SPACE - 1, b' ');
+            bytes.push(b'\n');
+            bytes.extend_from_slice(&packed[HEADER_SPACE..]);
+            let e = decode(&bytes).unwrap_err().to_string();
+            assert!(e.contains("decompresses to"), "{lie}: {e}");
+        }
+        // Stored bytes that are not zstd, with a matching CRC, are refused as such.
+        let junk = b"definitely not zstd".to_vec();
+        let header = format!(
+            r#"{{"format":"graflow-checkpoint","schema_version":2,"payload_bytes":{},"crc32":"{:08x}","compression":"zstd","content_bytes":10}}"#,
+            junk.len(),
+            crc32fast::hash(&junk)
+        );
+        let mut bytes = header.into_bytes();
+        bytes.push(b'\n');
+        bytes.extend_from_slice(&junk);
+        let e = decode(&bytes).unwrap_err().to_string();
+        assert!(e.contains("does not decompress"), "{e}");
+        let other = String::from_utf8_lossy(&bytes).replace(r#""zstd""#, r#""lz4""#);
+        let e = decode(other.as_bytes()).unwrap_err().to_string();
+        assert!(e.contains("'lz4'"), "{e}");
     }
 }

@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-pub use file::{Checkpoint, Reason, SCHEMA_VERSION, WorkflowSource};
+pub use file::{
+    Checkpoint, Compression, DEFAULT_COMPRESS_ABOVE, Reason, SCHEMA_VERSION, WorkflowSource,
+};
 pub use snapshot::RunSnapshot;
 pub use store::{CheckpointInfo, Saved, StateSummary};
 
@@ -28,6 +30,8 @@ pub struct CheckpointConfig {
     pub keep_last: Option<usize>,
     /// Delete the workflow's checkpoints older than this (the newest is always kept).
     pub keep_for: Option<std::time::Duration>,
+    /// When payloads are compressed (by default, above [`DEFAULT_COMPRESS_ABOVE`]).
+    pub compression: Compression,
     /// Sign checkpoints with this key (the state dir's; see `docs/checkpoints.md`, Trust).
     pub signing_key: Option<std::sync::Arc<[u8]>>,
 }

@@ -33,6 +33,44 @@ impl From<io::Error> for Failure {
     }
 }
 
+/// A reader that passes the stored payload on while computing its length, CRC-32 and MAC
+/// (for a compressed payload, whose checks are of the stored bytes, not of the JSON).
+pub(super) struct Summed<R> {
+    inner: R,
+    /// The CRC-32 of the bytes read.
+    pub crc: crc32fast::Hasher,
+    /// Their HMAC, when one is checked.
+    pub mac: Option<hmac::Hmac<sha2::Sha256>>,
+    /// Bytes read.
+    pub len: u64,
+}
+
+impl<R: Read> Summed<R> {
+    /// Sum what `inner` gives.
+    pub fn new(inner: R, mac: Option<hmac::Hmac<sha2::Sha256>>) -> Self {
+        Summed {
+            inner,
+            crc: crc32fast::Hasher::new(),
+            mac,
+            len: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for Summed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use hmac::Mac;
+        let n = self.inner.read(buf)?;
+        let new = &buf[..n];
+        self.crc.update(new);
+        if let Some(mac) = self.mac.as_mut() {
+            mac.update(new);
+        }
+        self.len += n as u64;
+        Ok(n)
+    }
+}
+
 /// The payload read so far, a window on it, and its length, CRC-32 and MAC.
 pub(super) struct Window<R> {
     reader: R,

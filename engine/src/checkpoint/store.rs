@@ -12,7 +12,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::CheckpointError;
-use super::file::{Checkpoint, Reason, SCHEMA_VERSION, Unreadable, decode_from, write_signed};
+use super::file::{
+    Checkpoint, Compression, PLAIN_SCHEMA, Reason, SCHEMA_VERSION, Unreadable, decode_from,
+    write_with,
+};
 
 /// `<name>.state.json`: the run's progress at a glance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,6 +61,10 @@ pub struct CheckpointInfo {
     pub steps: u64,
     /// Size of the `.ckpt` in bytes.
     pub size_bytes: u64,
+    /// The payload's JSON length when it is stored compressed (`size_bytes` against it is
+    /// the compression's gain); absent for a plain payload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_bytes: Option<u64>,
     /// User metadata.
     pub metadata: Map<String, Value>,
 }
@@ -69,6 +76,8 @@ pub struct Saved {
     pub path: PathBuf,
     /// Its size in bytes.
     pub size_bytes: u64,
+    /// Its payload's JSON length, when the payload is stored compressed.
+    pub content_bytes: Option<u64>,
 }
 
 fn io(path: &Path, e: std::io::Error) -> CheckpointError {
@@ -184,12 +193,23 @@ pub fn save_signed(
     ckpt: &Checkpoint,
     key: Option<&[u8]>,
 ) -> Result<Saved, CheckpointError> {
+    save_with(dir, ckpt, key, Compression::default())
+}
+
+/// [`save_signed`], the payload compressed as `compression` says.
+pub fn save_with(
+    dir: &Path,
+    ckpt: &Checkpoint,
+    key: Option<&[u8]>,
+    compression: Compression,
+) -> Result<Saved, CheckpointError> {
     fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let path = path_for(dir, ckpt);
     // The .ckpt is the commit point and is fsynced; the two JSON files are derived from it
     // (a listing falls back to the .ckpt when they are missing), so one folder sync covers
     // all three renames. It is serialized straight into the file.
-    let size_bytes = replace_with(&path, true, |f| write_signed(f, ckpt, key))?;
+    let written = replace_with(&path, true, |f| write_with(f, ckpt, key, compression))?;
+    let (size_bytes, content_bytes) = (written.bytes, written.content_bytes);
     let snap = &ckpt.snapshot;
     let state = StateSummary {
         schema_version: SCHEMA_VERSION,
@@ -200,7 +220,11 @@ pub fn save_signed(
         completed: snap.results.keys().cloned().collect(),
     };
     let info = CheckpointInfo {
-        schema_version: SCHEMA_VERSION,
+        schema_version: if content_bytes.is_some() {
+            SCHEMA_VERSION
+        } else {
+            PLAIN_SCHEMA
+        },
         path: path.clone(),
         run_id: ckpt.run_id.clone(),
         seq: ckpt.seq,
@@ -212,12 +236,17 @@ pub fn save_signed(
         workflow_hash: ckpt.workflow.hash.clone(),
         steps: snap.steps,
         size_bytes,
+        content_bytes,
         metadata: ckpt.metadata.clone(),
     };
     replace(&sibling(&path, "state.json"), &pretty(&state), false)?;
     replace(&sibling(&path, "meta.json"), &pretty(&info), false)?;
     sync_dir(&path)?;
-    Ok(Saved { path, size_bytes })
+    Ok(Saved {
+        path,
+        size_bytes,
+        content_bytes,
+    })
 }
 
 fn pretty<T: Serialize>(value: &T) -> Vec<u8> {
@@ -302,6 +331,7 @@ fn info_from_checkpoint(path: &Path) -> Option<CheckpointInfo> {
         workflow_hash: ckpt.workflow.hash,
         steps: ckpt.snapshot.steps,
         size_bytes,
+        content_bytes: None,
         metadata: ckpt.metadata,
     })
 }

@@ -135,6 +135,7 @@ impl LoadedWorkflow {
             workflow: self.source(),
             keep_last: keep_last.or(self.spec.keep_last),
             keep_for: self.keep_for(),
+            compression: Default::default(),
             signing_key: None,
         }
     }

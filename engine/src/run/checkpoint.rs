@@ -137,9 +137,9 @@ impl RunShared {
             };
             let dir = config.dir.clone();
             let (keep, keep_for) = (config.keep_last, config.keep_for);
-            let key = config.signing_key.clone();
+            let (key, compression) = (config.signing_key.clone(), config.compression);
             tokio::task::spawn_blocking(move || {
-                let saved = store::save_signed(&dir, &ckpt, key.as_deref());
+                let saved = store::save_with(&dir, &ckpt, key.as_deref(), compression);
                 if saved.is_ok() {
                     if let Some(keep) = keep {
                         store::prune(&dir, &ckpt.workflow.name, keep.max(1));

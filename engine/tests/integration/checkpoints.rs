@@ -22,6 +22,7 @@ fn config(dir: &Path, name: &str) -> CheckpointConfig {
         },
         keep_last: None,
         keep_for: None,
+        compression: Default::default(),
         signing_key: None,
     }
 }

@@ -56,6 +56,7 @@ impl Setup {
                 },
                 keep_last: None,
                 keep_for: None,
+                compression: Default::default(),
                 signing_key: None,
             });
         }

@@ -308,6 +308,7 @@ async fn a_checkpoint_records_waiting_tasks_and_the_resumed_run_waits_again() {
         },
         keep_last: None,
         keep_for: None,
+        compression: Default::default(),
         signing_key: None,
     };
     let mut wf = Workflow::builder("wait");

@@ -419,6 +419,7 @@ mod tests {
             workflow_hash: None,
             steps: 0,
             size_bytes: 0,
+            content_bytes: None,
             metadata: Default::default(),
         }
     }

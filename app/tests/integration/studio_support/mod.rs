@@ -345,6 +345,7 @@ pub fn checkpoint_info(
         workflow_hash: None,
         steps: seq as u64 * 2,
         size_bytes: 1_400 * seq as u64,
+        content_bytes: None,
         metadata: serde_json::json!({"reason": "feedback_timeout"})
             .as_object()
             .cloned()
