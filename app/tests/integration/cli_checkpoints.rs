@@ -466,3 +466,55 @@ fn keep_for_deletes_checkpoints_older_than_its_age() {
         String::from_utf8_lossy(&refused.stderr)
     );
 }
+
+#[test]
+fn big_checkpoints_are_compressed_listed_with_their_ratio_and_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.ron");
+    std::fs::write(&file, big_workflow()).unwrap();
+    let state = dir.path().join("st");
+    let full = run_to_end(&file, &state);
+    let folder = state.join("checkpoints");
+    let json = Command::new(bin())
+        .args(["checkpoints", "--json"])
+        .arg(&folder)
+        .output()
+        .unwrap();
+    let infos = parse_lines(&json.stdout);
+    let packed: Vec<&Value> = infos
+        .iter()
+        .filter(|i| i["content_bytes"].as_u64().is_some())
+        .collect();
+    assert!(!packed.is_empty(), "{infos:?}");
+    for info in &packed {
+        let (content, size) = (
+            info["content_bytes"].as_u64().unwrap(),
+            info["size_bytes"].as_u64().unwrap(),
+        );
+        assert!(content > 12 << 20 && size * 10 < content, "{info}");
+    }
+    // Every checkpoint of this run carries the 12 MB workflow file's text: all are packed.
+    assert_eq!(packed.len(), infos.len(), "{infos:?}");
+    let text = Command::new(bin())
+        .args(["checkpoints"])
+        .arg(&folder)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("(zstd: ") && text.contains("× smaller)"),
+        "{text}"
+    );
+
+    // Resuming from the compressed checkpoint ends as the uninterrupted run did.
+    let after_grow = packed
+        .iter()
+        .find(|i| i["metadata"]["task_id"] == "grow")
+        .expect("the checkpoint after grow");
+    let resumed = resume(Path::new(after_grow["path"].as_str().unwrap()), &state);
+    let (a, b) = (finished(&full), finished(&resumed));
+    assert_eq!(a["status"], "succeeded");
+    assert_eq!(a["status"], b["status"]);
+    assert_eq!(a["results"], b["results"]);
+}

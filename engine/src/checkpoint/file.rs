@@ -29,6 +29,10 @@ const ZSTD: &str = "zstd";
 /// The zstd level: the fastest, since a run waits while its checkpoint is written.
 const ZSTD_LEVEL: i32 = 1;
 
+/// The most a zstd frame can expand (a 128 KiB block stored in 4 bytes, with room for the
+/// frame's header): a header announcing more is refused before anything is decompressed.
+const MAX_EXPANSION: u64 = 40_000;
+
 /// Payloads of more JSON than this are compressed by default (1 MiB).
 pub const DEFAULT_COMPRESS_ABOVE: u64 = 1 << 20;
 
@@ -434,6 +438,15 @@ pub(super) fn decode_from<R: Read>(
             let content_bytes = header.content_bytes.ok_or_else(|| {
                 CheckpointError::Invalid("a zstd payload without its content_bytes".into())
             })?;
+            let most = (header.payload_bytes as u64).saturating_mul(MAX_EXPANSION);
+            if content_bytes > most {
+                return Err(CheckpointError::Invalid(format!(
+                    "the header says {} stored bytes decompress to {content_bytes}: zstd cannot \
+                     expand that much",
+                    header.payload_bytes
+                ))
+                .into());
+            }
             let mut raw = Summed::new(std::io::Cursor::new(start).chain(reader), mac);
             let parsed = decompressed(&mut raw, content_bytes);
             // The rest of the stored bytes, for their length and checksums.

@@ -210,9 +210,14 @@ pub fn save_with(
     // all three renames. It is serialized straight into the file.
     let written = replace_with(&path, true, |f| write_with(f, ckpt, key, compression))?;
     let (size_bytes, content_bytes) = (written.bytes, written.content_bytes);
+    let schema_version = if content_bytes.is_some() {
+        SCHEMA_VERSION
+    } else {
+        PLAIN_SCHEMA
+    };
     let snap = &ckpt.snapshot;
     let state = StateSummary {
-        schema_version: SCHEMA_VERSION,
+        schema_version,
         run_id: ckpt.run_id.clone(),
         steps: snap.steps,
         pending: snap.pending(),
@@ -220,11 +225,7 @@ pub fn save_with(
         completed: snap.results.keys().cloned().collect(),
     };
     let info = CheckpointInfo {
-        schema_version: if content_bytes.is_some() {
-            SCHEMA_VERSION
-        } else {
-            PLAIN_SCHEMA
-        },
+        schema_version,
         path: path.clone(),
         run_id: ckpt.run_id.clone(),
         seq: ckpt.seq,

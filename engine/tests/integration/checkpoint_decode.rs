@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use graflow_engine::checkpoint::file::{decode, encode};
+use graflow_engine::checkpoint::Compression;
+use graflow_engine::checkpoint::file::{decode, encode, write_with};
 use graflow_engine::checkpoint::snapshot::{DynamicTask, EntrySnapshot};
 use graflow_engine::checkpoint::{
     Checkpoint, CheckpointError, Reason, RunSnapshot, WorkflowSource,
@@ -41,6 +42,24 @@ fn sample() -> Checkpoint {
         snapshot,
         feedback: Vec::new(),
     }
+}
+
+/// The sample, its channel big enough that it is written compressed.
+fn compressed() -> Vec<u8> {
+    let mut ckpt = sample();
+    let values = (0..200)
+        .map(|i| {
+            (
+                format!("k{i}"),
+                json!(format!("value {i} {}", "ab".repeat(i))),
+            )
+        })
+        .collect();
+    ckpt.snapshot.channel = graflow_engine::checkpoint::snapshot::ChannelContent::Values(values);
+    let mut out = std::io::Cursor::new(Vec::new());
+    let written = write_with(&mut out, &ckpt, None, Compression::Above(256)).unwrap();
+    assert!(written.content_bytes.is_some());
+    out.into_inner()
 }
 
 fn workflow() -> Arc<Workflow> {
@@ -89,6 +108,48 @@ proptest! {
             let is_truncated = matches!(out, Err(CheckpointError::Truncated { .. }));
             prop_assert!(is_truncated);
         }
+    }
+
+    #[test]
+    fn every_truncation_and_bit_flip_of_a_compressed_checkpoint_is_refused(
+        cut in 0usize..1 << 16, at in 0usize..1 << 16, bit in 0u8..8,
+    ) {
+        let bytes = compressed();
+        prop_assert!(decode(&bytes).is_ok());
+        prop_assert!(decode(&bytes[..cut % bytes.len()]).is_err());
+        let mut flipped = bytes.clone();
+        let at = at % flipped.len();
+        flipped[at] ^= 1 << bit;
+        prop_assert!(decode(&flipped).is_err(), "flip at {at}");
+    }
+
+    /// Stored bytes that pass their checks but are anything at all, announcing any length once
+    /// decompressed: refused or decoded, never a panic or a runaway allocation.
+    #[test]
+    fn any_compressed_stream_is_refused_or_decoded(
+        stored in prop::collection::vec(any::<u8>(), 0..512),
+        content in any::<u64>(),
+        from_real in any::<bool>(),
+    ) {
+        let stored = if from_real {
+            let real = compressed();
+            let nl = real.iter().position(|b| *b == b'\n').unwrap();
+            let mut bytes = real[nl + 1..].to_vec();
+            let n = stored.len().min(bytes.len());
+            bytes[..n].copy_from_slice(&stored[..n]);
+            bytes
+        } else {
+            stored
+        };
+        let header = format!(
+            r#"{{"format":"graflow-checkpoint","schema_version":2,"payload_bytes":{},"crc32":"{:08x}","compression":"zstd","content_bytes":{content}}}"#,
+            stored.len(),
+            crc32fast::hash(&stored)
+        );
+        let mut bytes = header.into_bytes();
+        bytes.push(b'\n');
+        bytes.extend_from_slice(&stored);
+        let _ = decode(&bytes);
     }
 
     #[test]
