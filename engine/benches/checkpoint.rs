@@ -9,6 +9,10 @@
 //! Save is timed inside the task that calls `checkpoint_now` (pause, snapshot, write with
 //! fsync); resume from reading the file until the resumed run starts its next task.
 //!
+//! Payloads above 1 MiB are compressed, as by default; `GRAFLOW_BENCH_COMPRESSION=never` writes
+//! them plain. Each line says `compressed` and the JSON's length (`content_bytes`), which the
+//! memory ratios are taken against.
+//!
 //! `cargo bench -p graflow-engine --bench checkpoint`
 
 mod support;
@@ -137,6 +141,7 @@ fn bench(
     let mut saves = Vec::new();
     let mut resumes = Vec::new();
     let mut bytes = 0;
+    let mut content = None;
     let (mut save_peak, mut resume_peak, mut live) = (0u64, 0u64, 0u64);
     let mut fresh_resume = Duration::ZERO;
     for run in 0..=runs {
@@ -149,7 +154,7 @@ fn bench(
             },
             keep_last: None,
             keep_for: None,
-            compression: Default::default(),
+            compression: compression(),
             signing_key: None,
         };
         let out = rt.block_on(Engine::new().run(wf.clone(), RunOptions::new().checkpoints(config)));
@@ -158,8 +163,10 @@ fn bench(
         save_peak = save_peak.max(out.results["save"]["peak_rss"].as_u64().unwrap_or(0));
         live = live.max(out.results["save"]["rss_before"].as_u64().unwrap_or(0));
         drop(out);
-        let path = store::list(&sub).pop().expect("a checkpoint").path;
+        let info = store::list(&sub).pop().expect("a checkpoint");
+        let path = info.path;
         bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        content = info.content_bytes;
         // The resume is timed here (from reading the file until the next task starts), and
         // its memory measured in a process of its own, as `graflow resume` runs.
         let (resume_time, _) = resume_here(rt, &path);
@@ -176,13 +183,14 @@ fn bench(
     }
     // Peak resident memory of the whole process while saving (the run's channel is live)
     // and while resuming, against the checkpoint's size.
-    let ratio = |peak: u64| (peak as f64 / bytes.max(1) as f64 * 100.0).round() / 100.0;
+    let json_bytes = content.unwrap_or(bytes);
+    let ratio = |peak: u64| (peak as f64 / json_bytes.max(1) as f64 * 100.0).round() / 100.0;
     let mb = |b: u64| (b as f64 / 1e5).round() / 10.0;
     report_with(
         &format!("checkpoint_save_{name}"),
         1,
         &saves,
-        json!({"bytes": bytes, "rss_before_mb": mb(live), "peak_rss_mb": mb(save_peak), "peak_rss_per_byte": ratio(save_peak)}),
+        json!({"bytes": bytes, "compressed": content.is_some(), "content_bytes": json_bytes, "rss_before_mb": mb(live), "peak_rss_mb": mb(save_peak), "peak_rss_per_byte": ratio(save_peak)}),
     );
     report_with(
         &format!("checkpoint_resume_{name}"),
@@ -190,11 +198,21 @@ fn bench(
         &resumes,
         json!({
             "bytes": bytes,
+            "compressed": content.is_some(),
+            "content_bytes": json_bytes,
             "fresh_process_seconds": fresh_resume.as_secs_f64(),
             "peak_rss_mb": mb(resume_peak),
             "peak_rss_per_byte": ratio(resume_peak),
         }),
     );
+}
+
+/// Compression as `GRAFLOW_BENCH_COMPRESSION` says: `never`, else the default.
+fn compression() -> graflow_engine::checkpoint::Compression {
+    match std::env::var("GRAFLOW_BENCH_COMPRESSION").as_deref() {
+        Ok("never") => graflow_engine::checkpoint::Compression::Never,
+        _ => graflow_engine::checkpoint::Compression::default(),
+    }
 }
 
 fn main() {
