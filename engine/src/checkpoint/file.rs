@@ -385,11 +385,11 @@ impl From<CheckpointError> for Unreadable {
 /// Validate and parse a checkpoint as it is read from `reader` (see [`super::read`]); also
 /// say whether it is signed with `key`. Nothing parsed is returned unless the payload has the
 /// announced length and CRC-32.
-pub(super) fn decode_from<R: Read>(
+pub(super) fn decode_from<R: Read + Send>(
     mut reader: R,
     key: Option<&[u8]>,
 ) -> Result<(Checkpoint, bool), Unreadable> {
-    use super::read::{Failure, Summed, Window};
+    use super::read::{Chunks, Failure, Summed, Window, pump};
     let mut head = Vec::with_capacity(HEADER_READ);
     (&mut reader)
         .take(HEADER_READ as u64)
@@ -418,22 +418,8 @@ pub(super) fn decode_from<R: Read>(
     let mac = key
         .filter(|_| given_mac.is_some())
         .and_then(|k| mac_of(k, &[]));
-    let start = &head[newline + 1..];
-    let stored = match header.compression.as_deref() {
-        None => {
-            let mut window = Window::new(reader, start, mac);
-            let parsed = window.checkpoint();
-            match window.drain() {
-                Err(Failure::Io(e)) => return Err(Unreadable::Io(e)),
-                Err(Failure::Syntax(_)) | Ok(()) => {}
-            }
-            Stored {
-                parsed,
-                len: window.len,
-                crc: window.crc,
-                mac: window.mac,
-            }
-        }
+    let zstd_limit = match header.compression.as_deref() {
+        None => None,
         Some(ZSTD) => {
             let content_bytes = header.content_bytes.ok_or_else(|| {
                 CheckpointError::Invalid("a zstd payload without its content_bytes".into())
@@ -447,16 +433,7 @@ pub(super) fn decode_from<R: Read>(
                 ))
                 .into());
             }
-            let mut raw = Summed::new(std::io::Cursor::new(start).chain(reader), mac);
-            let parsed = decompressed(&mut raw, content_bytes);
-            // The rest of the stored bytes, for their length and checksums.
-            std::io::copy(&mut raw, &mut std::io::sink()).map_err(Unreadable::Io)?;
-            Stored {
-                parsed,
-                len: raw.len,
-                crc: raw.crc,
-                mac: raw.mac,
-            }
+            Some(content_bytes)
         }
         Some(other) => {
             return Err(CheckpointError::Invalid(format!(
@@ -466,12 +443,35 @@ pub(super) fn decode_from<R: Read>(
             .into());
         }
     };
-    let Stored {
-        parsed,
-        len,
-        crc,
+    let raw = Summed::new(
+        std::io::Cursor::new(&head[newline + 1..]).chain(reader),
         mac,
-    } = stored;
+    );
+    // One thread reads, checks and decompresses the stored bytes; this one parses the JSON.
+    let (parsed, pumped) = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let pumping = scope.spawn(move || pump(raw, zstd_limit, tx));
+        let parsed = Window::new(Chunks::new(rx)).checkpoint();
+        (parsed, pumping.join())
+    });
+    let pumped = pumped
+        .map_err(|_| Unreadable::Io(std::io::Error::other("the checkpoint reader stopped")))?;
+    if let Some(e) = pumped.io_error {
+        return Err(Unreadable::Io(e));
+    }
+    let (len, crc, mac) = (pumped.raw.len, pumped.raw.crc, pumped.raw.mac);
+    let parsed = match (zstd_limit, pumped.decoded, pumped.not_zstd) {
+        (None, _, _) => parsed,
+        (Some(_), _, Some(e)) => Err(Failure::Syntax(format!(
+            "the payload does not decompress: {e}"
+        ))),
+        (Some(limit), Some(produced), None) if produced != limit => Err(Failure::Syntax(format!(
+            "the payload decompresses to {} bytes{}, not the {limit} its header says",
+            produced.min(limit),
+            if produced > limit { " or more" } else { "" }
+        ))),
+        (Some(_), _, None) => parsed,
+    };
     let found = len as usize;
     if found < header.payload_bytes {
         return Err(CheckpointError::Truncated {
@@ -508,46 +508,6 @@ pub(super) fn decode_from<R: Read>(
         Err(Failure::Syntax(e)) => {
             Err(CheckpointError::Invalid(format!("the payload does not parse: {e}")).into())
         }
-    }
-}
-
-/// What reading a payload gave: the checkpoint (or why not) and the stored bytes' checks.
-struct Stored {
-    parsed: Result<Checkpoint, super::read::Failure>,
-    len: u64,
-    crc: crc32fast::Hasher,
-    mac: Option<hmac::Hmac<sha2::Sha256>>,
-}
-
-/// Parse a zstd payload from `raw`: at most `content_bytes` of JSON are decompressed (more is
-/// an error, so a small file cannot expand without bound). A stream that does not decompress
-/// is a syntax failure, reported only if the stored bytes pass their checks.
-fn decompressed<R: Read>(
-    raw: &mut R,
-    content_bytes: u64,
-) -> Result<Checkpoint, super::read::Failure> {
-    use super::read::{Failure, Window};
-    let not_zstd =
-        |e: std::io::Error| Failure::Syntax(format!("the payload does not decompress: {e}"));
-    let decoder = zstd::Decoder::new(raw).map_err(not_zstd)?;
-    let mut json = decoder.take(content_bytes.saturating_add(1));
-    let mut window = Window::new(&mut json, &[], None);
-    let parsed = window.checkpoint();
-    let drained = window.drain();
-    drop(window);
-    let produced = content_bytes.saturating_add(1) - json.limit();
-    match (parsed, drained) {
-        (_, Err(Failure::Io(e))) | (Err(Failure::Io(e)), _) => Err(not_zstd(e)),
-        _ if produced != content_bytes => Err(Failure::Syntax(format!(
-            "the payload decompresses to {} bytes{}, not the {content_bytes} its header says",
-            produced.min(content_bytes),
-            if produced > content_bytes {
-                " or more"
-            } else {
-                ""
-            }
-        ))),
-        (parsed, _) => parsed,
     }
 }
 

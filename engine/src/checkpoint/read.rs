@@ -71,7 +71,111 @@ impl<R: Read> Read for Summed<R> {
     }
 }
 
-/// The payload read so far, a window on it, and its length, CRC-32 and MAC.
+/// Bytes the pump hands over at a time.
+const PUMP_CHUNK: usize = 256 * 1024;
+
+/// What the pump read: the stored bytes with their checks, and, for a compressed payload,
+/// how much JSON it gave.
+pub(super) struct Pumped<R> {
+    /// The stored bytes' reader, with their length, CRC-32 and MAC.
+    pub raw: Summed<R>,
+    /// Reading the stored bytes failed.
+    pub io_error: Option<io::Error>,
+    /// JSON bytes decompressed (`None` for a plain payload, or when they did not decompress).
+    pub decoded: Option<u64>,
+    /// Why a compressed payload did not decompress.
+    pub not_zstd: Option<io::Error>,
+}
+
+/// Read every stored byte of `raw` (decompressing at most `zstd_limit` bytes of JSON when the
+/// payload is compressed) and hand the JSON to `tx` in chunks; once the receiver is gone the
+/// rest is still read, for the checks. Runs on a thread of its own, so the reading, checks
+/// and decompression overlap the parsing.
+pub(super) fn pump<R: Read>(
+    mut raw: Summed<R>,
+    zstd_limit: Option<u64>,
+    tx: std::sync::mpsc::SyncSender<Vec<u8>>,
+) -> Pumped<R> {
+    let (mut io_error, mut decoded, mut not_zstd) = (None, None, None);
+    match zstd_limit {
+        None => {
+            if let Err(e) = forward(&mut raw, &tx) {
+                io_error = Some(e);
+            }
+        }
+        Some(limit) => {
+            match zstd::Decoder::new(&mut raw) {
+                Ok(decoder) => match forward(&mut decoder.take(limit.saturating_add(1)), &tx) {
+                    Ok(n) => decoded = Some(n),
+                    Err(e) => not_zstd = Some(e),
+                },
+                Err(e) => not_zstd = Some(e),
+            }
+            // The rest of the stored bytes, for their length and checks.
+            if let Err(e) = io::copy(&mut raw, &mut io::sink()) {
+                io_error = Some(e);
+            }
+        }
+    }
+    Pumped {
+        raw,
+        io_error,
+        decoded,
+        not_zstd,
+    }
+}
+
+/// Reads the chunks a [`pump`] sends; ends when the pump is done.
+pub(super) struct Chunks {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl Chunks {
+    /// The reader of `rx`'s chunks.
+    pub fn new(rx: std::sync::mpsc::Receiver<Vec<u8>>) -> Self {
+        Chunks {
+            rx,
+            chunk: Vec::new(),
+            at: 0,
+        }
+    }
+}
+
+impl Read for Chunks {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(chunk) => {
+                    self.chunk = chunk;
+                    self.at = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// Send what `from` gives to `tx` in chunks (while someone receives); returns the bytes read.
+fn forward(from: &mut impl Read, tx: &std::sync::mpsc::SyncSender<Vec<u8>>) -> io::Result<u64> {
+    let (mut total, mut open) = (0u64, true);
+    loop {
+        let mut chunk = Vec::with_capacity(PUMP_CHUNK);
+        let n = from.take(PUMP_CHUNK as u64).read_to_end(&mut chunk)?;
+        if n == 0 {
+            return Ok(total);
+        }
+        total += n as u64;
+        open = open && tx.send(chunk).is_ok();
+    }
+}
+
+/// The payload read so far and a window on it.
 pub(super) struct Window<R> {
     reader: R,
     buf: Vec<u8>,
@@ -80,42 +184,18 @@ pub(super) struct Window<R> {
     /// Bytes dropped from the front of `buf` (for positions in messages).
     dropped: u64,
     eof: bool,
-    /// The payload's CRC-32, over every byte read.
-    pub crc: crc32fast::Hasher,
-    /// The payload's HMAC, when one is checked.
-    pub mac: Option<hmac::Hmac<sha2::Sha256>>,
-    /// Payload bytes read.
-    pub len: u64,
 }
 
 impl<R: Read> Window<R> {
-    /// A window on the payload whose first bytes, already read, are `start`; the rest comes
-    /// from `reader`.
-    pub fn new(reader: R, start: &[u8], mac: Option<hmac::Hmac<sha2::Sha256>>) -> Self {
-        let mut window = Window {
+    /// A window on the payload that `reader` gives.
+    pub fn new(reader: R) -> Self {
+        Window {
             reader,
-            buf: Vec::with_capacity(CHUNK + start.len()),
+            buf: Vec::with_capacity(CHUNK),
             pos: 0,
             dropped: 0,
             eof: false,
-            crc: crc32fast::Hasher::new(),
-            mac,
-            len: 0,
-        };
-        window.buf.extend_from_slice(start);
-        window.sum(0);
-        window
-    }
-
-    /// Feed the bytes of `buf` from `from` on to the length, CRC and MAC.
-    fn sum(&mut self, from: usize) {
-        use hmac::Mac;
-        let new = &self.buf[from..];
-        self.crc.update(new);
-        if let Some(mac) = self.mac.as_mut() {
-            mac.update(new);
         }
-        self.len += new.len() as u64;
     }
 
     /// Read more bytes behind those not consumed yet; false at the end of the payload.
@@ -128,23 +208,12 @@ impl<R: Read> Window<R> {
             self.dropped += self.pos as u64;
             self.pos = 0;
         }
-        let start = self.buf.len();
         self.buf.reserve(CHUNK);
         let n = (&mut self.reader)
             .take(CHUNK as u64)
             .read_to_end(&mut self.buf)?;
-        self.sum(start);
         self.eof = n == 0;
         Ok(n > 0)
-    }
-
-    /// Read the rest of the payload (for its length and checksums), dropping it.
-    pub fn drain(&mut self) -> Result<(), Failure> {
-        self.pos = self.buf.len();
-        while self.more()? {
-            self.pos = self.buf.len();
-        }
-        Ok(())
     }
 
     /// Where the next byte is in the payload, for messages.
@@ -360,7 +429,7 @@ mod tests {
 
     fn read(text: &str) -> Result<Checkpoint, String> {
         let (start, rest) = text.as_bytes().split_at(text.len().min(5));
-        Window::new(rest, start, None)
+        Window::new(start.chain(rest))
             .checkpoint()
             .map_err(|e| match e {
                 Failure::Io(e) => e.to_string(),
