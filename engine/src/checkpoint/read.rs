@@ -5,8 +5,10 @@
 //! left empty, and parsed by serde as a whole. The window only finds where each value ends;
 //! serde_json parses every byte, so what is accepted is exactly JSON.
 //!
-//! The payload's length, CRC-32 and signature are computed on the way: the caller uses what
-//! was parsed only once they match the header.
+//! Two threads share the work: a [`pump`] reads the stored bytes, computes their length,
+//! CRC-32 and signature and (for a compressed payload) decompresses them; the caller's thread
+//! parses the JSON from the chunks it hands over. The caller uses what was parsed only once
+//! the stored bytes' checks match the header.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read};
@@ -17,7 +19,7 @@ use super::file::Checkpoint;
 use super::snapshot::ChannelContent;
 
 /// Bytes read at a time.
-const CHUNK: usize = 1 << 20;
+const CHUNK: usize = 256 * 1024;
 
 /// Why a payload could not be read.
 pub(super) enum Failure {
@@ -72,7 +74,7 @@ impl<R: Read> Read for Summed<R> {
 }
 
 /// Bytes the pump hands over at a time.
-const PUMP_CHUNK: usize = 256 * 1024;
+const PUMP_CHUNK: usize = 128 * 1024;
 
 /// What the pump read: the stored bytes with their checks, and, for a compressed payload,
 /// how much JSON it gave.
@@ -439,7 +441,7 @@ mod tests {
 
     #[test]
     fn reads_what_serde_reads_across_chunks() {
-        // Values straddle the 1 MiB reads at every kind of byte: escapes, quotes, brackets.
+        // Values straddle the window's reads at every kind of byte: escapes, quotes, brackets.
         let escapes = "\\\"}{][,:".repeat(300_000);
         let mut channel = serde_json::Map::new();
         channel.insert("esc\"aped\\key ü".into(), json!(escapes));
