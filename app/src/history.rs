@@ -126,7 +126,8 @@ impl Recorder {
     /// [`Recorder::event`] with the event's JSON line already made.
     pub fn event_line(&mut self, event: &RunEvent, line: &str) {
         if let Some(w) = &mut self.events {
-            let _ = writeln!(w, "{line}");
+            // Each event reaches the file at once: `graflow serve` tails it for live streams.
+            let _ = writeln!(w, "{line}").and_then(|()| w.flush());
         }
         match &event.kind {
             EventKind::TaskSucceeded { .. } => self.record.tasks_succeeded += 1,
