@@ -76,9 +76,15 @@ mod tests {
             .collect();
         assert!(!served.is_empty());
         let undocumented: Vec<_> = served.difference(&documented).collect();
-        assert!(undocumented.is_empty(), "routes missing from openapi.json: {undocumented:?}");
+        assert!(
+            undocumented.is_empty(),
+            "routes missing from openapi.json: {undocumented:?}"
+        );
         let unserved: Vec<_> = documented.difference(&served).collect();
-        assert!(unserved.is_empty(), "documented but not routed: {unserved:?}");
+        assert!(
+            unserved.is_empty(),
+            "documented but not routed: {unserved:?}"
+        );
     }
 
     #[test]
@@ -87,7 +93,10 @@ mod tests {
         for (method, path) in operations(doc) {
             let op = &doc["paths"][&path][&method];
             assert!(op["summary"].is_string(), "{method} {path}: no summary");
-            assert!(op["operationId"].is_string(), "{method} {path}: no operationId");
+            assert!(
+                op["operationId"].is_string(),
+                "{method} {path}: no operationId"
+            );
             let responses = op["responses"].as_object().expect("responses");
             assert!(
                 responses.keys().any(|k| k.starts_with('2')),
@@ -99,7 +108,10 @@ mod tests {
                 let declared = op["parameters"]
                     .as_array()
                     .is_some_and(|ps| ps.iter().any(|p| p["in"] == "path" && p["name"] == name));
-                assert!(declared, "{method} {path}: path parameter {name} undeclared");
+                assert!(
+                    declared,
+                    "{method} {path}: path parameter {name} undeclared"
+                );
             }
         }
         // Every $ref points at something.

@@ -379,12 +379,22 @@ pub fn rest() -> Table {
         .add("get", "/health", get(health), true)
         .add("get", "/api/openapi.json", get(super::openapi::serve), true)
         .add("get", "/api/feedback", get(list), false)
-        .add("get", "/api/feedback/events", get(super::feed::events), false)
+        .add(
+            "get",
+            "/api/feedback/events",
+            get(super::feed::events),
+            false,
+        )
         .add("get", "/api/feedback/{id}", get(show), false)
         .add("post", "/api/feedback/{id}/respond", post(respond), false)
         .add("post", "/api/feedback/{id}/cancel", post(cancel), false)
         .add("get", "/api/runs", get(super::runs::list), false)
-        .add("get", "/api/runs/{id}/events", get(super::runs::events), false)
+        .add(
+            "get",
+            "/api/runs/{id}/events",
+            get(super::runs::events),
+            false,
+        )
         .add("get", "/metrics", get(prometheus), false)
 }
 

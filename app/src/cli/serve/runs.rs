@@ -75,7 +75,11 @@ fn limit_of(query: Option<&str>) -> Result<usize, String> {
         if k == "limit" {
             limit = match v.parse::<usize>() {
                 Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-                _ => return Err(format!("limit={v}: expected a number from 1 to {MAX_LIMIT}")),
+                _ => {
+                    return Err(format!(
+                        "limit={v}: expected a number from 1 to {MAX_LIMIT}"
+                    ));
+                }
             };
         }
     }
@@ -99,10 +103,7 @@ pub async fn list(State(s): State<Arc<AppState>>, RawQuery(query): RawQuery) -> 
     let mut runs = records(&s).await;
     runs.truncate(limit);
     let runs: Vec<Value> = runs.iter().map(run_json).collect();
-    json_response(
-        StatusCode::OK,
-        &json!({"count": runs.len(), "runs": runs}),
-    )
+    json_response(StatusCode::OK, &json!({"count": runs.len(), "runs": runs}))
 }
 
 /// The run id of the path: 400 when it cannot be one, 404 when no such run was recorded.
@@ -144,25 +145,29 @@ pub fn resume_after(headers: &HeaderMap, query: Option<&str>) -> Result<Option<u
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad resume point",
-            format!("{what} {:?}: expected an event index (a number)", shorten(v)),
+            format!(
+                "{what} {:?}: expected an event index (a number)",
+                shorten(v)
+            ),
         )
     };
-    if let Some(v) = headers.get("last-event-id") {
-        let text = v.to_str().map_err(|_| bad("Last-Event-ID", "…"))?.trim();
-        if text.is_empty() {
-            return Ok(None);
-        }
-        return text
-            .parse::<u64>()
-            .map(Some)
-            .map_err(|_| bad("Last-Event-ID", text));
-    }
+    // `from` must be well-formed even when the header wins.
+    let mut from = None;
     for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         if k == "from" {
-            return v.parse::<u64>().map(Some).map_err(|_| bad("from", &v));
+            from = Some(v.parse::<u64>().map_err(|_| bad("from", &v))?);
         }
     }
-    Ok(None)
+    if let Some(v) = headers.get("last-event-id") {
+        let text = v.to_str().map_err(|_| bad("Last-Event-ID", "…"))?.trim();
+        if !text.is_empty() {
+            return text
+                .parse::<u64>()
+                .map(Some)
+                .map_err(|_| bad("Last-Event-ID", text));
+        }
+    }
+    Ok(from)
 }
 
 /// Lines of a finished run's event file (`None` while it runs or when unknown).
@@ -240,8 +245,7 @@ fn event_name(v: &Value) -> &str {
         Some(n)
             if !n.is_empty()
                 && n.len() <= 64
-                && n
-                    .chars()
+                && n.chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') =>
         {
             n
@@ -356,7 +360,17 @@ mod tests {
         for ok in ["r1", "0b5f-aa_x", "run.resumed-2"] {
             assert!(valid_run_id(ok), "{ok}");
         }
-        for bad in ["", ".", "..", "../x", "a/b", ".hidden", "a b", "é", &"x".repeat(201)] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/b",
+            ".hidden",
+            "a b",
+            "é",
+            &"x".repeat(201),
+        ] {
             assert!(!valid_run_id(bad), "{bad}");
         }
     }
@@ -373,13 +387,22 @@ mod tests {
         assert!(resume_after(&h, Some("from=-1")).is_err());
         h.insert("last-event-id", "7".parse().unwrap());
         assert_eq!(resume_after(&h, Some("from=4")).unwrap(), Some(7));
+        assert!(
+            resume_after(&h, Some("from=-1")).is_err(),
+            "a bad from is refused too"
+        );
         h.insert("last-event-id", "x".parse().unwrap());
         assert!(resume_after(&h, None).is_err());
+        h.insert("last-event-id", "".parse().unwrap());
+        assert_eq!(resume_after(&h, Some("from=2")).unwrap(), Some(2));
     }
 
     #[test]
     fn event_names_are_safe_sse_fields() {
-        assert_eq!(event_name(&json!({"event": "task_started"})), "task_started");
+        assert_eq!(
+            event_name(&json!({"event": "task_started"})),
+            "task_started"
+        );
         assert_eq!(event_name(&json!({"event": "a\nb"})), "message");
         assert_eq!(event_name(&json!({"x": 1})), "message");
     }
