@@ -578,3 +578,29 @@ fn the_openapi_document_matches_the_server() {
         assert!(walked >= paths.len());
     });
 }
+
+#[test]
+fn sigterm_ends_open_streams_and_stops_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "gated.ron", GATED);
+    let mut server = Server::start(dir.path(), &[], &[]);
+    let (mut child, lines) = run_json(dir.path(), "gated.ron");
+    let first: Value = serde_json::from_str(&lines.recv_timeout(WAIT).unwrap()).unwrap();
+    let run = first["run_id"].as_str().unwrap().to_string();
+    runtime().block_on(async {
+        let mut events =
+            Stream::open(&url(&server, &format!("/api/runs/{run}/events")), &[]).await;
+        let mut got = Vec::new();
+        until(&mut events, "task_started", &mut got).await;
+        let mut feed = Stream::open(&url(&server, "/api/feedback/events"), &[]).await;
+        let pid = server.child.id().to_string();
+        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(killed.success());
+        // Both streams end (the run is still going: only the shutdown ends them).
+        assert!(feed.next(WAIT).await.is_none());
+        while events.next(WAIT).await.is_some() {}
+    });
+    assert_eq!(server.child.wait().unwrap().code(), Some(0));
+    let _ = child.kill();
+    let _ = child.wait();
+}
