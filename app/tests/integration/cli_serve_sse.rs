@@ -588,8 +588,7 @@ fn sigterm_ends_open_streams_and_stops_the_server() {
     let first: Value = serde_json::from_str(&lines.recv_timeout(WAIT).unwrap()).unwrap();
     let run = first["run_id"].as_str().unwrap().to_string();
     runtime().block_on(async {
-        let mut events =
-            Stream::open(&url(&server, &format!("/api/runs/{run}/events")), &[]).await;
+        let mut events = Stream::open(&url(&server, &format!("/api/runs/{run}/events")), &[]).await;
         let mut got = Vec::new();
         until(&mut events, "task_started", &mut got).await;
         let mut feed = Stream::open(&url(&server, "/api/feedback/events"), &[]).await;

@@ -139,6 +139,14 @@ fn shorten(s: &str) -> String {
     s.chars().take(200).collect()
 }
 
+/// An event index as given by a client: 1 to 19 digits, nothing else (no sign, no spaces).
+fn index(text: &str) -> Option<u64> {
+    if text.is_empty() || text.len() > 19 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
 /// Where to resume: after the index of `Last-Event-ID`, else of `?from=`; `None` from the start.
 pub fn resume_after(headers: &HeaderMap, query: Option<&str>) -> Result<Option<u64>, ApiError> {
     let bad = |what: &str, v: &str| {
@@ -155,16 +163,15 @@ pub fn resume_after(headers: &HeaderMap, query: Option<&str>) -> Result<Option<u
     let mut from = None;
     for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         if k == "from" {
-            from = Some(v.parse::<u64>().map_err(|_| bad("from", &v))?);
+            from = Some(index(&v).ok_or_else(|| bad("from", &v))?);
         }
     }
     if let Some(v) = headers.get("last-event-id") {
         let text = v.to_str().map_err(|_| bad("Last-Event-ID", "…"))?.trim();
         if !text.is_empty() {
-            return text
-                .parse::<u64>()
+            return index(text)
                 .map(Some)
-                .map_err(|_| bad("Last-Event-ID", text));
+                .ok_or_else(|| bad("Last-Event-ID", text));
         }
     }
     Ok(from)
@@ -385,6 +392,12 @@ mod tests {
         let mut h = HeaderMap::new();
         assert_eq!(resume_after(&h, Some("from=4")).unwrap(), Some(4));
         assert!(resume_after(&h, Some("from=-1")).is_err());
+        assert!(resume_after(&h, Some("from=%2B1")).is_err(), "no sign");
+        assert!(resume_after(&h, Some("from=10000000000000000000")).is_err());
+        assert_eq!(
+            resume_after(&h, Some("from=9999999999999999999")).unwrap(),
+            Some(9_999_999_999_999_999_999)
+        );
         h.insert("last-event-id", "7".parse().unwrap());
         assert_eq!(resume_after(&h, Some("from=4")).unwrap(), Some(7));
         assert!(
