@@ -603,3 +603,59 @@ fn sigterm_ends_open_streams_and_stops_the_server() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn with_a_fleet_its_runs_are_listed_and_streamed_from_redis() {
+    needs!(crate::services::Service::Redis);
+    let fleet = crate::fleet_support::Fleet::start(1);
+    let file = fleet.write(
+        "spread.ron",
+        r#"Workflow(name: "spread", flow: "start >> (a | b) >> done", tasks: {
+            "start": Task(run: Value(1)), "a": Task(run: Value(2)), "b": Task(run: Value(3)),
+            "done": Task(run: Value(4))})"#,
+    );
+    let (code, printed, err) = fleet.run(&file, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let run = printed[0]["run_id"].as_str().unwrap().to_string();
+    // A server over another state folder: the run is only on the fleet.
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--backend", &fleet.url], &[]);
+    runtime().block_on(async {
+        let list: Value = sse::get(&url(&server, "/api/runs"), &[])
+            .await
+            .json()
+            .await
+            .unwrap();
+        let listed = list["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == run.as_str())
+            .unwrap_or_else(|| panic!("{run} not listed: {list}"))
+            .clone();
+        assert_eq!(listed["source"], "fleet");
+        assert_eq!(listed["status"], "succeeded");
+        assert_eq!(listed["workflow"], "spread");
+
+        let events = url(&server, &format!("/api/runs/{run}/events"));
+        let mut got = Vec::new();
+        let mut s = Stream::open(&events, &[]).await;
+        until(&mut s, "run_finished", &mut got).await;
+        assert!(s.next(WAIT).await.is_none());
+        let names: Vec<&str> = got.iter().map(|m| m.event.as_str()).collect();
+        let expected: Vec<&str> = printed
+            .iter()
+            .map(|e| e["event"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, expected, "the same events as the run printed");
+        let ids: Vec<String> = got.iter().map(|m| m.id.clone().unwrap()).collect();
+        assert_eq!(ids, (0..got.len()).map(|i| i.to_string()).collect::<Vec<_>>());
+        let mut tail = Vec::new();
+        let mut s = Stream::open(&events, &[("Last-Event-ID", "2")]).await;
+        until(&mut s, "run_finished", &mut tail).await;
+        assert_eq!(tail[0].id.as_deref(), Some("3"));
+        assert_eq!(tail.len(), got.len() - 3);
+        let r = sse::get(&url(&server, "/api/runs/nope/events"), &[]).await;
+        assert_eq!(r.status(), 404);
+    });
+}

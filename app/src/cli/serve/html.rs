@@ -720,8 +720,28 @@ async fn run_page(
     State(s): State<Arc<AppState>>,
     path: Result<Path<String>, PathRejection>,
 ) -> Response {
-    let id = match runs::run_of(&s, path) {
-        Ok(id) => id,
+    let id = match runs::find(&s, path).await {
+        Ok(runs::Found::Local(id)) => id,
+        Ok(runs::Found::Fleet(id)) => {
+            // A fleet run: its events are in Redis; the page shows them as they are read.
+            let b = format!(
+                "<h1>Run <code>{0}</code></h1>\n<p>A run of the fleet.</p>\n<dl>\n\
+                 <dt>Status</dt><dd id=\"status\">…</dd>\n</dl>\n\
+                 <table id=\"events\">\n<tr><th>#</th><th>Time</th><th>Event</th><th>Details</th></tr>\n</table>\n\
+                 <noscript><p>This page needs JavaScript to show a fleet run's events; \
+                 <code>/api/runs/{0}/events</code> has them.</p></noscript>\n",
+                escape(&id)
+            );
+            return html(
+                StatusCode::OK,
+                live_page(
+                    &format!("Run {id}"),
+                    &b,
+                    &format!(" data-live=\"/ui/runs/{}/events\"", escape(&id)),
+                    Some(RUN_JS),
+                ),
+            );
+        }
         Err(e) => {
             let title = if e.status() == StatusCode::NOT_FOUND {
                 "Not found"

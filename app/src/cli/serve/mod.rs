@@ -83,6 +83,8 @@ pub struct AppState {
     pub streams: streams::Streams,
     /// The feedback watcher behind `/api/feedback/events`.
     pub feed: Arc<feed::Feed>,
+    /// The fleet's Redis, whose runs are listed and followed beside the state dir's.
+    pub fleet: Option<runs::Fleet>,
 }
 
 /// Why the server cannot start.
@@ -151,6 +153,14 @@ pub async fn run(args: ServeArgs) -> i32 {
         Ok(b) => b,
         Err(e) => return refuse(&e),
     };
+    // With a fleet, its runs are listed and followed too.
+    let fleet = match &url {
+        Some(url) => match super::events::connect(url).await {
+            Ok((link, keys)) => Some(runs::Fleet { link, keys }),
+            Err(e) => return refuse(&e),
+        },
+        None => None,
+    };
     let feed = feed::Feed::new(backend.clone());
     // The store as it is now: changes from here on are events.
     feed.poll().await;
@@ -163,6 +173,7 @@ pub async fn run(args: ServeArgs) -> i32 {
         state_dir: state_dir.clone(),
         streams: streams::Streams::new(streams::MAX_STREAMS),
         feed,
+        fleet,
     });
     state.feed.spawn(state.streams.stop_signal());
     let protected = if state.token.is_some() {

@@ -38,6 +38,14 @@ impl ApiError {
         self.status
     }
 
+    /// The `id` field, when the error names one.
+    pub fn id(&self) -> Option<String> {
+        self.body
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    }
+
     /// The detail, as text.
     pub fn detail(&self) -> String {
         match self.body.get("detail") {

@@ -6,6 +6,11 @@
 //! that file. Each SSE message has `id:` the event's 0-based index in the run, `event:` its name
 //! and `data:` its JSON line exactly as `graflow run --json` prints it. A `Last-Event-ID` header
 //! (or `?from=N`) resumes after that index; the stream ends after `run_finished`.
+//!
+//! Started with `--backend redis://…`, the server also lists the fleet's runs (those the
+//! state dir does not have) and streams their events from the run's Redis stream, as
+//! `graflow events --attach` does; there an index counts from the first event the capped
+//! stream still keeps.
 
 use std::collections::VecDeque;
 use std::io::SeekFrom;
@@ -20,6 +25,10 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use graflow_engine::distributed::conn::Link;
+use graflow_engine::distributed::keys::Keys;
+use graflow_engine::distributed::watch::{self, RunFollower, RunSummary};
 
 use super::AppState;
 use super::routes::{ApiError, json_response};
@@ -48,6 +57,46 @@ pub fn valid_run_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
+/// The fleet's Redis, when the server was started with `--backend redis://…`.
+pub struct Fleet {
+    /// The connection.
+    pub link: Link,
+    /// Its key layout.
+    pub keys: Keys,
+}
+
+impl std::fmt::Debug for Fleet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Fleet(…)")
+    }
+}
+
+fn rfc3339_ms(ms: u64) -> String {
+    let t = std::time::UNIX_EPOCH + Duration::from_millis(ms);
+    humantime::format_rfc3339_micros(t).to_string()
+}
+
+/// A fleet run's summary as the API shows it.
+fn fleet_json(r: &RunSummary) -> Value {
+    let mut v = json!({
+        "id": r.run_id,
+        "run_id": r.run_id,
+        "workflow": r.workflow,
+        "status": r.status.clone().unwrap_or_else(|| "running".into()),
+        "started": rfc3339_ms(r.started_ms),
+        "ended": r.ended_ms.map(rfc3339_ms),
+        "error": r.error,
+        "source": "fleet",
+        "state": r.state,
+    });
+    if !r.host.is_empty()
+        && let Some(m) = v.as_object_mut()
+    {
+        m.insert("host".into(), r.host.clone().into());
+    }
+    v
+}
+
 /// A run's summary as the API shows it.
 pub fn run_json(r: &RunRecord) -> Value {
     let status = match r.status {
@@ -65,6 +114,7 @@ pub fn run_json(r: &RunRecord) -> Value {
         "tasks_succeeded": r.tasks_succeeded,
         "tasks_failed": r.tasks_failed,
         "resumed_from": r.resumed_from,
+        "source": "local",
     })
 }
 
@@ -100,10 +150,78 @@ pub async fn list(State(s): State<Arc<AppState>>, RawQuery(query): RawQuery) -> 
         Ok(l) => l,
         Err(e) => return ApiError::new(StatusCode::BAD_REQUEST, "bad query", e).into_response(),
     };
-    let mut runs = records(&s).await;
+    let local = records(&s).await;
+    let mut runs: Vec<(String, Value)> = local
+        .iter()
+        .take(limit)
+        .map(|r| (r.started.clone(), run_json(r)))
+        .collect();
+    let mut fleet_error = None;
+    if let Some(f) = &s.fleet {
+        match watch::list_runs(&f.link, &f.keys, limit).await {
+            Ok(found) => {
+                for r in found
+                    .iter()
+                    .filter(|r| !local.iter().any(|l| l.key == r.run_id))
+                {
+                    runs.push((rfc3339_ms(r.started_ms), fleet_json(r)));
+                }
+            }
+            Err(e) => {
+                tracing::warn!("listing the fleet's runs: {e}");
+                fleet_error = Some(e.to_string());
+            }
+        }
+    }
+    runs.sort_by(|a, b| b.0.cmp(&a.0));
     runs.truncate(limit);
-    let runs: Vec<Value> = runs.iter().map(run_json).collect();
-    json_response(StatusCode::OK, &json!({"count": runs.len(), "runs": runs}))
+    let runs: Vec<Value> = runs.into_iter().map(|(_, v)| v).collect();
+    let mut body = json!({"count": runs.len(), "runs": runs});
+    if let (Some(e), Some(m)) = (fleet_error, body.as_object_mut()) {
+        m.insert("fleet_error".into(), e.into());
+    }
+    json_response(StatusCode::OK, &body)
+}
+
+/// Where a run's events are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// In the state dir, under this key.
+    Local(String),
+    /// On the fleet's Redis, run id.
+    Fleet(String),
+}
+
+/// The run of the path: 400 when it cannot be a run id, 404 when neither the state dir nor
+/// the fleet (when there is one) has it.
+pub async fn find(
+    s: &AppState,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Found, ApiError> {
+    match run_of(s, path) {
+        Ok(id) => Ok(Found::Local(id)),
+        Err(e) if e.status() == StatusCode::NOT_FOUND => {
+            let Some(f) = &s.fleet else {
+                return Err(e);
+            };
+            let id = e.id().unwrap_or_default();
+            let mut conn = f.link.conn();
+            let exists: Result<bool, _> = redis::cmd("EXISTS")
+                .arg(f.keys.run(&id).events())
+                .query_async(&mut conn)
+                .await;
+            match exists {
+                Ok(true) => Ok(Found::Fleet(id)),
+                Ok(false) => Err(e),
+                Err(err) => Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "fleet unreachable",
+                    format!("looking for run '{id}' on the fleet's Redis: {err}"),
+                )),
+            }
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The run id of the path: 400 when it cannot be one, 404 when no such run was recorded.
@@ -194,9 +312,41 @@ pub async fn events(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let id = run_of(&s, path)?;
+    let found = find(&s, path).await?;
     let after = resume_after(&headers, query.as_deref())?;
     let start = after.map_or(0, |i| i.saturating_add(1));
+    let id = match found {
+        Found::Local(id) => id,
+        Found::Fleet(id) => {
+            let Some(f) = &s.fleet else {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "not found",
+                    "no fleet",
+                ));
+            };
+            let guard = streams::acquire(&s)?;
+            let tail = FleetTail {
+                follower: RunFollower::new(f.link.clone(), &f.keys, &id),
+                next_index: 0,
+                start,
+                queue: VecDeque::new(),
+                finished: false,
+                guard,
+            };
+            let stream = futures::stream::unfold(tail, |mut t| async move {
+                let event = t.next().await?;
+                Some((Ok::<Event, std::convert::Infallible>(event), t))
+            });
+            return Ok(Sse::new(stream)
+                .keep_alive(
+                    KeepAlive::new()
+                        .interval(streams::KEEP_ALIVE)
+                        .text("keep-alive"),
+                )
+                .into_response());
+        }
+    };
     // Resuming past the end of a finished run: nothing more will come. 204 tells an
     // `EventSource` to stop reconnecting.
     if after.is_some() && finished_count(&s, &id).is_some_and(|n| start >= n) {
@@ -337,24 +487,77 @@ impl Tail {
         let Ok(text) = std::str::from_utf8(line) else {
             return;
         };
-        let Ok(value) = serde_json::from_str::<Value>(text) else {
-            return;
-        };
-        let name = event_name(&value).to_string();
-        if name == "run_finished" {
-            self.finished = true;
+        if let Some((event, finished)) = message(index, text) {
+            self.finished |= finished;
+            if index >= self.start {
+                self.queue.push_back(event);
+            }
         }
-        // A JSON line holds no raw line breaks (they are escaped); a stray `\r` would end the
-        // SSE field early, so such a line is not sent.
-        if index < self.start || text.contains('\r') {
-            return;
+    }
+}
+
+/// The SSE message of the event line `text`, the run's `index`-th, and whether it is
+/// `run_finished`; `None` for a line that is not an event. (A JSON line holds no raw line
+/// break; one with a stray `\r`, which would end the SSE field early, is not sent.)
+fn message(index: u64, text: &str) -> Option<(Event, bool)> {
+    let value = serde_json::from_str::<Value>(text).ok()?;
+    let name = event_name(&value).to_string();
+    let finished = name == "run_finished";
+    if text.contains('\r') || text.contains('\n') {
+        return None;
+    }
+    let event = Event::default()
+        .id(index.to_string())
+        .event(name)
+        .data(text);
+    Some((event, finished))
+}
+
+/// A fleet run's event stream in Redis being followed.
+struct FleetTail {
+    follower: RunFollower,
+    next_index: u64,
+    start: u64,
+    queue: VecDeque<Event>,
+    finished: bool,
+    guard: StreamGuard,
+}
+
+impl FleetTail {
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some(e) = self.queue.pop_front() {
+                return Some(e);
+            }
+            if self.finished || self.guard.stopping() {
+                return None;
+            }
+            let read = self
+                .guard
+                .until(self.follower.next_lines(Duration::from_secs(1)))
+                .await?;
+            match read {
+                Ok(lines) => {
+                    for line in lines {
+                        let index = self.next_index;
+                        self.next_index += 1;
+                        if let Some((event, _)) = message(index, &line)
+                            && index >= self.start
+                        {
+                            self.queue.push_back(event);
+                        }
+                    }
+                    self.finished = self.follower.ended();
+                }
+                Err(e) => {
+                    // Redis went away for a moment: the follower reconnects on the next read.
+                    tracing::warn!("{e}");
+                    if !self.guard.wait(Duration::from_millis(500)).await {
+                        return None;
+                    }
+                }
+            }
         }
-        self.queue.push_back(
-            Event::default()
-                .id(index.to_string())
-                .event(name)
-                .data(text),
-        );
     }
 }
 
