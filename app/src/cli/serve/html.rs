@@ -82,11 +82,12 @@ fn live_page(title: &str, body: &str, attrs: &str, script: Option<&str>) -> Stri
 }
 
 /// Reloads a feedback page when a request changes (`data-live`: the stream; `data-request`:
-/// only this request matters).
+/// only this request matters). It loads the page's address with a GET, so a page shown after
+/// a form POST is not posted again.
 const FEEDBACK_JS: &str = "(function(){var b=document.body,u=b.getAttribute('data-live'),want=b.getAttribute('data-request');\
 if(!u||!window.EventSource)return;var es=new EventSource(u);\
 function on(e){var d={};try{d=JSON.parse(e.data);}catch(x){}\
-if(e.type==='reset'||!want||d.id===want){es.close();location.reload();}}\
+if(e.type==='reset'||!want||d.id===want){es.close();location.replace(location.pathname+location.search);}}\
 ['requested','answered','cancelled','expired','reset'].forEach(function(n){es.addEventListener(n,on);});})();";
 
 /// Appends a run's events to its table as they come (`data-live`: the stream).
