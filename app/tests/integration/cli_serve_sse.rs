@@ -649,7 +649,10 @@ fn with_a_fleet_its_runs_are_listed_and_streamed_from_redis() {
             .collect();
         assert_eq!(names, expected, "the same events as the run printed");
         let ids: Vec<String> = got.iter().map(|m| m.id.clone().unwrap()).collect();
-        assert_eq!(ids, (0..got.len()).map(|i| i.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            ids,
+            (0..got.len()).map(|i| i.to_string()).collect::<Vec<_>>()
+        );
         let mut tail = Vec::new();
         let mut s = Stream::open(&events, &[("Last-Event-ID", "2")]).await;
         until(&mut s, "run_finished", &mut tail).await;
@@ -658,4 +661,135 @@ fn with_a_fleet_its_runs_are_listed_and_streamed_from_redis() {
         let r = sse::get(&url(&server, "/api/runs/nope/events"), &[]).await;
         assert_eq!(r.status(), 404);
     });
+}
+
+/// Runs a page's inline script in Node with a stand-in DOM and Node's real `EventSource`
+/// (pointed at the server): prints each table row the script appends as a JSON array, then
+/// `status <text>` when it sets the status and closes the stream.
+const PAGE_HARNESS: &str = r#"
+const fs = require('fs');
+const [base, attrsJson, scriptFile] = process.argv.slice(2);
+const attrs = JSON.parse(attrsJson);
+const Real = EventSource;
+let source;
+global.window = {};
+global.EventSource = window.EventSource = function (u) {
+  source = new Real(base + u);
+  const close = source.close.bind(source);
+  source.close = () => { close(); console.log('closed'); setTimeout(() => process.exit(0), 10); };
+  return source;
+};
+const el = (id) => ({ id, _text: '', set textContent(v) { this._text = v; if (id === 'status') console.log('status ' + v); },
+  get textContent() { return this._text; },
+  appendChild(row) { console.log(JSON.stringify(row.kids.map((k) => k.textContent))); } });
+const els = { events: el('events'), status: el('status') };
+global.document = {
+  body: { getAttribute: (k) => (k in attrs ? attrs[k] : null) },
+  getElementById: (id) => els[id],
+  createElement: () => ({ kids: [], textContent: '', appendChild(c) { this.kids.push(c); } }),
+};
+eval(fs.readFileSync(scriptFile, 'utf8'));
+setTimeout(() => { console.log('timeout'); process.exit(1); }, 60000);
+"#;
+
+/// Whether `node` with an `EventSource` is installed.
+fn node_with_eventsource() -> bool {
+    Command::new("node")
+        .args([
+            "--experimental-eventsource",
+            "-e",
+            "process.exit(typeof EventSource === 'function' ? 0 : 1)",
+        ])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn the_run_pages_script_follows_a_live_run_in_a_real_event_source() {
+    if !node_with_eventsource() {
+        eprintln!(
+            "SKIPPED the_run_pages_script_follows_a_live_run_in_a_real_event_source: no node with EventSource"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "gated.ron", GATED);
+    let server = Server::start(dir.path(), &[], &[]);
+    let (mut child, lines) = run_json(dir.path(), "gated.ron");
+    let first: Value = serde_json::from_str(&lines.recv_timeout(WAIT).unwrap()).unwrap();
+    let run = first["run_id"].as_str().unwrap().to_string();
+    let page = server.get(&format!("/ui/runs/{run}"));
+    let live = page
+        .body
+        .split("data-live=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    let shown = page.body.matches("<tr><td>").count();
+    let script = page
+        .body
+        .split("<script>")
+        .nth(1)
+        .and_then(|r| r.split("</script>").next())
+        .unwrap();
+    let js = write(dir.path(), "page.js", script);
+    let harness = write(dir.path(), "harness.js", PAGE_HARNESS);
+    let attrs = serde_json::json!({"data-live": live}).to_string();
+    let mut node = Command::new("node")
+        .arg("--experimental-eventsource")
+        .arg(&harness)
+        .arg(&server.url)
+        .arg(&attrs)
+        .arg(&js)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = BufReader::new(node.stdout.take().unwrap());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    // Open the gates one by one as the page shows each task start.
+    let mut rows: Vec<Value> = Vec::new();
+    let mut gates = ["gate_a", "gate_b", "gate_c"].into_iter();
+    write(dir.path(), gates.next().unwrap(), "");
+    let status = loop {
+        let line = rx.recv_timeout(WAIT).expect("the page script goes on");
+        if let Some(s) = line.strip_prefix("status ") {
+            break s.to_string();
+        }
+        if line == "timeout" {
+            panic!("the script saw no end");
+        }
+        let row: Value = serde_json::from_str(&line).unwrap();
+        if row[2] == "task_succeeded"
+            && let Some(g) = gates.next()
+        {
+            write(dir.path(), g, "");
+        }
+        rows.push(row);
+    };
+    assert_eq!(status, "succeeded");
+    assert_eq!(
+        rx.recv_timeout(WAIT).unwrap(),
+        "closed",
+        "the stream is closed at the end"
+    );
+    assert_eq!(node.wait().unwrap().code(), Some(0));
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    // The rows continue the server-rendered table: the next index on, each once.
+    let ids: Vec<usize> = rows
+        .iter()
+        .map(|r| r[0].as_str().unwrap().parse().unwrap())
+        .collect();
+    let expected: Vec<usize> = (shown..shown + ids.len()).collect();
+    assert_eq!(ids, expected);
+    assert_eq!(rows.last().unwrap()[2], "run_finished");
 }
