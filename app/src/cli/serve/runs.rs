@@ -360,6 +360,7 @@ pub async fn events(
         next_index: 0,
         start,
         partial: Vec::new(),
+        buf: Vec::new(),
         queue: VecDeque::new(),
         finished: false,
         guard,
@@ -389,6 +390,8 @@ struct Tail {
     start: u64,
     /// The start of a line whose end is not written yet.
     partial: Vec<u8>,
+    /// The read buffer, kept between reads.
+    buf: Vec<u8>,
     /// Messages read and not sent yet (those of one read at most).
     queue: VecDeque<Event>,
     /// `run_finished` was read: the stream ends when the queue is empty.
@@ -447,19 +450,21 @@ impl Tail {
         let Some(file) = self.file.as_mut() else {
             return Ok(false);
         };
-        let mut buf = vec![0u8; READ_CHUNK];
+        let buf = &mut self.buf;
+        buf.resize(READ_CHUNK, 0);
         file.seek(SeekFrom::Start(self.offset))
             .await
             .map_err(|e| format!("reading the run's events: {e}"))?;
         let n = file
-            .read(&mut buf)
+            .read(buf)
             .await
             .map_err(|e| format!("reading the run's events: {e}"))?;
         if n == 0 {
             return Ok(false);
         }
         self.offset += n as u64;
-        let mut rest = &buf[..n];
+        let chunk = std::mem::take(&mut self.buf);
+        let mut rest = &chunk[..n];
         while let Some(end) = rest.iter().position(|b| *b == b'\n') {
             self.partial.extend_from_slice(&rest[..end]);
             rest = &rest[end + 1..];
@@ -470,6 +475,7 @@ impl Tail {
             }
         }
         self.partial.extend_from_slice(rest);
+        self.buf = chunk;
         if self.partial.len() > MAX_LINE {
             return Err(format!(
                 "event {} is longer than {} MiB; the stream stops here",
