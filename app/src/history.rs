@@ -112,10 +112,21 @@ impl Recorder {
         recorder
     }
 
-    /// Record one event; the record is rewritten when the run finishes.
+    /// Record one event and write it to the file at once; the record is rewritten when the
+    /// run finishes.
     pub fn event(&mut self, event: &RunEvent) {
         let line = self.events.is_some().then(|| event.to_json_line());
         self.event_line(event, line.as_deref().unwrap_or_default());
+        self.flush();
+    }
+
+    /// Write the events recorded so far to the file (`graflow serve` tails it for live
+    /// streams): [`Recorder::event`] does after each event, users of
+    /// [`Recorder::event_line`] after each batch.
+    pub fn flush(&mut self) {
+        if let Some(w) = &mut self.events {
+            let _ = w.flush();
+        }
     }
 
     /// Whether events are written to the run's history (and need their JSON line).
@@ -123,7 +134,8 @@ impl Recorder {
         self.events.is_some()
     }
 
-    /// [`Recorder::event`] with the event's JSON line already made.
+    /// [`Recorder::event`] with the event's JSON line already made, buffered: call
+    /// [`Recorder::flush`] after a batch.
     pub fn event_line(&mut self, event: &RunEvent, line: &str) {
         if let Some(w) = &mut self.events {
             let _ = writeln!(w, "{line}");

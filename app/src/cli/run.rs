@@ -225,6 +225,8 @@ pub async fn follow(
                         break 'events;
                     }
                 }
+                // The batch reaches the history file now (`graflow serve` streams it live).
+                recorder.flush();
                 printer.flush();
             }
             _ = ticker.tick(), if printer.wants_ticks() => printer.flush(),

@@ -27,6 +27,7 @@ mod cli_pools;
 mod cli_run;
 mod cli_run_tty;
 mod cli_serve;
+mod cli_serve_sse;
 mod deploy_assets;
 mod deploy_containers;
 mod docs_examples;

@@ -1,7 +1,11 @@
-//! The web form: server-rendered HTML, no JavaScript, no external assets. `/ui/feedback/`
-//! lists requests (pending first), `/ui/feedback/{id}` shows one with a form fitting its
-//! kind, a POST there answers it, `/ui/feedback/{id}/cancel` withdraws it. Everything shown
-//! is escaped: prompts, options and answers are user text.
+//! The web form: server-rendered HTML, no external assets. `/ui/feedback/` lists requests
+//! (pending first), `/ui/feedback/{id}` shows one with a form fitting its kind, a POST there
+//! answers it, `/ui/feedback/{id}/cancel` withdraws it; `/ui/runs/` lists the recorded runs and
+//! `/ui/runs/{id}` shows one run's events. Everything works without JavaScript; a few lines of
+//! inline script (allowed by their hash in the Content-Security-Policy, nothing else is) make
+//! the pages live: they follow `/ui/feedback/events` and `/ui/runs/{id}/events`, the same
+//! Server-Sent Events as `/api/…/events`, under /ui so the page's cookie authenticates them.
+//! Everything shown is escaped: prompts, options, answers and events are user text.
 
 use std::sync::Arc;
 
@@ -19,6 +23,8 @@ use graflow_engine::hitl::{
 
 use super::AppState;
 use super::routes::{body_error, list_query};
+use super::runs;
+use crate::history;
 
 /// `s` with `& < > " '` escaped for HTML text and attribute values.
 pub fn escape(s: &str) -> String {
@@ -57,13 +63,82 @@ pre{background:#f6f6f6;padding:.6rem;overflow:auto}";
 
 /// A whole page.
 fn page(title: &str, body: &str) -> String {
+    live_page(title, body, "", None)
+}
+
+/// A whole page; `attrs` go on `<body>` (the live script's settings) and `script` (one of the
+/// scripts below) follows the content.
+fn live_page(title: &str, body: &str, attrs: &str, script: Option<&str>) -> String {
+    let script = script
+        .map(|js| format!("<script>{js}</script>\n"))
+        .unwrap_or_default();
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} · graflow</title><style>{STYLE}</style></head>\n<body>\n\
-         <nav><a href=\"/ui/feedback/\">All feedback requests</a></nav>\n{body}\n</body></html>\n",
+         <title>{} · graflow</title><style>{STYLE}</style></head>\n<body{attrs}>\n\
+         <nav><a href=\"/ui/feedback/\">All feedback requests</a> · <a href=\"/ui/runs/\">Runs</a></nav>\n{body}\n{script}</body></html>\n",
         escape(title)
     )
+}
+
+/// Reloads a feedback page when a request changes (`data-live`: the stream; `data-request`:
+/// only this request matters). It loads the page's address with a GET, so a page shown after
+/// a form POST is not posted again.
+const FEEDBACK_JS: &str = "(function(){var b=document.body,u=b.getAttribute('data-live'),want=b.getAttribute('data-request');\
+if(!u||!window.EventSource)return;var es=new EventSource(u);\
+function on(e){var d={};try{d=JSON.parse(e.data);}catch(x){}\
+if(e.type==='reset'||!want||d.id===want){es.close();location.replace(location.pathname+location.search);}}\
+['requested','answered','cancelled','expired','reset'].forEach(function(n){es.addEventListener(n,on);});})();";
+
+/// Appends a run's events to its table as they come (`data-live`: the stream).
+const RUN_JS: &str = "(function(){var b=document.body,u=b.getAttribute('data-live');\
+if(!u||!window.EventSource)return;var t=document.getElementById('events'),st=document.getElementById('status'),es=new EventSource(u);\
+function on(e){var d={};try{d=JSON.parse(e.data);}catch(x){return;}\
+var rest={};Object.keys(d).forEach(function(k){if(k!=='event'&&k!=='run_id'&&k!=='ts')rest[k]=d[k];});\
+var s=JSON.stringify(rest);if(s.length>300)s=s.slice(0,300)+'…';\
+var tr=document.createElement('tr');[e.lastEventId,d.ts||'',e.type,s].forEach(function(v){var td=document.createElement('td');td.textContent=v;tr.appendChild(td);});\
+t.appendChild(tr);if(e.type==='run_finished'){st.textContent=d.status||'finished';es.close();}}\
+['run_started','task_started','task_waiting','task_log','task_succeeded','task_failed','group_started','group_finished','graph_changed','checkpoint_saved','feedback_requested','feedback_answered','events_dropped','run_finished','message'].forEach(function(n){es.addEventListener(n,on);});})();";
+
+/// The Content-Security-Policy: nothing from elsewhere, and no script but the two above.
+fn csp() -> &'static HeaderValue {
+    static CSP: std::sync::LazyLock<HeaderValue> = std::sync::LazyLock::new(|| {
+        let hash = |js: &str| {
+            use sha2::Digest;
+            format!("'sha256-{}'", base64(&sha2::Sha256::digest(js.as_bytes())))
+        };
+        let value = format!(
+            "default-src 'none'; style-src 'unsafe-inline'; script-src {} {}; connect-src 'self'; \
+             form-action 'self'; frame-ancestors 'none'",
+            hash(FEEDBACK_JS),
+            hash(RUN_JS)
+        );
+        HeaderValue::from_str(&value)
+            .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
+    });
+    &CSP
+}
+
+/// Standard base64 with padding.
+fn base64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 fn html(status: StatusCode, body: String) -> Response {
@@ -90,17 +165,12 @@ pub fn error_page(status: StatusCode, title: &str, detail: &str) -> Response {
     )
 }
 
-/// Middleware adding headers that keep pages self-contained: no scripts, no framing, no
-/// referrer (a `?token=` never leaks through links).
+/// Middleware adding headers that keep pages self-contained: no scripts but the pages' own,
+/// no framing, no referrer (a `?token=` never leaks through links).
 pub async fn security_headers(req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-        ),
-    );
+    h.insert(header::CONTENT_SECURITY_POLICY, csp().clone());
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -191,7 +261,15 @@ async fn list_page(State(s): State<Arc<AppState>>, RawQuery(query): RawQuery) ->
         }
         body.push_str("</table>");
     }
-    html(StatusCode::OK, page("Feedback requests", &body))
+    html(
+        StatusCode::OK,
+        live_page(
+            "Feedback requests",
+            &body,
+            " data-live=\"/ui/feedback/events\"",
+            Some(FEEDBACK_JS),
+        ),
+    )
 }
 
 /// Values posted by the form, kept to fill it again after an error.
@@ -353,7 +431,15 @@ fn request_page(
         }
         (None, _) => b.push_str(&form(r, draft)),
     }
-    page(&format!("Feedback: {}", shorten(&r.spec.prompt, 60)), &b)
+    live_page(
+        &format!("Feedback: {}", shorten(&r.spec.prompt, 60)),
+        &b,
+        &format!(
+            " data-live=\"/ui/feedback/events\" data-request=\"{}\"",
+            escape(&r.id)
+        ),
+        Some(FEEDBACK_JS),
+    )
 }
 
 async fn show_page(
@@ -502,6 +588,7 @@ async fn answer_post(
     match s.backend.respond(&id, answer).await {
         Ok(resp) => {
             s.metrics.answered(request.spec.kind, "ui");
+            s.feed.poke();
             let mut done = request.clone();
             done.status = FeedbackStatus::Answered;
             let notice = if request.checkpoint.is_some() {
@@ -541,6 +628,7 @@ async fn cancel_post(
     match s.backend.cancel(&id).await {
         Ok(r) => {
             s.metrics.cancelled("ui");
+            s.feed.poke();
             html(
                 StatusCode::OK,
                 request_page(
@@ -564,6 +652,175 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/ui/feedback/", get(list_page))
         .route("/ui/feedback/{id}", get(show_page).post(answer_post))
         .route("/ui/feedback/{id}/cancel", post(cancel_post))
+        .route("/ui/feedback/events", get(super::feed::events))
+        .route("/ui/runs", get(runs_root))
+        .route("/ui/runs/", get(runs_page))
+        .route("/ui/runs/{id}", get(run_page))
+        .route("/ui/runs/{id}/events", get(runs::events))
+}
+
+async fn runs_root() -> Redirect {
+    Redirect::to("/ui/runs/")
+}
+
+/// Runs listed on `/ui/runs/`.
+const RUNS_SHOWN: usize = 200;
+/// Events shown on a run's page before its live part (the newest ones).
+const EVENTS_SHOWN: usize = 2000;
+
+async fn runs_page(State(s): State<Arc<AppState>>) -> Response {
+    let mut records = runs::records(&s).await;
+    let total = records.len();
+    records.truncate(RUNS_SHOWN);
+    let mut body = format!(
+        "<h1>Runs</h1>\n<p>{total} recorded{}.</p>\n",
+        if total > RUNS_SHOWN {
+            format!(", the newest {RUNS_SHOWN} shown")
+        } else {
+            String::new()
+        }
+    );
+    if records.is_empty() {
+        body.push_str("<p>No runs yet. They appear here when <code>graflow run</code> or the studio runs a workflow with this state folder.</p>");
+    } else {
+        body.push_str(
+            "<table>\n<tr><th>Run</th><th>Workflow</th><th>Status</th><th>Started</th><th>Ended</th></tr>\n",
+        );
+        for r in &records {
+            let status = r.status.map_or("running".to_string(), |st| {
+                serde_json::to_value(st)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            });
+            body.push_str(&format!(
+                "<tr><td><a href=\"/ui/runs/{0}\">{0}</a></td><td>{1}</td><td>{2}</td><td>{3}</td><td>{4}</td></tr>\n",
+                escape(&r.key),
+                escape(&r.workflow),
+                escape(&status),
+                escape(&r.started),
+                escape(r.finished.as_deref().unwrap_or("")),
+            ));
+        }
+        body.push_str("</table>");
+    }
+    html(StatusCode::OK, page("Runs", &body))
+}
+
+/// The fields of an event other than `event`, `run_id` and `ts`, as short JSON.
+fn event_summary(v: &serde_json::Value) -> String {
+    let mut rest = v.as_object().cloned().unwrap_or_default();
+    for k in ["event", "run_id", "ts"] {
+        rest.remove(k);
+    }
+    let text = serde_json::Value::Object(rest).to_string();
+    shorten(&text, 300)
+}
+
+async fn run_page(
+    State(s): State<Arc<AppState>>,
+    path: Result<Path<String>, PathRejection>,
+) -> Response {
+    let id = match runs::find(&s, path).await {
+        Ok(runs::Found::Local(id)) => id,
+        Ok(runs::Found::Fleet(id)) => {
+            // A fleet run: its events are in Redis; the page shows them as they are read.
+            let b = format!(
+                "<h1>Run <code>{0}</code></h1>\n<p>A run of the fleet.</p>\n<dl>\n\
+                 <dt>Status</dt><dd id=\"status\">…</dd>\n</dl>\n\
+                 <table id=\"events\">\n<tr><th>#</th><th>Time</th><th>Event</th><th>Details</th></tr>\n</table>\n\
+                 <noscript><p>This page needs JavaScript to show a fleet run's events; \
+                 <code>/api/runs/{0}/events</code> has them.</p></noscript>\n",
+                escape(&id)
+            );
+            return html(
+                StatusCode::OK,
+                live_page(
+                    &format!("Run {id}"),
+                    &b,
+                    &format!(" data-live=\"/ui/runs/{}/events\"", escape(&id)),
+                    Some(RUN_JS),
+                ),
+            );
+        }
+        Err(e) => {
+            let title = if e.status() == StatusCode::NOT_FOUND {
+                "Not found"
+            } else {
+                "Bad run id"
+            };
+            return error_page(e.status(), title, &e.detail());
+        }
+    };
+    let dir = s.state_dir.clone();
+    let key = id.clone();
+    let (record, events) = tokio::task::spawn_blocking(move || {
+        let record = history::list(&dir).into_iter().find(|r| r.key == key);
+        (record, history::events(&dir, &key))
+    })
+    .await
+    .unwrap_or_default();
+    let finished = events.iter().any(|e| e["event"] == "run_finished");
+    let status = record
+        .as_ref()
+        .and_then(|r| r.status)
+        .and_then(|st| serde_json::to_value(st).ok())
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "running".into());
+    let mut b = format!("<h1>Run <code>{}</code></h1>\n<dl>\n", escape(&id));
+    if let Some(r) = &record {
+        b.push_str(&format!(
+            "<dt>Workflow</dt><dd>{}</dd>\n<dt>Started</dt><dd>{}</dd>\n",
+            escape(&r.workflow),
+            escape(&r.started)
+        ));
+        if let Some(e) = &r.error {
+            b.push_str(&format!("<dt>Error</dt><dd>{}</dd>\n", escape(e)));
+        }
+    }
+    b.push_str(&format!(
+        "<dt>Status</dt><dd id=\"status\">{}</dd>\n</dl>\n",
+        escape(&status)
+    ));
+    let skipped = events.len().saturating_sub(EVENTS_SHOWN);
+    if skipped > 0 {
+        b.push_str(&format!(
+            "<p>The first {skipped} events are not shown; <code>/api/runs/{}/events</code> has them all.</p>\n",
+            escape(&id)
+        ));
+    }
+    b.push_str(
+        "<table id=\"events\">\n<tr><th>#</th><th>Time</th><th>Event</th><th>Details</th></tr>\n",
+    );
+    for (i, e) in events.iter().enumerate().skip(skipped) {
+        b.push_str(&format!(
+            "<tr><td>{i}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            escape(e["ts"].as_str().unwrap_or_default()),
+            escape(e["event"].as_str().unwrap_or_default()),
+            escape(&event_summary(e)),
+        ));
+    }
+    b.push_str("</table>\n");
+    let title = format!("Run {id}");
+    if finished {
+        return html(StatusCode::OK, page(&title, &b));
+    }
+    // Live: the events after those shown (the lines graflow writes all parse, so the count
+    // shown is the index the stream resumes after).
+    let from = match events.len() {
+        0 => String::new(),
+        n => format!("?from={}", n - 1),
+    };
+    b.push_str("<noscript><p>Reload the page to see new events.</p></noscript>\n");
+    html(
+        StatusCode::OK,
+        live_page(
+            &title,
+            &b,
+            &format!(" data-live=\"/ui/runs/{}/events{from}\"", escape(&id)),
+            Some(RUN_JS),
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -576,6 +833,18 @@ mod tests {
             escape(r#"<script>alert("x" & 'y')</script>"#),
             "&lt;script&gt;alert(&quot;x&quot; &amp; &#39;y&#39;)&lt;/script&gt;"
         );
+    }
+
+    #[test]
+    fn base64_and_the_script_hashes() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foob"), "Zm9vYg==");
+        let csp = csp().to_str().unwrap();
+        assert!(csp.contains("script-src 'sha256-"), "{csp}");
+        assert!(!csp.contains("unsafe-eval") && csp.contains("connect-src 'self'"));
     }
 
     #[test]

@@ -1,12 +1,17 @@
 //! `graflow serve`: the human-feedback REST API, its web form and `/metrics`, over the
 //! feedback files of the state dir (shared with `graflow run`, `graflow feedback` and the
-//! studio started in the same folder). Guide: docs/feedback.md.
+//! studio started in the same folder); the run history and live run and feedback events as
+//! Server-Sent Events; the OpenAPI document of it all. Guide: docs/feedback.md.
 
 mod auth;
+mod feed;
 mod hosts;
 mod html;
 mod metrics;
+pub mod openapi;
 mod routes;
+mod runs;
+mod streams;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -72,6 +77,14 @@ pub struct AppState {
     pub started: Instant,
     /// The hosts requests may name.
     pub hosts: hosts::AllowedHosts,
+    /// The state folder (run history).
+    pub state_dir: PathBuf,
+    /// Open event streams, their cap and the stop signal.
+    pub streams: streams::Streams,
+    /// The feedback watcher behind `/api/feedback/events`.
+    pub feed: Arc<feed::Feed>,
+    /// The fleet's Redis, whose runs are listed and followed beside the state dir's.
+    pub fleet: Option<runs::Fleet>,
 }
 
 /// Why the server cannot start.
@@ -140,13 +153,29 @@ pub async fn run(args: ServeArgs) -> i32 {
         Ok(b) => b,
         Err(e) => return refuse(&e),
     };
+    // With a fleet, its runs are listed and followed too.
+    let fleet = match &url {
+        Some(url) => match super::events::connect(url).await {
+            Ok((link, keys)) => Some(runs::Fleet { link, keys }),
+            Err(e) => return refuse(&e),
+        },
+        None => None,
+    };
+    let feed = feed::Feed::new(backend.clone());
+    // The store as it is now: changes from here on are events.
+    feed.poll().await;
     let state = Arc::new(AppState {
         backend,
         token,
         metrics: Metrics::default(),
         started: Instant::now(),
         hosts: hosts::AllowedHosts::new(local, &args.addr, &args.allow_hosts),
+        state_dir: state_dir.clone(),
+        streams: streams::Streams::new(streams::MAX_STREAMS),
+        feed,
+        fleet,
     });
+    state.feed.spawn(state.streams.stop_signal());
     let protected = if state.token.is_some() {
         " (bearer token required)"
     } else {
@@ -154,7 +183,8 @@ pub async fn run(args: ServeArgs) -> i32 {
     };
     outln!("graflow serve: listening on http://{local}{protected}");
     outln!("  web form:  http://{local}/ui/feedback/");
-    outln!("  REST API:  http://{local}/api/feedback");
+    outln!("  REST API:  http://{local}/api/feedback, http://{local}/api/runs");
+    outln!("  OpenAPI:   http://{local}/api/openapi.json");
     match &url {
         Some(url) => outln!(
             "  requests:  {}",
@@ -163,9 +193,14 @@ pub async fn run(args: ServeArgs) -> i32 {
         None => outln!("  requests:  {}", dir.display()),
     }
     tracing::info!("graflow serve listening on http://{local}");
-    let app = routes::router(state);
+    let app = routes::router(state.clone());
+    let stopping = async move {
+        super::signals::shutdown_signal().await;
+        // Event streams never end by themselves: end them so the shutdown does not wait.
+        state.streams.stop();
+    };
     match axum::serve(listener, app)
-        .with_graceful_shutdown(super::signals::shutdown_signal())
+        .with_graceful_shutdown(stopping)
         .await
     {
         Ok(()) => {

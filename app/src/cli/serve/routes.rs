@@ -11,7 +11,7 @@ use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use graflow_engine::hitl::{Answer, FeedbackError, FeedbackKind, FeedbackRequest};
 use serde_json::{Value, json};
 
@@ -38,6 +38,14 @@ impl ApiError {
         self.status
     }
 
+    /// The `id` field, when the error names one.
+    pub fn id(&self) -> Option<String> {
+        self.body
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    }
+
     /// The detail, as text.
     pub fn detail(&self) -> String {
         match self.body.get("detail") {
@@ -48,7 +56,7 @@ impl ApiError {
     }
 
     /// Add a field to the body.
-    fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
         if let Some(map) = self.body.as_object_mut() {
             map.insert(key.into(), value.into());
         }
@@ -243,6 +251,7 @@ async fn respond(
         }
     })?;
     s.metrics.answered(request.spec.kind, "api");
+    s.feed.poke();
     Ok(ok(serde_json::to_value(&response).unwrap_or(Value::Null)))
 }
 
@@ -253,6 +262,7 @@ async fn cancel(
     let id = id_of(path)?;
     let request = s.backend.cancel(&id).await?;
     s.metrics.cancelled("api");
+    s.feed.poke();
     Ok(ok(serde_json::to_value(&request).unwrap_or(Value::Null)))
 }
 
@@ -272,10 +282,15 @@ async fn index() -> Response {
         "version": env!("CARGO_PKG_VERSION"),
         "endpoints": {
             "GET /api/feedback": "pending requests (?run_id=…, ?all=true for every status)",
+            "GET /api/feedback/events": "feedback changes as Server-Sent Events (Last-Event-ID resumes)",
             "GET /api/feedback/{id}": "a request and its answer",
             "POST /api/feedback/{id}/respond": "answer (JSON body: approved/reason, text, selected, selected_multiple, custom_data, responded_by)",
             "POST /api/feedback/{id}/cancel": "withdraw a pending request",
+            "GET /api/runs": "recorded runs, newest first (?limit=N)",
+            "GET /api/runs/{id}/events": "a run's events as Server-Sent Events, live (Last-Event-ID resumes)",
+            "GET /api/openapi.json": "the OpenAPI document of this API",
             "GET /ui/feedback/": "the web form",
+            "GET /ui/runs/": "the runs, live",
             "GET /metrics": "Prometheus metrics",
             "GET /health": "liveness",
         },
@@ -287,7 +302,12 @@ async fn prometheus(State(s): State<Arc<AppState>>) -> Response {
         Ok(r) => r,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let body = s.metrics.render(&requests, s.started.elapsed());
+    let mut body = s.metrics.render(&requests, s.started.elapsed());
+    body.push_str(&format!(
+        "# HELP graflow_serve_event_streams Server-Sent Event streams open now.\n\
+         # TYPE graflow_serve_event_streams gauge\ngraflow_serve_event_streams {}\n",
+        s.streams.open()
+    ));
     (
         StatusCode::OK,
         [(
@@ -317,19 +337,85 @@ async fn method_not_allowed(uri: Uri) -> Response {
     .into_response()
 }
 
-/// The whole server: open `/`, `/health`; token-protected `/api`, `/ui`, `/metrics`.
+/// The REST routes, recorded as they are added: the router serves them, and the OpenAPI
+/// document must list exactly them (a test walks both).
+pub struct Table {
+    open: Router<Arc<AppState>>,
+    protected: Router<Arc<AppState>>,
+    routes: Vec<(&'static str, &'static str)>,
+}
+
+impl Table {
+    fn new() -> Self {
+        Table {
+            open: Router::new(),
+            protected: Router::new(),
+            routes: Vec::new(),
+        }
+    }
+
+    /// Add `method` (`get`, `post`) on `path`; `open` routes need no token.
+    fn add(
+        mut self,
+        method: &'static str,
+        path: &'static str,
+        route: MethodRouter<Arc<AppState>>,
+        open: bool,
+    ) -> Self {
+        self.routes.push((method, path));
+        if open {
+            self.open = self.open.route(path, route);
+        } else {
+            self.protected = self.protected.route(path, route);
+        }
+        self
+    }
+
+    /// `(method, path)` of every REST route, methods in lower case, paths as axum writes them
+    /// (`/api/runs/{id}/events`), which is also how OpenAPI writes them.
+    #[cfg(test)]
+    pub fn routes(&self) -> &[(&'static str, &'static str)] {
+        &self.routes
+    }
+}
+
+/// Every REST route: `/`, `/health`, `/api/openapi.json` open; `/api/…` and `/metrics` behind
+/// the token.
+pub fn rest() -> Table {
+    Table::new()
+        .add("get", "/", get(index), true)
+        .add("get", "/health", get(health), true)
+        .add("get", "/api/openapi.json", get(super::openapi::serve), true)
+        .add("get", "/api/feedback", get(list), false)
+        .add(
+            "get",
+            "/api/feedback/events",
+            get(super::feed::events),
+            false,
+        )
+        .add("get", "/api/feedback/{id}", get(show), false)
+        .add("post", "/api/feedback/{id}/respond", post(respond), false)
+        .add("post", "/api/feedback/{id}/cancel", post(cancel), false)
+        .add("get", "/api/runs", get(super::runs::list), false)
+        .add(
+            "get",
+            "/api/runs/{id}/events",
+            get(super::runs::events),
+            false,
+        )
+        .add("get", "/metrics", get(prometheus), false)
+}
+
+/// The whole server: the REST routes and the web pages (behind the token but for `/`,
+/// `/health` and the OpenAPI document).
 pub fn router(state: Arc<AppState>) -> Router {
-    let protected = Router::new()
-        .route("/api/feedback", get(list))
-        .route("/api/feedback/{id}", get(show))
-        .route("/api/feedback/{id}/respond", post(respond))
-        .route("/api/feedback/{id}/cancel", post(cancel))
-        .route("/metrics", get(prometheus))
+    let table = rest();
+    let protected = table
+        .protected
         .merge(html::routes())
         .route_layer(from_fn_with_state(state.clone(), auth::require));
-    Router::new()
-        .route("/", get(index))
-        .route("/health", get(health))
+    table
+        .open
         .merge(protected)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
