@@ -164,6 +164,9 @@ pub enum EventKind {
         /// Its size in bytes.
         #[serde(default)]
         size_bytes: u64,
+        /// Its payload's JSON length when it is stored compressed (absent otherwise).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        content_bytes: Option<u64>,
     },
     /// A task asked a human for feedback.
     FeedbackRequested {
@@ -450,6 +453,7 @@ mod tests {
             EventKind::CheckpointSaved {
                 path: "/x/y.ckpt".into(),
                 size_bytes: 42,
+                content_bytes: Some(4200),
             },
             EventKind::FeedbackRequested {
                 id: "r.t.1-0-1".into(),

@@ -65,6 +65,7 @@ impl RunShared {
         self.emit(EventKind::CheckpointSaved {
             path: saved.path.display().to_string(),
             size_bytes: saved.size_bytes,
+            content_bytes: saved.content_bytes,
         });
         Ok(saved)
     }

@@ -119,9 +119,21 @@ pub fn line(event: &RunEvent, style: &Style) -> Option<String> {
             let ids: Vec<&str> = added.iter().map(|a| &**a).collect();
             style.info(&format!("+ {by} added {}", ids.join(", ")))
         }
-        EventKind::CheckpointSaved { path, size_bytes } => {
-            let text = format!("checkpoint saved: {path} ({})", human_bytes(*size_bytes));
-            if *size_bytes > checkpoint_warn_bytes() {
+        EventKind::CheckpointSaved {
+            path,
+            size_bytes,
+            content_bytes,
+        } => {
+            let text = match content_bytes {
+                Some(json) => format!(
+                    "checkpoint saved: {path} ({}, zstd: {} of JSON)",
+                    human_bytes(*size_bytes),
+                    human_bytes(*json)
+                ),
+                None => format!("checkpoint saved: {path} ({})", human_bytes(*size_bytes)),
+            };
+            // The warning is about what the run holds, so a compressed checkpoint counts its JSON.
+            if content_bytes.unwrap_or(*size_bytes).max(*size_bytes) > checkpoint_warn_bytes() {
                 style.warning(&format!(
                     "{text}; this is large: keep big data outside the channel (files, object stores) and pass references"
                 ))
