@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::sse::Event;
+use axum::response::Response;
 use graflow_engine::hitl::{FeedbackBackend, FeedbackRequest, FeedbackStatus};
 use serde_json::json;
 use tokio::sync::{Notify, watch};
@@ -312,17 +312,10 @@ pub async fn events(
         guard,
         _listener: listener,
     };
-    let stream = futures::stream::unfold(tail, |mut t| async move {
+    Ok(streams::respond(tail, |mut t| async move {
         let event = t.next().await?;
-        Some((Ok::<Event, std::convert::Infallible>(event), t))
-    });
-    Ok(Sse::new(stream)
-        .keep_alive(
-            KeepAlive::new()
-                .interval(streams::KEEP_ALIVE)
-                .text("keep-alive"),
-        )
-        .into_response())
+        Some((event, t))
+    }))
 }
 
 /// One client's place in the feed.

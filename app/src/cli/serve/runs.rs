@@ -21,7 +21,7 @@ use std::time::Duration;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -334,17 +334,10 @@ pub async fn events(
                 finished: false,
                 guard,
             };
-            let stream = futures::stream::unfold(tail, |mut t| async move {
+            return Ok(streams::respond(tail, |mut t| async move {
                 let event = t.next().await?;
-                Some((Ok::<Event, std::convert::Infallible>(event), t))
-            });
-            return Ok(Sse::new(stream)
-                .keep_alive(
-                    KeepAlive::new()
-                        .interval(streams::KEEP_ALIVE)
-                        .text("keep-alive"),
-                )
-                .into_response());
+                Some((event, t))
+            }));
         }
     };
     // Resuming past the end of a finished run: nothing more will come. 204 tells an
@@ -365,17 +358,10 @@ pub async fn events(
         finished: false,
         guard,
     };
-    let stream = futures::stream::unfold(tail, |mut t| async move {
+    Ok(streams::respond(tail, |mut t| async move {
         let event = t.next().await?;
-        Some((Ok::<Event, std::convert::Infallible>(event), t))
-    });
-    Ok(Sse::new(stream)
-        .keep_alive(
-            KeepAlive::new()
-                .interval(streams::KEEP_ALIVE)
-                .text("keep-alive"),
-        )
-        .into_response())
+        Some((event, t))
+    }))
 }
 
 /// A run's event file being followed.

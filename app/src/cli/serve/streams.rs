@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use super::AppState;
@@ -104,4 +106,19 @@ pub fn acquire(s: &AppState) -> Result<StreamGuard, ApiError> {
             ),
         )),
     }
+}
+
+/// The Server-Sent Events response that sends what `next` gives, starting from `state`, until
+/// it gives `None`; with the keep-alive comments every stream sends.
+pub fn respond<T, F, Fut>(state: T, next: F) -> Response
+where
+    T: Send + 'static,
+    F: FnMut(T) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Option<(Event, T)>> + Send + 'static,
+{
+    use futures::StreamExt;
+    let events = futures::stream::unfold(state, next).map(Ok::<Event, std::convert::Infallible>);
+    Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
+        .into_response()
 }
