@@ -48,13 +48,9 @@ const MAX_LINE: usize = 32 * 1024 * 1024;
 
 /// Whether `id` may name a run: letters, digits, `-`, `_`, `.`, not starting with a dot, at
 /// most 200 characters. Only such ids become file names.
+/// (The same rule as the feedback store's ids, which become file names too.)
 pub fn valid_run_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 200
-        && !id.starts_with('.')
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    graflow_engine::hitl::backend::valid_id(id)
 }
 
 /// The fleet's Redis, when the server was started with `--backend redis://…`.
