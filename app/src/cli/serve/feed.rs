@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
-use axum::response::sse::Event;
 use axum::response::Response;
+use axum::response::sse::Event;
 use graflow_engine::hitl::{FeedbackBackend, FeedbackRequest, FeedbackStatus};
 use serde_json::json;
 use tokio::sync::{Notify, watch};
