@@ -53,7 +53,13 @@ fn run_json(dir: &Path, file: &str) -> (Child, mpsc::Receiver<String>) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let out = BufReader::new(child.stdout.take().unwrap());
+    let rx = stdout_lines(&mut child);
+    (child, rx)
+}
+
+/// `child`'s stdout lines, sent to the receiver as they come (by a thread of their own).
+fn stdout_lines(child: &mut Child) -> mpsc::Receiver<String> {
+    let out = BufReader::new(child.stdout.take().expect("stdout is piped"));
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in out.lines().map_while(Result::ok) {
@@ -62,7 +68,7 @@ fn run_json(dir: &Path, file: &str) -> (Child, mpsc::Receiver<String>) {
             }
         }
     });
-    (child, rx)
+    rx
 }
 
 /// The token header of `server`'s URL `path`.
@@ -747,15 +753,7 @@ fn the_run_pages_script_follows_a_live_run_in_a_real_event_source() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let out = BufReader::new(node.stdout.take().unwrap());
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in out.lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let rx = stdout_lines(&mut node);
     // Open the gates one by one as the page shows each task start.
     let mut rows: Vec<Value> = Vec::new();
     let mut gates = ["gate_a", "gate_b", "gate_c"].into_iter();
