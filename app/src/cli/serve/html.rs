@@ -25,6 +25,7 @@ use super::AppState;
 use super::routes::{body_error, list_query};
 use super::runs;
 use crate::history;
+use crate::studio::runtime::clipboard::base64;
 
 /// `s` with `& < > " '` escaped for HTML text and attribute values.
 pub fn escape(s: &str) -> String {
@@ -117,28 +118,6 @@ fn csp() -> &'static HeaderValue {
             .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
     });
     &CSP
-}
-
-/// Standard base64 with padding.
-fn base64(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 fn html(status: StatusCode, body: String) -> Response {
