@@ -14,7 +14,7 @@ use crate::fleet_support;
 
 use std::time::Duration;
 
-use deploy_support::{Options, Stack, available, docker};
+use deploy_support::{Options, Run, Stack, available, docker};
 use fleet_support::{finished, normalized, successes};
 use serde_json::Value;
 
@@ -104,6 +104,25 @@ fn is_member_start(e: &Value) -> bool {
     e["event"] == "task_started" && e["task"].as_str().is_some_and(|t| t.starts_with('m'))
 }
 
+/// The container of a worker that is known to be working: the first one to finish a member.
+/// With more members queued than slots, that worker takes its next members at once, so a fault
+/// on it hits running attempts (a worker picked blindly may not have started any yet).
+fn busy_worker_container(stack: &Stack, run: &Run) -> String {
+    let done = run.wait_for(Duration::from_secs(120), |e| {
+        e["event"] == "task_succeeded"
+            && e["task"].as_str().is_some_and(|t| t.starts_with('m'))
+            && e["worker"].is_string()
+    });
+    // A worker's id is `worker-HOST-PID-NOISE`; a container's host name is its short id.
+    let worker = done["worker"].as_str().unwrap_or_default();
+    let containers = stack.containers("worker");
+    containers
+        .iter()
+        .find(|c| worker.starts_with(&format!("worker-{c}-")))
+        .cloned()
+        .unwrap_or_else(|| panic!("no container {containers:?} runs worker {worker}"))
+}
+
 /// The sum of a counter over the workers' heartbeat records in Redis.
 fn worker_total(stack: &Stack, counter: &str) -> u64 {
     stack
@@ -159,11 +178,11 @@ fn the_compose_stack_runs_every_headless_sample_as_a_local_run_does() {
 #[test]
 fn a_worker_container_killed_mid_group_loses_no_task() {
     let Some(_one) = available() else { return };
-    let file = ("kill.ron", group_file("kill", 40, "0.5"));
+    // 40 members of 2 s over 16 slots: three waves, so the victim is busy when it is killed.
+    let file = ("kill.ron", group_file("kill", 40, "2"));
     let stack = Stack::up(Options::default(), &[file]);
     let run = stack.spawn_run("kill.ron", &[]);
-    run.wait_for(Duration::from_secs(120), is_member_start);
-    let victim = stack.containers("worker")[0].clone();
+    let victim = busy_worker_container(&stack, &run);
     docker(&["kill", &victim]);
     let remote = run.finish(Duration::from_secs(240));
     assert_each_committed_once(&remote.1, 42);
@@ -185,8 +204,7 @@ fn a_worker_cut_off_from_redis_longer_than_its_lease_loses_no_task() {
         &[file],
     );
     let run = stack.spawn_run("cut.ron", &[]);
-    run.wait_for(Duration::from_secs(120), is_member_start);
-    let victim = stack.containers("worker")[0].clone();
+    let victim = busy_worker_container(&stack, &run);
     docker(&["network", "disconnect", &stack.network(), &victim]);
     // Longer than the lease (2 s): its attempts go to the other worker meanwhile.
     std::thread::sleep(Duration::from_secs(6));
