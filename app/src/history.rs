@@ -86,7 +86,7 @@ impl Recorder {
         };
         let record_path = dir.join(format!("{key}.json"));
         let events = fs::create_dir_all(&dir)
-            .and_then(|_| File::create(dir.join(format!("{key}.events.jsonl"))))
+            .and_then(|_| create_events_file(&dir, &key))
             .map(BufWriter::new)
             .map_err(|e| tracing::warn!("run history disabled: {}: {e}", dir.display()))
             .ok();
@@ -168,6 +168,78 @@ impl Recorder {
         if let Err(e) = written {
             tracing::warn!("cannot write {}: {e}", self.record_path.display());
         }
+    }
+}
+
+/// Create the event file of the run recorded under `key`, holding an exclusive advisory lock
+/// on it for as long as the file stays open: the operating system releases it when the
+/// recording process ends, however it ends (even `kill -9`), which is how a reader tells a
+/// live run from one whose process died ([`writer_gone`]). The file is created under a
+/// temporary name and renamed once locked, so a reader never finds it unlocked while its
+/// writer lives. Where the file system has no locks the file is written all the same.
+fn create_events_file(dir: &Path, key: &str) -> std::io::Result<File> {
+    let tmp = dir.join(format!(".{key}.events.jsonl.{}.tmp", std::process::id()));
+    let file = File::create(&tmp)?;
+    if let Err(e) = file.lock() {
+        tracing::debug!("no lock on {}: {e}", tmp.display());
+    }
+    fs::rename(&tmp, dir.join(format!("{key}.events.jsonl")))?;
+    Ok(file)
+}
+
+/// Whether the process that wrote the event file at `path` is gone: nobody holds the lock
+/// [`Recorder`] takes for as long as it records. `false` when it cannot be told (no such
+/// file, a file system without locks).
+pub fn writer_gone(path: &Path) -> bool {
+    File::open(path).is_ok_and(|f| f.try_lock_shared().is_ok())
+}
+
+/// Where a recorded run stands, in the words the fleet uses for its runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    /// Its process is recording it.
+    Live,
+    /// It finished (`run_finished` was recorded).
+    Ended,
+    /// Its process died before the run finished: no more events will come.
+    Stale,
+}
+
+impl Liveness {
+    /// `live`, `ended` or `stale`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Liveness::Live => "live",
+            Liveness::Ended => "ended",
+            Liveness::Stale => "stale",
+        }
+    }
+}
+
+/// Where the run of `record` (recorded under `state_dir`) stands; it opens the run's event
+/// file, so async callers check it off their threads.
+pub fn liveness(state_dir: &Path, record: &RunRecord) -> Liveness {
+    if record.status.is_some() {
+        return Liveness::Ended;
+    }
+    let events = runs_dir(state_dir).join(format!("{}.events.jsonl", record.key));
+    if writer_gone(&events) {
+        Liveness::Stale
+    } else {
+        Liveness::Live
+    }
+}
+
+/// How a run's status reads to a person: its end status, `running`, or `stale` for a run
+/// whose process died before it finished.
+pub fn status_word(record: &RunRecord, state: Liveness) -> String {
+    match (record.status, state) {
+        (Some(st), _) => serde_json::to_value(st)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        (None, Liveness::Stale) => "stale (its process died)".into(),
+        (None, _) => "running".into(),
     }
 }
 
@@ -278,6 +350,37 @@ mod tests {
             "the first run's events are kept"
         );
         assert_eq!(events(&dir, "r1.resumed-1").len(), 2);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_reader_tells_a_live_recording_from_one_whose_writer_is_gone() {
+        let dir = std::env::temp_dir().join(format!("graflow-history-lock-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let path = runs_dir(&dir).join("r9.events.jsonl");
+        assert!(!writer_gone(&path), "no file: cannot be told");
+        let mut rec = Recorder::start(&dir, "r9", "wf", None, None);
+        rec.event(&event(EventKind::TaskSucceeded {
+            worker: None,
+            task: "a".into(),
+            result: serde_json::Value::Null,
+            duration_ms: 1.0,
+            cycle: 1,
+        }));
+        assert!(!writer_gone(&path), "the recorder holds its lock");
+        assert_eq!(liveness(&dir, &list(&dir)[0]), Liveness::Live);
+        drop(rec);
+        assert!(writer_gone(&path), "the lock went with the recorder");
+        assert_eq!(liveness(&dir, &list(&dir)[0]), Liveness::Stale);
+        assert_eq!(events(&dir, "r9").len(), 1);
+        // Only the record and its events: no temporary file is left behind.
+        let names: Vec<String> = fs::read_dir(runs_dir(&dir))
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
         let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -199,6 +199,86 @@ fn a_live_runs_events_stream_resume_after_a_disconnect_and_end_after_run_finishe
     });
 }
 
+/// A run that would take a minute: its process is killed in the middle.
+const LONG: &str = r#"
+Workflow(
+    name: "long",
+    flow: "a >> b",
+    tasks: {
+        "a": Task(run: Value(1)),
+        "b": Task(run: Sleep("60s")),
+    },
+)
+"#;
+
+#[test]
+fn a_run_whose_process_died_ends_its_stream_and_is_listed_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "long.ron", LONG);
+    let server = Server::start(dir.path(), &[], &[]);
+    let (mut child, lines) = run_json(dir.path(), "long.ron");
+    let first: Value = serde_json::from_str(&lines.recv_timeout(WAIT).unwrap()).unwrap();
+    let run = first["run_id"].as_str().unwrap().to_string();
+    let events = url(&server, &format!("/api/runs/{run}/events"));
+    let listed_state = |state: &'static str| {
+        let runs = url(&server, "/api/runs");
+        async move {
+            let list: Value = sse::get(&runs, &[]).await.json().await.unwrap();
+            assert_eq!(list["runs"][0]["state"], state, "{list}");
+            assert_eq!(list["runs"][0]["status"], "running", "{list}");
+        }
+    };
+
+    runtime().block_on(async {
+        let mut got = Vec::new();
+        let mut s = Stream::open(&events, &[]).await;
+        until(&mut s, "task_started", &mut got).await;
+        until(&mut s, "task_started", &mut got).await;
+        assert_eq!(got.last().unwrap().json()["task"], "b");
+        listed_state("live").await;
+
+        // kill -9: no run_finished is ever written. The open stream says why it ends, and ends.
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let last = s.next(WAIT).await.expect("a last message");
+        assert_eq!(last.event, "error");
+        assert!(
+            last.data.contains("stopped before the run finished"),
+            "{}",
+            last.data
+        );
+        assert_eq!(last.id, None, "it is not one of the run's events");
+        assert!(s.next(WAIT).await.is_none(), "the stream ends");
+        listed_state("stale").await;
+
+        // An EventSource reconnects after the last id it read: 204, nothing more will come.
+        let end = got.last().unwrap().id.clone().unwrap();
+        let r = sse::get(&events, &[("Last-Event-ID", &end)]).await;
+        assert_eq!(r.status(), 204);
+        // A new reader still gets every event that was recorded, then the same ending.
+        let mut all = Vec::new();
+        let mut s = Stream::open(&events, &[]).await;
+        until(&mut s, "error", &mut all).await;
+        assert_eq!(all.len(), got.len() + 1);
+        assert!(s.next(WAIT).await.is_none());
+
+        // The web pages say so too, and do not follow a stream that cannot grow.
+        let page = sse::get(&url(&server, &format!("/ui/runs/{run}")), &[])
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("stale (its process died)"), "{page}");
+        assert!(!page.contains("data-live"), "{page}");
+        let list = sse::get(&url(&server, "/ui/runs/"), &[])
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(list.contains("stale (its process died)"), "{list}");
+    });
+}
+
 const ASKS: &str = r#"
 Workflow(
     name: "asks",

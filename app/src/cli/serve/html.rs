@@ -91,7 +91,8 @@ function on(e){var d={};try{d=JSON.parse(e.data);}catch(x){}\
 if(e.type==='reset'||!want||d.id===want){es.close();location.replace(location.pathname+location.search);}}\
 ['requested','answered','cancelled','expired','reset'].forEach(function(n){es.addEventListener(n,on);});})();";
 
-/// Appends a run's events to its table as they come (`data-live`: the stream).
+/// Appends a run's events to its table as they come (`data-live`: the stream); an `error`
+/// message with data (the run's process died) ends it.
 const RUN_JS: &str = "(function(){var b=document.body,u=b.getAttribute('data-live');\
 if(!u||!window.EventSource)return;var t=document.getElementById('events'),st=document.getElementById('status'),es=new EventSource(u);\
 function on(e){var d={};try{d=JSON.parse(e.data);}catch(x){return;}\
@@ -99,7 +100,8 @@ var rest={};Object.keys(d).forEach(function(k){if(k!=='event'&&k!=='run_id'&&k!=
 var s=JSON.stringify(rest);if(s.length>300)s=s.slice(0,300)+'…';\
 var tr=document.createElement('tr');[e.lastEventId,d.ts||'',e.type,s].forEach(function(v){var td=document.createElement('td');td.textContent=v;tr.appendChild(td);});\
 t.appendChild(tr);if(e.type==='run_finished'){st.textContent=d.status||'finished';es.close();}}\
-['run_started','task_started','task_waiting','task_log','task_succeeded','task_failed','group_started','group_finished','graph_changed','checkpoint_saved','feedback_requested','feedback_answered','events_dropped','run_finished','message'].forEach(function(n){es.addEventListener(n,on);});})();";
+['run_started','task_started','task_waiting','task_log','task_succeeded','task_failed','group_started','group_finished','graph_changed','checkpoint_saved','feedback_requested','feedback_answered','events_dropped','run_finished','message'].forEach(function(n){es.addEventListener(n,on);});\
+es.addEventListener('error',function(e){if(e.data){st.textContent='stale (its process died)';es.close();}});})();";
 
 /// The Content-Security-Policy: nothing from elsewhere, and no script but the two above.
 fn csp() -> &'static HeaderValue {
@@ -651,6 +653,18 @@ async fn runs_page(State(s): State<Arc<AppState>>) -> Response {
     let mut records = runs::records(&s).await;
     let total = records.len();
     records.truncate(RUNS_SHOWN);
+    let dir = s.state_dir.clone();
+    let records: Vec<(history::RunRecord, String)> = tokio::task::spawn_blocking(move || {
+        records
+            .into_iter()
+            .map(|r| {
+                let status = history::status_word(&r, history::liveness(&dir, &r));
+                (r, status)
+            })
+            .collect()
+    })
+    .await
+    .unwrap_or_default();
     let mut body = format!(
         "<h1>Runs</h1>\n<p>{total} recorded{}.</p>\n",
         if total > RUNS_SHOWN {
@@ -665,18 +679,12 @@ async fn runs_page(State(s): State<Arc<AppState>>) -> Response {
         body.push_str(
             "<table>\n<tr><th>Run</th><th>Workflow</th><th>Status</th><th>Started</th><th>Ended</th></tr>\n",
         );
-        for r in &records {
-            let status = r.status.map_or("running".to_string(), |st| {
-                serde_json::to_value(st)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default()
-            });
+        for (r, status) in &records {
             body.push_str(&format!(
                 "<tr><td><a href=\"/ui/runs/{0}\">{0}</a></td><td>{1}</td><td>{2}</td><td>{3}</td><td>{4}</td></tr>\n",
                 escape(&r.key),
                 escape(&r.workflow),
-                escape(&status),
+                escape(status),
                 escape(&r.started),
                 escape(r.finished.as_deref().unwrap_or("")),
             ));
@@ -733,19 +741,20 @@ async fn run_page(
     };
     let dir = s.state_dir.clone();
     let key = id.clone();
-    let (record, events) = tokio::task::spawn_blocking(move || {
+    let (record, events, state) = tokio::task::spawn_blocking(move || {
         let record = history::list(&dir).into_iter().find(|r| r.key == key);
-        (record, history::events(&dir, &key))
+        let state = record.as_ref().map(|r| history::liveness(&dir, r));
+        (record, history::events(&dir, &key), state)
     })
     .await
     .unwrap_or_default();
-    let finished = events.iter().any(|e| e["event"] == "run_finished");
-    let status = record
-        .as_ref()
-        .and_then(|r| r.status)
-        .and_then(|st| serde_json::to_value(st).ok())
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_else(|| "running".into());
+    let status = match (&record, state) {
+        (Some(r), Some(state)) => history::status_word(r, state),
+        _ => "running".to_string(),
+    };
+    // Nothing more will come: the run finished, or its process died before it did.
+    let finished = events.iter().any(|e| e["event"] == "run_finished")
+        || state == Some(history::Liveness::Stale);
     let mut b = format!("<h1>Run <code>{}</code></h1>\n<dl>\n", escape(&id));
     if let Some(r) = &record {
         b.push_str(&format!(

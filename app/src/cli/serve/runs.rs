@@ -94,7 +94,7 @@ fn fleet_json(r: &RunSummary) -> Value {
 }
 
 /// A run's summary as the API shows it.
-pub fn run_json(r: &RunRecord) -> Value {
+pub fn run_json(r: &RunRecord, state: history::Liveness) -> Value {
     let status = match r.status {
         Some(s) => serde_json::to_value(s).unwrap_or(Value::Null),
         None => Value::from("running"),
@@ -111,6 +111,7 @@ pub fn run_json(r: &RunRecord) -> Value {
         "tasks_failed": r.tasks_failed,
         "resumed_from": r.resumed_from,
         "source": "local",
+        "state": state.as_str(),
     })
 }
 
@@ -147,11 +148,16 @@ pub async fn list(State(s): State<Arc<AppState>>, RawQuery(query): RawQuery) -> 
         Err(e) => return ApiError::new(StatusCode::BAD_REQUEST, "bad query", e).into_response(),
     };
     let local = records(&s).await;
-    let mut runs: Vec<(String, Value)> = local
-        .iter()
-        .take(limit)
-        .map(|r| (r.started.clone(), run_json(r)))
-        .collect();
+    let shown: Vec<RunRecord> = local.iter().take(limit).cloned().collect();
+    let dir = s.state_dir.clone();
+    let mut runs: Vec<(String, Value)> = tokio::task::spawn_blocking(move || {
+        shown
+            .iter()
+            .map(|r| (r.started.clone(), run_json(r, history::liveness(&dir, r))))
+            .collect()
+    })
+    .await
+    .unwrap_or_default();
     let mut fleet_error = None;
     if let Some(f) = &s.fleet {
         match watch::list_runs(&f.link, &f.keys, limit).await {
@@ -291,15 +297,23 @@ pub fn resume_after(headers: &HeaderMap, query: Option<&str>) -> Result<Option<u
     Ok(from)
 }
 
-/// Lines of a finished run's event file (`None` while it runs or when unknown).
-fn finished_count(s: &AppState, id: &str) -> Option<u64> {
+/// Lines of the event file of a run that will write no more: it finished, or the process
+/// recording it is gone (`None` while it runs or when unknown).
+fn final_count(s: &AppState, id: &str) -> Option<u64> {
     let dir = history::runs_dir(&s.state_dir);
     let record: RunRecord =
         serde_json::from_slice(&std::fs::read(dir.join(format!("{id}.json"))).ok()?).ok()?;
-    record.status?;
-    let text = std::fs::read(dir.join(format!("{id}.events.jsonl"))).ok()?;
+    let events = dir.join(format!("{id}.events.jsonl"));
+    if record.status.is_none() && !history::writer_gone(&events) {
+        return None;
+    }
+    let text = std::fs::read(events).ok()?;
     Some(text.iter().filter(|b| **b == b'\n').count() as u64)
 }
+
+/// What the stream says last about a run whose process stopped before `run_finished`.
+const WRITER_GONE: &str = "the process running this run stopped before the run finished: \
+                           no more events will come";
 
 /// `GET /api/runs/{id}/events` (and the web pages' `/ui/runs/{id}/events`).
 pub async fn events(
@@ -336,9 +350,9 @@ pub async fn events(
             }));
         }
     };
-    // Resuming past the end of a finished run: nothing more will come. 204 tells an
-    // `EventSource` to stop reconnecting.
-    if after.is_some() && finished_count(&s, &id).is_some_and(|n| start >= n) {
+    // Resuming past the end of a finished run (or of one whose process died): nothing more
+    // will come. 204 tells an `EventSource` to stop reconnecting.
+    if after.is_some() && final_count(&s, &id).is_some_and(|n| start >= n) {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let guard = streams::acquire(&s)?;
@@ -352,6 +366,7 @@ pub async fn events(
         buf: Vec::new(),
         queue: VecDeque::new(),
         finished: false,
+        writer_gone: false,
         guard,
     };
     Ok(streams::respond(tail, |mut t| async move {
@@ -378,6 +393,8 @@ struct Tail {
     queue: VecDeque<Event>,
     /// `run_finished` was read: the stream ends when the queue is empty.
     finished: bool,
+    /// The process recording the run is gone: what the file holds now is all there is.
+    writer_gone: bool,
     guard: StreamGuard,
 }
 
@@ -408,6 +425,18 @@ impl Tail {
             }
             match self.read().await {
                 Ok(true) => continue,
+                // Everything it wrote was read: say why the stream ends without
+                // `run_finished`.
+                Ok(false) if self.writer_gone => {
+                    self.finished = true;
+                    return Some(Event::default().event("error").data(WRITER_GONE));
+                }
+                // Caught up: is anyone still writing? If not, read once more (the last
+                // lines may have landed just before it went), then stop.
+                Ok(false) if self.file.is_some() && self.is_writer_gone().await => {
+                    self.writer_gone = true;
+                    continue;
+                }
                 Ok(false) => {}
                 Err(message) => {
                     self.finished = true;
@@ -418,6 +447,15 @@ impl Tail {
                 return None;
             }
         }
+    }
+
+    /// Whether the process recording the run is gone (checked off the async threads: it
+    /// opens the file).
+    async fn is_writer_gone(&self) -> bool {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || history::writer_gone(&path))
+            .await
+            .unwrap_or(false)
     }
 
     /// Read what was appended; `Ok(true)` when anything was.
