@@ -746,6 +746,52 @@ fn with_a_fleet_its_runs_are_listed_and_streamed_from_redis() {
         assert_eq!(tail.len(), got.len() - 3);
         let r = sse::get(&url(&server, "/api/runs/nope/events"), &[]).await;
         assert_eq!(r.status(), 404);
+        // Resuming after its last event: 204, which stops an EventSource reconnecting.
+        let end = (got.len() - 1).to_string();
+        let r = sse::get(&events, &[("Last-Event-ID", &end)]).await;
+        assert_eq!(r.status(), 204);
+    });
+}
+
+#[test]
+fn a_fleet_run_whose_coordinator_died_ends_its_stream() {
+    needs!(crate::services::Service::Redis);
+    let fleet = crate::fleet_support::Fleet::start(1);
+    let file = fleet.write("long.ron", LONG);
+    let mut coordinator = fleet.spawn_run(&file, &[]);
+    let run = fleet.first_indexed_run(WAIT);
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--backend", &fleet.url], &[]);
+    runtime().block_on(async {
+        let events = url(&server, &format!("/api/runs/{run}/events"));
+        let mut got = Vec::new();
+        let mut s = Stream::open(&events, &[]).await;
+        until(&mut s, "task_started", &mut got).await;
+        until(&mut s, "task_started", &mut got).await;
+        // kill -9 the process that drives the run: its record goes silent, and once the
+        // fleet calls it stale (20 s) the stream says so and ends.
+        coordinator.kill().unwrap();
+        coordinator.wait().unwrap();
+        let limit = Duration::from_secs(60);
+        let last = loop {
+            let m = s.next(limit).await.expect("a last message");
+            if m.event == "error" {
+                break m;
+            }
+            got.push(m);
+        };
+        assert!(last.data.contains("went silent"), "{}", last.data);
+        assert!(s.next(WAIT).await.is_none(), "the stream ends");
+        let list: Value = sse::get(&url(&server, "/api/runs"), &[])
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(list["runs"][0]["state"], "stale", "{list}");
+        // Resuming after the last event: 204.
+        let end = got.last().unwrap().id.clone().unwrap();
+        let r = sse::get(&events, &[("Last-Event-ID", &end)]).await;
+        assert_eq!(r.status(), 204);
     });
 }
 

@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::io::SeekFrom;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
@@ -54,11 +54,34 @@ pub fn valid_run_id(id: &str) -> bool {
 }
 
 /// The fleet's Redis, when the server was started with `--backend redis://…`.
+#[derive(Clone)]
 pub struct Fleet {
     /// The connection.
     pub link: Link,
     /// Its key layout.
     pub keys: Keys,
+}
+
+impl Fleet {
+    /// Events kept in the stream of a run that will write no more (it ended, or its
+    /// coordinator went silent: `stale`); `None` while it is live or when Redis cannot say.
+    async fn run_over(&self, run: &str) -> Option<u64> {
+        let summary = watch::run_summary(&self.link, &self.keys, run)
+            .await
+            .ok()??;
+        if summary.is_live() {
+            return None;
+        }
+        watch::events_kept(&self.link, &self.keys, run).await.ok()
+    }
+
+    /// Whether a run's coordinator went silent before the run ended.
+    async fn is_stale(&self, run: &str) -> bool {
+        matches!(
+            watch::run_summary(&self.link, &self.keys, run).await,
+            Ok(Some(summary)) if summary.state == "stale"
+        )
+    }
 }
 
 impl std::fmt::Debug for Fleet {
@@ -335,13 +358,20 @@ pub async fn events(
                     "no fleet",
                 ));
             };
+            // As for a local run: nothing more will come after the end of a run that ended
+            // or whose coordinator went silent.
+            if after.is_some() && f.run_over(&id).await.is_some_and(|kept| start >= kept) {
+                return Ok(StatusCode::NO_CONTENT.into_response());
+            }
             let guard = streams::acquire(&s)?;
             let tail = FleetTail {
                 follower: RunFollower::new(f.link.clone(), &f.keys, &id),
+                fleet: f.clone(),
                 next_index: 0,
                 start,
                 queue: VecDeque::new(),
                 finished: false,
+                quiet_since: Instant::now(),
                 guard,
             };
             return Ok(streams::respond(tail, |mut t| async move {
@@ -542,12 +572,24 @@ fn message(index: u64, text: &str) -> Option<(Event, bool)> {
 /// A fleet run's event stream in Redis being followed.
 struct FleetTail {
     follower: RunFollower,
+    fleet: Fleet,
     next_index: u64,
     start: u64,
     queue: VecDeque<Event>,
     finished: bool,
+    /// Since when nothing came (or the run's record was last checked).
+    quiet_since: Instant,
     guard: StreamGuard,
 }
+
+/// How long a fleet run's stream may stay quiet before the run's record is checked for a
+/// coordinator that went away.
+const FLEET_QUIET_CHECK: Duration = Duration::from_secs(5);
+
+/// What the stream says last about a fleet run whose coordinator went silent before
+/// `run_finished`.
+const COORDINATOR_GONE: &str = "the process coordinating this run went silent before the run \
+                                finished: no more events will come";
 
 impl FleetTail {
     async fn next(&mut self) -> Option<Event> {
@@ -563,7 +605,19 @@ impl FleetTail {
                 .until(self.follower.next_lines(Duration::from_secs(1)))
                 .await?;
             match read {
+                Ok(lines) if lines.is_empty() => {
+                    self.finished = self.follower.ended();
+                    if self.finished || self.quiet_since.elapsed() < FLEET_QUIET_CHECK {
+                        continue;
+                    }
+                    self.quiet_since = Instant::now();
+                    if self.fleet.is_stale(self.follower.run_id()).await {
+                        self.finished = true;
+                        return Some(Event::default().event("error").data(COORDINATOR_GONE));
+                    }
+                }
                 Ok(lines) => {
+                    self.quiet_since = Instant::now();
                     for line in lines {
                         let index = self.next_index;
                         self.next_index += 1;

@@ -18,5 +18,5 @@ pub use fleet::{
 };
 pub use follow::RunFollower;
 pub use requeue::requeue_dead_letter;
-pub use runs::{RunSummary, list_runs, run_summary, workflow_text};
+pub use runs::{RunSummary, events_kept, list_runs, run_summary, workflow_text};
 pub use sink::{RedisEventSink, SinkConfig, SinkStats};

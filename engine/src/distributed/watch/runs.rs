@@ -167,6 +167,28 @@ pub async fn run_summary(
     Ok((!fields.is_empty()).then(|| RunSummary::from_fields(run, &fields, now_ms())))
 }
 
+/// How many of a run's events its Redis stream still keeps (the stream is capped): a
+/// [`RunFollower`](super::RunFollower) numbers them `0..` this count.
+pub async fn events_kept(link: &Link, keys: &Keys, run: &str) -> Result<u64, FleetError> {
+    let stream = keys.run(run).events();
+    retry(
+        link,
+        "reading a run's events",
+        Some(Duration::from_secs(5)),
+        |mut c| {
+            let stream = stream.clone();
+            async move { redis::cmd("XLEN").arg(stream).query_async(&mut c).await }
+        },
+    )
+    .await
+    .map_err(|e| {
+        FleetError::Store(format!(
+            "reading the events of run {run} on Redis at {}: {e}",
+            link.address()
+        ))
+    })
+}
+
 /// The workflow file a run's coordinator stored for its workers: its path (on the
 /// coordinator's machine) and text. `Err` when Redis no longer has it.
 pub async fn workflow_text(
