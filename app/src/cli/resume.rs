@@ -177,6 +177,10 @@ pub async fn run(args: ResumeArgs) -> anyhow::Result<i32> {
             return Ok(exit::BAD_INPUT);
         }
     };
+    let from = match &source {
+        Source::File(path) => path.display().to_string(),
+        Source::Fleet { reference, where_ } => format!("{reference} ({where_})"),
+    };
     let factory = loaded.task_factory(&runtimes);
     let handle = match Engine::new().resume(
         loaded.workflow.clone(),
@@ -196,10 +200,6 @@ pub async fn run(args: ResumeArgs) -> anyhow::Result<i32> {
         }
     };
     let file = loaded.path.clone();
-    let from = match &source {
-        Source::File(path) => path.display().to_string(),
-        Source::Fleet { reference, where_ } => format!("{reference} ({where_})"),
-    };
     follow(
         handle,
         &loaded,

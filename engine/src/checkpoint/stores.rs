@@ -1,6 +1,6 @@
 //! Where checkpoints are kept: the [`CheckpointStore`] abstraction, with the files of a folder
 //! ([`FileCheckpoints`]) and, behind the `redis` feature, the fleet's Redis
-//! ([`RedisCheckpoints`](crate::distributed::checkpoints::RedisCheckpoints)). Every store keeps
+//! (`distributed::checkpoints::RedisCheckpoints`). Every store keeps
 //! the exact bytes of the `.ckpt` file (header, CRC-32, compression, signature), so the same
 //! validation runs whatever the store, and a listing entry ([`CheckpointInfo`]) beside them so
 //! listings never fetch a checkpoint's state. A checkpoint is named the same in every store: its
