@@ -406,7 +406,7 @@ pub fn reference(info: &CheckpointInfo) -> String {
     reference_of(&info.workflow, &info.run_id, info.seq)
 }
 
-/// [`reference`] from its parts.
+/// [`reference()`] from its parts.
 pub fn reference_of(workflow: &str, run_id: &str, seq: u32) -> String {
     let path = path_for_parts(Path::new(""), workflow, run_id, seq);
     path.file_stem()

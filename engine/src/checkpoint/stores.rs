@@ -4,7 +4,7 @@
 //! the exact bytes of the `.ckpt` file (header, CRC-32, compression, signature), so the same
 //! validation runs whatever the store, and a listing entry ([`CheckpointInfo`]) beside them so
 //! listings never fetch a checkpoint's state. A checkpoint is named the same in every store: its
-//! [`reference`](super::store::reference), `<workflow>-<run>-<seq>`.
+//! [`reference`](super::store::reference()), `<workflow>-<run>-<seq>`.
 
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
