@@ -95,7 +95,13 @@ pub async fn run(args: &CheckpointsArgs) -> i32 {
         .dir
         .clone()
         .unwrap_or_else(|| history::state_dir(args.state_dir.as_deref()).join("checkpoints"));
-    if let Some(url) = runsetup::backend_url(args.backend.as_deref()) {
+    // `--backend URL` lists the fleet's; `GRAFLOW_BACKEND` does too, unless a folder is named.
+    let fleet = match (&args.backend, &args.dir) {
+        (Some(flag), _) => runsetup::backend_url(Some(flag)),
+        (None, None) => runsetup::backend_url(None),
+        (None, Some(_)) => None,
+    };
+    if let Some(url) = fleet {
         return run_fleet(args, &url, &dir).await;
     }
     let list = store::list(&dir);

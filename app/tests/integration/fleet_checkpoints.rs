@@ -97,6 +97,27 @@ fn a_fleet_run_checkpointed_on_one_machine_resumes_on_another_from_redis() {
     }
     assert!(table.contains("in Redis at redis://127.0.0.1:"), "{table}");
 
+    // `GRAFLOW_BACKEND` is the same switch; naming a folder lists the folder.
+    let by_env = on_b(&fleet, &["checkpoints", "--json"])
+        .env("GRAFLOW_BACKEND", &fleet.url)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(fleet_support::json_lines(&by_env.stdout).len(), 2);
+    let folder = state_a(&fleet).join("checkpoints");
+    let by_dir = on_b(
+        &fleet,
+        &["checkpoints", "--json", folder.to_str().unwrap_or_default()],
+    )
+    .env("GRAFLOW_BACKEND", &fleet.url)
+    .output()
+    .unwrap_or_else(|e| panic!("{e}"));
+    let local = fleet_support::json_lines(&by_dir.stdout);
+    assert_eq!(local.len(), 2, "A's folder");
+    assert!(
+        local.iter().all(|e| e.get("stored_in").is_none()),
+        "{local:?}"
+    );
+
     // No shared disk: A's files are gone; B resumes each checkpoint from Redis by its name.
     std::fs::remove_dir_all(state_a(&fleet)).unwrap_or_else(|e| panic!("{e}"));
     for reference in &references {
