@@ -2,7 +2,7 @@
 //! machine A (its own state dir) is resumed on machine B (another state dir, none of A's
 //! files) by the names `graflow checkpoints --backend` lists, and ends as the uninterrupted
 //! run did; a run paused for feedback on A is answered and resumed on B; `--keep-last`
-//! prunes the fleet's copies too.
+//! prunes the fleet's copies too; a damaged copy in Redis is refused naming its key.
 
 use crate::services::Service;
 
@@ -144,6 +144,21 @@ fn a_fleet_run_checkpointed_on_one_machine_resumes_on_another_from_redis() {
     assert_eq!(code, Some(0), "{err}");
     let listed = fleet_listing(&fleet);
     assert_eq!(listed.len(), 1, "{listed:?}");
+
+    // A damaged copy in Redis is refused (exit 2) with a message naming its key.
+    let key = listed[0]["key"].as_str().unwrap_or_default().to_string();
+    let reference = listed[0]["reference"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    std::fs::remove_dir_all(state_a(&fleet)).unwrap_or_else(|e| panic!("{e}"));
+    fleet.redis.cli(&["SETRANGE", &key, "300", "~"]);
+    let out = on_b(&fleet, &["resume", &reference, "--backend", &fleet.url])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&key) && err.contains("corrupted"), "{err}");
 }
 
 /// Answer every pending request of the fleet with an approval, from machine B.
