@@ -156,6 +156,7 @@ fn bench(
             keep_for: None,
             compression: compression(),
             signing_key: None,
+            mirror: None,
         };
         let out = rt.block_on(Engine::new().run(wf.clone(), RunOptions::new().checkpoints(config)));
         assert!(out.succeeded(), "{:?}", out.error);

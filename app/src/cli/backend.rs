@@ -9,7 +9,9 @@ use clap::Args;
 use graflow_engine::distributed::conn::Link;
 use graflow_engine::distributed::keys::Keys;
 use graflow_engine::distributed::watch::{self, RedisEventSink, SinkConfig};
-use graflow_engine::distributed::{FleetConfig, RedisFeedback, RedisFleet, is_redis_url};
+use graflow_engine::distributed::{
+    FleetConfig, RedisCheckpoints, RedisFeedback, RedisFleet, is_redis_url,
+};
 use graflow_engine::file::LoadedWorkflow;
 use graflow_engine::file::spec::{BackendSpec, ChannelSpec};
 use graflow_engine::handler::Runtimes;
@@ -127,6 +129,17 @@ impl BackendArgs {
             ));
             options.feedback = Some(Arc::new(manager));
         }
+        // Checkpoints are kept in the fleet's Redis too, so any machine can resume the run.
+        if let Some(checkpoints) = options.checkpoints.as_mut() {
+            let retention = config
+                .retention
+                .max(checkpoints.keep_for.unwrap_or_default());
+            checkpoints.mirror = Some(Arc::new(RedisCheckpoints::new(
+                fleet.link().clone(),
+                fleet.keys().clone(),
+                retention,
+            )));
+        }
         let watch = FleetWatch {
             link: fleet.link().clone(),
             keys: fleet.keys().clone(),
@@ -138,6 +151,23 @@ impl BackendArgs {
         options.groups_on_fleet = choice.groups;
         Ok(Some(watch))
     }
+}
+
+/// The checkpoints kept in the fleet's Redis at `url` (the prefix and retention of
+/// [`FleetConfig::new`]). `Err` holds the message for a bad URL or an unreachable Redis.
+pub async fn checkpoint_store(url: &str) -> Result<RedisCheckpoints, String> {
+    if !is_redis_url(url) {
+        return Err(format!(
+            "--backend {url}: expected redis://host:port[/db], redis+cluster://host:port,host:port or `local`"
+        ));
+    }
+    let config = FleetConfig::new(url);
+    let link = Link::connect(url, std::time::Duration::from_secs(5)).await?;
+    Ok(RedisCheckpoints::new(
+        link,
+        Keys::new(config.prefix.clone()),
+        config.retention,
+    ))
 }
 
 /// What a run on the fleet keeps while it runs: its event stream in Redis and the watcher of

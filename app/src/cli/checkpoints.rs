@@ -1,16 +1,17 @@
 //! `graflow checkpoints [DIR]`: list checkpoints, newest first — time, workflow, run, step,
-//! why, metadata and size.
+//! why, metadata and size. With `--backend redis://…` (or `GRAFLOW_BACKEND`), the checkpoints
+//! kept in the fleet's Redis instead, each with its name (what `graflow resume` takes) and key.
 
 use std::path::PathBuf;
 
 use clap::Args;
-use graflow_engine::checkpoint::store;
+use graflow_engine::checkpoint::{CheckpointStore, store};
 
 use super::exit;
 use super::out::outln;
 use super::style::Style;
 use crate::history;
-use crate::runsetup::{checkpoint_warn_bytes, human_bytes};
+use crate::runsetup::{self, checkpoint_warn_bytes, human_bytes};
 use crate::text;
 
 /// Arguments of `graflow checkpoints`.
@@ -24,9 +25,12 @@ pub struct CheckpointsArgs {
     /// The state folder (default: $GRAFLOW_STATE_DIR, else .graflow).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// List the checkpoints kept in the fleet's Redis (`redis://host:port[/db]`; `local`: the
+    /// folder) [env: GRAFLOW_BACKEND].
+    #[arg(long, value_name = "URL")]
+    pub backend: Option<String>,
 }
 
-/// Print the list; exit 0 (an empty or missing folder lists nothing).
 /// `  (zstd: 40.0 MB of JSON, 12.3× smaller)` for a compressed checkpoint, else nothing.
 fn compression(info: &store::CheckpointInfo) -> String {
     match info.content_bytes {
@@ -39,11 +43,67 @@ fn compression(info: &store::CheckpointInfo) -> String {
     }
 }
 
-pub fn run(args: &CheckpointsArgs) -> i32 {
+/// `reason (task)`, or the reason alone.
+fn why(info: &store::CheckpointInfo) -> String {
+    let reason = serde_json::to_value(info.reason)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    match &info.task {
+        Some(t) => format!("{reason} ({t})"),
+        None => reason,
+    }
+}
+
+/// The header of the table.
+fn header(style: &Style) {
+    outln!(
+        "{}",
+        style.bold(&format!(
+            "{:<20} {:<18} {:<17} {:>5} {:<18} {:>9}  {}",
+            "time", "workflow", "run", "step", "why", "size", "metadata / file"
+        ))
+    );
+}
+
+/// One checkpoint: its row, then `place` (dimmed) below it.
+fn row(style: &Style, info: &store::CheckpointInfo, place: &str) {
+    let time: String = info.created_at.replace('T', " ").chars().take(19).collect();
+    let size = text::pad_left(&human_bytes(info.size_bytes), 9);
+    let size = if info.size_bytes > checkpoint_warn_bytes() {
+        style.warning(&size)
+    } else {
+        size
+    };
+    let meta = serde_json::to_string(&info.metadata).unwrap_or_default();
+    let meta = text::cut(&meta, 60);
+    outln!(
+        "{} {} {} {:>5} {} {size}  {meta}\n{}",
+        text::pad(&time, 20),
+        text::pad(&info.workflow, 18),
+        text::pad(&info.run_id, 17),
+        info.steps,
+        text::pad(&why(info), 18),
+        style.dim(&format!("  {place}{}", compression(info)))
+    );
+}
+
+/// Print the list; exit 0 (an empty or missing folder lists nothing). With a fleet backend,
+/// the fleet's list (exit 2 when its Redis cannot be reached).
+pub async fn run(args: &CheckpointsArgs) -> i32 {
     let dir = args
         .dir
         .clone()
         .unwrap_or_else(|| history::state_dir(args.state_dir.as_deref()).join("checkpoints"));
+    // `--backend URL` lists the fleet's; `GRAFLOW_BACKEND` does too, unless a folder is named.
+    let fleet = match (&args.backend, &args.dir) {
+        (Some(flag), _) => runsetup::backend_url(Some(flag)),
+        (None, None) => runsetup::backend_url(None),
+        (None, Some(_)) => None,
+    };
+    if let Some(url) = fleet {
+        return run_fleet(args, &url, &dir).await;
+    }
     let list = store::list(&dir);
     if args.json {
         for info in &list {
@@ -56,44 +116,73 @@ pub fn run(args: &CheckpointsArgs) -> i32 {
         outln!("no checkpoints in {}", dir.display());
         return exit::SUCCESS;
     }
-    outln!(
-        "{}",
-        style.bold(&format!(
-            "{:<20} {:<18} {:<17} {:>5} {:<18} {:>9}  {}",
-            "time", "workflow", "run", "step", "why", "size", "metadata / file"
-        ))
-    );
+    header(&style);
     for info in &list {
-        let time: String = info.created_at.replace('T', " ").chars().take(19).collect();
-        let why = match &info.task {
-            Some(t) => format!(
-                "{} ({t})",
-                serde_json::to_value(info.reason)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default()
+        row(&style, info, &info.path.display().to_string());
+    }
+    exit::SUCCESS
+}
+
+/// The checkpoints kept in the fleet's Redis at `url`; `dir` is where this machine keeps its
+/// own (a checkpoint also there says so).
+async fn run_fleet(args: &CheckpointsArgs, url: &str, dir: &std::path::Path) -> i32 {
+    let err = Style::stderr();
+    let listing = match super::backend::checkpoint_store(url).await {
+        Ok(fleet) => fleet.list().await.map(|l| (l, fleet.describe())),
+        Err(e) => {
+            eprintln!("{}", err.error(&format!("graflow checkpoints: {e}")));
+            return exit::BAD_INPUT;
+        }
+    };
+    let (listing, place) = match listing {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{}", err.error(&format!("graflow checkpoints: {e}")));
+            return exit::BAD_INPUT;
+        }
+    };
+    for skipped in &listing.skipped {
+        eprintln!(
+            "{}",
+            err.warning(&format!("graflow checkpoints: not listed: {skipped}"))
+        );
+    }
+    let here = |reference: &str| {
+        let path = dir.join(format!("{reference}.ckpt"));
+        path.exists().then_some(path)
+    };
+    if args.json {
+        for entry in &listing.entries {
+            let mut value = serde_json::to_value(&entry.info).unwrap_or_default();
+            if let Some(object) = value.as_object_mut() {
+                object.insert("reference".into(), entry.reference.clone().into());
+                object.insert("stored_in".into(), "redis".into());
+                object.insert("key".into(), entry.location.clone().into());
+                if let Some(path) = here(&entry.reference) {
+                    object.insert("local_path".into(), path.display().to_string().into());
+                }
+            }
+            outln!("{}", serde_json::to_string(&value).unwrap_or_default());
+        }
+        return exit::SUCCESS;
+    }
+    let style = Style::stdout();
+    if listing.entries.is_empty() {
+        outln!("no checkpoints in {place}");
+        return exit::SUCCESS;
+    }
+    header(&style);
+    for entry in &listing.entries {
+        let also = here(&entry.reference)
+            .map(|p| format!(", also at {}", p.display()))
+            .unwrap_or_default();
+        row(
+            &style,
+            &entry.info,
+            &format!(
+                "{}  in {place}, key {}{also}",
+                entry.reference, entry.location
             ),
-            None => serde_json::to_value(info.reason)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
-        };
-        let size = text::pad_left(&human_bytes(info.size_bytes), 9);
-        let size = if info.size_bytes > checkpoint_warn_bytes() {
-            style.warning(&size)
-        } else {
-            size
-        };
-        let meta = serde_json::to_string(&info.metadata).unwrap_or_default();
-        let meta = text::cut(&meta, 60);
-        outln!(
-            "{} {} {} {:>5} {} {size}  {meta}\n{}",
-            text::pad(&time, 20),
-            text::pad(&info.workflow, 18),
-            text::pad(&info.run_id, 17),
-            info.steps,
-            text::pad(&why, 18),
-            style.dim(&format!("  {}{}", info.path.display(), compression(info)))
         );
     }
     exit::SUCCESS

@@ -75,7 +75,7 @@ pub async fn dispatch(cli: Cli) -> i32 {
         Some(Command::Validate(args)) => Ok(validate::run(&args)),
         Some(Command::Graph(args)) => Ok(graph::run(&args)),
         Some(Command::Resume(args)) => resume::run(args).await,
-        Some(Command::Checkpoints(args)) => Ok(checkpoints::run(&args)),
+        Some(Command::Checkpoints(args)) => Ok(checkpoints::run(&args).await),
         Some(Command::Feedback(args)) => Ok(feedback::run(args).await),
         Some(Command::Serve(args)) => Ok(serve::run(args).await),
         Some(Command::Worker(args)) => worker::run(args).await,

@@ -1,12 +1,13 @@
 //! `graflow resume CHECKPOINT`: continue a run from a checkpoint. The workflow comes from its
 //! file when unchanged (a changed file is refused unless `--force`), or from the copy saved in
-//! the checkpoint when the file is gone.
+//! the checkpoint when the file is gone. With `--backend redis://…` (or `GRAFLOW_BACKEND`), a
+//! checkpoint that is not on this machine is read from the fleet's Redis by its name.
 
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 use graflow_engine::Engine;
-use graflow_engine::checkpoint::{Checkpoint, store};
+use graflow_engine::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, store};
 use graflow_engine::file::LoadedWorkflow;
 use graflow_engine::handler::Runtimes;
 
@@ -20,7 +21,9 @@ use crate::runsetup::{self, ResumeNote, ResumeRefusal};
 /// Arguments of `graflow resume`.
 #[derive(Debug, Args)]
 pub struct ResumeArgs {
-    /// The checkpoint (`.ckpt`, its `.meta.json`, or the name without extension).
+    /// The checkpoint (`.ckpt`, its `.meta.json`, or the name without extension); with a
+    /// fleet backend, a checkpoint that is not on this machine is fetched from the fleet's
+    /// Redis by its name (as `graflow checkpoints --backend …` lists it).
     pub checkpoint: PathBuf,
     /// Print the run's events as JSON lines.
     #[arg(long)]
@@ -74,18 +77,68 @@ fn workflow_of(
     }
 }
 
+/// Where the checkpoint came from: a file here, or the fleet's Redis.
+enum Source {
+    /// The `.ckpt` file.
+    File(PathBuf),
+    /// The checkpoint of this name in the fleet's Redis (`where_` says which Redis).
+    Fleet { reference: String, where_: String },
+}
+
+/// Read the checkpoint `args` name: the file when it is on this machine; else, with a fleet
+/// backend (`--backend` or `GRAFLOW_BACKEND`), the checkpoint of that name in its Redis.
+async fn read_checkpoint(
+    args: &ResumeArgs,
+    key: Option<&[u8]>,
+) -> Result<(Checkpoint, bool, Source), String> {
+    let path = store::resolve(&args.checkpoint);
+    let url = runsetup::backend_url(args.backend.backend.as_deref());
+    let local = store::load_trusted(&path, key).map(|(c, s)| (c, s, Source::File(path.clone())));
+    let (Some(url), Err(CheckpointError::Io { .. })) = (url, &local) else {
+        return local.map_err(|e| format!("refused: {e}"));
+    };
+    if path.exists() {
+        return local.map_err(|e| format!("refused: {e}"));
+    }
+    // Not on this machine: the fleet's copy, by its name (the file name without `.ckpt`).
+    let reference = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
+        .to_string();
+    let fleet = super::backend::checkpoint_store(&url).await?;
+    match fleet.load(&reference, key).await {
+        Ok((ckpt, signed)) => Ok((
+            ckpt,
+            signed,
+            Source::Fleet {
+                reference,
+                where_: fleet.describe(),
+            },
+        )),
+        Err(e @ CheckpointError::NotFound { .. }) => Err(format!(
+            "{} is not on this machine, and {e}",
+            path.display()
+        )),
+        Err(e) => Err(format!("refused: {e}")),
+    }
+}
+
 /// Resume; returns the exit code.
 pub async fn run(args: ResumeArgs) -> anyhow::Result<i32> {
     let err = Style::stderr();
-    let path = store::resolve(&args.checkpoint);
     let state_dir = history::state_dir(args.checkpoints.state_dir.as_deref());
     let key = runsetup::checkpoint_key(&state_dir);
-    let (ckpt, signed) = match store::load_trusted(&path, key.as_deref()) {
+    let (ckpt, signed, source) = match read_checkpoint(&args, key.as_deref()).await {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("{}", err.error(&format!("graflow resume: refused: {e}")));
+            eprintln!("{}", err.error(&format!("graflow resume: {e}")));
             return Ok(exit::BAD_INPUT);
         }
+    };
+    let path = match &source {
+        Source::File(path) => path.clone(),
+        Source::Fleet { reference, .. } => PathBuf::from(format!("{reference}.ckpt")),
     };
     let runtimes = Runtimes::default();
     let loaded = match workflow_of(&ckpt, args.force, signed, &runtimes, &err) {
@@ -98,11 +151,20 @@ pub async fn run(args: ResumeArgs) -> anyhow::Result<i32> {
             return Ok(exit::BAD_INPUT);
         }
     };
-    let dir = args
-        .checkpoints
-        .checkpoint_dir
-        .clone()
-        .unwrap_or_else(|| path.parent().map(Path::to_path_buf).unwrap_or_default());
+    let dir = match (&args.checkpoints.checkpoint_dir, &source) {
+        (Some(dir), _) => dir.clone(),
+        (None, Source::File(path)) => path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        // Fetched from the fleet: new checkpoints go where this machine keeps them.
+        (None, Source::Fleet { reference, where_ }) => {
+            eprintln!(
+                "{}",
+                err.warning(&format!(
+                    "note: checkpoint {reference} is not on this machine; resuming from its copy in {where_}"
+                ))
+            );
+            args.checkpoints.dir(&loaded)
+        }
+    };
     let mut options = args.checkpoints.options(&loaded, dir);
     let watch = match args
         .backend
@@ -115,13 +177,17 @@ pub async fn run(args: ResumeArgs) -> anyhow::Result<i32> {
             return Ok(exit::BAD_INPUT);
         }
     };
+    let from = match &source {
+        Source::File(path) => path.display().to_string(),
+        Source::Fleet { reference, where_ } => format!("{reference} ({where_})"),
+    };
     let factory = loaded.task_factory(&runtimes);
     let handle = match Engine::new().resume(
         loaded.workflow.clone(),
         &ckpt.run_id,
         ckpt.snapshot,
         Some(&factory),
-        &path.display().to_string(),
+        &from,
         options,
     ) {
         Ok(h) => h,
@@ -134,7 +200,6 @@ pub async fn run(args: ResumeArgs) -> anyhow::Result<i32> {
         }
     };
     let file = loaded.path.clone();
-    let from = path.display().to_string();
     follow(
         handle,
         &loaded,

@@ -31,6 +31,7 @@ mod cli_serve_sse;
 mod deploy_assets;
 mod deploy_containers;
 mod docs_examples;
+mod fleet_checkpoints;
 mod fleet_cli;
 mod fleet_cluster;
 mod fleet_faults;

@@ -368,6 +368,18 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
         })
 }
 
+/// Validate and parse a checkpoint's bytes; also say whether it is signed with `key` (the
+/// same checks as a file's: header, length, CRC-32, decompression, schema).
+pub fn decode_trusted(
+    bytes: &[u8],
+    key: Option<&[u8]>,
+) -> Result<(Checkpoint, bool), CheckpointError> {
+    decode_from(bytes, key).map_err(|e| match e {
+        Unreadable::Io(e) => CheckpointError::Invalid(format!("cannot read it: {e}")),
+        Unreadable::Refused(e) => e,
+    })
+}
+
 /// Why [`decode_from`] gave up: reading failed, or the content was refused.
 pub(super) enum Unreadable {
     /// Reading failed.

@@ -1,13 +1,16 @@
 //! Checkpoints: the whole state of a run written to disk so it can resume after a crash or a
 //! pause and end exactly as an uninterrupted run would. [`snapshot`] is the state as data,
 //! [`file`](mod@file) the versioned, checksummed `.ckpt` format, [`store`] the files on disk,
-//! [`json`] the fast writer of big channels; `read` parses a payload as it is read.
+//! [`json`] the fast writer of big channels; `read` parses a payload as it is read;
+//! [`stores`] the [`CheckpointStore`] abstraction (files, and the fleet's Redis in
+//! `distributed::checkpoints`).
 
 pub mod file;
 pub mod json;
 mod read;
 pub mod snapshot;
 pub mod store;
+pub mod stores;
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +21,7 @@ pub use file::{
 };
 pub use snapshot::RunSnapshot;
 pub use store::{CheckpointInfo, Saved, StateSummary};
+pub use stores::{CheckpointStore, FileCheckpoints, Listing, StoredCheckpoint};
 
 /// Where and how a run writes its checkpoints.
 #[derive(Debug, Clone, Default)]
@@ -34,6 +38,10 @@ pub struct CheckpointConfig {
     pub compression: Compression,
     /// Sign checkpoints with this key (the state dir's; see `docs/checkpoints.md`, Trust).
     pub signing_key: Option<std::sync::Arc<[u8]>>,
+    /// A second store every checkpoint is also kept in once its file is written (the fleet's
+    /// Redis, so any machine can resume the run); a failure there is a warning, the file
+    /// stays. The same retention (`keep_last`, `keep_for`) applies in it.
+    pub mirror: Option<std::sync::Arc<dyn CheckpointStore>>,
 }
 
 /// A checkpoint could not be written, read or used.
@@ -108,6 +116,39 @@ pub enum CheckpointError {
     /// run id is not one. The message says which.
     #[error("{0}")]
     CannotResume(String),
+    /// The same error, about an entry of a checkpoint store that is not a file (a Redis key).
+    #[error("{store} key {key}: {source}")]
+    Stored {
+        /// The store (`Redis at redis://host:port`).
+        store: String,
+        /// The key.
+        key: String,
+        /// The error.
+        source: Box<CheckpointError>,
+    },
+    /// The checkpoint is larger than the store keeps.
+    #[error(
+        "the checkpoint is {bytes} bytes, above the {limit} bytes a checkpoint kept in {store} may have"
+    )]
+    TooLarge {
+        /// Its size.
+        bytes: u64,
+        /// The store's limit.
+        limit: u64,
+        /// The store.
+        store: String,
+    },
+    /// No checkpoint by this name in the store.
+    #[error("no checkpoint '{reference}' in {store}")]
+    NotFound {
+        /// The name asked for.
+        reference: String,
+        /// The store.
+        store: String,
+    },
+    /// The store could not be reached or refused a request; the message says which.
+    #[error("{0}")]
+    Unavailable(String),
     /// Where the task runs, it cannot write a checkpoint now (a fleet worker's task: the
     /// coordinator writes the run's checkpoints). The message says what to do instead.
     #[error("{0}")]
@@ -118,7 +159,9 @@ impl CheckpointError {
     /// Attach the file this error is about (once).
     pub fn at(self, path: &Path) -> CheckpointError {
         match self {
-            e @ (CheckpointError::Io { .. } | CheckpointError::At { .. }) => e,
+            e @ (CheckpointError::Io { .. }
+            | CheckpointError::At { .. }
+            | CheckpointError::Stored { .. }) => e,
             e => CheckpointError::At {
                 path: path.to_path_buf(),
                 source: Box::new(e),

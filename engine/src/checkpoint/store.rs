@@ -339,11 +339,11 @@ fn info_from_checkpoint(path: &Path) -> Option<CheckpointInfo> {
 
 /// Delete all but the newest `keep` checkpoints of `workflow` in `dir`; returns the removed.
 pub fn prune(dir: &Path, workflow: &str, keep: usize) -> Vec<PathBuf> {
-    let stale = list(dir)
+    let listed = list(dir);
+    beyond_count(&listed, workflow, keep)
         .into_iter()
-        .filter(|i| i.workflow == workflow)
-        .skip(keep);
-    stale.map(remove).collect()
+        .map(|i| remove(i.clone()))
+        .collect()
 }
 
 /// Delete the checkpoints of `workflow` in `dir` written more than `age` before `now`; the
@@ -354,23 +354,78 @@ pub fn prune_older_than(
     age: std::time::Duration,
     now: std::time::SystemTime,
 ) -> Vec<PathBuf> {
+    let listed = list(dir);
+    older_than(&listed, workflow, age, now)
+        .into_iter()
+        .map(|i| remove(i.clone()))
+        .collect()
+}
+
+/// The retention rule by count, shared by every store: of `listed` (newest first, as
+/// [`list`] gives), the checkpoints of `workflow` after its newest `keep`.
+pub fn beyond_count<'a>(
+    listed: &'a [CheckpointInfo],
+    workflow: &str,
+    keep: usize,
+) -> Vec<&'a CheckpointInfo> {
+    listed
+        .iter()
+        .filter(|i| i.workflow == workflow)
+        .skip(keep)
+        .collect()
+}
+
+/// The retention rule by age, shared by every store: the checkpoints of `workflow` in
+/// `listed` written more than `age` before `now`, except the newest and any whose time
+/// cannot be read.
+pub fn older_than<'a>(
+    listed: &'a [CheckpointInfo],
+    workflow: &str,
+    age: std::time::Duration,
+    now: std::time::SystemTime,
+) -> Vec<&'a CheckpointInfo> {
     let Some(cutoff) = now.checked_sub(age) else {
         return Vec::new();
     };
-    let dated: Vec<(CheckpointInfo, Option<std::time::SystemTime>)> = list(dir)
-        .into_iter()
+    let dated: Vec<(&CheckpointInfo, Option<std::time::SystemTime>)> = listed
+        .iter()
         .filter(|i| i.workflow == workflow)
-        .map(|i| {
-            let written = humantime::parse_rfc3339_weak(&i.created_at).ok();
-            (i, written)
-        })
+        .map(|i| (i, humantime::parse_rfc3339_weak(&i.created_at).ok()))
         .collect();
     let newest = dated.iter().filter_map(|(_, written)| *written).max();
     dated
         .into_iter()
         .filter(|(_, written)| written.is_some_and(|w| w < cutoff && Some(w) != newest))
-        .map(|(info, _)| remove(info))
+        .map(|(info, _)| info)
         .collect()
+}
+
+/// The name a checkpoint is known by in every store: its file name without `.ckpt`
+/// (`<workflow>-<run>-<seq>`), the same on every machine whatever the folder.
+pub fn reference(info: &CheckpointInfo) -> String {
+    reference_of(&info.workflow, &info.run_id, info.seq)
+}
+
+/// [`reference()`] from its parts.
+pub fn reference_of(workflow: &str, run_id: &str, seq: u32) -> String {
+    let path = path_for_parts(Path::new(""), workflow, run_id, seq);
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The listing entry of the `.ckpt` at `path`: its `.meta.json`, else the checkpoint itself.
+pub fn info(path: &Path) -> Option<CheckpointInfo> {
+    let path = resolve(path);
+    fs::read(sibling(&path, "meta.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<CheckpointInfo>(&b).ok())
+        .or_else(|| info_from_checkpoint(&path))
+        .map(|mut info| {
+            info.path = path.clone();
+            info
+        })
 }
 
 /// Delete a checkpoint with its side files; returns its path.

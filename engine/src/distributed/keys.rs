@@ -19,6 +19,9 @@
 //! | `P:queues` | set | queue names seen |
 //! | `P:{r:R}:events` / `P:{r:R}:info` | stream / hash | the run's events (JSON lines, capped) and what they tell about the run |
 //! | `P:{r:R}:ctl` | list | cancel and checkpoint requests to the run's coordinator |
+//! | `P:{r:R}:ckpt:<seq>` | string | checkpoint `seq` of the run: the bytes of its `.ckpt` file |
+//! | `P:{r:R}:ckpt-top` | sorted set | the run's highest checkpoint number (member `top`) |
+//! | `P:checkpoints` / `P:checkpoint-info` | sorted set / hash | checkpoint names by time of writing (ms) / their listing entries (JSON) |
 //! | `P:runs` | sorted set | live and recent runs, by start time |
 //! | `P:{f:ID}:rec` / `P:{f:ID}:wake` | hash / stream | a feedback request, its answer, and its wake-up stream |
 //! | `P:feedback` | sorted set | feedback request ids, by creation time |
@@ -96,6 +99,16 @@ impl Keys {
     /// Live and recent runs, by start time (milliseconds).
     pub fn runs(&self) -> String {
         format!("{}:runs", self.prefix)
+    }
+
+    /// Checkpoint names (`<workflow>-<run>-<seq>`), scored by their time of writing (ms).
+    pub fn checkpoints(&self) -> String {
+        format!("{}:checkpoints", self.prefix)
+    }
+
+    /// Checkpoint name → its listing entry (JSON).
+    pub fn checkpoint_info(&self) -> String {
+        format!("{}:checkpoint-info", self.prefix)
     }
 
     /// The keys of pool `name`, shared by every run, worker and coordinator of the prefix.
@@ -232,6 +245,16 @@ impl RunKeys {
         format!("{}:ctl", self.base)
     }
 
+    /// Checkpoint `seq` of the run (the `.ckpt` file's bytes).
+    pub fn checkpoint(&self, seq: u32) -> String {
+        format!("{}:ckpt:{seq}", self.base)
+    }
+
+    /// The run's highest checkpoint number (a sorted set with the one member `top`).
+    pub fn checkpoint_top(&self) -> String {
+        format!("{}:ckpt-top", self.base)
+    }
+
     /// The answer to request number `ordinal` of attempt `tid`.
     pub fn reply(&self, tid: &str, ordinal: u32) -> String {
         format!("{}:reply:{tid}:{ordinal}", self.base)
@@ -313,6 +336,8 @@ mod tests {
             run.events(),
             run.info(),
             run.control(),
+            run.checkpoint(3),
+            run.checkpoint_top(),
         ];
         let first = slot(&all[0]);
         assert!(all.iter().all(|k| slot(k) == first), "{all:?}");

@@ -9,9 +9,10 @@
 //! (connections, retries), [`channel`] (the run's channel), [`coordinator`] (the engine's
 //! [`Fleet`](crate::Fleet)), [`worker`], [`registry`] (Rust handlers by name), [`metrics`],
 //! [`wire`] (what travels), [`watch`] (event streams, the run index, control requests), [`feedback`] (feedback
-//! requests in Redis).
+//! requests in Redis), [`checkpoints`] (checkpoints in Redis, so any machine can resume a run).
 
 pub mod channel;
+pub mod checkpoints;
 pub mod config;
 pub mod conn;
 pub mod coordinator;
@@ -26,6 +27,7 @@ pub mod wire;
 pub mod worker;
 
 pub use channel::RedisChannel;
+pub use checkpoints::RedisCheckpoints;
 pub use config::{FleetConfig, is_redis_url};
 pub use coordinator::RedisFleet;
 pub use feedback::RedisFeedback;

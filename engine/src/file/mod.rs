@@ -137,6 +137,7 @@ impl LoadedWorkflow {
             keep_for: self.keep_for(),
             compression: Default::default(),
             signing_key: None,
+            mirror: None,
         }
     }
 

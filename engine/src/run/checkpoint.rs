@@ -62,6 +62,9 @@ impl RunShared {
             self.unpark_exec(slot).await;
         }
         let saved = outcome?;
+        if let Some(mirror) = &config.mirror {
+            keep_in(mirror.as_ref(), &config, &saved).await;
+        }
         self.emit(EventKind::CheckpointSaved {
             path: saved.path.display().to_string(),
             size_bytes: saved.size_bytes,
@@ -97,7 +100,21 @@ impl RunShared {
                 st.checkpoint_seq += 1;
                 (self.snapshot(&st), st.checkpoint_seq)
             };
-            // A resumed run goes on numbering after the checkpoints already in the folder.
+            // A resumed run goes on numbering after the checkpoints already in the folder,
+            // and after those of the run kept in the mirror (written on another machine).
+            if let Some(mirror) = &config.mirror {
+                match tokio::time::timeout(MIRROR_WAIT, mirror.highest_seq(&self.run_id)).await {
+                    Ok(Ok(top)) => seq = seq.max(top.saturating_add(1)),
+                    Ok(Err(e)) => {
+                        tracing::warn!("checkpoint numbers in {}: {e}", mirror.describe())
+                    }
+                    Err(_) => tracing::warn!(
+                        "checkpoint numbers in {}: no answer within {} s",
+                        mirror.describe(),
+                        MIRROR_WAIT.as_secs()
+                    ),
+                }
+            }
             while store::path_for_parts(&config.dir, &config.workflow.name, &self.run_id, seq)
                 .exists()
             {
@@ -275,6 +292,79 @@ impl RunShared {
         snap.queue.extend(queued.map(entry));
         snap.queue.extend(b.retry.iter().map(|r| entry(r)));
         snap
+    }
+}
+
+/// How long a checkpoint waits for its mirror (Redis) before going on without it.
+const MIRROR_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Keep the checkpoint just written to `saved.path` in `mirror` too (the same bytes), then
+/// apply the run's retention there. The local file is the checkpoint: a mirror that is away,
+/// slow or refuses gets a warning, never a failed checkpoint.
+async fn keep_in(
+    mirror: &dyn crate::checkpoint::CheckpointStore,
+    config: &crate::checkpoint::CheckpointConfig,
+    saved: &Saved,
+) {
+    let path = saved.path.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        let bytes = std::fs::read(&path);
+        (store::info(&path), bytes)
+    })
+    .await;
+    let (info, bytes) = match read {
+        Ok((Some(info), Ok(bytes))) => (info, bytes),
+        Ok((_, Err(e))) => {
+            tracing::warn!(
+                "checkpoint {} was not kept in {}: cannot read it back: {e}",
+                saved.path.display(),
+                mirror.describe()
+            );
+            return;
+        }
+        _ => {
+            tracing::warn!(
+                "checkpoint {} was not kept in {}: cannot read it back",
+                saved.path.display(),
+                mirror.describe()
+            );
+            return;
+        }
+    };
+    let workflow = info.workflow.clone();
+    let kept = tokio::time::timeout(MIRROR_WAIT, mirror.put(&info, bytes)).await;
+    let failure = match kept {
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some(format!("no answer within {} s", MIRROR_WAIT.as_secs())),
+    };
+    if let Some(why) = failure {
+        tracing::warn!(
+            "checkpoint {} was written on this machine but not kept in {} ({why}); it resumes \
+             from this machine only",
+            saved.path.display(),
+            mirror.describe()
+        );
+        return;
+    }
+    let pruned = tokio::time::timeout(
+        MIRROR_WAIT,
+        mirror.prune(
+            &workflow,
+            config.keep_last,
+            config.keep_for,
+            std::time::SystemTime::now(),
+        ),
+    )
+    .await;
+    match pruned {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!("retention in {}: {e}", mirror.describe()),
+        Err(_) => tracing::warn!(
+            "retention in {}: no answer within {} s",
+            mirror.describe(),
+            MIRROR_WAIT.as_secs()
+        ),
     }
 }
 

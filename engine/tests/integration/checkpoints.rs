@@ -24,6 +24,7 @@ fn config(dir: &Path, name: &str) -> CheckpointConfig {
         keep_for: None,
         compression: Default::default(),
         signing_key: None,
+        mirror: None,
     }
 }
 

@@ -58,6 +58,7 @@ impl Setup {
                 keep_for: None,
                 compression: Default::default(),
                 signing_key: None,
+                mirror: None,
             });
         }
         o

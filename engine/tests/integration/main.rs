@@ -24,6 +24,8 @@ mod tls;
 mod building;
 mod channels;
 mod checkpoint_decode;
+#[cfg(feature = "redis")]
+mod checkpoint_redis;
 mod checkpoints;
 mod concurrency;
 mod control_flow;

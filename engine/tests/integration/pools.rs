@@ -310,6 +310,7 @@ async fn a_checkpoint_records_waiting_tasks_and_the_resumed_run_waits_again() {
         keep_for: None,
         compression: Default::default(),
         signing_key: None,
+        mirror: None,
     };
     let mut wf = Workflow::builder("wait");
     wf.pool("one", PoolDef::new(1));
