@@ -1,5 +1,5 @@
 //! `graflow checkpoints [DIR]`: list checkpoints, newest first — time, workflow, run, step,
-//! why, metadata and size. With `--backend redis://…` (or `GRAFLOW_BACKEND`), the checkpoints
+//! why, metadata and size. With `--backend redis://…`, the checkpoints
 //! kept in the fleet's Redis instead, each with its name (what `graflow resume` takes) and key.
 
 use std::path::PathBuf;
@@ -26,7 +26,7 @@ pub struct CheckpointsArgs {
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// List the checkpoints kept in the fleet's Redis (`redis://host:port[/db]`; `local`: the
-    /// folder) [env: GRAFLOW_BACKEND].
+    /// folder). Unlike `run`, `GRAFLOW_BACKEND` alone does not switch this listing.
     #[arg(long, value_name = "URL")]
     pub backend: Option<String>,
 }
@@ -95,12 +95,12 @@ pub async fn run(args: &CheckpointsArgs) -> i32 {
         .dir
         .clone()
         .unwrap_or_else(|| history::state_dir(args.state_dir.as_deref()).join("checkpoints"));
-    // `--backend URL` lists the fleet's; `GRAFLOW_BACKEND` does too, unless a folder is named.
-    let fleet = match (&args.backend, &args.dir) {
-        (Some(flag), _) => runsetup::backend_url(Some(flag)),
-        (None, None) => runsetup::backend_url(None),
-        (None, Some(_)) => None,
-    };
+    // `--backend URL` lists the fleet's. `GRAFLOW_BACKEND` alone does not: it is set on
+    // every machine of a fleet, where this command lists what the machine holds.
+    let fleet = args
+        .backend
+        .as_deref()
+        .and_then(|flag| runsetup::backend_url(Some(flag)));
     if let Some(url) = fleet {
         return run_fleet(args, &url, &dir).await;
     }
