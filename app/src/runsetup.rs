@@ -277,6 +277,21 @@ pub fn checkpoint_warn_bytes() -> u64 {
         .saturating_mul(1024 * 1024)
 }
 
+/// `zstd: 40.0 MB of JSON, 12.3× smaller` for a checkpoint stored compressed (`None` for a
+/// plain one): what `graflow checkpoints` and the studio's checkpoint browser say of it.
+pub fn compression_note(
+    info: &graflow_engine::checkpoint::store::CheckpointInfo,
+) -> Option<String> {
+    match info.content_bytes {
+        Some(content) if info.size_bytes > 0 => Some(format!(
+            "zstd: {} of JSON, {:.1}× smaller",
+            human_bytes(content),
+            content as f64 / info.size_bytes as f64
+        )),
+        _ => None,
+    }
+}
+
 /// A size in bytes for people (`812 B`, `1.4 KB`, `3.0 MB`).
 pub fn human_bytes(n: u64) -> String {
     let units = ["B", "KB", "MB", "GB", "TB"];

@@ -33,14 +33,9 @@ pub struct CheckpointsArgs {
 
 /// `  (zstd: 40.0 MB of JSON, 12.3× smaller)` for a compressed checkpoint, else nothing.
 fn compression(info: &store::CheckpointInfo) -> String {
-    match info.content_bytes {
-        Some(content) if info.size_bytes > 0 => format!(
-            "  (zstd: {} of JSON, {:.1}× smaller)",
-            human_bytes(content),
-            content as f64 / info.size_bytes as f64
-        ),
-        _ => String::new(),
-    }
+    runsetup::compression_note(info)
+        .map(|note| format!("  ({note})"))
+        .unwrap_or_default()
 }
 
 /// `reason (task)`, or the reason alone.

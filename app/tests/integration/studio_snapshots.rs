@@ -379,6 +379,33 @@ snap_two_sizes!(checkpoint_browser, {
     a
 });
 
+// A checkpoint stored compressed says so, with its ratio, in the browser's detail.
+snap_two_sizes!(checkpoint_browser_compressed, {
+    use graflow::runsetup::WorkflowFile;
+    use graflow::studio::screens::checkpoints::CheckpointDetail;
+    use graflow_engine::checkpoint::Reason;
+    let mut a = app();
+    a.update(Action::ToggleCheckpoints);
+    let mut big = checkpoint_info(4, "etl", "2026-11-28T15:02:11Z", Reason::Host, None);
+    big.schema_version = 2;
+    big.size_bytes = 1_310_720;
+    big.content_bytes = Some(12_582_912);
+    a.on_msg(Msg::Checkpoints(vec![big]));
+    a.on_msg(Msg::CheckpointDetail {
+        path: "/state/checkpoints/etl-0193a1b2c3d4e-004.ckpt".into(),
+        result: Ok(CheckpointDetail {
+            channel: [("rows".to_string(), serde_json::json!(10_000))].into(),
+            pending: vec!["merge".into()],
+            results: [("extract".to_string(), serde_json::json!(10_000))].into(),
+            cycles: [("extract".to_string(), 1)].into(),
+            file: WorkflowFile::Unchanged("/flows/etl.ron".into()),
+            open_requests: 0,
+        }),
+    });
+    a.effects.clear();
+    a
+});
+
 // ---- A newcomer's first hour (issue 11) ----
 
 /// Workflow files under /flows, discovered out of order, all loaded.

@@ -167,6 +167,12 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App) {
             theme.muted(),
         )),
     ];
+    if let Some(note) = crate::runsetup::compression_note(info) {
+        head.push(Line::from(Span::styled(
+            format!("{} stored · {note}", human_bytes(info.size_bytes)),
+            theme.muted(),
+        )));
+    }
     let Some(detail) = b.selected_detail() else {
         head.push(Line::from(Span::styled("reading…", theme.muted())));
         frame.render_widget(Paragraph::new(hard_wrap(head, inner.width)), inner);
