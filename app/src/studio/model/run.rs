@@ -461,6 +461,29 @@ impl RunView {
                 self.pending_feedback.retain(|p| p.0 != *id);
                 self.log_event(ts, "feedback_answered", id.clone(), false);
             }
+            EventKind::Nested { path, event: inner } => {
+                // A sub-run's event: its questions can be answered here; the rest is logged.
+                match inner.as_ref() {
+                    EventKind::FeedbackRequested {
+                        id,
+                        task,
+                        kind,
+                        prompt,
+                    } => self.pending_feedback.push((
+                        id.clone(),
+                        task.clone(),
+                        kind.clone(),
+                        prompt.clone(),
+                    )),
+                    EventKind::FeedbackAnswered { id } => {
+                        self.pending_feedback.retain(|p| p.0 != *id)
+                    }
+                    _ => {}
+                }
+                let (text, is_error) = nested_summary(inner);
+                let at = path.iter().map(|p| &**p).collect::<Vec<_>>().join(" › ");
+                self.log_event(ts, inner.name(), format!("[{at}] {text}"), is_error);
+            }
             EventKind::EventsDropped { count } => {
                 let text = match count {
                     1 => "1 event was dropped by a slow event stream".to_string(),
@@ -596,6 +619,33 @@ impl StatusCounts {
             }
         }
         parts.join(" ")
+    }
+}
+
+/// One line about an event of a sub-run, and whether it reports a failure.
+fn nested_summary(kind: &EventKind) -> (String, bool) {
+    match kind {
+        EventKind::RunStarted { workflow, .. } => (format!("{workflow} started"), false),
+        EventKind::TaskStarted { task, cycle, .. } => {
+            (format!("{task} started (cycle {cycle})"), false)
+        }
+        EventKind::TaskSucceeded { task, .. } => (format!("{task} succeeded"), false),
+        EventKind::TaskFailed { task, error, .. } => {
+            (format!("{task} failed: {}", first_line(error)), true)
+        }
+        EventKind::TaskLog { task, line, .. } => (format!("{task}: {line}"), false),
+        EventKind::FeedbackRequested { task, prompt, .. } => {
+            (format!("{task} asks: {prompt}"), false)
+        }
+        EventKind::RunFinished { status, error, .. } => {
+            let mut text = format!("sub-run {}", status_word(*status));
+            if let Some(e) = error {
+                text.push_str(": ");
+                text.push_str(first_line(e));
+            }
+            (text, *status != RunStatus::Succeeded)
+        }
+        other => (other.name().replace('_', " "), false),
     }
 }
 
