@@ -105,6 +105,34 @@ pub trait RunAccess: Send + Sync {
         &self,
         ask: FeedbackAsk,
     ) -> BoxFuture<'static, Result<FeedbackResponse, FeedbackError>>;
+    /// What a sub-run started by `task` (a `Workflow` task) takes from this run; nothing
+    /// unless the run says otherwise.
+    fn sub_run_parent(&self, task: &str) -> SubRunParent {
+        let _ = task;
+        SubRunParent::default()
+    }
+}
+
+/// What a sub-run (the run of a `Workflow` task) takes from the run of its task: nothing
+/// else — its channel is its own unless the task shares the parent's, its checkpoints and
+/// its `terminate_workflow` / `cancel_workflow` are its own.
+#[derive(Clone, Default)]
+pub struct SubRunParent {
+    /// Where the sub-run's human-feedback requests go (the parent's).
+    pub feedback: Option<Arc<crate::hitl::FeedbackManager>>,
+    /// The typed values the parent's tasks read, for the sub-run's tasks too.
+    pub state: crate::shared_state::SharedState,
+    /// Where the sub-run's events go: into the parent's stream, nested under the task.
+    pub events: Option<Arc<dyn crate::sink::EventSink>>,
+}
+
+impl std::fmt::Debug for SubRunParent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubRunParent")
+            .field("feedback", &self.feedback.is_some())
+            .field("events", &self.events.is_some())
+            .finish()
+    }
 }
 
 /// One feedback request of one execution, as the run receives it.
@@ -541,6 +569,11 @@ impl TaskContext {
             .answer
             .selected_multiple
             .unwrap_or_default())
+    }
+
+    /// What a sub-run started by this task takes from this task's run (see [`SubRunParent`]).
+    pub fn sub_run_parent(&self) -> SubRunParent {
+        self.inner.run.sub_run_parent(&self.inner.task_id)
     }
 
     /// A copy of the control calls made so far.
