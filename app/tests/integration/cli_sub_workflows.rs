@@ -126,3 +126,62 @@ fn the_nested_sample_runs_and_its_sub_runs_events_carry_their_path() {
     let out = graflow(dir.path(), &["run", "--json", &sub.display().to_string()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
+
+#[test]
+fn a_question_in_a_sub_run_pauses_graflow_run_and_resume_goes_on_after_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "ask.ron",
+        r##"Workflow(name: "ask", flow: "s1 >> ask >> s2", tasks: {
+            "s1": Task(run: Value("one")),
+            "ask": Task(run: Feedback(kind: Text, prompt: "name?", timeout: "300ms")),
+            "s2": Task(run: Script(r#" #{ s1: ctx.result("s1"), name: ctx.input("ask") } "#)),
+        })"##,
+    );
+    write(
+        dir.path(),
+        "main.ron",
+        r##"Workflow(name: "main", flow: "before >> nested >> after", notify: [], tasks: {
+            "before": Task(run: Value("b")),
+            "nested": Task(run: Workflow(file: "ask.ron")),
+            "after": Task(run: Script(r#" ctx.input("nested") "#)),
+        })"##,
+    );
+    let out = graflow(dir.path(), &["run", "--json", "main.ron"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let events: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let asked = events
+        .iter()
+        .find(|e| e["event"] == "feedback_requested")
+        .expect("the sub-run asks");
+    assert_eq!(asked["sub_run"], json!(["nested"]));
+    let id = asked["id"].as_str().expect("an id").to_string();
+    let last = events.last().expect("events");
+    assert_eq!(last["status"], "paused");
+    let checkpoint = last["checkpoint"]
+        .as_str()
+        .expect("a checkpoint")
+        .to_string();
+
+    let out = graflow(dir.path(), &["feedback", "respond", &id, "--text", "ada"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = graflow(dir.path(), &["resume", "--json", &checkpoint]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let events: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let last = events.last().expect("events");
+    assert_eq!(last["status"], "succeeded");
+    assert_eq!(last["result"], json!({"s1": "one", "name": "ada"}));
+    // `before` finished before the pause: it does not run again.
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["event"] == "task_started" && e["task"] == "before")
+    );
+}

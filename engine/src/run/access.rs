@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 
 use crate::checkpoint::Reason;
-use crate::context::{FeedbackAsk, RunAccess, SubRunParent};
+use crate::context::{FeedbackAsk, PauseParent, RunAccess, SubRunParent};
 use crate::events::{EventKind, LogStream, RunEvent};
 use crate::hitl::{FeedbackError, FeedbackResponse};
 use crate::sink::EventSink;
@@ -222,7 +222,21 @@ impl RunAccess for RunShared {
         self.ask_feedback(ask)
     }
 
-    fn sub_run_parent(&self, task: &str) -> SubRunParent {
+    fn sub_run_parent(&self, task: &str, slot: u32) -> SubRunParent {
+        let can_pause = self.checkpoints.is_some() || self.pause_parent.is_some();
+        let pause = can_pause.then(|| {
+            let me = self.me.clone();
+            let task: Arc<str> = Arc::from(task);
+            PauseParent::new(move |feedback_id| {
+                let me = me.clone();
+                let task = task.clone();
+                async move {
+                    let shared = me.upgrade().ok_or("the parent run has ended")?;
+                    shared.pause_for_sub_run(slot, &task, feedback_id).await
+                }
+                .boxed()
+            })
+        });
         let events = self.emitting().then(|| {
             Arc::new(Forward {
                 parent: self.me.clone(),
@@ -233,6 +247,7 @@ impl RunAccess for RunShared {
             feedback: self.feedback.clone(),
             state: self.shared_state.clone(),
             events,
+            pause,
         }
     }
 }

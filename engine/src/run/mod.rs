@@ -44,6 +44,9 @@ pub struct RunOptions {
     /// their inputs, as if from predecessors outside the run: a sub-run's are the inputs of
     /// its `Workflow` task. None by default.
     pub inputs: BTreeMap<String, Value>,
+    /// How a sub-run pauses when a feedback wait runs out and it has no checkpoint folder of
+    /// its own: by pausing its parent run (set by a `Workflow` task). None by default.
+    pub pause_parent: Option<crate::context::PauseParent>,
     /// The channel to use; a fresh memory channel when not given.
     pub channel: Option<Channel>,
     /// Whether to produce the event stream (see [`RunHandle::take_events`]).

@@ -157,11 +157,11 @@ fn sub_run_id(ctx: &TaskContext) -> Option<String> {
         .task_id()
         .chars()
         .map(|c| match c {
-            'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' => c,
-            _ => '_',
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '-' => c,
+            _ => '-',
         })
         .collect();
-    let id = format!("{}_{task}_{}_{}", ctx.run_id(), ctx.cycle(), ctx.attempt());
+    let id = format!("{}-{task}-{}-{}", ctx.run_id(), ctx.cycle(), ctx.attempt());
     valid_run_id(&id).then_some(id)
 }
 
@@ -202,6 +202,7 @@ impl TaskHandler for SubWorkflowHandler {
             if let Some(events) = parent.events {
                 options.sinks.push(events);
             }
+            options.pause_parent = parent.pause;
             let handle = engine.start(workflow, options);
             let mut guard = CancelOnDrop(Some(handle.control()));
             let outcome = handle.wait().await;

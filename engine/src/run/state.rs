@@ -208,6 +208,8 @@ pub(crate) struct RunShared {
     pub shared_state: crate::shared_state::SharedState,
     /// The inputs of the workflow's first tasks (a sub-run's: its task's inputs).
     pub inputs: BTreeMap<String, Value>,
+    /// A sub-run pauses by pausing its parent.
+    pub pause_parent: Option<crate::context::PauseParent>,
     /// This run itself, for work that outlives a borrow (immediate checkpoints).
     pub me: std::sync::Weak<RunShared>,
     /// The worker fleet, and whether groups go there unless they say otherwise.
@@ -253,6 +255,7 @@ impl RunShared {
             feedback: options.feedback.clone(),
             shared_state: options.state.clone(),
             inputs: options.inputs.clone(),
+            pause_parent: options.pause_parent.clone(),
             me: me.clone(),
             fleet: OnceLock::new(),
             fleet_run: OnceLock::new(),

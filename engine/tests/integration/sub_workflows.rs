@@ -425,3 +425,104 @@ fn a_file_may_run_the_same_sub_workflow_twice() {
         Some("workflow")
     );
 }
+
+/// A parent whose sub-run asks a question: `before >> nested >> after`, the sub-run
+/// `s1 >> ask >> s2`; every task counts its runs in the parent's channel or its own.
+fn asking(dir: &Path) {
+    std::fs::write(
+        dir.join("ask.ron"),
+        r##"Workflow(name: "ask", flow: "s1 >> ask >> s2", tasks: {
+            "s1": Task(run: Value("one")),
+            "ask": Task(run: Feedback(kind: Text, prompt: "name?", timeout: "200ms")),
+            "s2": Task(run: Script(r#" #{ s1: ctx.result("s1"), name: ctx.input("ask") } "#)),
+        })"##,
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("main.ron"),
+        r##"Workflow(name: "main", flow: "before >> nested >> after", tasks: {
+            "before": Task(run: Script(r#" ctx.set("before", ctx.get("before", 0) + 1); "b" "#)),
+            "nested": Task(run: Workflow(file: "ask.ron")),
+            "after": Task(run: Script(r#" ctx.input("nested") "#)),
+        })"##,
+    )
+    .expect("write");
+}
+
+#[tokio::test]
+async fn a_question_that_times_out_in_a_sub_run_pauses_the_parent_and_resume_goes_on_inside() {
+    use graflow_engine::checkpoint::store;
+    use graflow_engine::hitl::{Answer, FeedbackBackend, FeedbackManager, FileBackend};
+
+    let dir = tempfile::tempdir().expect("a temp folder");
+    asking(dir.path());
+    let backend = Arc::new(FileBackend::new(dir.path().join("feedback")));
+    let mut manager = FeedbackManager::new(backend.clone());
+    manager.notifiers = Vec::new();
+    let manager = Arc::new(manager);
+    let loaded = load(dir.path(), "main.ron").unwrap_or_else(|e| panic!("{e}"));
+    let options = || {
+        let mut o = RunOptions::new().with_events();
+        o.feedback = Some(manager.clone());
+        o.checkpoints = Some(loaded.checkpoint_config(dir.path().join("checkpoints"), None));
+        o
+    };
+    let mut handle = Engine::new().start(loaded.workflow.clone(), options());
+    let mut rx = handle.take_events().expect("events");
+    let mut events = Vec::new();
+    while let Some(e) = rx.recv().await {
+        events.push(e);
+    }
+    let out = handle.wait().await;
+    assert_eq!(out.status, RunStatus::Paused, "{:?}", out.error);
+    let paused = out.paused.clone().expect("paused");
+    // The question is the sub-run's, still pending, naming the parent's checkpoint.
+    let (request, response) = backend
+        .get(&paused.feedback_id)
+        .await
+        .expect("the backend answers")
+        .expect("the request");
+    assert!(response.is_none());
+    assert_eq!(request.task, "ask");
+    assert_ne!(request.run_id, out.run_id);
+    assert_eq!(
+        request.checkpoint.as_deref(),
+        Some(paused.checkpoint.as_str())
+    );
+    assert!(events.iter().any(|e| matches!(
+        e.kind.unnested(),
+        ([t], EventKind::FeedbackRequested { .. }) if &**t == "nested"
+    )));
+    let ckpt = store::load(Path::new(&paused.checkpoint)).expect("the checkpoint loads");
+    assert_eq!(ckpt.snapshot.pending(), ["nested"]);
+
+    // Answered later; resumed: the sub-run goes on with the stored answer.
+    backend
+        .respond(
+            &paused.feedback_id,
+            Answer {
+                text: Some("ada".into()),
+                ..Answer::default()
+            },
+        )
+        .await
+        .expect("answered");
+    let resumed = Engine::new()
+        .resume(
+            loaded.workflow.clone(),
+            &ckpt.run_id,
+            ckpt.snapshot,
+            None,
+            &paused.checkpoint,
+            options(),
+        )
+        .expect("resumes")
+        .wait()
+        .await;
+    assert!(resumed.succeeded(), "{:?}", resumed.error);
+    assert_eq!(
+        resumed.results["after"],
+        json!({"s1": "one", "name": "ada"})
+    );
+    assert_eq!(resumed.channel["before"], json!(1), "before ran once");
+}
