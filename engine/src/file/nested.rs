@@ -86,6 +86,18 @@ pub(super) fn workflow_task(
         );
         return None;
     }
+    // Only a regular file is read (not a device or a pipe that never ends).
+    if path.exists() && !path.is_file() {
+        rep.error(
+            at,
+            format!(
+                "task '{name}': '{}' is not a workflow file (not a regular file)",
+                spec.file
+            ),
+            Some(HINT),
+        );
+        return None;
+    }
     let loaded = match super::load_file(&path, &env.runtimes) {
         Ok(loaded) => loaded,
         Err(e) => {

@@ -355,6 +355,15 @@ fn a_missing_sub_file_and_a_bad_placeholder_are_errors() {
             .contains("task 'n': the sub-workflow 'nowhere.ron'")),
         "{errs:?}"
     );
+    let dir2 = folder(&[(
+        "main.ron",
+        r##"Workflow(name: "main", flow: "n", tasks: {"n": Task(run: Workflow(file: "."))})"##,
+    )]);
+    let errs2 = errors(dir2.path(), "main.ron");
+    assert!(
+        errs2[0].message.contains("is not a workflow file"),
+        "{errs2:?}"
+    );
     let bad = errs
         .iter()
         .find(|d| d.message.contains("unknown placeholder '{{nope}}'"))
