@@ -105,6 +105,65 @@ pub trait RunAccess: Send + Sync {
         &self,
         ask: FeedbackAsk,
     ) -> BoxFuture<'static, Result<FeedbackResponse, FeedbackError>>;
+    /// What a sub-run started by `task` (a `Workflow` task, executing in `slot`) takes from
+    /// this run; nothing unless the run says otherwise.
+    fn sub_run_parent(&self, task: &str, slot: u32) -> SubRunParent {
+        let _ = (task, slot);
+        SubRunParent::default()
+    }
+}
+
+/// What a sub-run (the run of a `Workflow` task) takes from the run of its task: nothing
+/// else — its channel is its own unless the task shares the parent's, its checkpoints and
+/// its `terminate_workflow` / `cancel_workflow` are its own.
+#[derive(Clone, Default)]
+pub struct SubRunParent {
+    /// Where the sub-run's human-feedback requests go (the parent's).
+    pub feedback: Option<Arc<crate::hitl::FeedbackManager>>,
+    /// The typed values the parent's tasks read, for the sub-run's tasks too.
+    pub state: crate::shared_state::SharedState,
+    /// Where the sub-run's events go: into the parent's stream, nested under the task.
+    pub events: Option<Arc<dyn crate::sink::EventSink>>,
+    /// How the sub-run pauses (a feedback wait that runs out): by pausing the parent.
+    pub pause: Option<PauseParent>,
+}
+
+/// Pauses the parent run of a sub-run: checkpoints the parent (its `Workflow` task runs again
+/// on resume) and stops it as paused. Given the feedback request whose wait ran out; returns
+/// the path of the checkpoint to resume, or why the parent could not pause.
+#[derive(Clone)]
+pub struct PauseParent(
+    Arc<dyn Fn(String) -> BoxFuture<'static, Result<String, String>> + Send + Sync>,
+);
+
+impl PauseParent {
+    /// A pause that calls `f` with the feedback request's id.
+    pub fn new(
+        f: impl Fn(String) -> BoxFuture<'static, Result<String, String>> + Send + Sync + 'static,
+    ) -> Self {
+        PauseParent(Arc::new(f))
+    }
+
+    /// Pause the parent for feedback request `feedback_id`; the checkpoint's path.
+    pub async fn pause(&self, feedback_id: String) -> Result<String, String> {
+        (self.0)(feedback_id).await
+    }
+}
+
+impl std::fmt::Debug for PauseParent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PauseParent")
+    }
+}
+
+impl std::fmt::Debug for SubRunParent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubRunParent")
+            .field("feedback", &self.feedback.is_some())
+            .field("events", &self.events.is_some())
+            .field("pause", &self.pause.is_some())
+            .finish()
+    }
 }
 
 /// One feedback request of one execution, as the run receives it.
@@ -541,6 +600,13 @@ impl TaskContext {
             .answer
             .selected_multiple
             .unwrap_or_default())
+    }
+
+    /// What a sub-run started by this task takes from this task's run (see [`SubRunParent`]).
+    pub fn sub_run_parent(&self) -> SubRunParent {
+        self.inner
+            .run
+            .sub_run_parent(&self.inner.task_id, self.inner.slot)
     }
 
     /// A copy of the control calls made so far.

@@ -190,6 +190,18 @@ pub enum EventKind {
         /// How many events were left out since the previous such event.
         count: u64,
     },
+    /// An event of a sub-run (the run of a `Workflow` task), forwarded into its parent's
+    /// stream. Its JSON is the inner event's, under the parent's `run_id`, with one more field
+    /// after `ts`: `sub_run`, the ids of the `Workflow` tasks from the top run down to the
+    /// sub-run (`["outer"]`, or `["outer", "inner"]` two levels down). Events of the top run
+    /// have no `sub_run`.
+    #[serde(skip)]
+    Nested {
+        /// The `Workflow` task ids from the top run down to the sub-run (never empty).
+        path: Vec<Arc<str>>,
+        /// The sub-run's event (never itself `Nested`).
+        event: Box<EventKind>,
+    },
     /// The run ended; always the last event.
     RunFinished {
         /// How it ended.
@@ -219,10 +231,35 @@ pub struct RunEvent {
     pub kind: EventKind,
 }
 
-impl RunEvent {
-    /// The event's name as in the JSON contract, e.g. `task_started`.
+impl EventKind {
+    /// This kind forwarded from the sub-run of task `task`: `Nested` with `task` in front of
+    /// the path (a kind that is already nested gains one level).
+    pub fn nested_in(self, task: Arc<str>) -> EventKind {
+        match self {
+            EventKind::Nested { mut path, event } => {
+                path.insert(0, task);
+                EventKind::Nested { path, event }
+            }
+            other => EventKind::Nested {
+                path: vec![task],
+                event: Box::new(other),
+            },
+        }
+    }
+
+    /// The sub-run path and the event itself: an empty path for an event of the top run.
+    pub fn unnested(&self) -> (&[Arc<str>], &EventKind) {
+        match self {
+            EventKind::Nested { path, event } => (path, event),
+            other => (&[], other),
+        }
+    }
+
+    /// The event's name as in the JSON contract, e.g. `task_started` (a nested event's is its
+    /// inner event's).
     pub fn name(&self) -> &'static str {
-        match &self.kind {
+        match self {
+            EventKind::Nested { event, .. } => event.name(),
             EventKind::RunStarted { .. } => "run_started",
             EventKind::TaskStarted { .. } => "task_started",
             EventKind::TaskWaiting { .. } => "task_waiting",
@@ -238,6 +275,13 @@ impl RunEvent {
             EventKind::EventsDropped { .. } => "events_dropped",
             EventKind::RunFinished { .. } => "run_finished",
         }
+    }
+}
+
+impl RunEvent {
+    /// The event's name as in the JSON contract, e.g. `task_started`.
+    pub fn name(&self) -> &'static str {
+        self.kind.name()
     }
 
     /// Read an event back from its JSON form (one line of `graflow run --json`, or an entry of
@@ -260,8 +304,36 @@ impl RunEvent {
         let run_id: Arc<str> = Arc::from(field("run_id")?);
         let ts = humantime::parse_rfc3339_weak(field("ts")?)
             .map_err(|e| EventDecodeError::BadTime(e.to_string()))?;
+        let mut value = value;
+        let path = match value
+            .as_object_mut()
+            .and_then(|o| o.shift_remove("sub_run"))
+        {
+            None => Vec::new(),
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .map(|item| match item {
+                    Value::String(s) => Ok(Arc::from(s)),
+                    _ => Err(EventDecodeError::NotAnEvent(
+                        "`sub_run` holds something other than task ids".into(),
+                    )),
+                })
+                .collect::<Result<Vec<Arc<str>>, _>>()?,
+            Some(_) => {
+                return Err(EventDecodeError::NotAnEvent(
+                    "`sub_run` is not a list of task ids".into(),
+                ));
+            }
+        };
         let kind: EventKind = serde_json::from_value(value)
             .map_err(|e| EventDecodeError::NotAnEvent(e.to_string()))?;
+        let kind = match path.is_empty() {
+            true => kind,
+            false => EventKind::Nested {
+                path,
+                event: Box::new(kind),
+            },
+        };
         Ok(RunEvent { run_id, ts, kind })
     }
 
@@ -271,7 +343,8 @@ impl RunEvent {
     pub fn to_json_line(&self) -> String {
         let fail =
             |e: serde_json::Error| format!(r#"{{"event":"serialization_error","error":"{e}"}}"#);
-        let kind = match serde_json::to_string(&self.kind) {
+        let (path, inner) = self.kind.unnested();
+        let kind = match serde_json::to_string(inner) {
             Ok(kind) => kind,
             Err(e) => return fail(e),
         };
@@ -287,6 +360,16 @@ impl RunEvent {
         line.push_str(",\"ts\":\"");
         line.push_str(&humantime::format_rfc3339_micros(self.ts).to_string());
         line.push('"');
+        if !path.is_empty() {
+            line.push_str(",\"sub_run\":[");
+            for (i, task) in path.iter().enumerate() {
+                if i > 0 {
+                    line.push(',');
+                }
+                crate::checkpoint::json::push_json_str(&mut line, task);
+            }
+            line.push(']');
+        }
         line.push_str(rest);
         line
     }
@@ -294,16 +377,20 @@ impl RunEvent {
 
 impl Serialize for RunEvent {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let fields = serde_json::to_value(&self.kind).map_err(serde::ser::Error::custom)?;
+        let (path, inner) = self.kind.unnested();
+        let fields = serde_json::to_value(inner).map_err(serde::ser::Error::custom)?;
         let Value::Object(fields) = fields else {
             return Err(serde::ser::Error::custom("event kind is not an object"));
         };
-        let mut map = serializer.serialize_map(Some(fields.len() + 2))?;
+        let mut map = serializer.serialize_map(Some(fields.len() + 3))?;
         if let Some(name) = fields.get("event") {
             map.serialize_entry("event", name)?;
         }
         map.serialize_entry("run_id", &self.run_id)?;
         map.serialize_entry("ts", &humantime::format_rfc3339_micros(self.ts).to_string())?;
+        if !path.is_empty() {
+            map.serialize_entry("sub_run", path)?;
+        }
         for (k, v) in &fields {
             if k != "event" {
                 map.serialize_entry(k, v)?;
@@ -510,5 +597,63 @@ mod tests {
         assert_eq!(RunEvent::from_json(&line), Ok(e));
         assert!(RunEvent::from_json("{}").is_err());
         assert!(RunEvent::from_json("not json").is_err());
+    }
+
+    #[test]
+    fn nested_events_carry_their_sub_run_and_round_trip() {
+        let inner = EventKind::CheckpointSaved {
+            path: "/x/y.ckpt".into(),
+            size_bytes: 1,
+            content_bytes: None,
+        };
+        let one = inner.clone().nested_in("sub \"1\"".into());
+        let two = one.clone().nested_in("outer".into());
+        assert_eq!(
+            two.unnested(),
+            (&["outer".into(), "sub \"1\"".into()][..], &inner)
+        );
+        let e = RunEvent {
+            run_id: "r1".into(),
+            ts: SystemTime::UNIX_EPOCH,
+            kind: two,
+        };
+        assert_eq!(e.name(), "checkpoint_saved");
+        let line = e.to_json_line();
+        assert_eq!(
+            line,
+            r#"{"event":"checkpoint_saved","run_id":"r1","ts":"1970-01-01T00:00:00.000000Z","sub_run":["outer","sub \"1\""],"path":"/x/y.ckpt","size_bytes":1}"#
+        );
+        assert_eq!(serde_json::to_string(&e).ok(), Some(line.clone()));
+        assert_eq!(RunEvent::from_json(&line), Ok(e));
+        for kind in every_kind() {
+            let e = RunEvent {
+                run_id: "r1".into(),
+                ts: SystemTime::UNIX_EPOCH + std::time::Duration::from_micros(7),
+                kind: kind.nested_in("t".into()),
+            };
+            let line = e.to_json_line();
+            assert!(line.contains(r#","sub_run":["t"],"#), "{line}");
+            assert_eq!(serde_json::to_string(&e).ok(), Some(line.clone()));
+            assert_eq!(RunEvent::from_json(&line), Ok(e), "{line}");
+        }
+    }
+
+    #[test]
+    fn top_level_events_have_no_sub_run() {
+        for kind in every_kind() {
+            let e = RunEvent {
+                run_id: "r1".into(),
+                ts: SystemTime::UNIX_EPOCH,
+                kind,
+            };
+            assert!(!e.to_json_line().contains("sub_run"));
+        }
+        let bad = r#"{"event":"feedback_answered","run_id":"r","ts":"1970-01-01T00:00:00Z","id":"x","sub_run":[1]}"#;
+        assert!(RunEvent::from_json(bad).is_err());
+        let empty = r#"{"event":"feedback_answered","run_id":"r","ts":"1970-01-01T00:00:00Z","id":"x","sub_run":[]}"#;
+        assert!(matches!(
+            RunEvent::from_json(empty).map(|e| e.kind),
+            Ok(EventKind::FeedbackAnswered { .. })
+        ));
     }
 }

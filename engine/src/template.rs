@@ -90,6 +90,15 @@ impl Template {
         Ok(Template { pieces })
     }
 
+    /// The name of the one placeholder the template is, when it is nothing else: `{{name}}`
+    /// (not `{{json name}}`, no text around it).
+    pub fn single_placeholder(&self) -> Option<&str> {
+        match self.pieces.as_slice() {
+            [Piece::Slot { name, json: false }] => Some(name),
+            _ => None,
+        }
+    }
+
     /// The placeholder names, in order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.pieces.iter().filter_map(|p| match p {
@@ -116,6 +125,40 @@ impl Template {
         }
         Ok(out)
     }
+}
+
+/// The values a template in a task may name: `run_id`, `task_id`, `cycle`, `data`, `inputs`,
+/// `input.<id>`, `result.<id>`, `channel.<key>` (unknown names are left out; a missing input,
+/// result or key is null).
+pub(crate) async fn context_values(
+    ctx: &crate::context::TaskContext,
+    names: Vec<String>,
+) -> Result<std::collections::BTreeMap<String, Value>, crate::handler::TaskError> {
+    let mut values = std::collections::BTreeMap::new();
+    for name in names {
+        let value = match name.as_str() {
+            "run_id" => Some(Value::from(ctx.run_id())),
+            "task_id" => Some(Value::from(ctx.task_id())),
+            "cycle" => Some(Value::from(ctx.cycle())),
+            "data" => Some(ctx.data().clone()),
+            "inputs" => Some(serde_json::to_value(ctx.inputs())?),
+            other => {
+                if let Some(id) = other.strip_prefix("input.") {
+                    Some(ctx.input(id).unwrap_or(Value::Null))
+                } else if let Some(id) = other.strip_prefix("result.") {
+                    Some(ctx.result(id).unwrap_or(Value::Null))
+                } else if let Some(key) = other.strip_prefix("channel.") {
+                    Some(ctx.channel().get(key).await?.unwrap_or(Value::Null))
+                } else {
+                    None
+                }
+            }
+        };
+        if let Some(v) = value {
+            values.insert(name, v);
+        }
+    }
+    Ok(values)
 }
 
 #[cfg(test)]

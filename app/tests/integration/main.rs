@@ -28,6 +28,7 @@ mod cli_run;
 mod cli_run_tty;
 mod cli_serve;
 mod cli_serve_sse;
+mod cli_sub_workflows;
 mod deploy_assets;
 mod deploy_containers;
 mod docs_examples;

@@ -1222,3 +1222,69 @@ fn small_things() {
     c.now = at(400_000);
     assert!(render(&c, 100, 30).contains("wait is over"));
 }
+
+/// `fetch` of `etl()` standing in for a `Workflow` task: its sub-run's events arrive nested.
+fn sub_run_events(run: &str) -> Vec<graflow_engine::RunEvent> {
+    let nested = |ms, kind: EventKind| ev(run, ms, kind.nested_in("fetch".into()));
+    vec![
+        ev(
+            run,
+            0,
+            EventKind::RunStarted {
+                workflow: "etl".into(),
+                start: "fetch".into(),
+                resumed_from: None,
+            },
+        ),
+        ev(
+            run,
+            1,
+            EventKind::TaskStarted {
+                task: "fetch".into(),
+                cycle: 1,
+                attempt: 0,
+            },
+        ),
+        nested(
+            2,
+            EventKind::RunStarted {
+                workflow: "sub".into(),
+                start: "a".into(),
+                resumed_from: None,
+            },
+        ),
+        nested(
+            3,
+            EventKind::TaskSucceeded {
+                task: "a".into(),
+                result: serde_json::json!(1),
+                duration_ms: 1.0,
+                cycle: 1,
+                worker: None,
+            },
+        ),
+        nested(
+            4,
+            EventKind::TaskStarted {
+                task: "b".into(),
+                cycle: 1,
+                attempt: 0,
+            },
+        ),
+    ]
+}
+
+#[test]
+fn a_workflow_tasks_sub_run_shows_live_in_the_inspector() {
+    let mut a = after_run(&[etl()], sub_run_events);
+    let run = a.entry().and_then(|e| e.run.as_ref()).expect("a run");
+    assert!(run.is_active(), "the sub-run's events do not end the run");
+    assert_eq!(run.status_of("fetch"), TaskStatus::Running);
+    // Select fetch (the first task) in the graph: the inspector shows its sub-run's tasks.
+    a.focus = Pane::Graph;
+    let screen = render(&a, 120, 36);
+    assert!(
+        screen.contains("sub-run 'sub' running: ✓ a ● b"),
+        "{screen}"
+    );
+}

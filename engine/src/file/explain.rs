@@ -19,6 +19,7 @@ pub const TASK_KINDS: &[(&str, &str)] = &[
     ("Docker", "Docker(image: \"…\")"),
     ("Approval", "Approval(prompt: \"…\")"),
     ("Feedback", "Feedback(kind: Text, prompt: \"…\")"),
+    ("Workflow", "Workflow(file: \"sub.ron\")"),
 ];
 
 /// Every group policy, with how it is written.
@@ -53,6 +54,8 @@ const TYPE_WORDS: &[(&str, &str)] = &[
     ("DockerSpec", "Docker(…)"),
     ("ApprovalSpec", "Approval(…)"),
     ("FeedbackTaskSpec", "Feedback(…)"),
+    ("WorkflowTaskSpec", "Workflow(…)"),
+    ("SubChannel", "sub-workflow channel (Own or Shared)"),
     ("WebhookSpec", "Webhook(…)"),
     ("ScriptSpec", "Script(…)"),
     ("RunSpec", "task kind"),
@@ -495,7 +498,7 @@ mod tests {
         for (kind, _) in TASK_KINDS {
             assert!(e.hint.contains(kind), "{kind} missing from {}", e.hint);
         }
-        assert_eq!(TASK_KINDS.len(), 10);
+        assert_eq!(TASK_KINDS.len(), 11);
     }
 
     #[test]

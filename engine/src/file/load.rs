@@ -465,6 +465,7 @@ pub(super) fn task_def(
         RunSpec::Script(s) => kinds::script_task(name, s, env, rep),
         RunSpec::Http(h) => kinds::http_task(name, h, env, rep),
         RunSpec::Docker(d) => kinds::docker_task(name, d, env, rep),
+        RunSpec::Workflow(w) => super::nested::workflow_task(name, w, env, rep),
         RunSpec::Approval(a) => {
             let feedback = FeedbackTaskSpec {
                 kind: AnswerKind::Approval,

@@ -7,6 +7,7 @@ mod explain;
 mod kinds;
 mod load;
 mod locate;
+mod nested;
 pub mod spec;
 mod validate;
 
@@ -267,6 +268,7 @@ pub fn load_str(
         loc: Locator::new(source),
         diagnostics: Vec::new(),
     };
+    let _loading = nested::enter(path);
     let spec = match parse(source) {
         Ok(spec) => spec,
         Err(e) => {

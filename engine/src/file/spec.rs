@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::handler::docker::DockerSpec;
 use crate::handler::http::HttpSpec;
+pub use crate::run::nested::SubChannel;
 
 /// A workflow file: `Workflow(name: …, flow: …, tasks: {…}, …)`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -214,6 +215,24 @@ pub enum RunSpec {
     Approval(ApprovalSpec),
     /// Ask a human for text, a selection, several selections or any data.
     Feedback(FeedbackTaskSpec),
+    /// Run another workflow file as this one task (a sub-run).
+    Workflow(WorkflowTaskSpec),
+}
+
+/// `Workflow(file: "sub.ron", set: {"k": "{{input.fetch}}"}, channel: Own)`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowTaskSpec {
+    /// The workflow file to run, relative to this file's folder.
+    pub file: String,
+    /// Parameters of the sub-run (over the sub-workflow's own `params`); string values may hold
+    /// `{{…}}` placeholders (`input.<id>`, `result.<id>`, `channel.<key>`, `inputs`, `data`,
+    /// `run_id`, `task_id`, `cycle`); a string that is one placeholder takes its value as is.
+    #[serde(default)]
+    pub set: IndexMap<String, Value>,
+    /// Which channel the sub-run uses: its own (default) or this run's.
+    #[serde(default)]
+    pub channel: SubChannel,
 }
 
 /// `Approval(prompt: "…", timeout: "3m", channel_key: "approved", notify: [...])`.

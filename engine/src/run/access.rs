@@ -9,9 +9,10 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 
 use crate::checkpoint::Reason;
-use crate::context::{FeedbackAsk, RunAccess};
-use crate::events::{EventKind, LogStream};
+use crate::context::{FeedbackAsk, PauseParent, RunAccess, SubRunParent};
+use crate::events::{EventKind, LogStream, RunEvent};
 use crate::hitl::{FeedbackError, FeedbackResponse};
+use crate::sink::EventSink;
 use crate::workflow::{PlanKind, PlanNode, TaskDef};
 
 use super::state::{RunShared, RunState};
@@ -55,6 +56,13 @@ impl RunShared {
             }
         }
         let node = self.node(st, i);
+        // A first task of the workflow reads the inputs given to the run (a sub-run's: its
+        // `Workflow` task's inputs); tasks added at run time do not.
+        if node.preds.is_empty() && (i as usize) < self.wf.plan.nodes.len() {
+            for (id, value) in &self.inputs {
+                visit(id, value);
+            }
+        }
         for &p in &node.preds {
             let pred = self.node(st, p);
             if let Some(v) = &st.results[p as usize] {
@@ -212,5 +220,53 @@ impl RunAccess for RunShared {
         ask: FeedbackAsk,
     ) -> BoxFuture<'static, Result<FeedbackResponse, FeedbackError>> {
         self.ask_feedback(ask)
+    }
+
+    fn sub_run_parent(&self, task: &str, slot: u32) -> SubRunParent {
+        let can_pause = self.checkpoints.is_some() || self.pause_parent.is_some();
+        let pause = can_pause.then(|| {
+            let me = self.me.clone();
+            let task: Arc<str> = Arc::from(task);
+            PauseParent::new(move |feedback_id| {
+                let me = me.clone();
+                let task = task.clone();
+                async move {
+                    let shared = me.upgrade().ok_or("the parent run has ended")?;
+                    shared.pause_for_sub_run(slot, &task, feedback_id).await
+                }
+                .boxed()
+            })
+        });
+        let events = self.emitting().then(|| {
+            Arc::new(Forward {
+                parent: self.me.clone(),
+                task: Arc::from(task),
+            }) as Arc<dyn EventSink>
+        });
+        SubRunParent {
+            feedback: self.feedback.clone(),
+            state: self.shared_state.clone(),
+            events,
+            pause,
+        }
+    }
+}
+
+/// Forwards a sub-run's events into its parent's stream, nested under the parent's task.
+struct Forward {
+    parent: std::sync::Weak<RunShared>,
+    task: Arc<str>,
+}
+
+impl EventSink for Forward {
+    fn accept(&self, event: &RunEvent) {
+        let Some(parent) = self.parent.upgrade() else {
+            return;
+        };
+        // A sub-run cancelled with its parent may still end after the parent's last event.
+        if parent.finished.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
+        parent.emit_at(event.kind.clone().nested_in(self.task.clone()), event.ts);
     }
 }

@@ -9,7 +9,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
-use crate::checkpoint::Reason;
+use crate::checkpoint::{CheckpointError, Reason};
 use crate::context::FeedbackAsk;
 use crate::events::EventKind;
 use crate::hitl::{
@@ -164,7 +164,7 @@ impl RunShared {
                     return Err(self.orphaned(&manager, &id).await);
                 }
                 manager.notify(notifiers, FeedbackEvent::TimedOut, &request, None);
-                if self.checkpoints.is_none() {
+                if self.checkpoints.is_none() && self.pause_parent.is_none() {
                     self.unpark_exec(ask.slot).await;
                     return Err(FeedbackError::Timeout {
                         id,
@@ -230,12 +230,22 @@ impl RunShared {
         ask: &FeedbackAsk,
     ) -> Result<FeedbackResponse, FeedbackError> {
         let meta = json!({"reason": "feedback_timeout", "feedback_id": request.id});
-        match self
-            .checkpoint(Reason::Feedback, Some((&ask.task, ask.cycle)), meta, None)
-            .await
-        {
-            Ok(saved) => {
-                let path = saved.path.display().to_string();
+        let paused = match &self.pause_parent {
+            // A sub-run: the parent's checkpoint holds the pause (see `nested.rs`).
+            Some(parent) if self.checkpoints.is_none() => parent
+                .pause(request.id.clone())
+                .await
+                .map_err(CheckpointError::CannotResume),
+            _ => self
+                .checkpoint(Reason::Feedback, Some((&ask.task, ask.cycle)), meta, None)
+                .await
+                .map(|saved| saved.path.display().to_string()),
+        };
+        match paused {
+            Ok(path) => {
+                // Paused before anything else can stop this task (a sub-run's parent, paused
+                // now, cancels it): a paused run keeps its questions open.
+                self.state.lock().paused = Some((path.clone(), request.id.clone()));
                 // Every request of the run still waiting names the checkpoint to resume; the
                 // one that timed out says when. Fresh copies: an answer may have just come.
                 let waiting = manager
@@ -255,8 +265,6 @@ impl RunShared {
                         );
                     }
                 }
-                self.state.lock().paused =
-                    Some((saved.path.display().to_string(), request.id.clone()));
                 self.stop.cancel();
                 Err(FeedbackError::Paused(request.id))
             }
@@ -267,5 +275,47 @@ impl RunShared {
                 )))
             }
         }
+    }
+
+    /// The sub-run of the `Workflow` task executing in `slot` waits for an answer that did not
+    /// come in time: pause this run for it — checkpoint it with that task to run again on
+    /// resume (through this run's own parent when this is a sub-run too), and stop it as
+    /// paused. Returns the checkpoint's path.
+    pub(crate) async fn pause_for_sub_run(
+        &self,
+        slot: u32,
+        task: &str,
+        feedback_id: String,
+    ) -> Result<String, String> {
+        let path = match &self.pause_parent {
+            Some(parent) if self.checkpoints.is_none() => {
+                if !self.park_exec(slot) {
+                    return Err("the task that runs the sub-workflow has ended".into());
+                }
+                let paused = parent.pause(feedback_id.clone()).await;
+                if paused.is_err() {
+                    self.unpark_exec(slot).await;
+                }
+                paused?
+            }
+            _ => {
+                let cycle = {
+                    let st = self.state.lock();
+                    self.lookup(&st, task)
+                        .map(|i| st.cycles[i as usize])
+                        .unwrap_or(0)
+                };
+                let meta = json!({"reason": "feedback_timeout", "feedback_id": feedback_id});
+                self.checkpoint(Reason::Feedback, Some((task, cycle)), meta, Some(slot))
+                    .await
+                    .map_err(|e| format!("the run could not pause: {e}"))?
+                    .path
+                    .display()
+                    .to_string()
+            }
+        };
+        self.state.lock().paused = Some((path.clone(), feedback_id));
+        self.stop.cancel();
+        Ok(path)
     }
 }

@@ -7,6 +7,7 @@ mod checkpoint;
 mod exec;
 mod feedback;
 mod group;
+pub mod nested;
 mod restore;
 mod state;
 
@@ -39,6 +40,13 @@ pub struct RunOptions {
     pub run_id: Option<String>,
     /// Channel values set before the first task, over the workflow's own `params`.
     pub params: BTreeMap<String, Value>,
+    /// Results the workflow's first tasks (those without predecessors in the flow) read as
+    /// their inputs, as if from predecessors outside the run: a sub-run's are the inputs of
+    /// its `Workflow` task. None by default.
+    pub inputs: BTreeMap<String, Value>,
+    /// How a sub-run pauses when a feedback wait runs out and it has no checkpoint folder of
+    /// its own: by pausing its parent run (set by a `Workflow` task). None by default.
+    pub pause_parent: Option<crate::context::PauseParent>,
     /// The channel to use; a fresh memory channel when not given.
     pub channel: Option<Channel>,
     /// Whether to produce the event stream (see [`RunHandle::take_events`]).

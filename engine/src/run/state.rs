@@ -206,6 +206,10 @@ pub(crate) struct RunShared {
     pub feedback: Option<Arc<crate::hitl::FeedbackManager>>,
     /// The typed values its tasks read with `ctx.state::<T>()`.
     pub shared_state: crate::shared_state::SharedState,
+    /// The inputs of the workflow's first tasks (a sub-run's: its task's inputs).
+    pub inputs: BTreeMap<String, Value>,
+    /// A sub-run pauses by pausing its parent.
+    pub pause_parent: Option<crate::context::PauseParent>,
     /// This run itself, for work that outlives a borrow (immediate checkpoints).
     pub me: std::sync::Weak<RunShared>,
     /// The worker fleet, and whether groups go there unless they say otherwise.
@@ -250,6 +254,8 @@ impl RunShared {
             checkpoint_every_task: AtomicBool::new(options.checkpoint_every_task),
             feedback: options.feedback.clone(),
             shared_state: options.state.clone(),
+            inputs: options.inputs.clone(),
+            pause_parent: options.pause_parent.clone(),
             me: me.clone(),
             fleet: OnceLock::new(),
             fleet_run: OnceLock::new(),
@@ -264,12 +270,17 @@ impl RunShared {
 
     /// Send an event to the listener, if any.
     pub fn emit(&self, kind: EventKind) {
+        self.emit_at(kind, SystemTime::now());
+    }
+
+    /// Send an event that happened at `ts` to the listener, if any.
+    pub fn emit_at(&self, kind: EventKind, ts: SystemTime) {
         if !self.has_events {
             return;
         }
         let event = RunEvent {
             run_id: self.run_id.clone(),
-            ts: SystemTime::now(),
+            ts,
             kind,
         };
         // One lock for both, so every sink sees the events in the stream's order.
@@ -378,6 +389,10 @@ impl RunShared {
         def: &Arc<crate::workflow::TaskDef>,
     ) -> Option<Arc<dyn crate::handler::TaskHandler>> {
         let run = self.fleet_run.get()?;
+        // A sub-workflow runs where its run is driven (see `nested.rs`).
+        if def.handler().kind() == super::nested::KIND {
+            return None;
+        }
         if !branch_on_fleet && def.options.queue.is_none() {
             return None;
         }

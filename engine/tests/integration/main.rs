@@ -61,4 +61,6 @@ mod script_limits;
 #[cfg(feature = "script")]
 mod script_tasks;
 mod shared_state;
+#[cfg(feature = "script")]
+mod sub_workflows;
 mod workflow_files;

@@ -223,7 +223,8 @@ impl Printer for LivePrinter {
             | EventKind::CheckpointSaved { .. }
             | EventKind::FeedbackRequested { .. }
             | EventKind::FeedbackAnswered { .. }
-            | EventKind::EventsDropped { .. } => {
+            | EventKind::EventsDropped { .. }
+            | EventKind::Nested { .. } => {
                 if let Some(l) = line(event, &self.style) {
                     self.pending.push(l);
                 }

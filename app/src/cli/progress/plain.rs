@@ -151,6 +151,35 @@ pub fn line(event: &RunEvent, style: &Style) -> Option<String> {
         )),
         EventKind::FeedbackAnswered { id } => style.info(&format!("feedback {id} answered")),
         EventKind::RunFinished { .. } => return None,
+        EventKind::Nested { path, event: inner } => {
+            let at = path.iter().map(|p| &**p).collect::<Vec<_>>().join(" › ");
+            match inner.as_ref() {
+                EventKind::RunStarted { workflow, .. } => {
+                    style.bold(&format!("{at} ▸ sub-run of '{workflow}' started"))
+                }
+                EventKind::RunFinished { status, error, .. } => {
+                    let mut text = format!(
+                        "{at} ▸ sub-run {}",
+                        crate::studio::model::run::status_word(*status)
+                    );
+                    if let Some(e) = error {
+                        text.push_str(&format!(": {e}"));
+                    }
+                    match status {
+                        graflow_engine::RunStatus::Succeeded => style.ok(&text),
+                        _ => style.error(&text),
+                    }
+                }
+                other => {
+                    let inner_event = RunEvent {
+                        run_id: event.run_id.clone(),
+                        ts: event.ts,
+                        kind: other.clone(),
+                    };
+                    format!("{at} ▸ {}", line(&inner_event, style)?)
+                }
+            }
+        }
     })
 }
 

@@ -205,6 +205,74 @@ pub struct RunView {
     pub checkpoint: Option<String>,
     /// Feedback requests not answered yet: (request id, task, kind, prompt).
     pub pending_feedback: Vec<(String, Arc<str>, String, String)>,
+    /// The sub-runs of `Workflow` tasks, by task id: the latest of each, live.
+    pub sub_runs: HashMap<Arc<str>, SubRunView>,
+}
+
+/// A sub-run (of a `Workflow` task), as its nested events tell it: its tasks' statuses in the
+/// order they started (a task of a deeper sub-run is named `inner › task`) and how it ended.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SubRunView {
+    /// The sub-workflow's name.
+    pub workflow: String,
+    /// Its tasks, in the order they started, with their latest status.
+    pub tasks: Vec<(String, TaskStatus)>,
+    /// How it ended, once it has.
+    pub status: Option<RunStatus>,
+}
+
+impl SubRunView {
+    fn set(&mut self, task: String, status: TaskStatus) {
+        match self.tasks.iter_mut().find(|(t, _)| *t == task) {
+            Some(entry) => entry.1 = status,
+            None => self.tasks.push((task, status)),
+        }
+    }
+
+    /// Fold one event of this sub-run (at `depth` 0) or of a sub-run inside it.
+    fn apply(&mut self, inner_path: &[Arc<str>], kind: &EventKind) {
+        let name = |task: &str| {
+            inner_path
+                .iter()
+                .map(|p| &**p)
+                .chain([task])
+                .collect::<Vec<_>>()
+                .join(" › ")
+        };
+        match kind {
+            EventKind::RunStarted { workflow, .. } if inner_path.is_empty() => {
+                *self = SubRunView {
+                    workflow: workflow.clone(),
+                    ..SubRunView::default()
+                };
+            }
+            EventKind::RunFinished { status, .. } if inner_path.is_empty() => {
+                self.status = Some(*status);
+                let end = match status {
+                    RunStatus::Cancelled | RunStatus::Paused => TaskStatus::Cancelled,
+                    _ => TaskStatus::Failed,
+                };
+                for (_, s) in &mut self.tasks {
+                    if matches!(s, TaskStatus::Running | TaskStatus::Retrying) {
+                        *s = end;
+                    }
+                }
+            }
+            EventKind::TaskWaiting { task, .. } => self.set(name(task), TaskStatus::Waiting),
+            EventKind::TaskStarted { task, .. } => self.set(name(task), TaskStatus::Running),
+            EventKind::TaskSucceeded { task, .. } => self.set(name(task), TaskStatus::Succeeded),
+            EventKind::TaskFailed {
+                task, will_retry, ..
+            } => {
+                let status = match will_retry {
+                    true => TaskStatus::Retrying,
+                    false => TaskStatus::Failed,
+                };
+                self.set(name(task), status)
+            }
+            _ => {}
+        }
+    }
 }
 
 /// What applying an event changed, beyond the run's own state.
@@ -236,6 +304,7 @@ impl RunView {
             failed_task: None,
             checkpoint: None,
             pending_feedback: Vec::new(),
+            sub_runs: HashMap::new(),
         }
     }
 
@@ -461,6 +530,35 @@ impl RunView {
                 self.pending_feedback.retain(|p| p.0 != *id);
                 self.log_event(ts, "feedback_answered", id.clone(), false);
             }
+            EventKind::Nested { path, event: inner } => {
+                if let Some((task, rest)) = path.split_first() {
+                    self.sub_runs
+                        .entry(task.clone())
+                        .or_default()
+                        .apply(rest, inner);
+                }
+                // A sub-run's event: its questions can be answered here; the rest is logged.
+                match inner.as_ref() {
+                    EventKind::FeedbackRequested {
+                        id,
+                        task,
+                        kind,
+                        prompt,
+                    } => self.pending_feedback.push((
+                        id.clone(),
+                        task.clone(),
+                        kind.clone(),
+                        prompt.clone(),
+                    )),
+                    EventKind::FeedbackAnswered { id } => {
+                        self.pending_feedback.retain(|p| p.0 != *id)
+                    }
+                    _ => {}
+                }
+                let (text, is_error) = nested_summary(inner);
+                let at = path.iter().map(|p| &**p).collect::<Vec<_>>().join(" › ");
+                self.log_event(ts, inner.name(), format!("[{at}] {text}"), is_error);
+            }
             EventKind::EventsDropped { count } => {
                 let text = match count {
                     1 => "1 event was dropped by a slow event stream".to_string(),
@@ -599,6 +697,33 @@ impl StatusCounts {
     }
 }
 
+/// One line about an event of a sub-run, and whether it reports a failure.
+fn nested_summary(kind: &EventKind) -> (String, bool) {
+    match kind {
+        EventKind::RunStarted { workflow, .. } => (format!("{workflow} started"), false),
+        EventKind::TaskStarted { task, cycle, .. } => {
+            (format!("{task} started (cycle {cycle})"), false)
+        }
+        EventKind::TaskSucceeded { task, .. } => (format!("{task} succeeded"), false),
+        EventKind::TaskFailed { task, error, .. } => {
+            (format!("{task} failed: {}", first_line(error)), true)
+        }
+        EventKind::TaskLog { task, line, .. } => (format!("{task}: {line}"), false),
+        EventKind::FeedbackRequested { task, prompt, .. } => {
+            (format!("{task} asks: {prompt}"), false)
+        }
+        EventKind::RunFinished { status, error, .. } => {
+            let mut text = format!("sub-run {}", status_word(*status));
+            if let Some(e) = error {
+                text.push_str(": ");
+                text.push_str(first_line(e));
+            }
+            (text, *status != RunStatus::Succeeded)
+        }
+        other => (other.name().replace('_', " "), false),
+    }
+}
+
 /// `succeeded`, `failed`, `cancelled`, `paused`.
 pub fn status_word(s: RunStatus) -> &'static str {
     match s {
@@ -639,6 +764,61 @@ mod tests {
             ts: SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
             kind,
         }
+    }
+
+    #[test]
+    fn a_sub_runs_events_fold_into_its_task_and_leave_the_run_alone() {
+        let mut r = RunView::new("r", SystemTime::UNIX_EPOCH);
+        let nested = |task: &str, kind: EventKind| kind.nested_in(task.into());
+        let started = |task: &str| EventKind::TaskStarted {
+            task: task.into(),
+            cycle: 1,
+            attempt: 0,
+        };
+        let succeeded = |task: &str| EventKind::TaskSucceeded {
+            task: task.into(),
+            result: Value::Null,
+            duration_ms: 1.0,
+            cycle: 1,
+            worker: None,
+        };
+        r.apply(&ev(0, started("n")));
+        let run_started = EventKind::RunStarted {
+            workflow: "sub".into(),
+            start: "a".into(),
+            resumed_from: None,
+        };
+        r.apply(&ev(1, nested("n", run_started)));
+        r.apply(&ev(1, nested("n", started("a"))));
+        r.apply(&ev(2, nested("n", succeeded("a"))));
+        r.apply(&ev(2, nested("n", nested("deeper", started("x")))));
+        let sub = &r.sub_runs["n"];
+        assert_eq!(sub.workflow, "sub");
+        assert_eq!(
+            sub.tasks,
+            [
+                ("a".to_string(), TaskStatus::Succeeded),
+                ("deeper › x".to_string(), TaskStatus::Running)
+            ]
+        );
+        assert_eq!(sub.status, None);
+        let finished = EventKind::RunFinished {
+            status: RunStatus::Failed,
+            error: Some("boom".into()),
+            result: None,
+            results: BTreeMap::new(),
+            channel: BTreeMap::new(),
+            checkpoint: None,
+        };
+        let applied = r.apply(&ev(3, nested("n", finished)));
+        // The sub-run's end is not the run's.
+        assert!(!applied.finished);
+        assert!(r.is_active());
+        assert!(!r.tasks.contains_key("a"));
+        let sub = &r.sub_runs["n"];
+        assert_eq!(sub.status, Some(RunStatus::Failed));
+        assert_eq!(sub.tasks[1].1, TaskStatus::Failed);
+        assert_eq!(r.status_of("n"), TaskStatus::Running);
     }
 
     #[test]

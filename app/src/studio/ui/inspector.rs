@@ -111,6 +111,24 @@ fn draw_task(frame: &mut Frame, area: Rect, app: &App) {
             }
         }
     }
+    if let Some(sub) = e.run.as_ref().and_then(|r| r.sub_runs.get(&node.id)) {
+        // A `Workflow` task: its sub-run's tasks, live.
+        let state = match sub.status {
+            None => "running".to_string(),
+            Some(s) => crate::studio::model::run::status_word(s).to_string(),
+        };
+        let mut spans = vec![Span::styled(
+            format!("sub-run '{}' {state}:", sub.workflow),
+            theme.muted(),
+        )];
+        for (id, status) in &sub.tasks {
+            spans.push(Span::raw(" "));
+            spans.push(Span::styled(status.glyph(), theme.status(*status)));
+            spans.push(Span::raw(format!(" {id}")));
+        }
+        let rows = super::hard_wrap(vec![Line::from(spans)], w as u16);
+        head.extend(rows.into_iter().take(4));
+    }
     if let Some(t) = task {
         if let Some(wait) = t
             .waiting

@@ -89,39 +89,6 @@ impl HttpHandler {
     }
 }
 
-/// The values a template may name: `run_id`, `task_id`, `cycle`, `data`, `inputs`,
-/// `input.<id>`, `result.<id>`, `channel.<key>`.
-async fn template_values(
-    ctx: &TaskContext,
-    names: Vec<String>,
-) -> Result<BTreeMap<String, Value>, TaskError> {
-    let mut values = BTreeMap::new();
-    for name in names {
-        let value = match name.as_str() {
-            "run_id" => Some(Value::from(ctx.run_id())),
-            "task_id" => Some(Value::from(ctx.task_id())),
-            "cycle" => Some(Value::from(ctx.cycle())),
-            "data" => Some(ctx.data().clone()),
-            "inputs" => Some(serde_json::to_value(ctx.inputs())?),
-            other => {
-                if let Some(id) = other.strip_prefix("input.") {
-                    Some(ctx.input(id).unwrap_or(Value::Null))
-                } else if let Some(id) = other.strip_prefix("result.") {
-                    Some(ctx.result(id).unwrap_or(Value::Null))
-                } else if let Some(key) = other.strip_prefix("channel.") {
-                    Some(ctx.channel().get(key).await?.unwrap_or(Value::Null))
-                } else {
-                    None
-                }
-            }
-        };
-        if let Some(v) = value {
-            values.insert(name, v);
-        }
-    }
-    Ok(values)
-}
-
 fn render(t: &Template, values: &BTreeMap<String, Value>) -> Result<String, TaskError> {
     t.render(|n| values.get(n).cloned()).map_err(TaskError::msg)
 }
@@ -143,7 +110,7 @@ impl TaskHandler for HttpHandler {
             if let Some(b) = &body {
                 names.extend(b.names().map(str::to_string));
             }
-            let values = template_values(&ctx, names).await?;
+            let values = crate::template::context_values(&ctx, names).await?;
             let url = render(&url, &values)?;
             let mut request = client.request(method.clone(), &url).timeout(timeout);
             for (k, v) in &headers {
