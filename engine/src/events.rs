@@ -278,6 +278,14 @@ impl EventKind {
     }
 }
 
+/// Whether the JSON form of an event (a line of `graflow run --json`, parsed) is the run's own
+/// `run_finished`: the last event of its stream. A sub-run's `run_finished`, forwarded with a
+/// `sub_run` path, is not.
+pub fn ends_its_run(event: &Value) -> bool {
+    event.get("event").and_then(Value::as_str) == Some("run_finished")
+        && event.get("sub_run").is_none()
+}
+
 impl RunEvent {
     /// The event's name as in the JSON contract, e.g. `task_started`.
     pub fn name(&self) -> &'static str {

@@ -279,6 +279,59 @@ fn a_run_whose_process_died_ends_its_stream_and_is_listed_stale() {
     });
 }
 
+/// A workflow running another file as a task: its sub-run's `run_finished` comes first.
+const SUB: &str = r#"Workflow(name: "sub", flow: "one", tasks: {"one": Task(run: Value(1))})"#;
+const OUTER: &str = r#"
+Workflow(
+    name: "outer",
+    flow: "inner >> after",
+    tasks: {
+        "inner": Task(run: Workflow(file: "sub.ron")),
+        "after": Task(run: Value(2)),
+    },
+)
+"#;
+
+#[test]
+fn a_sub_runs_run_finished_does_not_end_the_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "sub.ron", SUB);
+    write(dir.path(), "outer.ron", OUTER);
+    let (mut child, lines) = run_json(dir.path(), "outer.ron");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let printed: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(&l).unwrap())
+        .collect();
+    let run = printed[0]["run_id"].as_str().unwrap().to_string();
+    let server = Server::start(dir.path(), &[], &[]);
+    runtime().block_on(async {
+        let events = url(&server, &format!("/api/runs/{run}/events"));
+        let mut s = Stream::open(&events, &[]).await;
+        let mut got = Vec::new();
+        while let Some(m) = s.next(WAIT).await {
+            got.push(m);
+        }
+        assert_eq!(got.len(), printed.len(), "every event, the sub-run's too");
+        let finished: Vec<Value> = got
+            .iter()
+            .filter(|m| m.event == "run_finished")
+            .map(|m| m.json())
+            .collect();
+        assert_eq!(finished.len(), 2, "{finished:?}");
+        assert_eq!(finished[0]["sub_run"], serde_json::json!(["inner"]));
+        assert!(finished[1].get("sub_run").is_none());
+        assert_eq!(got.last().unwrap().json(), finished[1]);
+        // The page of a finished run with a sub-run is not live.
+        let page = sse::get(&url(&server, &format!("/ui/runs/{run}")), &[])
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(!page.contains("data-live"), "{page}");
+    });
+}
+
 const ASKS: &str = r#"
 Workflow(
     name: "asks",

@@ -24,6 +24,45 @@ const SLOW_GROUP: &str = r##"Workflow(
 )"##;
 
 #[test]
+fn events_attach_follows_a_run_with_a_sub_run_past_the_sub_runs_end() {
+    needs!(Service::Redis);
+    let fleet = Fleet::start(1);
+    fleet.write(
+        "sub.ron",
+        r#"Workflow(name: "sub", flow: "one", tasks: {"one": Task(run: Value(1))})"#,
+    );
+    let file = fleet.write(
+        "outer.ron",
+        r#"Workflow(name: "outer", flow: "inner >> after", tasks: {
+            "inner": Task(run: Workflow(file: "sub.ron")), "after": Task(run: Value(2))})"#,
+    );
+    let ran = wait_bounded(fleet.spawn_run(&file, &[]), Duration::from_secs(120));
+    assert_eq!(ran.status.code(), Some(0), "{}", fleet.logs());
+    let run_id = fleet.first_indexed_run(Duration::from_secs(30));
+    // The run has ended: the follower reads its whole stream, the sub-run's `run_finished`
+    // included, and stops after the run's own.
+    let followed = wait_bounded(
+        fleet
+            .command(&["events", "--attach", &fleet.url, &run_id])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}")),
+        Duration::from_secs(60),
+    );
+    assert_eq!(followed.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&followed.stdout),
+        String::from_utf8_lossy(&ran.stdout)
+    );
+    let ends = String::from_utf8_lossy(&ran.stdout)
+        .lines()
+        .filter(|l| l.contains("\"event\":\"run_finished\""))
+        .count();
+    assert_eq!(ends, 2, "the sub-run's and the run's");
+}
+
+#[test]
 fn events_attach_follows_a_live_run_to_its_end_with_the_run_json_lines() {
     needs!(Service::Redis);
     let fleet = Fleet::start(1);

@@ -99,7 +99,7 @@ function on(e){var d={};try{d=JSON.parse(e.data);}catch(x){return;}\
 var rest={};Object.keys(d).forEach(function(k){if(k!=='event'&&k!=='run_id'&&k!=='ts')rest[k]=d[k];});\
 var s=JSON.stringify(rest);if(s.length>300)s=s.slice(0,300)+'…';\
 var tr=document.createElement('tr');[e.lastEventId,d.ts||'',e.type,s].forEach(function(v){var td=document.createElement('td');td.textContent=v;tr.appendChild(td);});\
-t.appendChild(tr);if(e.type==='run_finished'){st.textContent=d.status||'finished';es.close();}}\
+t.appendChild(tr);if(e.type==='run_finished'&&!d.sub_run){st.textContent=d.status||'finished';es.close();}}\
 ['run_started','task_started','task_waiting','task_log','task_succeeded','task_failed','group_started','group_finished','graph_changed','checkpoint_saved','feedback_requested','feedback_answered','events_dropped','run_finished','message'].forEach(function(n){es.addEventListener(n,on);});\
 es.addEventListener('error',function(e){if(e.data){st.textContent='stale (its process died)';es.close();}});})();";
 
@@ -753,7 +753,7 @@ async fn run_page(
         _ => "running".to_string(),
     };
     // Nothing more will come: the run finished, or its process died before it did.
-    let finished = events.iter().any(|e| e["event"] == "run_finished")
+    let finished = events.iter().any(graflow_engine::events::ends_its_run)
         || state == Some(history::Liveness::Stale);
     let mut b = format!("<h1>Run <code>{}</code></h1>\n<dl>\n", escape(&id));
     if let Some(r) = &record {

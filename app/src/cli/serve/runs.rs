@@ -552,13 +552,13 @@ impl Tail {
     }
 }
 
-/// The SSE message of the event line `text`, the run's `index`-th, and whether it is
-/// `run_finished`; `None` for a line that is not an event. (A JSON line holds no raw line
+/// The SSE message of the event line `text`, the run's `index`-th, and whether it is the
+/// run's own `run_finished` (not a sub-run's); `None` for a line that is not an event. (A JSON line holds no raw line
 /// break; one with a stray `\r`, which would end the SSE field early, is not sent.)
 fn message(index: u64, text: &str) -> Option<(Event, bool)> {
     let value = serde_json::from_str::<Value>(text).ok()?;
     let name = event_name(&value).to_string();
-    let finished = name == "run_finished";
+    let finished = graflow_engine::events::ends_its_run(&value);
     if text.contains('\r') || text.contains('\n') {
         return None;
     }

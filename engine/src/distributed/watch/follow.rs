@@ -89,10 +89,16 @@ impl RunFollower {
             for entry in key.ids {
                 self.cursor = entry.id.clone();
                 let name: Option<String> = entry.get("n");
-                if let Some(line) = entry.get::<String>("e") {
-                    lines.push(line);
-                }
-                if name.as_deref() == Some("run_finished") {
+                let line: Option<String> = entry.get("e");
+                // The run's own `run_finished` ends it; a sub-run's (forwarded with its
+                // `sub_run` path) does not.
+                let ends = name.as_deref() == Some("run_finished")
+                    && line.as_deref().is_some_and(|l| {
+                        serde_json::from_str::<serde_json::Value>(l)
+                            .is_ok_and(|v| crate::events::ends_its_run(&v))
+                    });
+                lines.extend(line);
+                if ends {
                     self.ended = true;
                     return Ok(lines);
                 }
