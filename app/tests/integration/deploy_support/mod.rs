@@ -174,12 +174,8 @@ impl Stack {
             COUNTER.fetch_add(1, Ordering::SeqCst)
         );
         let flows = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        for entry in std::fs::read_dir(samples())
-            .unwrap_or_else(|e| panic!("{e}"))
-            .filter_map(Result::ok)
-        {
-            let _ = std::fs::copy(entry.path(), flows.path().join(entry.file_name()));
-        }
+        // The whole tree: a sample's sub-workflows live in sub-folders.
+        copy_tree(&samples(), flows.path());
         for (name, text) in extra {
             std::fs::write(flows.path().join(name), text).unwrap_or_else(|e| panic!("{e}"));
         }
@@ -493,7 +489,27 @@ fn make_readable(dir: &Path) {
     let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.filter_map(Result::ok) {
-            let _ = std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(0o644));
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                make_readable(&e.path());
+            } else {
+                let _ = std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(0o644));
+            }
+        }
+    }
+}
+
+/// Copy the files and folders under `from` into `to`.
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from)
+        .unwrap_or_else(|e| panic!("{}: {e}", from.display()))
+        .filter_map(Result::ok)
+    {
+        let target = to.join(entry.file_name());
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            std::fs::create_dir_all(&target).unwrap_or_else(|e| panic!("{e}"));
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap_or_else(|e| panic!("{e}"));
         }
     }
 }
