@@ -292,18 +292,22 @@ mod tests {
         }
     }
 
+    fn succeeded(task: &str) -> RunEvent {
+        event(EventKind::TaskSucceeded {
+            worker: None,
+            task: task.into(),
+            result: serde_json::Value::Null,
+            duration_ms: 1.0,
+            cycle: 1,
+        })
+    }
+
     #[test]
     fn records_and_lists_runs() {
         let dir = std::env::temp_dir().join(format!("graflow-history-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         let mut rec = Recorder::start(&dir, "r1", "wf", None, None);
-        rec.event(&event(EventKind::TaskSucceeded {
-            worker: None,
-            task: "a".into(),
-            result: serde_json::Value::Null,
-            duration_ms: 1.0,
-            cycle: 1,
-        }));
+        rec.event(&succeeded("a"));
         rec.event(&event(EventKind::RunFinished {
             status: RunStatus::Succeeded,
             error: None,
@@ -320,13 +324,7 @@ mod tests {
         assert_eq!(events(&dir, "r1").len(), 2);
         // The same run resumed gets a record of its own; the first one stays as it was.
         let mut again = Recorder::start(&dir, "r1", "wf", None, Some("r1-001.ckpt"));
-        again.event(&event(EventKind::TaskSucceeded {
-            worker: None,
-            task: "b".into(),
-            result: serde_json::Value::Null,
-            duration_ms: 1.0,
-            cycle: 1,
-        }));
+        again.event(&succeeded("b"));
         assert_eq!(list(&dir)[0].status, None, "the resumed run is going");
         assert_eq!(list(&dir)[1].status, Some(RunStatus::Succeeded));
         again.event(&event(EventKind::RunFinished {
@@ -360,13 +358,7 @@ mod tests {
         let path = runs_dir(&dir).join("r9.events.jsonl");
         assert!(!writer_gone(&path), "no file: cannot be told");
         let mut rec = Recorder::start(&dir, "r9", "wf", None, None);
-        rec.event(&event(EventKind::TaskSucceeded {
-            worker: None,
-            task: "a".into(),
-            result: serde_json::Value::Null,
-            duration_ms: 1.0,
-            cycle: 1,
-        }));
+        rec.event(&succeeded("a"));
         assert!(!writer_gone(&path), "the recorder holds its lock");
         assert_eq!(liveness(&dir, &list(&dir)[0]), Liveness::Live);
         drop(rec);

@@ -277,6 +277,19 @@ pub fn checkpoint_warn_bytes() -> u64 {
         .saturating_mul(1024 * 1024)
 }
 
+/// Why a checkpoint was written, with the task that asked: `reason (task)`, or the reason
+/// alone (`graflow checkpoints` and the studio's checkpoint browser).
+pub fn checkpoint_why(info: &graflow_engine::checkpoint::store::CheckpointInfo) -> String {
+    let reason = serde_json::to_value(info.reason)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    match &info.task {
+        Some(t) => format!("{reason} ({t})"),
+        None => reason,
+    }
+}
+
 /// `zstd: 40.0 MB of JSON, 12.3× smaller` for a checkpoint stored compressed (`None` for a
 /// plain one): what `graflow checkpoints` and the studio's checkpoint browser say of it.
 pub fn compression_note(

@@ -38,18 +38,6 @@ fn compression(info: &store::CheckpointInfo) -> String {
         .unwrap_or_default()
 }
 
-/// `reason (task)`, or the reason alone.
-fn why(info: &store::CheckpointInfo) -> String {
-    let reason = serde_json::to_value(info.reason)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
-    match &info.task {
-        Some(t) => format!("{reason} ({t})"),
-        None => reason,
-    }
-}
-
 /// The header of the table.
 fn header(style: &Style) {
     outln!(
@@ -78,7 +66,7 @@ fn row(style: &Style, info: &store::CheckpointInfo, place: &str) {
         text::pad(&info.workflow, 18),
         text::pad(&info.run_id, 17),
         info.steps,
-        text::pad(&why(info), 18),
+        text::pad(&runsetup::checkpoint_why(info), 18),
         style.dim(&format!("  {place}{}", compression(info)))
     );
 }

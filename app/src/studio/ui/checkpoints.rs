@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use graflow_engine::Value;
-use graflow_engine::checkpoint::CheckpointInfo;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -12,6 +11,7 @@ use ratatui::widgets::Paragraph;
 
 use super::{hard_wrap, human_bytes, placeholder, screen_block};
 use crate::runsetup::WorkflowFile;
+use crate::runsetup::checkpoint_why;
 use crate::studio::action::ActionId;
 use crate::studio::app::App;
 use crate::studio::areas::screen_areas;
@@ -21,18 +21,6 @@ use crate::text::{self, pad, pad_left, plural, truncate};
 /// `MM-DD HH:MM:SS` of an RFC 3339 time.
 fn when(rfc3339: &str) -> String {
     rfc3339.get(5..19).unwrap_or(rfc3339).replace('T', " ")
-}
-
-/// Why a checkpoint was written, with the task that asked.
-pub fn why(info: &CheckpointInfo) -> String {
-    let reason = serde_json::to_value(info.reason)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
-    match &info.task {
-        Some(t) => format!("{reason} ({t})"),
-        None => reason,
-    }
 }
 
 /// Draw the browser.
@@ -97,7 +85,7 @@ fn draw_list(frame: &mut Frame, area: Rect, app: &App) {
                 info.workflow.clone(),
                 info.run_id.clone(),
                 info.steps.to_string(),
-                why(info),
+                checkpoint_why(info),
                 human_bytes(info.size_bytes),
                 meta,
             ],
@@ -162,7 +150,7 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App) {
                 info.run_id,
                 info.seq,
                 info.steps,
-                why(info)
+                checkpoint_why(info)
             ),
             theme.muted(),
         )),
