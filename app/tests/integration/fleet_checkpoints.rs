@@ -162,43 +162,6 @@ fn a_fleet_run_checkpointed_on_one_machine_resumes_on_another_from_redis() {
     assert!(err.contains(&key) && err.contains("corrupted"), "{err}");
 }
 
-/// Answer every pending request of the fleet with an approval, from machine B.
-fn approve_all(fleet: &Fleet) -> usize {
-    let out = on_b(fleet, &["feedback", "list", "--backend", &fleet.url])
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut n = 0;
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Some(id) = line
-            .split_whitespace()
-            .next()
-            .filter(|_| line.contains("pending") && !line.starts_with("no "))
-        else {
-            continue;
-        };
-        let status = on_b(
-            fleet,
-            &[
-                "feedback",
-                "respond",
-                id,
-                "--backend",
-                &fleet.url,
-                "--approve",
-            ],
-        )
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
-        assert!(
-            status.status.success(),
-            "{}",
-            String::from_utf8_lossy(&status.stderr)
-        );
-        n += 1;
-    }
-    n
-}
-
 #[test]
 fn a_run_paused_on_machine_a_is_answered_and_resumed_on_machine_b() {
     needs!(Service::Redis);
@@ -212,7 +175,7 @@ fn a_run_paused_on_machine_a_is_answered_and_resumed_on_machine_b() {
             .unwrap_or_else(|| panic!("no checkpoint: {events:?}")),
     );
     assert!(ckpt.starts_with(state_a(&fleet)), "{}", ckpt.display());
-    assert_eq!(approve_all(&fleet), 1);
+    assert_eq!(fleet.answer_all_with(|a| on_b(&fleet, a)), 1);
     std::fs::remove_dir_all(state_a(&fleet)).unwrap_or_else(|e| panic!("{e}"));
     // B is given the path A printed: not there, so its name is looked up in Redis.
     let (code, resumed, err) = fleet_support::run_bounded(on_b(

@@ -92,44 +92,6 @@ fn ask(timeout_secs: u32) -> String {
         .replace("SECS", &format!("{timeout_secs}.0"))
 }
 
-/// Answer every pending request of the fleet (in its Redis, where runs with `--backend` keep
-/// them): approve approvals, "because" to text.
-fn answer_all(fleet: &Fleet) -> usize {
-    let out = fleet
-        .command(&["feedback", "list", "--backend", &fleet.url])
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut n = 0;
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Some(id) = line
-            .split_whitespace()
-            .next()
-            // Not "no pending feedback requests" (nothing asked yet).
-            .filter(|_| line.contains("pending") && !line.starts_with("no "))
-        else {
-            continue;
-        };
-        let answer: &[&str] = if id.contains("note") {
-            &["--text", "because"]
-        } else {
-            &["--approve"]
-        };
-        let mut args = vec!["feedback", "respond", id, "--backend", &fleet.url];
-        args.extend_from_slice(answer);
-        let status = fleet
-            .command(&args)
-            .output()
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!(
-            status.status.success(),
-            "{}",
-            String::from_utf8_lossy(&status.stderr)
-        );
-        n += 1;
-    }
-    n
-}
-
 #[test]
 fn feedback_asked_on_a_worker_is_answered_from_the_cli() {
     needs!(Service::Redis);
@@ -149,7 +111,7 @@ fn feedback_asked_on_a_worker_is_answered_from_the_cli() {
     let mut answered = 0;
     while answered < 2 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
-        answered += answer_all(&fleet);
+        answered += fleet.answer_all_with(|a| fleet.command(a));
     }
     assert_eq!(answered, 2, "both questions were asked");
     let out = fleet.succeeded(child, Duration::from_secs(60));
@@ -181,7 +143,7 @@ fn a_run_paused_on_the_fleet_resumes_with_backend() {
         .as_str()
         .unwrap_or_else(|| panic!("no checkpoint: {events:?}"))
         .to_string();
-    assert_eq!(answer_all(&fleet), 2);
+    assert_eq!(fleet.answer_all_with(|a| fleet.command(a)), 2);
     let (code, resumed, err) = fleet_support::run_bounded(fleet.command(&[
         "resume",
         &ckpt,

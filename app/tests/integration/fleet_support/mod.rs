@@ -189,6 +189,42 @@ impl Fleet {
         None
     }
 
+    /// Answer every pending request of the fleet (in its Redis, where runs with `--backend`
+    /// keep them) with commands made by `graflow` (the fleet's own [`Fleet::command`], or
+    /// one for another machine): approve approvals, "because" to a request whose id names a
+    /// note. How many were answered.
+    pub fn answer_all_with(&self, graflow: impl Fn(&[&str]) -> Command) -> usize {
+        let out = graflow(&["feedback", "list", "--backend", &self.url])
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut n = 0;
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let Some(id) = line
+                .split_whitespace()
+                .next()
+                // Not "no pending feedback requests" (nothing asked yet).
+                .filter(|_| line.contains("pending") && !line.starts_with("no "))
+            else {
+                continue;
+            };
+            let answer: &[&str] = if id.contains("note") {
+                &["--text", "because"]
+            } else {
+                &["--approve"]
+            };
+            let mut args = vec!["feedback", "respond", id, "--backend", &self.url];
+            args.extend_from_slice(answer);
+            let status = graflow(&args).output().unwrap_or_else(|e| panic!("{e}"));
+            assert!(
+                status.status.success(),
+                "{}",
+                String::from_utf8_lossy(&status.stderr)
+            );
+            n += 1;
+        }
+        n
+    }
+
     /// A `graflow` command in the fleet's folder, with its state there.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(bin());
