@@ -347,35 +347,46 @@ async fn retention_by_count_and_age_applies_in_redis() {
     assert!(ttl > 0 && ttl <= 3600, "{ttl}");
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
-
-    /// Whatever bytes sit under a checkpoint key — random, or a valid checkpoint cut short,
-    /// extended or with a byte changed — reading them gives a checkpoint or an error, never a
-    /// panic.
-    #[test]
-    fn any_bytes_under_a_checkpoint_key_are_refused_or_decoded(
-        random in proptest::collection::vec(any::<u8>(), 0..600),
-        cut in 0usize..2_000,
-        at in 0usize..2_000,
-        flip in 1u8..=255,
-        tail in proptest::collection::vec(any::<u8>(), 0..8),
-        mode in 0u8..4,
-    ) {
-        if !crate::services::usable(Service::Redis) {
-            return Ok(());
-        }
-        let server = FUZZ_SERVER.get_or_init(|| RedisServer::start_with(&[]));
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
+/// Whatever bytes sit under a checkpoint key — random, or a valid checkpoint cut short,
+/// extended or with a byte changed — reading them gives a checkpoint or an error, never a
+/// panic. (One server for all cases, stopped when the test ends.)
+#[test]
+fn any_bytes_under_a_checkpoint_key_are_refused_or_decoded() {
+    needs!(Service::Redis);
+    let server = RedisServer::start_with(&[]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let strategy = (
+        proptest::collection::vec(any::<u8>(), 0..600),
+        0usize..2_000,
+        0usize..2_000,
+        1u8..=255,
+        proptest::collection::vec(any::<u8>(), 0..8),
+        0u8..4,
+    );
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 48,
+        ..ProptestConfig::default()
+    });
+    let outcome = runner.run(&strategy, |(random, cut, at, flip, tail, mode)| {
         rt.block_on(async {
-            let shelf = shelf(server, "t-fuzz").await;
-            let link = link(server).await;
+            let shelf = shelf(&server, "t-fuzz").await;
+            let link = link(&server).await;
             let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
             let mut ckpt = checkpoint("wf", "r1", 1, "2026-01-01T00:00:00Z");
             ckpt.snapshot.results = [("a".to_string(), json!({"x": [1, 2, "three"]}))].into();
-            let compression = if mode % 2 == 0 { Compression::Never } else { Compression::Above(10) };
+            let compression = if mode % 2 == 0 {
+                Compression::Never
+            } else {
+                Compression::Above(10)
+            };
             let (info, valid) = saved(dir.path(), &ckpt, compression);
-            let kept = shelf.put(&info, valid.clone()).await.unwrap_or_else(|e| panic!("{e}"));
+            let kept = shelf
+                .put(&info, valid.clone())
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
             let bytes = match mode {
                 0 => random,
                 1 => valid[..cut.min(valid.len())].to_vec(),
@@ -397,10 +408,10 @@ proptest! {
                 Err(e) => assert!(e.to_string().contains(&kept.location), "{e}"),
             }
         });
-    }
+        Ok(())
+    });
+    outcome.unwrap_or_else(|e| panic!("{e}"));
 }
-
-static FUZZ_SERVER: std::sync::OnceLock<RedisServer> = std::sync::OnceLock::new();
 
 /// A chain a >> b >> c, each adding to the channel and asking for a deferred checkpoint.
 fn chain() -> Arc<Workflow> {
