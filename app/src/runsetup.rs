@@ -45,20 +45,39 @@ pub async fn feedback_store(
     let Some(url) = url else {
         return Ok(Arc::new(feedback_backend(state_dir)));
     };
+    let (link, keys, retention) = connect_backend(url).await?;
+    Ok(Arc::new(graflow_engine::distributed::RedisFeedback::new(
+        link, keys, retention,
+    )))
+}
+
+/// The fleet's Redis that a `--backend` URL names, reached: its link, key layout and retention
+/// (those of [`graflow_engine::distributed::FleetConfig::new`]). `Err` names a bad URL or an
+/// unreachable Redis.
+pub async fn connect_backend(
+    url: &str,
+) -> Result<
+    (
+        graflow_engine::distributed::conn::Link,
+        graflow_engine::distributed::keys::Keys,
+        std::time::Duration,
+    ),
+    String,
+> {
     if !graflow_engine::distributed::is_redis_url(url) {
         return Err(format!(
-            "--backend {url}: expected redis://host:port[/db] or `local`"
+            "--backend {url}: expected redis://host:port[/db], redis+cluster://host:port,host:port or `local`"
         ));
     }
     let config = graflow_engine::distributed::FleetConfig::new(url);
     let link =
         graflow_engine::distributed::conn::Link::connect(url, std::time::Duration::from_secs(5))
             .await?;
-    Ok(Arc::new(graflow_engine::distributed::RedisFeedback::new(
+    Ok((
         link,
         graflow_engine::distributed::keys::Keys::new(config.prefix.clone()),
         config.retention,
-    )))
+    ))
 }
 
 /// The feedback requests and answers of `state_dir`.

@@ -156,18 +156,8 @@ impl BackendArgs {
 /// The checkpoints kept in the fleet's Redis at `url` (the prefix and retention of
 /// [`FleetConfig::new`]). `Err` holds the message for a bad URL or an unreachable Redis.
 pub async fn checkpoint_store(url: &str) -> Result<RedisCheckpoints, String> {
-    if !is_redis_url(url) {
-        return Err(format!(
-            "--backend {url}: expected redis://host:port[/db], redis+cluster://host:port,host:port or `local`"
-        ));
-    }
-    let config = FleetConfig::new(url);
-    let link = Link::connect(url, std::time::Duration::from_secs(5)).await?;
-    Ok(RedisCheckpoints::new(
-        link,
-        Keys::new(config.prefix.clone()),
-        config.retention,
-    ))
+    let (link, keys, retention) = crate::runsetup::connect_backend(url).await?;
+    Ok(RedisCheckpoints::new(link, keys, retention))
 }
 
 /// What a run on the fleet keeps while it runs: its event stream in Redis and the watcher of
