@@ -111,11 +111,12 @@ pub async fn run(args: &CheckpointsArgs) -> i32 {
 async fn run_fleet(args: &CheckpointsArgs, url: &str, dir: &std::path::Path) -> i32 {
     let err = Style::stderr();
     let listing = match super::backend::checkpoint_store(url).await {
-        Ok(fleet) => fleet.list().await.map(|l| (l, fleet.describe())),
-        Err(e) => {
-            eprintln!("{}", err.error(&format!("graflow checkpoints: {e}")));
-            return exit::BAD_INPUT;
-        }
+        Ok(fleet) => fleet
+            .list()
+            .await
+            .map(|l| (l, fleet.describe()))
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e),
     };
     let (listing, place) = match listing {
         Ok(l) => l,

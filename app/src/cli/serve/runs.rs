@@ -324,13 +324,13 @@ pub fn resume_after(headers: &HeaderMap, query: Option<&str>) -> Result<Option<u
 /// recording it is gone (`None` while it runs or when unknown).
 fn final_count(s: &AppState, id: &str) -> Option<u64> {
     let dir = history::runs_dir(&s.state_dir);
-    let record: RunRecord =
+    let mut record: RunRecord =
         serde_json::from_slice(&std::fs::read(dir.join(format!("{id}.json"))).ok()?).ok()?;
-    let events = dir.join(format!("{id}.events.jsonl"));
-    if record.status.is_none() && !history::writer_gone(&events) {
+    record.key = id.to_string();
+    if history::liveness(&s.state_dir, &record) == history::Liveness::Live {
         return None;
     }
-    let text = std::fs::read(events).ok()?;
+    let text = std::fs::read(dir.join(format!("{id}.events.jsonl"))).ok()?;
     Some(text.iter().filter(|b| **b == b'\n').count() as u64)
 }
 
