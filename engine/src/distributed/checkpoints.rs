@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use crate::checkpoint::store::{self, CheckpointInfo};
 use crate::checkpoint::stores::decode_stored;
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Listing, StoredCheckpoint};
-use crate::distributed::conn::{Link, retry};
+use crate::distributed::conn::{Conn, Link, retry};
 use crate::distributed::keys::Keys;
 
 /// The largest checkpoint kept in Redis: 256 MiB (a Redis string holds at most 512 MB; a
@@ -91,6 +91,18 @@ impl RedisCheckpoints {
         self.keys.run(run_id).checkpoint(seq)
     }
 
+    /// Run `op` on Redis, asking again while Redis is away (up to the store's wait); a
+    /// failure says what was being done (`what`).
+    async fn ask<T, F, Fut>(&self, what: &str, op: F) -> Result<T, CheckpointError>
+    where
+        F: FnMut(Conn) -> Fut,
+        Fut: std::future::Future<Output = Result<T, redis::RedisError>>,
+    {
+        retry(&self.link, what, Some(self.wait), op)
+            .await
+            .map_err(|e| self.unavailable(what, e))
+    }
+
     fn unavailable(&self, what: &str, e: impl std::fmt::Display) -> CheckpointError {
         CheckpointError::Unavailable(format!("{}: {what}: {e}", self.describe()))
     }
@@ -127,11 +139,8 @@ impl RedisCheckpoints {
     /// The listing entry of `reference`.
     async fn entry(&self, reference: &str) -> Result<CheckpointInfo, CheckpointError> {
         let info_key = self.keys.checkpoint_info();
-        let text: Option<String> = retry(
-            &self.link,
-            "reading a checkpoint's entry",
-            Some(self.wait),
-            |mut c| {
+        let text: Option<String> = self
+            .ask("reading a checkpoint's entry", |mut c| {
                 let (info_key, reference) = (info_key.clone(), reference.to_string());
                 async move {
                     redis::cmd("HGET")
@@ -140,10 +149,8 @@ impl RedisCheckpoints {
                         .query_async(&mut c)
                         .await
                 }
-            },
-        )
-        .await
-        .map_err(|e| self.unavailable("reading a checkpoint's entry", e))?;
+            })
+            .await?;
         let text = text.ok_or_else(|| CheckpointError::NotFound {
             reference: reference.to_string(),
             store: self.describe(),
@@ -203,11 +210,8 @@ impl RedisCheckpoints {
         while (out.len() as u64) < len {
             let start = out.len() as u64;
             let end = (start + CHUNK as u64).min(len) - 1;
-            let part: Vec<u8> = retry(
-                &self.link,
-                "reading a checkpoint",
-                Some(self.wait),
-                |mut c| {
+            let part: Vec<u8> = self
+                .ask("reading a checkpoint", |mut c| {
                     let key = key.to_string();
                     async move {
                         redis::cmd("GETRANGE")
@@ -217,10 +221,8 @@ impl RedisCheckpoints {
                             .query_async(&mut c)
                             .await
                     }
-                },
-            )
-            .await
-            .map_err(|e| self.unavailable("reading a checkpoint", e))?;
+                })
+                .await?;
             if part.is_empty() {
                 // Shortened meanwhile: what was read is checked (and refused) as it is.
                 break;
@@ -242,17 +244,11 @@ impl RedisCheckpoints {
             .collect();
         self.forget(&refs).await?;
         for blob in blobs {
-            retry(
-                &self.link,
-                "pruning checkpoints",
-                Some(self.wait),
-                |mut c| {
-                    let blob = blob.clone();
-                    async move { redis::cmd("DEL").arg(blob).query_async::<()>(&mut c).await }
-                },
-            )
-            .await
-            .map_err(|e| self.unavailable("pruning checkpoints", e))?;
+            self.ask("pruning checkpoints", |mut c| {
+                let blob = blob.clone();
+                async move { redis::cmd("DEL").arg(blob).query_async::<()>(&mut c).await }
+            })
+            .await?;
         }
         Ok(())
     }
@@ -263,19 +259,13 @@ impl RedisCheckpoints {
             return Ok(());
         }
         let (index, info) = (self.keys.checkpoints(), self.keys.checkpoint_info());
-        retry(
-            &self.link,
-            "pruning checkpoints",
-            Some(self.wait),
-            |mut c| {
-                let mut pipe = redis::pipe();
-                pipe.cmd("ZREM").arg(&index).arg(refs).ignore();
-                pipe.cmd("HDEL").arg(&info).arg(refs).ignore();
-                async move { pipe.query_async::<()>(&mut c).await }
-            },
-        )
+        self.ask("pruning checkpoints", |mut c| {
+            let mut pipe = redis::pipe();
+            pipe.cmd("ZREM").arg(&index).arg(refs).ignore();
+            pipe.cmd("HDEL").arg(&info).arg(refs).ignore();
+            async move { pipe.query_async::<()>(&mut c).await }
+        })
         .await
-        .map_err(|e| self.unavailable("pruning checkpoints", e))
     }
 }
 
@@ -312,81 +302,69 @@ impl CheckpointStore for RedisCheckpoints {
         let ttl = self.retention.as_secs();
         let bytes = std::sync::Arc::new(bytes);
         let seq = info.seq;
-        retry(
-            &self.link,
-            "keeping a checkpoint",
-            Some(self.wait),
-            |mut c| {
-                let (bytes, key, tmp, top) = (bytes.clone(), key.clone(), tmp.clone(), top.clone());
-                async move {
-                    let mut chunks = bytes.chunks(CHUNK);
-                    let first = chunks.next().unwrap_or(&[]);
-                    redis::cmd("SET")
+        self.ask("keeping a checkpoint", |mut c| {
+            let (bytes, key, tmp, top) = (bytes.clone(), key.clone(), tmp.clone(), top.clone());
+            async move {
+                let mut chunks = bytes.chunks(CHUNK);
+                let first = chunks.next().unwrap_or(&[]);
+                redis::cmd("SET")
+                    .arg(&tmp)
+                    .arg(first)
+                    .arg("EX")
+                    .arg(ttl)
+                    .query_async::<()>(&mut c)
+                    .await?;
+                for chunk in chunks {
+                    redis::cmd("APPEND")
                         .arg(&tmp)
-                        .arg(first)
-                        .arg("EX")
-                        .arg(ttl)
+                        .arg(chunk)
                         .query_async::<()>(&mut c)
                         .await?;
-                    for chunk in chunks {
-                        redis::cmd("APPEND")
-                            .arg(&tmp)
-                            .arg(chunk)
-                            .query_async::<()>(&mut c)
-                            .await?;
-                    }
-                    // One slot (the run's hash tag): published whole, atomically.
-                    let mut pipe = redis::pipe();
-                    pipe.atomic()
-                        .cmd("RENAME")
-                        .arg(&tmp)
-                        .arg(&key)
-                        .ignore()
-                        .cmd("EXPIRE")
-                        .arg(&key)
-                        .arg(ttl)
-                        .ignore()
-                        .cmd("ZADD")
-                        .arg(&top)
-                        .arg("GT")
-                        .arg(seq)
-                        .arg("top")
-                        .ignore()
-                        .cmd("EXPIRE")
-                        .arg(&top)
-                        .arg(ttl)
-                        .ignore();
-                    pipe.query_async::<()>(&mut c).await
                 }
-            },
-        )
-        .await
-        .map_err(|e| self.unavailable("keeping a checkpoint", e))?;
+                // One slot (the run's hash tag): published whole, atomically.
+                let mut pipe = redis::pipe();
+                pipe.atomic()
+                    .cmd("RENAME")
+                    .arg(&tmp)
+                    .arg(&key)
+                    .ignore()
+                    .cmd("EXPIRE")
+                    .arg(&key)
+                    .arg(ttl)
+                    .ignore()
+                    .cmd("ZADD")
+                    .arg(&top)
+                    .arg("GT")
+                    .arg(seq)
+                    .arg("top")
+                    .ignore()
+                    .cmd("EXPIRE")
+                    .arg(&top)
+                    .arg(ttl)
+                    .ignore();
+                pipe.query_async::<()>(&mut c).await
+            }
+        })
+        .await?;
         let entry = serde_json::to_string(&info)
             .map_err(|e| CheckpointError::Invalid(format!("cannot serialize: {e}")))?;
         let (index, info_key) = (self.keys.checkpoints(), self.keys.checkpoint_info());
         let score = millis(&info.created_at);
-        retry(
-            &self.link,
-            "indexing a checkpoint",
-            Some(self.wait),
-            |mut c| {
-                let mut pipe = redis::pipe();
-                pipe.cmd("HSET")
-                    .arg(&info_key)
-                    .arg(&reference)
-                    .arg(&entry)
-                    .ignore()
-                    .cmd("ZADD")
-                    .arg(&index)
-                    .arg(score)
-                    .arg(&reference)
-                    .ignore();
-                async move { pipe.query_async::<()>(&mut c).await }
-            },
-        )
-        .await
-        .map_err(|e| self.unavailable("indexing a checkpoint", e))?;
+        self.ask("indexing a checkpoint", |mut c| {
+            let mut pipe = redis::pipe();
+            pipe.cmd("HSET")
+                .arg(&info_key)
+                .arg(&reference)
+                .arg(&entry)
+                .ignore()
+                .cmd("ZADD")
+                .arg(&index)
+                .arg(score)
+                .arg(&reference)
+                .ignore();
+            async move { pipe.query_async::<()>(&mut c).await }
+        })
+        .await?;
         Ok(StoredCheckpoint {
             info,
             reference,
@@ -396,11 +374,8 @@ impl CheckpointStore for RedisCheckpoints {
 
     async fn list(&self) -> Result<Listing, CheckpointError> {
         let (index, info_key) = (self.keys.checkpoints(), self.keys.checkpoint_info());
-        let refs: Vec<String> = retry(
-            &self.link,
-            "listing checkpoints",
-            Some(self.wait),
-            |mut c| {
+        let refs: Vec<String> = self
+            .ask("listing checkpoints", |mut c| {
                 let index = index.clone();
                 async move {
                     redis::cmd("ZREVRANGE")
@@ -410,19 +385,14 @@ impl CheckpointStore for RedisCheckpoints {
                         .query_async(&mut c)
                         .await
                 }
-            },
-        )
-        .await
-        .map_err(|e| self.unavailable("listing checkpoints", e))?;
+            })
+            .await?;
         let mut listing = Listing::default();
         if refs.is_empty() {
             return Ok(listing);
         }
-        let texts: Vec<Option<String>> = retry(
-            &self.link,
-            "listing checkpoints",
-            Some(self.wait),
-            |mut c| {
+        let texts: Vec<Option<String>> = self
+            .ask("listing checkpoints", |mut c| {
                 let (info_key, refs) = (info_key.clone(), refs.clone());
                 async move {
                     redis::cmd("HMGET")
@@ -431,10 +401,8 @@ impl CheckpointStore for RedisCheckpoints {
                         .query_async(&mut c)
                         .await
                 }
-            },
-        )
-        .await
-        .map_err(|e| self.unavailable("listing checkpoints", e))?;
+            })
+            .await?;
         let mut stale = Vec::new();
         let mut found = Vec::new();
         for (reference, text) in refs.iter().zip(texts) {
@@ -453,20 +421,14 @@ impl CheckpointStore for RedisCheckpoints {
         let present: Vec<bool> = if blobs.is_empty() {
             Vec::new()
         } else {
-            retry(
-                &self.link,
-                "listing checkpoints",
-                Some(self.wait),
-                |mut c| {
-                    let mut pipe = redis::pipe();
-                    for blob in &blobs {
-                        pipe.cmd("EXISTS").arg(blob);
-                    }
-                    async move { pipe.query_async(&mut c).await }
-                },
-            )
-            .await
-            .map_err(|e| self.unavailable("listing checkpoints", e))?
+            self.ask("listing checkpoints", |mut c| {
+                let mut pipe = redis::pipe();
+                for blob in &blobs {
+                    pipe.cmd("EXISTS").arg(blob);
+                }
+                async move { pipe.query_async(&mut c).await }
+            })
+            .await?
         };
         for (((reference, info), blob), there) in found.into_iter().zip(blobs).zip(present) {
             if there {
@@ -548,11 +510,8 @@ impl CheckpointStore for RedisCheckpoints {
 
     async fn highest_seq(&self, run_id: &str) -> Result<u32, CheckpointError> {
         let top = self.keys.run(run_id).checkpoint_top();
-        let score: Option<f64> = retry(
-            &self.link,
-            "reading checkpoint numbers",
-            Some(self.wait),
-            |mut c| {
+        let score: Option<f64> = self
+            .ask("reading checkpoint numbers", |mut c| {
                 let top = top.clone();
                 async move {
                     redis::cmd("ZSCORE")
@@ -561,10 +520,8 @@ impl CheckpointStore for RedisCheckpoints {
                         .query_async(&mut c)
                         .await
                 }
-            },
-        )
-        .await
-        .map_err(|e| self.unavailable("reading checkpoint numbers", e))?;
+            })
+            .await?;
         Ok(score
             .filter(|s| s.is_finite() && *s >= 0.0)
             .map(|s| s.min(u32::MAX as f64) as u32)
